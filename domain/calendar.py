@@ -1,0 +1,139 @@
+"""Business calendars: weekly opening hours and holidays in an IANA time zone.
+
+All instants in and out are timezone-aware and compared in UTC. Opening hours are
+local wall-clock times, so a DST change moves them in UTC; the 24x7 calendar
+counts real elapsed time (23 h or 25 h on a DST day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+MINUTES_PER_DAY = 1440
+#: Longest search for the end of a target, in days, before giving up (a calendar
+#: with no open time at all would otherwise loop forever).
+MAX_SEARCH_DAYS = 3660
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of time that is either wholly open or wholly closed."""
+
+    start: datetime
+    end: datetime
+    open: bool
+    reason: str  # "open", "out_of_hours" or "holiday"
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Weekly hours (Mon=0 … Sun=6, minutes from local midnight) and closed dates."""
+
+    name: str
+    weekly: tuple[tuple[tuple[int, int], ...], ...]
+    holidays: frozenset[date] = frozenset()
+
+    @property
+    def always_open(self) -> bool:
+        return not self.holidays and all(day == ((0, MINUTES_PER_DAY),) for day in self.weekly)
+
+    def zoned(self, tz: str | ZoneInfo) -> ZonedCalendar:
+        return ZonedCalendar(self, tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz))
+
+
+@dataclass(frozen=True)
+class ZonedCalendar:
+    """A calendar bound to the time zone its hours are read in."""
+
+    calendar: Calendar
+    tz: ZoneInfo
+
+    @property
+    def name(self) -> str:
+        return self.calendar.name
+
+    def pieces(self, start: datetime, end: datetime) -> Iterator[Piece]:
+        """Cover [start, end) with maximal open / closed pieces, in order."""
+        start, end = _utc(start), _utc(end)
+        if end <= start:
+            return
+        if self.calendar.always_open:
+            yield Piece(start, end, True, "open")
+            return
+        pending: Piece | None = None
+        for piece in self._day_pieces(start, end):
+            if pending and pending.open == piece.open and pending.reason == piece.reason:
+                pending = Piece(pending.start, piece.end, piece.open, piece.reason)
+                continue
+            if pending:
+                yield pending
+            pending = piece
+        if pending:
+            yield pending
+
+    def open_seconds(self, start: datetime, end: datetime) -> float:
+        """Open time in [start, end), in seconds."""
+        return sum(p.seconds for p in self.pieces(start, end) if p.open)
+
+    def advance(self, start: datetime, seconds: float) -> datetime:
+        """The instant at which `seconds` of open time after `start` have elapsed."""
+        start = _utc(start)
+        if seconds <= 0:
+            return start
+        if self.calendar.always_open:
+            return start + timedelta(seconds=seconds)
+        remaining = seconds
+        cursor = start
+        for _ in range(MAX_SEARCH_DAYS):
+            day_end = cursor + timedelta(days=1)
+            for piece in self.pieces(cursor, day_end):
+                if piece.open and piece.seconds >= remaining:
+                    return piece.start + timedelta(seconds=remaining)
+                if piece.open:
+                    remaining -= piece.seconds
+            cursor = day_end
+        raise ValueError(f"calendar {self.name!r} has no open time within {MAX_SEARCH_DAYS} days")
+
+    def _day_pieces(self, start: datetime, end: datetime) -> Iterator[Piece]:
+        day = start.astimezone(self.tz).date()
+        while True:
+            day_start, day_end = self._wall(day, 0), self._wall(day, MINUTES_PER_DAY)
+            if day_start >= end:
+                return
+            for piece in self._one_day(day, day_start, day_end):
+                lo, hi = max(piece.start, start), min(piece.end, end)
+                if lo < hi:
+                    yield Piece(lo, hi, piece.open, piece.reason)
+            day += timedelta(days=1)
+
+    def _one_day(self, day: date, day_start: datetime, day_end: datetime) -> Iterator[Piece]:
+        if day in self.calendar.holidays:
+            yield Piece(day_start, day_end, False, "holiday")
+            return
+        cursor = day_start
+        for open_min, close_min in self.calendar.weekly[day.weekday()]:
+            opens, closes = self._wall(day, open_min), self._wall(day, close_min)
+            if cursor < opens:
+                yield Piece(cursor, opens, False, "out_of_hours")
+            yield Piece(opens, closes, True, "open")
+            cursor = closes
+        if cursor < day_end:
+            yield Piece(cursor, day_end, False, "out_of_hours")
+
+    def _wall(self, day: date, minutes: int) -> datetime:
+        """Local wall-clock time `minutes` after local midnight of `day`, in UTC."""
+        midnight = datetime.combine(day, time(0), tzinfo=self.tz)
+        return (midnight + timedelta(minutes=minutes)).astimezone(UTC)
+
+
+def _utc(instant: datetime) -> datetime:
+    if instant.tzinfo is None:
+        raise ValueError(f"naive datetime {instant.isoformat()}: an instant needs a UTC offset")
+    return instant.astimezone(UTC)

@@ -1,0 +1,68 @@
+"""The event envelope of SPEC §5 and its per-stream SHA-256 hash chain.
+
+hash(n) = SHA-256( hash(n-1) + canonical_json(envelope(n) without "hash") ), with the
+first event chaining from the empty string. Canonical JSON: keys sorted, no spaces,
+UTF-8, instants in UTC ISO-8601.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+ENVELOPE_FIELDS = (
+    "event_id", "type", "schema_version", "tenant", "ticket_id", "version",
+    "occurred_at", "recorded_at", "actor", "causation_id", "data",
+)
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def utc_iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat()
+
+
+def chain_hash(previous_hash: str, envelope: dict[str, Any]) -> str:
+    body = {key: envelope[key] for key in ENVELOPE_FIELDS}
+    return hashlib.sha256(previous_hash.encode("ascii") + canonical_json(body)).hexdigest()
+
+
+def make_envelope(
+    *,
+    event_id: str,
+    type_: str,
+    schema_version: int,
+    tenant: str,
+    ticket_id: str,
+    version: int,
+    occurred_at: datetime,
+    recorded_at: datetime,
+    actor: dict[str, str],
+    causation_id: str,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id, "type": type_, "schema_version": schema_version,
+        "tenant": tenant, "ticket_id": ticket_id, "version": version,
+        "occurred_at": utc_iso(occurred_at), "recorded_at": utc_iso(recorded_at),
+        "actor": dict(actor), "causation_id": causation_id, "data": data,
+    }
+
+
+def find_break(envelopes: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """The first envelope (index, why) whose version or hash breaks the chain, if any."""
+    previous = ""
+    for index, envelope in enumerate(envelopes):
+        if envelope["version"] != index + 1:
+            return index, f"version {envelope['version']} where {index + 1} was expected"
+        expected = chain_hash(previous, envelope)
+        if envelope.get("hash") != expected:
+            return index, f"hash {envelope.get('hash')!r} does not match recomputed {expected!r}"
+        previous = expected
+    return None

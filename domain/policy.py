@@ -1,0 +1,272 @@
+"""Tenant policies as data: TOML files validated by pydantic (SPEC §2).
+
+A policy is identified by id and version and fingerprinted by a content hash (SHA-256
+of its canonical JSON form), which every ticket records at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from datetime import date
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ticketflow.domain.calendar import MINUTES_PER_DAY, Calendar
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+class PolicyError(ValueError):
+    """A policy file is unreadable or invalid; the message names file, key and problem."""
+
+
+def parse_minutes(value: object) -> int:
+    """'4h' → 240, '30m' → 30, '1d' → 1440, '1h30m' → 90; an int is minutes already."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        minutes = value
+    else:
+        match = _DURATION.match(str(value).strip())
+        if not match or not any(match.groups()):
+            raise ValueError(f"{value!r} is not a duration like '30m', '4h', '1d' or '1h30m'")
+        days, hours, mins = (int(g or 0) for g in match.groups())
+        minutes = days * MINUTES_PER_DAY + hours * 60 + mins
+    if minutes <= 0:
+        raise ValueError(f"duration {value!r} must be positive")
+    return minutes
+
+
+Minutes = Annotated[int, BeforeValidator(parse_minutes)]
+
+
+def _parse_window(text: str) -> tuple[int, int]:
+    match = _HOURS.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not opening hours like '09:00-17:00'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if not (0 <= start < end <= MINUTES_PER_DAY) or m1 > 59 or m2 > 59:
+        raise ValueError(f"{text!r}: opening must be before closing, within 00:00-24:00")
+    return start, end
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CalendarSpec(Strict):
+    """Weekly hours per weekday ('mon' … 'sun'), each a list of 'HH:MM-HH:MM'."""
+
+    hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[str]]
+    holidays: list[date] = []
+
+    @field_validator("hours")
+    @classmethod
+    def _windows_ordered(cls, hours: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, windows in hours.items():
+            parsed = [_parse_window(w) for w in windows]
+            for (_, end), (start, _) in zip(parsed, parsed[1:], strict=False):
+                if start < end:
+                    raise ValueError(f"{day}: windows must be sorted and must not overlap")
+        if not any(hours.values()):
+            raise ValueError("a calendar needs some opening hours")
+        return hours
+
+    def build(self, name: str) -> Calendar:
+        weekly = tuple(
+            tuple(_parse_window(w) for w in self.hours.get(day, [])) for day in WEEKDAYS
+        )
+        return Calendar(name, weekly, frozenset(self.holidays))
+
+
+class PlanSpec(Strict):
+    """What a plan allows and the first-response targets it buys."""
+
+    channels: list[str]
+    #: Calendar per priority; the key "default" covers priorities not listed.
+    calendar: dict[str, str]
+    first_response: dict[str, Minutes]
+    #: A priority the plan lists no target for borrows another priority's target.
+    priority_fallback: dict[str, str] = {}
+
+
+class AutoEscalation(Strict):
+    """Raise the level `to` once `after` has passed on `calendar` since `since`."""
+
+    to: str
+    after: Minutes | Literal[0] = 0
+    calendar: str = "always"
+    since: str = "created"  # "created" or "level:<name>"
+    priority: str | None = None  # only tickets of this priority
+
+
+class EscalationSpec(Strict):
+    levels: list[str]
+    initial: str | None = None
+    #: A breach of this clock raises the ticket to this level (SPEC §2.1).
+    on_breach: dict[Literal["first_response", "resolution"], str] = {}
+    automatic: list[AutoEscalation] = []
+
+
+class Policy(Strict):
+    """One tenant's support policy (SPEC §2)."""
+
+    id: str
+    version: str
+    name: str
+    default_timezone: str = "UTC"
+    require_account_timezone: bool = False
+    channels: list[str]
+    #: Extra payload fields some channels require, with their allowed values.
+    channel_fields: dict[str, dict[str, list[str]]] = {}
+    priorities: list[str]
+    #: Category → subcategories; an empty list means the category has none.
+    categories: dict[str, list[str]]
+    calendars: dict[str, CalendarSpec]
+    plans: dict[str, PlanSpec]
+    resolution: dict[str, Minutes] = {}
+    escalation: EscalationSpec
+    auto_close_after: Minutes | None = None
+    reopen_window: Minutes | None = None
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        _zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Policy:
+        problems = list(self._reference_problems())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _reference_problems(self) -> list[str]:
+        problems: list[str] = []
+        prios, cals = set(self.priorities), set(self.calendars)
+        for plan_name, plan in self.plans.items():
+            where = f"plans.{plan_name}"
+            problems += [f"{where}.channels: unknown channel {c!r}"
+                         for c in plan.channels if c not in self.channels]
+            problems += [f"{where}.calendar: unknown calendar {c!r}"
+                         for c in plan.calendar.values() if c not in cals]
+            problems += [f"{where}.calendar: unknown priority {p!r}"
+                         for p in plan.calendar if p != "default" and p not in prios]
+            if "default" not in plan.calendar and not prios <= set(plan.calendar):
+                problems.append(f"{where}.calendar: no calendar for some priorities, add 'default'")
+            for prio in self.priorities:
+                source = plan.priority_fallback.get(prio, prio)
+                if source not in plan.first_response:
+                    problems.append(f"{where}.first_response: no target for priority {prio!r}")
+        problems += [f"resolution: unknown priority {p!r}" for p in self.resolution if p not in prios]
+        levels = set(self.escalation.levels)
+        named = [self.escalation.initial, *self.escalation.on_breach.values()]
+        named += [rule.to for rule in self.escalation.automatic]
+        problems += [f"escalation: unknown level {n!r}" for n in named if n and n not in levels]
+        problems += [f"escalation.automatic: unknown calendar {r.calendar!r}"
+                     for r in self.escalation.automatic if r.calendar not in cals]
+        return problems
+
+    # --- lookups used by the aggregate and the SLA maths -------------------------------
+
+    @cached_property
+    def content_hash(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @cached_property
+    def calendar_objects(self) -> dict[str, Calendar]:
+        return {name: spec.build(name) for name, spec in self.calendars.items()}
+
+    def calendar_name(self, plan: str, priority: str) -> str:
+        mapping = self.plans[plan].calendar
+        return mapping.get(priority) or mapping["default"]
+
+    def first_response_minutes(self, plan: str, priority: str) -> int:
+        spec = self.plans[plan]
+        return spec.first_response[spec.priority_fallback.get(priority, priority)]
+
+    def resolution_minutes(self, priority: str) -> int | None:
+        return self.resolution.get(priority)
+
+    def level_rank(self, level: str | None) -> int:
+        """-1 for 'not escalated', else the level's position on the ladder."""
+        return -1 if level is None else self.escalation.levels.index(level)
+
+    def identity(self) -> dict[str, str]:
+        return {"id": self.id, "version": self.version, "hash": self.content_hash}
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {name!r}") from exc
+
+
+def load_policy_text(text: str, source: str) -> Policy:
+    """Parse and validate TOML text; errors name `source`, the key and the problem."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source}: not valid TOML: {exc}") from exc
+    return policy_from_data(raw, source)
+
+
+def policy_from_data(raw: dict[str, Any], source: str) -> Policy:
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{source}: invalid policy"]
+        for err in exc.errors():
+            key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+            lines.append(f"  {key}: {err['msg']}")
+        raise PolicyError("\n".join(lines)) from None
+
+
+def load_policy_file(path: Path) -> Policy:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read policy file: {exc.strerror}") from exc
+    return load_policy_text(text, str(path))
+
+
+def shipped_policies() -> dict[str, Policy]:
+    """The policies that ship with ticketflow, by id."""
+    folder = resources.files("ticketflow.domain.policies")
+    policies = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            policy = load_policy_text(entry.read_text(encoding="utf-8"), entry.name)
+            policies[policy.id] = policy
+    return policies
+
+
+def load_policy_dir(path: Path) -> dict[str, Policy]:
+    policies = {}
+    for file in sorted(path.glob("*.toml")):
+        policy = load_policy_file(file)
+        policies[policy.id] = policy
+    if not policies:
+        raise PolicyError(f"{path}: no *.toml policy files found")
+    return policies
+
+

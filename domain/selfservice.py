@@ -1,0 +1,44 @@
+"""Self-service sessions (SPEC §3): not tickets, but a stream of their own."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ticketflow.domain import lifecycle
+from ticketflow.domain.errors import InvalidMessage
+from ticketflow.domain.streams import Context, Stream
+
+
+class SelfServiceSession(Stream):
+    """A knowledge-base / widget session that ended solved or by creating a ticket."""
+
+    KIND = "session"
+
+    class SelfServiceRecorded(Stream.Created):
+        pass
+
+    def __init__(
+        self, tenant: str, ticket_id: str, occurred_at: datetime, data: dict[str, Any],
+        hash: str,  # noqa: A002
+    ) -> None:
+        self.tenant = tenant
+        self.stream_id = ticket_id
+        self.last_hash = hash
+        self.last_occurred_at = occurred_at
+        self.outcome: str = data["outcome"]
+
+    @classmethod
+    def record(cls, ctx: Context, session_id: str, payload: dict[str, Any]) -> SelfServiceSession:
+        lifecycle.check_creation("record_self_service", ctx.role)
+        outcome = payload["outcome"]
+        ticket_id = payload.get("ticket_id")
+        if outcome == "ticket_created" and not ticket_id:
+            raise InvalidMessage("outcome 'ticket_created' needs the created 'ticket_id'")
+        if outcome == "solved" and ticket_id:
+            raise InvalidMessage("a 'solved' session created no ticket; drop 'ticket_id'")
+        data = {
+            "session_id": session_id, "articles_viewed": list(payload["articles_viewed"]),
+            "outcome": outcome, "ticket_id": ticket_id,
+        }
+        return cls._start(cls.SelfServiceRecorded, session_id, ctx, data)

@@ -1,0 +1,130 @@
+"""What every event stream shares: the envelope fields on each event, the hash chain,
+and the checks common to every command (tenant, time order)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from ticketflow.domain.chain import chain_hash, make_envelope
+from ticketflow.domain.errors import Forbidden, InvalidMessage
+from ticketflow.domain.lifecycle import Role
+
+NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/streams")
+
+
+def stream_uuid(kind: str, stream_id: str) -> UUID:
+    """The event-store id of a stream: a ticket, a self-service session, a receipt."""
+    return uuid5(NAMESPACE, f"{kind}/{stream_id}")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asks, for which tenant, when it happened and when it is being recorded."""
+
+    message_id: str
+    tenant: str
+    actor_id: str
+    role: Role
+    occurred_at: datetime
+    recorded_at: datetime
+
+    @property
+    def actor(self) -> dict[str, str]:
+        return {"id": self.actor_id, "role": self.role.value}
+
+
+S = TypeVar("S", bound="Stream")
+
+
+class Stream(Aggregate):
+    """An aggregate whose events carry the SPEC §5 envelope and a hash chain."""
+
+    KIND: ClassVar[str] = "stream"
+
+    class Event(Aggregate.Event):
+        event_id: str
+        tenant: str
+        ticket_id: str
+        occurred_at: datetime
+        actor: dict[str, str]
+        causation_id: str
+        data: dict[str, Any]
+        hash: str
+
+        @property
+        def type_name(self) -> str:
+            return type(self).__name__
+
+        def envelope(self) -> dict[str, Any]:
+            envelope = make_envelope(
+                event_id=self.event_id, type_=self.type_name,
+                schema_version=getattr(type(self), "class_version", 1),
+                tenant=self.tenant, ticket_id=self.ticket_id, version=self.originator_version,
+                occurred_at=self.occurred_at, recorded_at=self.timestamp, actor=self.actor,
+                causation_id=self.causation_id, data=self.data,
+            )
+            envelope["hash"] = self.hash
+            return envelope
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.note_event(self)
+
+    if TYPE_CHECKING:  # set by each stream's __init__; runtime annotations would
+        # become fields of the Created event (eventsourcing's dataclass-style aggregates)
+        tenant: str
+        stream_id: str
+        last_hash: str
+        last_occurred_at: datetime
+
+    def note_event(self, event: Stream.Event) -> None:
+        self.last_hash = event.hash
+        self.last_occurred_at = event.occurred_at
+
+    @classmethod
+    def _start(
+        cls: type[S], created: type[Stream.Event], stream_id: str, ctx: Context,
+        data: dict[str, Any],
+    ) -> S:
+        fields = _event_fields(created, cls.KIND, stream_id, 1, "", ctx, data)
+        return cls._create(created, id=stream_uuid(cls.KIND, stream_id), **fields)  # type: ignore[arg-type]
+
+    def _emit(self, event_class: type[Stream.Event], ctx: Context, data: dict[str, Any]) -> None:
+        fields = _event_fields(
+            event_class, self.KIND, self.stream_id, self.version + 1, self.last_hash, ctx, data
+        )
+        self.trigger_event(event_class, **fields)  # type: ignore[arg-type]
+
+    def _guard_common(self, ctx: Context) -> None:
+        if ctx.tenant != self.tenant:
+            raise Forbidden(
+                f"an actor of tenant {ctx.tenant!r} may not act on {self.KIND} {self.stream_id}"
+                f" of another tenant"
+            )
+        if ctx.occurred_at < self.last_occurred_at:
+            raise InvalidMessage(
+                f"occurred_at {ctx.occurred_at.isoformat()} is older than the {self.KIND}'s"
+                f" last event ({self.last_occurred_at.isoformat()})"
+            )
+
+
+def _event_fields(
+    event_class: type[Stream.Event], kind: str, stream_id: str, version: int,
+    previous_hash: str, ctx: Context, data: dict[str, Any],
+) -> dict[str, Any]:
+    event_id = str(uuid5(stream_uuid(kind, stream_id), str(version)))
+    envelope = make_envelope(
+        event_id=event_id, type_=event_class.__name__,
+        schema_version=getattr(event_class, "class_version", 1), tenant=ctx.tenant,
+        ticket_id=stream_id, version=version, occurred_at=ctx.occurred_at,
+        recorded_at=ctx.recorded_at, actor=ctx.actor, causation_id=ctx.message_id, data=data,
+    )
+    return {
+        "event_id": event_id, "tenant": ctx.tenant, "ticket_id": stream_id,
+        "occurred_at": ctx.occurred_at, "actor": ctx.actor, "causation_id": ctx.message_id,
+        "data": data, "hash": chain_hash(previous_hash, envelope), "timestamp": ctx.recorded_at,
+    }

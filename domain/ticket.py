@@ -1,0 +1,389 @@
+"""The Ticket aggregate: every command of SPEC §3, guarded first, then emitted.
+
+A command method checks the lifecycle table (`lifecycle.check`), the tenant, time
+order and the ticket's policy, raising a typed `Rejected` error before anything is
+emitted; `apply` methods only record facts and never raise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ticketflow.domain import lifecycle
+from ticketflow.domain.chain import utc_iso
+from ticketflow.domain.errors import AlreadyExists, Forbidden, InvalidMessage, PolicyViolation
+from ticketflow.domain.lifecycle import Role, Status
+from ticketflow.domain.policy import Policy
+from ticketflow.domain.sla import (
+    CLOCKS,
+    ClockStatus,
+    Fact,
+    SlaResult,
+    evaluate,
+    facts_from_event,
+)
+from ticketflow.domain.streams import Context, Stream
+
+Payload = dict[str, Any]
+
+#: Command → (event type, new status); the status column mirrors lifecycle.TABLE.
+SIMPLE_EVENTS = {
+    "acknowledge": "TicketAcknowledged",
+    "start_work": "WorkStarted",
+    "receive_user_input": "UserInputReceived",
+}
+
+
+class Ticket(Stream):
+    """One support ticket. State is plain data so snapshots can carry it."""
+
+    KIND = "ticket"
+
+    class TicketEvent(Stream.Event):
+        def apply(self, aggregate: Any) -> None:
+            aggregate.note_event(self)
+            aggregate.on_event(self)
+
+    class TicketCreated(Stream.Created, TicketEvent):
+        pass
+
+    class TicketAcknowledged(TicketEvent): ...
+    class WorkStarted(TicketEvent): ...
+    class UserInputRequested(TicketEvent): ...
+    class UserInputReceived(TicketEvent): ...
+    class TicketResolved(TicketEvent): ...
+    class TicketReopened(TicketEvent): ...
+    class TicketClosed(TicketEvent): ...
+    class TicketEscalated(TicketEvent): ...
+    class PriorityChanged(TicketEvent): ...
+    class TicketAssigned(TicketEvent): ...
+    class ArticleLinked(TicketEvent): ...
+    class SatisfactionRecorded(TicketEvent): ...
+    class PublicationConsented(TicketEvent): ...
+    class PublishedAsArticle(TicketEvent): ...
+    class SlaBreached(TicketEvent): ...
+
+    class CommentAdded(TicketEvent):
+        """v2: `data.visibility` ('public' | 'internal') replaced v1's `data.public` flag."""
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            data = dict(state["data"])
+            data["visibility"] = "public" if data.pop("public", True) else "internal"
+            state["data"] = data
+
+    # -- construction ----------------------------------------------------------------
+
+    def __init__(
+        self, tenant: str, ticket_id: str, occurred_at: datetime, data: Payload, hash: str  # noqa: A002
+    ) -> None:
+        self.tenant = tenant
+        self.stream_id = ticket_id
+        self.last_hash = hash
+        self.last_occurred_at = occurred_at
+        self.status = Status.CREATED.value
+        self.policy: dict[str, str] = dict(data["policy"])
+        self.plan: str = data["plan"]
+        self.priority: str = data["priority"]
+        self.timezone: str = data["timezone"]
+        self.level: str | None = data.get("level")
+        self.level_reached_at: dict[str, datetime] = (
+            {self.level: occurred_at} if self.level else {}
+        )
+        self.assignee: str | None = None
+        self.created_at: datetime = occurred_at
+        self.resolved_at: datetime | None = None
+        self.closed_at: datetime | None = None
+        self.resolutions = 0
+        self.rated_resolution = 0
+        self.consented = False
+        self.sla_facts: list[dict[str, Any]] = []  # the created fact comes from apply()
+
+    @classmethod
+    def create(cls, ctx: Context, policy: Policy, ticket_id: str, payload: Payload) -> Ticket:
+        lifecycle.check_creation("create_ticket", ctx.role)
+        data = _creation_data(policy, payload)
+        return cls._start(cls.TicketCreated, ticket_id, ctx, data)
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def ticket_id(self) -> str:
+        return self.stream_id
+
+    @property
+    def facts(self) -> list[Fact]:
+        return [Fact(f["at"], f["kind"], f.get("value")) for f in self.sla_facts]
+
+    def sla(self, policy: Policy, as_of: datetime, *, explain: bool = False) -> SlaResult:
+        return evaluate(policy, self.plan, self.timezone, self.facts, as_of, explain=explain)
+
+    def state(self) -> dict[str, Any]:
+        """The ticket's state as a JSON-friendly dict (for `ticketflow ticket`)."""
+        stamp = _iso_or_none
+        return {
+            "ticket_id": self.ticket_id, "tenant": self.tenant, "status": self.status,
+            "plan": self.plan, "priority": self.priority, "timezone": self.timezone,
+            "level": self.level, "assignee": self.assignee, "version": self.version,
+            "created_at": stamp(self.created_at), "resolved_at": stamp(self.resolved_at),
+            "closed_at": stamp(self.closed_at), "resolutions": self.resolutions,
+            "publication_consented": self.consented, "policy": self.policy,
+            "last_event_at": stamp(self.last_occurred_at),
+        }
+
+    # -- commands --------------------------------------------------------------------
+
+    def handle(self, command: str, ctx: Context, policy: Policy, payload: Payload) -> None:
+        """Run one command; raises `Rejected` (and emits nothing) if it is refused."""
+        self._guard_common(ctx)
+        target = lifecycle.check(command, Status(self.status), ctx.role)
+        handler = getattr(self, f"_cmd_{command}")
+        handler(ctx, policy, payload, target)
+
+    def _cmd_acknowledge(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        self._emit_transition(SIMPLE_EVENTS["acknowledge"], ctx, _note(p), to)
+
+    def _cmd_start_work(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        self._emit_transition(SIMPLE_EVENTS["start_work"], ctx, _note(p), to)
+
+    def _cmd_receive_user_input(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        self._emit_transition(SIMPLE_EVENTS["receive_user_input"], ctx, _note(p), to)
+
+    def _cmd_request_user_input(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        self._emit_transition("UserInputRequested", ctx, {"question": p["question"]}, to)
+
+    def _cmd_resolve(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        self._emit_transition("TicketResolved", ctx, {"resolution": p["resolution"]}, to)
+
+    def _cmd_reopen(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        window = policy.reopen_window
+        if window and self.resolved_at and ctx.occurred_at > self.resolved_at + _minutes(window):
+            raise PolicyViolation(f"the reopen window of {window} minutes after resolve has passed")
+        self._emit_transition("TicketReopened", ctx, {"reason": p["reason"]}, to)
+
+    def _cmd_close(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        reason = p.get("reason") or "confirmed"
+        if reason == "auto_closed":
+            self._guard_auto_close(ctx, policy)
+        self._emit_transition("TicketClosed", ctx, {"reason": reason}, to)
+
+    def _cmd_escalate(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        self._guard_escalation(policy, p["level"], ctx.role)
+        self._emit(self.TicketEscalated, ctx, {
+            "from_level": self.level, "level": p["level"], "reason": p["reason"],
+        })
+
+    def _cmd_change_priority(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        new = p["priority"]
+        if new not in policy.priorities:
+            raise PolicyViolation(f"unknown priority {new!r}; allowed: {_list(policy.priorities)}")
+        if new == self.priority:
+            raise PolicyViolation(f"the ticket's priority is already {new!r}")
+        self._emit(self.PriorityChanged, ctx, {
+            "from_priority": self.priority, "priority": new, "reason": p["reason"],
+            "calendar": policy.calendar_name(self.plan, new),
+        })
+
+    def _cmd_assign(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        tier = p.get("tier")
+        if tier is not None and tier != self.level:
+            raise PolicyViolation(
+                f"tier {tier!r} is not the ticket's current level ({self.level!r});"
+                " escalate the ticket first"
+            )
+        self._emit(self.TicketAssigned, ctx, {"agent_id": p["agent_id"], "tier": tier})
+
+    def _cmd_add_comment(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        visibility = p.get("visibility", "public")
+        if visibility == "internal" and ctx.role is Role.CUSTOMER:
+            raise Forbidden("a customer may not add an internal comment")
+        self._emit(self.CommentAdded, ctx, {"body": p["body"], "visibility": visibility})
+
+    def _cmd_link_article(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        self._emit(self.ArticleLinked, ctx, {"article_id": p["article_id"]})
+
+    def _cmd_record_satisfaction(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        if self.rated_resolution == self.resolutions:
+            raise PolicyViolation("satisfaction is already recorded for this resolution")
+        data = {key: p.get(key) for key in ("score", "comment", "nps")}
+        self._emit(self.SatisfactionRecorded, ctx, {**data, "resolution": self.resolutions})
+
+    def _cmd_consent_to_publish(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        if self.consented:
+            raise PolicyViolation("the customer has already consented to publication")
+        self._emit(self.PublicationConsented, ctx, {})
+
+    def _cmd_publish_as_article(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        if not self.consented:
+            raise PolicyViolation("publishing needs the customer's consent_to_publish first")
+        self._emit(self.PublishedAsArticle, ctx, {"article_id": p["article_id"]})
+
+    def _cmd_record_sla_breach(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+        clock, due_at = p["clock"], p["due_at"]
+        self._guard_breach(policy, clock, due_at, ctx.occurred_at)
+        self._emit(self.SlaBreached, ctx, {"clock": clock, "due_at": utc_iso(due_at)})
+        level = policy.escalation.on_breach.get(clock)
+        if level and policy.level_rank(level) > policy.level_rank(self.level):
+            self._emit(self.TicketEscalated, ctx, {
+                "from_level": self.level, "level": level,
+                "reason": f"{clock} target breached (policy)",
+            })
+
+    # -- guards ----------------------------------------------------------------------
+
+    def _guard_escalation(self, policy: Policy, level: str, role: Role) -> None:
+        if level not in policy.escalation.levels:
+            raise PolicyViolation(
+                f"unknown level {level!r}; the ladder is {_list(policy.escalation.levels)}"
+            )
+        current, wanted = policy.level_rank(self.level), policy.level_rank(level)
+        if wanted <= current:
+            raise PolicyViolation(f"levels only rise: the ticket is already at {self.level!r}")
+        skips = wanted > current + 1
+        if skips and self.priority != "critical" and role is not Role.SYSTEM:
+            nxt = policy.escalation.levels[current + 1]
+            raise PolicyViolation(
+                f"only critical tickets may skip a level; escalate to {nxt!r} first"
+            )
+
+    def _guard_auto_close(self, ctx: Context, policy: Policy) -> None:
+        if ctx.role is not Role.SYSTEM:
+            raise Forbidden("only the system closes a ticket with reason auto_closed")
+        window = policy.auto_close_after
+        if window is None:
+            raise PolicyViolation(f"policy {policy.id} has no auto-close rule")
+        assert self.resolved_at is not None  # close is only allowed from resolved
+        due = self.resolved_at + _minutes(window)
+        if ctx.occurred_at < due:
+            raise PolicyViolation(f"auto-close is due at {due.isoformat()}, not before")
+
+    def _guard_breach(self, policy: Policy, clock: str, due_at: datetime, at: datetime) -> None:
+        if clock not in CLOCKS:
+            raise InvalidMessage(f"unknown clock {clock!r}; expected one of {_list(CLOCKS)}")
+        if any(f["kind"] == "breach" and f.get("value") == clock for f in self.sla_facts):
+            raise AlreadyExists(f"the {clock} breach is already recorded")
+        result = self.sla(policy, at).clock(clock)
+        if result.status is not ClockStatus.BREACHED:
+            raise PolicyViolation(
+                f"the {clock} clock is {result.status.value} at {at.isoformat()}"
+                f" (due {_iso_or_none(result.due_at)}), not breached"
+            )
+
+    # -- emitting and applying -------------------------------------------------------
+
+    def _emit_transition(self, type_name: str, ctx: Context, data: Payload, to: Status) -> None:
+        self._emit(getattr(self, type_name), ctx, {**data, "from": self.status, "to": to.value})
+
+    def on_event(self, event: Stream.Event) -> None:
+        data, at = event.data, event.occurred_at
+        if "to" in data:
+            self.status = data["to"]
+        self._note_facts(event.type_name, at, data)
+        match event.type_name:
+            case "TicketResolved":
+                self.resolved_at, self.resolutions = at, self.resolutions + 1
+            case "TicketReopened":
+                self.resolved_at = None
+            case "TicketClosed":
+                self.closed_at = at
+            case "TicketEscalated":
+                self.level = data["level"]
+                self.level_reached_at[data["level"]] = at
+            case "PriorityChanged":
+                self.priority = data["priority"]
+            case "TicketAssigned":
+                self.assignee = data["agent_id"]
+            case "SatisfactionRecorded":
+                self.rated_resolution = data["resolution"]
+            case "PublicationConsented":
+                self.consented = True
+
+    def _note_facts(self, type_name: str, at: datetime, data: Payload) -> None:
+        for fact in facts_from_event(type_name, at, data):
+            self.sla_facts.append({"at": fact.at, "kind": fact.kind, "value": fact.value})
+
+
+def _creation_data(policy: Policy, p: Payload) -> Payload:
+    """Validate a create_ticket payload against the policy; the TicketCreated data."""
+    plan = _one_of("plan", p["plan"], list(policy.plans))
+    channel = _one_of("channel", p["channel"], policy.channels)
+    if channel not in policy.plans[plan].channels:
+        raise PolicyViolation(
+            f"plan {plan!r} does not include channel {channel!r};"
+            f" it offers {_list(policy.plans[plan].channels)}"
+        )
+    extras = _channel_extras(policy, channel, p)
+    category = _one_of("category", p["category"], list(policy.categories))
+    subcategory = _subcategory(policy.categories[category], category, p.get("subcategory"))
+    data: Payload = {
+        "account_id": p["account_id"], "plan": plan, "channel": channel, **extras,
+        "category": category, "subcategory": subcategory,
+        "priority": _one_of("priority", p["priority"], policy.priorities),
+        "timezone": _timezone(policy, p.get("timezone")),
+        "subject": p["subject"], "description": p.get("description", ""),
+        "policy": policy.identity(), "level": policy.escalation.initial,
+    }
+    data["calendar"] = policy.calendar_name(plan, data["priority"])
+    return data
+
+
+def _one_of(field: str, value: str, allowed: list[str]) -> str:
+    if value not in allowed:
+        raise PolicyViolation(f"unknown {field} {value!r}; allowed: {_list(allowed)}")
+    return value
+
+
+def _channel_extras(policy: Policy, channel: str, p: Payload) -> Payload:
+    extras: Payload = {}
+    required = policy.channel_fields.get(channel, {})
+    for name, allowed in required.items():
+        if p.get(name) is None:
+            raise PolicyViolation(f"channel {channel!r} needs {name!r} ({_list(allowed)})")
+        extras[name] = _one_of(name, p[name], allowed)
+    known = {name for fields in policy.channel_fields.values() for name in fields}
+    for name in sorted(known - set(required)):
+        if p.get(name) is not None:
+            raise PolicyViolation(f"{name!r} does not apply to channel {channel!r}")
+    return extras
+
+
+def _subcategory(allowed: list[str], category: str, value: str | None) -> str | None:
+    if not allowed:
+        if value is not None:
+            raise PolicyViolation(f"category {category!r} has no subcategories")
+        return None
+    if value is None:
+        raise PolicyViolation(f"category {category!r} needs a subcategory: {_list(allowed)}")
+    return _one_of("subcategory", value, allowed)
+
+
+def _timezone(policy: Policy, value: str | None) -> str:
+    if value is None:
+        if policy.require_account_timezone:
+            raise PolicyViolation(f"policy {policy.id} needs the account's IANA 'timezone'")
+        return policy.default_timezone
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidMessage(f"unknown IANA time zone {value!r}") from None
+    return value
+
+
+def _note(p: Payload) -> Payload:
+    return {"note": p["note"]} if p.get("note") else {}
+
+
+def _minutes(count: int) -> timedelta:
+    return timedelta(minutes=count)
+
+
+def _list(values: Any) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _iso_or_none(instant: datetime | None) -> str | None:
+    return None if instant is None else instant.isoformat()

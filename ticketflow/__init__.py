@@ -1,0 +1,1 @@
+"""ticketflow: an event-sourced support-ticket lifecycle engine."""

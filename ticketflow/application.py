@@ -1,0 +1,317 @@
+"""The application service: one inbound message in, one outcome out.
+
+apply(raw) = parse → load (or create) the stream → run the command → save its events
+together with the message's receipt in one transaction. A lost optimistic-concurrency
+race is retried from a fresh load; a collision with an existing receipt means the
+message was seen before and is answered `duplicate`. Rejections are saved as receipts
+with the original bytes (the embedded default's dead letters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from ticketflow.domain.chain import find_break
+from ticketflow.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidMessage,
+    NotFound,
+    Rejected,
+)
+from ticketflow.domain.lifecycle import Role
+from ticketflow.domain.policy import Policy, PolicyError
+from ticketflow.domain.policy_versions import PolicyVersion, policy_version_uuid
+from ticketflow.domain.receipt import Receipt, receipt_key, receipt_uuid
+from ticketflow.domain.selfservice import SelfServiceSession
+from ticketflow.domain.streams import Context, Stream, stream_uuid
+from ticketflow.domain.ticket import Ticket
+from ticketflow.schemas.commands import CommandBase, parse_command, peek_identity
+
+MAX_ATTEMPTS = 8
+STREAM_TOPIC_PREFIXES = (
+    f"{Ticket.__module__}:Ticket.",
+    f"{SelfServiceSession.__module__}:SelfServiceSession.",
+)
+RECEIPT_TOPIC = f"{Receipt.__module__}:Receipt.Recorded"
+
+Clock = Callable[[], datetime]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `ticketflow apply` prints for one input line (SPEC §6)."""
+
+    message_id: str | None
+    status: str  # accepted | duplicate | rejected
+    events: list[str] = field(default_factory=list)
+    error: dict[str, str] | None = None
+    ticket_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"message_id": self.message_id, "status": self.status,
+                               "events": self.events}
+        if self.ticket_id:
+            out["ticket_id"] = self.ticket_id
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+class TicketingApp(Application[UUID]):
+    """The write model: tickets, self-service sessions, receipts, policy versions."""
+
+    name = "ticketflow"
+    snapshotting_intervals = {Ticket: 100}
+    env = {"AGGREGATE_CACHE_MAXSIZE": "2000", "COMPRESSOR_TOPIC": ""}
+
+    def __init__(
+        self, policies: dict[str, Policy], env: dict[str, str] | None = None,
+        clock: Clock = wall_clock,
+    ) -> None:
+        super().__init__(env)
+        self.policies = policies
+        self.clock = clock
+        self._stored_policies: dict[tuple[str, str], Policy] = {}
+
+    # -- commands --------------------------------------------------------------------
+
+    def apply(self, raw: bytes) -> Outcome:
+        """Apply one inbound message (bytes as received) and record its outcome."""
+        try:
+            command = parse_command(raw)
+        except InvalidMessage as rejection:
+            return self._reject(raw, rejection, peek_identity(raw))
+        return self.apply_command(command, raw)
+
+    def apply_command(self, command: CommandBase, raw: bytes) -> Outcome:
+        identity = {"message_id": command.message_id, "tenant": command.tenant,
+                    "ticket_id": command.stream_id}
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                stream, extra = self._run(command)
+            except Rejected as rejection:
+                return self._reject(raw, rejection, identity)
+            emitted = [(e.type_name, e.originator_version) for e in stream.pending_events]  # type: ignore[attr-defined]
+            receipt = Receipt.accepted(command.message_id, command.tenant, command.stream_id,
+                                       emitted, self.clock())
+            try:
+                self.save(stream, receipt, *extra)
+            except IntegrityError:
+                if self._seen(command.message_id):
+                    return Outcome(command.message_id, "duplicate", ticket_id=command.stream_id)
+                continue  # another writer moved the stream on: reload and try again
+            return Outcome(command.message_id, "accepted", [name for name, _ in emitted],
+                           ticket_id=command.stream_id)
+        conflict = Conflict(f"gave up after {MAX_ATTEMPTS} concurrent-update retries; resend")
+        return self._reject(raw, conflict, identity)
+
+    def _run(self, command: CommandBase) -> tuple[Stream, list[Any]]:
+        ctx = self._context(command)
+        policy = self._tenant_policy(command.tenant)
+        payload = command.payload_dict()
+        if command.type == "record_self_service":
+            self._must_not_exist("session", command.stream_id)
+            return SelfServiceSession.record(ctx, command.stream_id, payload), []
+        if command.type == "create_ticket":
+            self._must_not_exist("ticket", command.stream_id)
+            ticket = Ticket.create(ctx, policy, command.stream_id, payload)
+            return ticket, self._policy_records(policy)
+        ticket = self.load_ticket(command.stream_id)
+        ticket.handle(command.type, ctx, self.policy_of(ticket), payload)
+        return ticket, []
+
+    def _context(self, command: CommandBase) -> Context:
+        return Context(
+            message_id=command.message_id, tenant=command.tenant, actor_id=command.actor.id,
+            role=Role(command.actor.role), occurred_at=command.occurred_at.astimezone(UTC),
+            recorded_at=self.clock().astimezone(UTC),
+        )
+
+    def _reject(self, raw: bytes, rejection: Rejected, identity: dict[str, Any]) -> Outcome:
+        message_id = identity.get("message_id")
+        key = receipt_key(message_id, raw)
+        stream_id = identity.get("ticket_id") or identity.get("session_id")
+        receipt = Receipt.rejected(key, raw, rejection.as_dict(), self.clock(),
+                                   identity.get("tenant"), stream_id)
+        try:
+            self.save(receipt)
+        except IntegrityError:
+            return Outcome(message_id, "duplicate", ticket_id=stream_id)
+        return Outcome(message_id, "rejected", error=rejection.as_dict(), ticket_id=stream_id)
+
+    def _seen(self, message_id: str) -> bool:
+        return receipt_uuid(message_id) in self.repository
+
+    def _must_not_exist(self, kind: str, stream_id: str) -> None:
+        if stream_uuid(kind, stream_id) in self.repository:
+            raise AlreadyExists(f"{kind} {stream_id} already exists")
+
+    # -- policies --------------------------------------------------------------------
+
+    def _tenant_policy(self, tenant: str) -> Policy:
+        try:
+            return self.policies[tenant]
+        except KeyError:
+            known = ", ".join(sorted(self.policies))
+            raise InvalidMessage(f"unknown tenant {tenant!r}; known: {known}") from None
+
+    def _policy_records(self, policy: Policy) -> list[PolicyVersion]:
+        """The PolicyVersion to save with a ticket, the first time its version is used."""
+        if (policy.id, policy.version) in self._stored_policies:
+            return []
+        try:
+            stored = self.repository.get(policy_version_uuid(policy.id, policy.version))
+        except AggregateNotFoundError:
+            return [PolicyVersion.publish(policy)]
+        _check_same(stored, policy)
+        self._stored_policies[(policy.id, policy.version)] = policy
+        return []
+
+    def policy_of(self, ticket: Ticket) -> Policy:
+        """The policy version the ticket was created under."""
+        ref = ticket.policy
+        current = self.policies.get(ref["id"])
+        if current and current.version == ref["version"] and current.content_hash == ref["hash"]:
+            return current
+        key = (ref["id"], ref["version"])
+        if key not in self._stored_policies:
+            stored: PolicyVersion = self.repository.get(policy_version_uuid(*key))
+            self._stored_policies[key] = stored.policy()
+        return self._stored_policies[key]
+
+    # -- queries ---------------------------------------------------------------------
+
+    def load_ticket(self, ticket_id: str, as_of: datetime | None = None) -> Ticket:
+        uuid = stream_uuid("ticket", ticket_id)
+        try:
+            if as_of is None:
+                return self.repository.get(uuid)  # type: ignore[no-any-return]
+            return self._ticket_as_of(uuid, ticket_id, as_of)
+        except AggregateNotFoundError:
+            raise NotFound(f"ticket {ticket_id} not found") from None
+
+    def _ticket_as_of(self, uuid: UUID, ticket_id: str, as_of: datetime) -> Ticket:
+        ticket: Any = None
+        for event in self.events.get(uuid):
+            if event.occurred_at > as_of:  # type: ignore[attr-defined]
+                break
+            ticket = event.mutate(ticket)  # type: ignore[attr-defined]
+        if ticket is None:
+            raise NotFound(f"ticket {ticket_id} did not exist yet at {as_of.isoformat()}")
+        return ticket  # type: ignore[no-any-return]
+
+    def timeline(self, ticket_id: str) -> list[dict[str, Any]]:
+        """Every stored event of the ticket as its envelope, exactly as recorded."""
+        records = self.recorder.select_events(stream_uuid("ticket", ticket_id))
+        if not records:
+            raise NotFound(f"ticket {ticket_id} not found")
+        return [self.envelope_of(record) for record in records]
+
+    def envelope_of(self, record: StoredEvent) -> dict[str, Any]:
+        """The envelope of a stored event, decoded without upcasting (what was hashed)."""
+        state = self._decode(record)
+        return {
+            "event_id": state["event_id"], "type": record.topic.rsplit(".", 1)[-1],
+            "schema_version": state.get("class_version", 1), "tenant": state["tenant"],
+            "ticket_id": state["ticket_id"], "version": record.originator_version,
+            "occurred_at": _utc(state["occurred_at"]), "recorded_at": _utc(state["timestamp"]),
+            "actor": state["actor"], "causation_id": state["causation_id"],
+            "data": state["data"], "hash": state["hash"],
+        }
+
+    def _decode(self, record: StoredEvent) -> dict[str, Any]:
+        state = record.state
+        if self.mapper.cipher:
+            state = self.mapper.cipher.decrypt(state)
+        if self.mapper.compressor:
+            state = self.mapper.compressor.decompress(state)
+        return self.mapper.transcoder.decode(state)  # type: ignore[no-any-return]
+
+    def stream_records(self, batch: int = 1000) -> Iterator[StoredEvent]:
+        """Every ticket and session event in recording order (the notification log)."""
+        start = 1
+        while True:
+            notifications = self.recorder.select_notifications(start, batch)
+            if not notifications:
+                return
+            for notification in notifications:
+                if notification.topic.startswith(STREAM_TOPIC_PREFIXES):
+                    yield notification
+            start = notifications[-1].id + 1
+
+    def verify(self, ticket_id: str | None = None) -> list[dict[str, Any]]:
+        """Check hash chains; returns one finding per broken stream (empty = intact)."""
+        if ticket_id is not None:
+            envelopes = self.timeline(ticket_id)
+            found = find_break(envelopes)
+            return [] if found is None else [_finding(envelopes, *found)]
+        return _verify_all(self.envelope_of(r) for r in self.stream_records())
+
+    def rejected(self) -> Iterator[Receipt]:
+        """Dead letters of the embedded default: every rejected message's receipt."""
+        start = 1
+        while True:
+            notifications = self.recorder.select_notifications(
+                start, 500, topics=[RECEIPT_TOPIC]
+            )
+            if not notifications:
+                return
+            for notification in notifications:
+                receipt = self.mapper.to_domain_event(notification).mutate(None)  # type: ignore[attr-defined]
+                if receipt.status == "rejected":
+                    yield receipt
+            start = notifications[-1].id + 1
+
+
+def _check_same(stored: PolicyVersion, policy: Policy) -> None:
+    if stored.content_hash != policy.content_hash:
+        raise PolicyError(
+            f"policy {policy.id} version {policy.version} differs from the copy stored when"
+            f" it was first used (hash {stored.content_hash[:12]}… vs {policy.content_hash[:12]}…)."
+            " Give the changed policy a new `version`."
+        )
+
+
+def _utc(value: Any) -> str:
+    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _finding(envelopes: list[dict[str, Any]], index: int, why: str) -> dict[str, Any]:
+    envelope = envelopes[index]
+    return {"ticket_id": envelope["ticket_id"], "version": envelope["version"],
+            "event_id": envelope["event_id"], "type": envelope["type"], "problem": why}
+
+
+def _verify_all(envelopes: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One pass over the log, keeping only each stream's last (version, hash)."""
+    from ticketflow.domain.chain import chain_hash
+
+    last: dict[str, tuple[int, str]] = {}
+    findings: dict[str, dict[str, Any]] = {}
+    for envelope in envelopes:
+        stream = envelope["ticket_id"]
+        if stream in findings:
+            continue
+        version, previous = last.get(stream, (0, ""))
+        problem = None
+        if envelope["version"] != version + 1:
+            problem = f"version {envelope['version']} where {version + 1} was expected"
+        elif envelope["hash"] != chain_hash(previous, envelope):
+            problem = "hash does not match the recomputed chain"
+        if problem:
+            findings[stream] = _finding([envelope], 0, problem)
+        else:
+            last[stream] = (envelope["version"], envelope["hash"])
+    return list(findings.values())

@@ -1,0 +1,19 @@
+"""The composition root: build the engine from settings. Nothing connects at import."""
+
+from __future__ import annotations
+
+from ticketflow.application import Clock, TicketingApp, wall_clock
+from ticketflow.domain.policy import Policy, load_policy_dir, shipped_policies
+from ticketflow.settings import Settings, eventstore_env
+
+
+def load_policies(settings: Settings) -> dict[str, Policy]:
+    """Shipped policies, overridden by any in TICKETFLOW_POLICIES (same id wins)."""
+    policies = shipped_policies()
+    if settings.policies_dir is not None:
+        policies.update(load_policy_dir(settings.policies_dir))
+    return policies
+
+
+def build_app(settings: Settings, clock: Clock = wall_clock) -> TicketingApp:
+    return TicketingApp(load_policies(settings), eventstore_env(settings.db), clock=clock)

@@ -1,0 +1,315 @@
+"""The `ticketflow` command line (SPEC §6)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from eventsourcing.persistence import PersistenceError
+
+from ticketflow import render
+from ticketflow.application import TicketingApp
+from ticketflow.bootstrap import build_app
+from ticketflow.demo import DEFAULT_START, run_demo
+from ticketflow.domain.errors import Rejected
+from ticketflow.domain.policy import PolicyError, load_policy_file
+from ticketflow.settings import Settings, SettingsError
+
+Handler = Callable[[TicketingApp, argparse.Namespace], int]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        if getattr(args, "needs_app", True) is False:
+            return int(args.handler(args))
+        app = build_app(Settings.from_env(db=args.db, kafka=getattr(args, "kafka", None)))
+        with app:
+            return int(args.handler(app, args))
+    except (SettingsError, PolicyError) as exc:
+        render.errors.print(f"[red]error:[/red] {exc}")
+        return 2
+    except PersistenceError as exc:
+        render.errors.print(
+            f"[red]error:[/red] the event store is unavailable: {exc}\n"
+            "Check --db (or TICKETFLOW_DB) and that the database server is running."
+        )
+        return 2
+    except Rejected as exc:
+        _fail(args, exc.as_dict())
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="event store URL (default sqlite:///ticketflow.db;"
+                        " env TICKETFLOW_DB)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    parser = argparse.ArgumentParser(
+        prog="ticketflow", description="Event-sourced support-ticket lifecycle engine."
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    cmd = sub.add_parser("apply", parents=[common], help="apply commands from JSON Lines")
+    cmd.add_argument("file", help="a .jsonl file, or - for standard input")
+    cmd.set_defaults(handler=cmd_apply)
+
+    cmd = sub.add_parser("ticket", parents=[common], help="a ticket's state")
+    cmd.add_argument("ticket_id")
+    cmd.add_argument("--as-of", type=instant, help="state as of this instant (ISO-8601)")
+    cmd.set_defaults(handler=cmd_ticket)
+
+    cmd = sub.add_parser("timeline", parents=[common], help="every event of a ticket")
+    cmd.add_argument("ticket_id")
+    cmd.set_defaults(handler=cmd_timeline)
+
+    cmd = sub.add_parser("verify", parents=[common], help="check the hash chains")
+    cmd.add_argument("ticket_id", nargs="?")
+    cmd.set_defaults(handler=cmd_verify)
+
+    cmd = sub.add_parser("sla", parents=[common], help="a ticket's SLA clocks")
+    cmd.add_argument("ticket_id")
+    cmd.add_argument("--as-of", type=instant, help="evaluate at this instant (default: now)")
+    cmd.add_argument("--explain", action="store_true", help="add each clock's ledger")
+    cmd.set_defaults(handler=cmd_sla)
+
+    cmd = sub.add_parser("dead-letters", parents=[common], help="rejected messages")
+    cmd.set_defaults(handler=cmd_dead_letters)
+
+    cmd = sub.add_parser("demo", parents=[common], help="run a realistic demo workload")
+    cmd.add_argument("--seed", type=int, default=7)
+    cmd.add_argument("--tickets", type=int, default=2000)
+    cmd.add_argument("--days", type=int, default=28)
+    cmd.set_defaults(handler=cmd_demo)
+
+    cmd = sub.add_parser("policy", help="validate a policy file")
+    cmd.add_argument("file", type=Path)
+    cmd.add_argument("--json", action="store_true")
+    cmd.set_defaults(handler=cmd_policy, needs_app=False)
+
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_optional_commands(sub: Any) -> None:
+    from ticketflow.kafka_broker import add_kafka_commands
+
+    add_kafka_commands(sub)
+    for name, choice in sub.choices.items():
+        if name == "kafka":
+            _mark_without_app(choice)
+
+
+def _mark_without_app(parser: argparse.ArgumentParser) -> None:
+    """Kafka's own sub-commands take (args) only; wrap them to the CLI's calling shape."""
+    parser.set_defaults(needs_app=False)
+    for action in parser._actions:  # argparse keeps sub-parsers here
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.set_defaults(needs_app=False)
+                func = child.get_default("func")
+                if func is not None:
+                    child.set_defaults(handler=func)
+
+
+def instant(text: str) -> datetime:
+    """ISO-8601 with a UTC offset ('Z' allowed); a bare date means 00:00 UTC."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 instant") from None
+    if value.tzinfo is None:
+        if "T" in text or " " in text:
+            raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. {text}Z")
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+# -- handlers ---------------------------------------------------------------------------
+
+
+def cmd_apply(app: TicketingApp, args: argparse.Namespace) -> int:
+    """One JSON line out per command line in; exit 1 if any line was rejected."""
+    any_rejected = False
+    with _open_input(args.file) as stream:
+        for line in _lines(stream):
+            outcome = app.apply(line)
+            any_rejected |= outcome.status == "rejected"
+            print(json.dumps(outcome.as_dict(), ensure_ascii=False), flush=True)
+    return 1 if any_rejected else 0
+
+
+def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
+    ticket = app.load_ticket(args.ticket_id, args.as_of)
+    state = ticket.state()
+    if args.as_of:
+        state["as_of"] = args.as_of.isoformat()
+    if args.json:
+        _print_json(state)
+    else:
+        render.pairs(f"ticket {args.ticket_id}", state)
+    return 0
+
+
+def cmd_timeline(app: TicketingApp, args: argparse.Namespace) -> int:
+    envelopes = app.timeline(args.ticket_id)
+    if args.json:
+        _print_json(envelopes)
+        return 0
+    render.table(
+        f"timeline of {args.ticket_id}", ("v", "occurred_at", "type", "actor", "data", "hash"),
+        ((e["version"], e["occurred_at"], e["type"], f"{e['actor']['role']}:{e['actor']['id']}",
+          _short(json.dumps(e["data"], ensure_ascii=False)), e["hash"][:16] + "…")
+         for e in envelopes),
+    )
+    return 0
+
+
+def cmd_verify(app: TicketingApp, args: argparse.Namespace) -> int:
+    findings = app.verify(args.ticket_id)
+    if args.json:
+        _print_json({"ok": not findings, "breaks": findings})
+    elif findings:
+        render.table("broken hash chains", ("ticket", "version", "type", "problem"),
+                     ((f["ticket_id"], f["version"], f["type"], f["problem"]) for f in findings))
+    else:
+        render.console.print("all hash chains intact")
+    return 1 if findings else 0
+
+
+def cmd_sla(app: TicketingApp, args: argparse.Namespace) -> int:
+    ticket = app.load_ticket(args.ticket_id)
+    as_of = args.as_of or datetime.now(UTC)
+    result = ticket.sla(app.policy_of(ticket), as_of.astimezone(UTC), explain=args.explain)
+    report = {
+        "ticket_id": ticket.ticket_id, "tenant": ticket.tenant, "plan": ticket.plan,
+        "priority": result.priority, "calendar": result.calendar, "timezone": ticket.timezone,
+        "as_of": as_of.astimezone(UTC).isoformat(),
+        "first_response": result.first_response.as_dict(args.explain),
+        "resolution": result.resolution.as_dict(args.explain),
+    }
+    if args.json:
+        _print_json(report)
+    else:
+        _show_sla(report, args.explain)
+    return 0
+
+
+def _show_sla(report: dict[str, Any], explain: bool) -> None:
+    zone = report["timezone"]
+    render.console.print(
+        f"{report['ticket_id']} ({report['tenant']}, plan {report['plan']}, priority"
+        f" {report['priority']}, calendar {report['calendar']}, times in {zone})"
+    )
+    clocks = ("first_response", "resolution")
+    render.table("SLA clocks", ("clock", "status", "target min", "counted min", "due", "met"),
+                 ((c, report[c]["status"], report[c]["target_minutes"],
+                   report[c]["counted_minutes"], render.local(report[c]["due_at"], zone),
+                   render.local(report[c]["met_at"], zone)) for c in clocks))
+    if explain:
+        for clock in clocks:
+            render.table(f"{clock} ledger", ("from", "to", "counted", "reason", "minutes"),
+                         ((render.local(e["from"], zone), render.local(e["to"], zone),
+                           "yes" if e["counted"] else "no", e["reason"], e["minutes"])
+                          for e in report[clock]["ledger"]))
+
+
+def cmd_dead_letters(app: TicketingApp, args: argparse.Namespace) -> int:
+    letters = [
+        {"key": r.key, "tenant": r.tenant, "ticket_id": r.ticket_id, "error": r.error,
+         "recorded_at": r.recorded_at.isoformat(), "original": r.raw,
+         "original_encoding": r.raw_encoding}
+        for r in app.rejected()
+    ]
+    if args.json:
+        _print_json(letters)
+    else:
+        render.table("dead letters", ("message", "ticket", "code", "message text"),
+                     ((d["key"], d["ticket_id"], (d["error"] or {}).get("code"),
+                       (d["error"] or {}).get("message")) for d in letters))
+    return 0
+
+
+def cmd_demo(app: TicketingApp, args: argparse.Namespace) -> int:
+    result = run_demo(app, args.seed, args.tickets, DEFAULT_START, args.days,
+                      progress=not args.json)
+    rows = [row.as_dict() for row in result.rows]
+    if args.json:
+        _print_json({"as_of": result.as_of.isoformat(), "outcomes": dict(result.statuses),
+                     "rejections": dict(result.rejections), "sla": rows})
+        return 0
+    render.console.print(f"outcomes: {dict(result.statuses)}  rejections: "
+                         f"{dict(result.rejections) or 'none'}")
+    render.table(
+        f"SLA compliance as of {result.as_of.isoformat()}",
+        ("tenant", "plan", "priority", "tickets", "first response", "resolution"),
+        ((r["tenant"], r["plan"], r["priority"], r["tickets"],
+          _compliance(r["first_response"]), _compliance(r["resolution"])) for r in rows),
+    )
+    return 0
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    policy = load_policy_file(args.file)
+    summary = {**policy.identity(), "plans": list(policy.plans),
+               "calendars": list(policy.calendars)}
+    if args.json:
+        _print_json(summary)
+    else:
+        render.pairs(f"{args.file}: valid", summary)
+    return 0
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _compliance(tally: dict[str, Any]) -> str:
+    if tally["met"] + tally["breached"] == 0:
+        return f"n/a ({tally['open']} open)" if tally["open"] else "n/a"
+    return (f"{render.percent(tally['compliance_percent'])}"
+            f" ({tally['met']} met, {tally['breached']} breached)")
+
+
+def _open_input(name: str) -> IO[bytes]:
+    if name == "-":
+        return open(sys.stdin.fileno(), "rb", closefd=False)  # noqa: SIM115
+    try:
+        return open(name, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise SettingsError(f"cannot read {name}: {exc.strerror}") from exc
+
+
+def _lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """Non-blank lines, without their line ending (blank lines are not commands)."""
+    for line in stream:
+        stripped = line.rstrip(b"\r\n")
+        if stripped.strip():
+            yield stripped
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _fail(args: argparse.Namespace, error: dict[str, str]) -> None:
+    if getattr(args, "json", False):
+        _print_json({"error": error})
+    else:
+        render.errors.print(f"[red]{error['code']}:[/red] {error['message']}")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
