@@ -9,6 +9,8 @@ with the original bytes (the embedded default's dead letters).
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +37,9 @@ from ticketflow.domain.streams import Context, Stream, stream_uuid
 from ticketflow.domain.ticket import Ticket
 from ticketflow.schemas.commands import CommandBase, parse_command, peek_identity
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 10
+#: First retry waits up to this long; each later one up to twice as long (full jitter).
+BACKOFF_SECONDS = 0.002
 STREAM_TOPIC_PREFIXES = (
     f"{Ticket.__module__}:Ticket.",
     f"{SelfServiceSession.__module__}:SelfServiceSession.",
@@ -98,7 +102,9 @@ class TicketingApp(Application[UUID]):
     def apply_command(self, command: CommandBase, raw: bytes) -> Outcome:
         identity = {"message_id": command.message_id, "tenant": command.tenant,
                     "ticket_id": command.stream_id}
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))  # noqa: S311
             try:
                 stream, extra = self._run(command)
             except Rejected as rejection:

@@ -1,0 +1,43 @@
+"""Shared fixtures. PostgreSQL tests run against a real server started here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import PostgresCluster, create_database
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    existing = os.environ.get("TICKETFLOW_TEST_POSTGRES")
+    if existing:
+        yield existing.rstrip("/")
+        return
+    cluster = PostgresCluster()
+    cluster.start()
+    try:
+        yield cluster.server_url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database for one test."""
+    return create_database(postgres_server)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ticketflow.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Runs the test once per event-store backend (contract tests)."""
+    fixture: Callable[..., str] | str = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(str(fixture)))

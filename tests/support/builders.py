@@ -1,0 +1,112 @@
+"""Test data builders: contexts, create payloads, tickets in a given state."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ticketflow.domain.lifecycle import Role
+from ticketflow.domain.policy import Policy, shipped_policies
+from ticketflow.domain.streams import Context
+from ticketflow.domain.ticket import Ticket
+
+POLICIES = shipped_policies()
+PP = POLICIES["personalysispro"]
+GB = POLICIES["growgrebuddy"]
+T0 = datetime(2026, 11, 16, 14, 0, tzinfo=UTC)  # a Monday, 09:00 in New York
+
+ROLE_OF = {
+    "acknowledge": Role.AGENT, "start_work": Role.AGENT, "request_user_input": Role.AGENT,
+    "receive_user_input": Role.CUSTOMER, "resolve": Role.AGENT, "reopen": Role.CUSTOMER,
+    "close": Role.CUSTOMER, "escalate": Role.AGENT, "change_priority": Role.MANAGER,
+    "assign": Role.AGENT, "add_comment": Role.CUSTOMER, "link_article": Role.AGENT,
+    "record_satisfaction": Role.CUSTOMER, "consent_to_publish": Role.CUSTOMER,
+    "publish_as_article": Role.AGENT, "record_sla_breach": Role.SYSTEM,
+}
+
+PAYLOAD_OF: dict[str, dict[str, Any]] = {
+    "acknowledge": {}, "start_work": {}, "receive_user_input": {},
+    "request_user_input": {"question": "Which export fails?"},
+    "resolve": {"resolution": "Raised the export timeout"},
+    "reopen": {"reason": "Still failing"}, "close": {"reason": "confirmed"},
+    "escalate": {"level": "first_level", "reason": "needs a senior agent"},
+    "change_priority": {"priority": "low", "reason": "workaround exists"},
+    "assign": {"agent_id": "agent-7"},
+    "add_comment": {"body": "Any news?", "visibility": "public"},
+    "link_article": {"article_id": "KB-12"},
+    "record_satisfaction": {"score": 5, "comment": "quick", "nps": 9},
+    "consent_to_publish": {},
+    "publish_as_article": {"article_id": "KB-99"},
+    "record_sla_breach": {"clock": "resolution", "due_at": T0 + timedelta(hours=8)},
+}
+
+#: A path of commands from a fresh ticket to each state.
+PATH_TO = {
+    "created": [],
+    "acknowledged": ["acknowledge"],
+    "in_progress": ["acknowledge", "start_work"],
+    "pending_user_input": ["acknowledge", "request_user_input"],
+    "resolved": ["resolve"],
+    "closed": ["resolve", "close"],
+}
+
+
+def ctx(
+    at: datetime, role: Role = Role.AGENT, tenant: str = "personalysispro",
+    message_id: str = "m-x", actor: str = "actor-1",
+) -> Context:
+    return Context(message_id, tenant, actor, role, at, at)
+
+
+def create_payload(tenant: str = "personalysispro", **overrides: Any) -> dict[str, Any]:
+    if tenant == "personalysispro":
+        base = {"account_id": "acme", "plan": "professional", "timezone": "America/New_York",
+                "channel": "email", "category": "technical", "subcategory": "performance",
+                "priority": "high", "subject": "Exports time out", "description": "…"}
+    else:
+        base = {"account_id": "grow-1", "plan": "standard", "channel": "in_app_chat",
+                "category": "bug_report", "priority": "medium", "subject": "App crashes",
+                "description": "on start"}
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def policy_for(tenant: str) -> Policy:
+    return POLICIES[tenant]
+
+
+class Story:
+    """Drives one ticket through commands, a minute apart, like a test script."""
+
+    def __init__(self, tenant: str = "personalysispro", ticket_id: str = "T-1", **payload: Any):
+        self.tenant, self.policy, self.at = tenant, policy_for(tenant), T0
+        self.ticket = Ticket.create(ctx(self.at, Role.CUSTOMER, tenant), self.policy, ticket_id,
+                                    create_payload(tenant, **payload))
+
+    def do(self, command: str, role: Role | None = None, after: timedelta = timedelta(minutes=1),
+           **payload: Any) -> Story:
+        self.at += after
+        body = {**PAYLOAD_OF[command], **payload}
+        self.ticket.handle(command, ctx(self.at, role or ROLE_OF[command], self.tenant),
+                           self.policy, body)
+        return self
+
+    def to(self, state: str) -> Story:
+        for command in PATH_TO[state]:
+            self.do(command)
+        return self
+
+    @property
+    def event_types(self) -> list[str]:
+        return [e.type_name for e in self.ticket.pending_events]  # type: ignore[attr-defined]
+
+
+def command_line(message_id: str, type_: str, ticket_id: str, at: datetime, role: str,
+                 payload: dict[str, Any], tenant: str = "personalysispro",
+                 actor: str = "actor-1") -> bytes:
+    """One inbound command as the bytes a service would send."""
+    document = {"message_id": message_id, "type": type_, "tenant": tenant,
+                "ticket_id": ticket_id, "occurred_at": at.isoformat(),
+                "actor": {"id": actor, "role": role}, "payload": payload}
+    return json.dumps(document, default=str).encode()

@@ -1,0 +1,84 @@
+"""A private PostgreSQL cluster for the test session: initdb, pg_ctl start, stop.
+
+Uses the server installed from Debian's packages (`apt-get install postgresql`). As
+root, the cluster runs as the `postgres` OS user (PostgreSQL refuses to run as root).
+Set TICKETFLOW_TEST_POSTGRES to a server URL (postgresql://user@host:port) to use an
+existing server instead.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+
+
+def _bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+                   key=lambda p: int(p.split("/")[4]))
+    if found:
+        return found[-1]
+    on_path = shutil.which(name)
+    if on_path:
+        return on_path
+    raise RuntimeError(
+        f"PostgreSQL's {name} was not found. Install the server: "
+        "apt-get update && apt-get install -y postgresql"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PostgresCluster:
+    def __init__(self, base: Path | None = None) -> None:
+        # Its own directory: pytest's temp dirs are 0700 root, closed to `postgres`.
+        self.base = base or Path(tempfile.mkdtemp(prefix="ticketflow-pg-"))
+        self.data = self.base / "data"
+        self.port = _free_port()
+        self.as_postgres = os.geteuid() == 0
+
+    @property
+    def server_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}"
+
+    def _run(self, *argv: str) -> None:
+        command = list(argv)
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed:\n{result.stdout}\n{result.stderr}")
+
+    def start(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        if self.as_postgres:
+            shutil.chown(self.base, "postgres", "postgres")
+        self._run(_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
+                  "-E", "UTF8", "--no-sync")
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base}"
+                   " -c fsync=off -c synchronous_commit=off -c max_connections=200")
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.base / "server.log"),
+                  "-o", options, "-w", "-t", "60", "start")
+
+    def stop(self) -> None:
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def create_database(server_url: str) -> str:
+    """A fresh, empty database on the server; returns its URL."""
+    name = "tf_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server_url}/{name}"

@@ -1,0 +1,107 @@
+"""The wire contracts: JSON Schema files match the models; commands parse strictly;
+older event envelopes upcast to the current schema."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from ticketflow.domain.chain import find_break
+from ticketflow.domain.errors import InvalidMessage
+from ticketflow.schemas import generate
+from ticketflow.schemas.commands import parse_command
+from ticketflow.schemas.events import EVENT_DATA, SCHEMA_VERSIONS, upcast_envelope, validate_envelope
+from tests.support.builders import T0, Story, command_line, create_payload
+
+
+def test_the_json_schema_files_match_the_models() -> None:
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in generate.OUTPUT.glob("*.json")}
+    expected = {name: generate.render(doc) for name, doc in generate.documents().items()}
+    stale = sorted(name for name in expected if on_disk.get(name) != expected[name])
+    extra = sorted(set(on_disk) - set(expected))
+    assert not stale and not extra, (
+        f"schemas/json is out of date (stale {stale}, extra {extra});"
+        " run: python -m ticketflow.schemas.generate"
+    )
+
+
+def test_there_is_a_schema_for_every_event_type_of_the_spec() -> None:
+    spec_types = {
+        "TicketCreated", "TicketAcknowledged", "WorkStarted", "UserInputRequested",
+        "UserInputReceived", "TicketResolved", "TicketReopened", "TicketClosed",
+        "TicketEscalated", "PriorityChanged", "TicketAssigned", "CommentAdded", "ArticleLinked",
+        "SatisfactionRecorded", "PublicationConsented", "PublishedAsArticle", "SlaBreached",
+        "SelfServiceRecorded",
+    }
+    assert set(EVENT_DATA) == spec_types
+    assert {p.name for p in generate.OUTPUT.glob("event.*.json")} == {
+        f"event.{name}.json" for name in spec_types
+    }
+
+
+def test_the_spec_example_command_parses() -> None:
+    raw = command_line("m-0001", "create_ticket", "T-1001", T0, "customer", create_payload())
+    command = parse_command(raw)
+    assert (command.type, command.stream_id, command.actor.role) == (
+        "create_ticket", "T-1001", "customer")
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    (b"\xff\xfe{}", "not UTF-8"),
+    (b"{not json", "not JSON"),
+    (b"[1, 2]", "JSON object"),
+    (b'{"type": "teleport"}', "unknown command type"),
+    (json.dumps({"message_id": "m", "type": "acknowledge", "tenant": "t", "ticket_id": "T",
+                 "occurred_at": "2026-11-20T14:03:00", "actor": {"id": "a", "role": "agent"},
+                 "payload": {}}).encode(), "occurred_at"),
+    (json.dumps({"message_id": "m", "type": "acknowledge", "tenant": "t", "ticket_id": "T",
+                 "occurred_at": "2026-11-20T14:03:00Z", "actor": {"id": "a", "role": "ceo"},
+                 "payload": {}}).encode(), "actor.role"),
+    (json.dumps({"message_id": "m", "type": "record_satisfaction", "tenant": "t",
+                 "ticket_id": "T", "occurred_at": "2026-11-20T14:03:00Z",
+                 "actor": {"id": "a", "role": "customer"}, "payload": {"score": 6}}).encode(),
+     "payload.score"),
+    (json.dumps({"message_id": "m", "type": "acknowledge", "tenant": "t", "session_id": "S",
+                 "occurred_at": "2026-11-20T14:03:00Z", "actor": {"id": "a", "role": "agent"},
+                 "payload": {}}).encode(), "ticket_id"),
+    (json.dumps({"message_id": "m", "type": "acknowledge", "tenant": "t", "ticket_id": "T",
+                 "occurred_at": "2026-11-20T14:03:00Z", "actor": {"id": "a", "role": "agent"},
+                 "payload": {}, "schema_version": 2}).encode(), "schema_version"),
+    (b'{"message_id": "' + b"x" * 300_000 + b'"}', "limit"),
+])
+def test_malformed_messages_are_invalid_with_a_reason(raw: bytes, fragment: str) -> None:
+    with pytest.raises(InvalidMessage) as refused:
+        parse_command(raw)
+    assert fragment in refused.value.message
+
+
+def test_every_envelope_a_story_emits_validates_and_chains() -> None:
+    story = (Story().do("acknowledge").do("add_comment").do("request_user_input")
+             .do("receive_user_input").do("escalate").do("change_priority").do("assign")
+             .do("link_article").do("resolve").do("record_satisfaction").do("consent_to_publish")
+             .do("publish_as_article").do("close"))
+    envelopes = [e.envelope() for e in story.ticket.pending_events]  # type: ignore[attr-defined]
+    assert find_break(envelopes) is None
+    for envelope in envelopes:
+        model = validate_envelope(json.loads(json.dumps(envelope)))
+        assert model.type == envelope["type"]
+
+
+def test_an_edited_event_breaks_the_chain_at_that_event() -> None:
+    story = Story().do("acknowledge").do("start_work", after=timedelta(hours=1))
+    envelopes = [e.envelope() for e in story.ticket.pending_events]  # type: ignore[attr-defined]
+    envelopes[1]["data"]["note"] = "edited"
+    assert find_break(envelopes) == (1, find_break(envelopes)[1])  # type: ignore[index]
+
+
+def test_a_v1_comment_envelope_upcasts_to_the_current_schema() -> None:
+    assert SCHEMA_VERSIONS["CommentAdded"] == 2
+    story = Story().do("add_comment")
+    envelope = story.ticket.pending_events[-1].envelope()  # type: ignore[attr-defined]
+    old = {**envelope, "schema_version": 1, "data": {"body": "hi", "public": True}}
+    current = upcast_envelope(old)
+    assert current["schema_version"] == 2
+    assert current["data"] == {"body": "hi", "visibility": "public"}
+    assert validate_envelope(old).data.visibility == "public"  # type: ignore[attr-defined]

@@ -1,0 +1,1333 @@
+"""Seeded, realistic demo workload for both shipped tenants.
+
+``generate_workload(seed)`` returns inbound command envelopes (SPEC §5) for
+``personalysispro`` and ``growgrebuddy``: ticket stories from creation to
+closing, plus self-service sessions. The result is a pure function of the
+arguments: one ``random.Random(seed)`` drives everything, the wall clock is
+never read, and the list is sorted by ``occurred_at`` (stable).
+
+Every ticket is simulated by an explicit state machine (:class:`_Ticket`) that
+refuses, by raising, any command the engine would reject (transition table,
+roles, satisfaction once per resolution, publication after consent, the
+escalation ladder, non-decreasing time). Stories stop at ``start + days``:
+whatever would happen later is simply not emitted, which leaves a realistic
+backlog of open tickets at the end of the window.
+
+Commands the timer owns are never generated: SLA breaches, automatic
+escalations and ``auto_closed`` closes. So that the generated commands stay
+valid whether or not the timer's commands are interleaved, the generator keeps
+clear of the timer's territory:
+
+* personalysispro: a resolution breach escalates to ``management``; manual
+  escalations therefore only happen strictly before the earliest possible
+  resolution due time (creation priority, pauses ignored), never after a
+  priority change and never after a reopen.
+* growgrebuddy: the timer escalates to ``tier2`` after 1 h on ``frontline`` and
+  to ``tier3`` one business day after reaching ``tier2``; critical tickets start
+  at ``tier3``. Manual escalations therefore go to ``tier2`` only before the
+  first deadline and to ``tier3`` only before the second, never for a ticket
+  that is or was critical, never after a priority change.
+* auto-close after 7 days resolved: every ``reopen``, ``close`` and
+  ``add_comment`` after a resolution falls within 6 days of it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from itertools import pairwise
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+__all__ = ["DEFAULT_START", "GB", "PP", "generate_workload"]
+
+PP = "personalysispro"
+GB = "growgrebuddy"
+DEFAULT_START = datetime(2026, 10, 5, tzinfo=UTC)
+_T = TypeVar("_T")
+
+PRIORITIES = ("critical", "high", "medium", "low")
+OPEN_STATES = frozenset({"created", "acknowledged", "in_progress", "pending_user_input"})
+
+# --------------------------------------------------------------------------- rules
+# The generator's own copy of SPEC §3; _Ticket.emit refuses anything else.
+_ANY = frozenset(
+    {"created", "acknowledged", "in_progress", "pending_user_input", "resolved", "closed"}
+)
+_ALLOWED: dict[str, frozenset[str]] = {
+    "acknowledge": frozenset({"created"}),
+    "start_work": frozenset({"acknowledged"}),
+    "request_user_input": frozenset({"acknowledged", "in_progress"}),
+    "receive_user_input": frozenset({"pending_user_input"}),
+    "resolve": frozenset({"created", "acknowledged", "in_progress", "pending_user_input"}),
+    "reopen": frozenset({"resolved"}),
+    "close": frozenset({"resolved"}),
+    "escalate": OPEN_STATES,
+    "change_priority": OPEN_STATES,
+    "assign": OPEN_STATES,
+    "add_comment": _ANY - {"closed"},
+    "link_article": _ANY,
+    "record_satisfaction": frozenset({"resolved", "closed"}),
+    "consent_to_publish": frozenset({"resolved", "closed"}),
+    "publish_as_article": frozenset({"resolved", "closed"}),
+}
+_RESULT: dict[str, str] = {
+    "acknowledge": "acknowledged",
+    "start_work": "in_progress",
+    "request_user_input": "pending_user_input",
+    "receive_user_input": "in_progress",
+    "resolve": "resolved",
+    "reopen": "in_progress",
+    "close": "closed",
+}
+_ROLES: dict[str, frozenset[str]] = {
+    "create_ticket": frozenset({"customer", "agent", "system"}),
+    "acknowledge": frozenset({"agent"}),
+    "start_work": frozenset({"agent"}),
+    "request_user_input": frozenset({"agent"}),
+    "receive_user_input": frozenset({"customer"}),
+    "resolve": frozenset({"agent"}),
+    "reopen": frozenset({"customer", "agent"}),
+    "close": frozenset({"customer", "agent"}),
+    "escalate": frozenset({"agent", "manager"}),
+    "change_priority": frozenset({"agent", "manager"}),
+    "assign": frozenset({"agent", "manager"}),
+    "add_comment": frozenset({"customer", "agent"}),
+    "link_article": frozenset({"agent"}),
+    "record_satisfaction": frozenset({"customer"}),
+    "consent_to_publish": frozenset({"customer"}),
+    "publish_as_article": frozenset({"agent"}),
+}
+LADDERS: dict[str, tuple[str, ...]] = {
+    PP: ("first_level", "second_level", "management"),
+    GB: ("tier1", "tier2", "tier3"),
+}
+
+# ------------------------------------------------------------------------ policies
+PP_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "account": ("login", "access_permissions", "account_verification", "billing"),
+    "technical": ("application_error", "performance", "integration", "data_import_export"),
+    "feature_request": ("new_feature", "enhancement", "integration_possibility"),
+    "survey_management": (
+        "survey_creation",
+        "response_collection",
+        "data_analysis",
+        "report_generation",
+    ),
+    "security": ("data_privacy", "vulnerability", "compliance"),
+}
+PP_PLAN_CHANNELS: dict[str, tuple[str, ...]] = {
+    "standard": ("in_app", "email"),
+    "professional": ("in_app", "email", "phone"),
+    "enterprise": ("in_app", "email", "phone"),
+}
+GB_CATEGORIES = (
+    "account",
+    "billing_payments",
+    "app_functionality",
+    "feature_request",
+    "bug_report",
+    "data_privacy",
+)
+GB_CHANNELS = ("in_app_chat", "in_app_ticket", "email", "social", "community_forum")
+GB_PLATFORMS = ("twitter", "facebook", "instagram")
+
+_PP_CATEGORY_WEIGHTS = {
+    "account": 22,
+    "technical": 30,
+    "feature_request": 13,
+    "survey_management": 27,
+    "security": 8,
+}
+_GB_CATEGORY_WEIGHTS = {
+    "account": 20,
+    "billing_payments": 18,
+    "app_functionality": 27,
+    "feature_request": 10,
+    "bug_report": 20,
+    "data_privacy": 5,
+}
+# critical, high, medium, low: overall about 5 / 20 / 50 / 25 %.
+_BASE_PRIORITY = (5.0, 20.0, 50.0, 25.0)
+_CATEGORY_PRIORITY: dict[str, tuple[float, ...]] = {
+    "security": (12.0, 33.0, 40.0, 15.0),
+    "data_privacy": (10.0, 35.0, 40.0, 15.0),
+    "technical": (6.5, 24.0, 50.0, 19.5),
+    "bug_report": (7.0, 25.0, 48.0, 20.0),
+    "feature_request": (0.0, 5.0, 42.0, 53.0),
+}
+
+# First-response targets in minutes (SPEC §2.1 / §2.2) and the resolution targets.
+_PP_FIRST_RESPONSE = {
+    "standard": {"critical": 240, "high": 240, "medium": 720, "low": 1440},
+    "professional": {"critical": 120, "high": 180, "medium": 480, "low": 960},
+    "enterprise": {"critical": 30, "high": 60, "medium": 240, "low": 480},
+}
+_PP_RESOLUTION = {"critical": 240, "high": 480, "medium": 1440, "low": 4320}
+_GB_FIRST_RESPONSE = {"critical": 60, "high": 240, "medium": 480, "low": 960}
+# growgrebuddy has no resolution target; this is the effort the team typically needs.
+_GB_EFFORT = {"critical": 180, "high": 480, "medium": 960, "low": 1920}
+
+_PP_TIMEZONES = (
+    ("America/New_York", 26),
+    ("America/Chicago", 8),
+    ("America/Los_Angeles", 14),
+    ("Europe/London", 14),
+    ("Europe/Berlin", 18),
+    ("Europe/Paris", 6),
+    ("Asia/Tokyo", 5),
+    ("Asia/Singapore", 3),
+    ("Australia/Sydney", 6),
+)
+_GB_TIMEZONES = (
+    ("America/New_York", 22),
+    ("America/Chicago", 10),
+    ("America/Denver", 4),
+    ("America/Los_Angeles", 16),
+    ("Europe/London", 14),
+    ("Europe/Berlin", 10),
+    ("Europe/Madrid", 5),
+    ("Australia/Sydney", 7),
+    ("Asia/Kolkata", 6),
+    ("UTC", 6),
+)
+
+# Arrivals: relative weight of a local weekday / weekend day and of each local hour.
+_PP_HOURS_WEEKDAY = (
+    0.25, 0.2, 0.2, 0.2, 0.25, 0.35, 0.6, 1.5, 4.0, 8.0, 9.0, 9.0,
+    7.0, 8.0, 8.5, 8.0, 7.0, 4.0, 2.0, 1.5, 1.2, 0.9, 0.6, 0.4,
+)  # fmt: skip
+_PP_HOURS_WEEKEND = (
+    0.2, 0.2, 0.2, 0.2, 0.2, 0.3, 0.5, 0.8, 1.2, 1.6, 2.0, 2.0,
+    2.0, 2.0, 1.8, 1.6, 1.4, 1.2, 1.0, 1.0, 0.8, 0.6, 0.4, 0.3,
+)  # fmt: skip
+_GB_HOURS_WEEKDAY = (
+    0.4, 0.3, 0.2, 0.2, 0.2, 0.3, 0.7, 1.8, 3.5, 6.0, 6.5, 6.5,
+    6.0, 6.0, 6.0, 5.8, 5.5, 4.5, 4.0, 4.0, 3.6, 3.0, 1.8, 0.9,
+)  # fmt: skip
+_GB_HOURS_WEEKEND = (
+    0.5, 0.4, 0.3, 0.2, 0.2, 0.3, 0.6, 1.5, 3.0, 4.5, 5.5, 5.5,
+    5.0, 5.0, 5.0, 5.0, 5.0, 4.8, 4.6, 4.5, 4.0, 3.0, 1.8, 1.0,
+)  # fmt: skip
+_DAY_WEIGHT = {PP: (1.0, 0.18), GB: (1.0, 0.6)}  # (weekday, weekend)
+
+# ---------------------------------------------------------------------------- texts
+_PP_SUBJECTS: dict[str, tuple[str, ...]] = {
+    "login": (
+        "Cannot log in after password reset",
+        "SSO login loops back to the sign-in page",
+        "Two-factor code never arrives",
+    ),
+    "access_permissions": (
+        "New project lead cannot see shared surveys",
+        "Need admin rights for a new team member",
+        "Viewer role can edit reports",
+    ),
+    "account_verification": (
+        "Verification email not received",
+        "Domain verification keeps failing",
+        "Cannot verify the company account",
+    ),
+    "billing": (
+        "Invoice shows the wrong seat count",
+        "Charged twice this month",
+        "Please add our VAT number to invoices",
+    ),
+    "application_error": (
+        "Survey builder crashes when adding skip logic",
+        "Error 500 when opening the dashboard",
+        "Export button does nothing",
+    ),
+    "performance": (
+        "Dashboards load very slowly",
+        "Report generation times out",
+        "Survey pages are slow for respondents",
+    ),
+    "integration": (
+        "Salesforce sync stopped overnight",
+        "Webhook deliveries are failing",
+        "Slack notifications are missing",
+    ),
+    "data_import_export": (
+        "Exports time out",
+        "CSV import rejects a valid file",
+        "SPSS export is missing variables",
+    ),
+    "new_feature": (
+        "Request: quotas per answer option",
+        "Request: offline survey mode for field teams",
+        "Request: dark theme for respondents",
+    ),
+    "enhancement": (
+        "Allow bulk editing of questions",
+        "Better filters in the response viewer",
+        "Keyboard shortcuts in the survey builder",
+    ),
+    "integration_possibility": (
+        "Is a HubSpot integration possible?",
+        "Microsoft Teams integration?",
+        "Native Power BI connector",
+    ),
+    "survey_creation": (
+        "Cannot duplicate a survey",
+        "Question piping shows the wrong value",
+        "Branching logic skips a page",
+    ),
+    "response_collection": (
+        "Responses from mobile are not recorded",
+        "Panel link quota is not enforced",
+        "Duplicate responses from the same respondent",
+    ),
+    "data_analysis": (
+        "Cross-tab totals do not match",
+        "Weighting gives odd results",
+        "Sentiment analysis missing for German answers",
+    ),
+    "report_generation": (
+        "Scheduled report was not sent",
+        "PDF report cuts off charts",
+        "Branding missing in the shared report",
+    ),
+    "data_privacy": (
+        "GDPR deletion request for a respondent",
+        "We need a data processing agreement",
+        "Respondent asks for a copy of their data",
+    ),
+    "vulnerability": (
+        "Possible XSS in the survey preview",
+        "Security researcher report",
+        "Session not invalidated after logout",
+    ),
+    "compliance": (
+        "Request for the SOC 2 report",
+        "HIPAA configuration question",
+        "Data residency for our EU accounts",
+    ),
+}
+_GB_SUBJECTS: dict[str, tuple[str, ...]] = {
+    "account": (
+        "Can't sign in to the app",
+        "Lost access after changing my phone",
+        "How do I change my email address?",
+        "My account is locked",
+    ),
+    "billing_payments": (
+        "Charged after cancelling Premium",
+        "Refund for an accidental purchase",
+        "Payment declined in the app",
+        "Premium not activated after paying",
+    ),
+    "app_functionality": (
+        "Watering reminders are not firing",
+        "Sync between my devices does not work",
+        "Photo upload is stuck",
+        "Garden planner won't save",
+    ),
+    "feature_request": (
+        "Please add a watering calendar export",
+        "Dark mode please",
+        "Support for hydroponic setups",
+        "A home-screen widget would be great",
+    ),
+    "bug_report": (
+        "App crashes on launch after the update",
+        "Soil sensor readings show zero",
+        "Notifications arrive twice",
+        "Map view is blank on Android",
+    ),
+    "data_privacy": (
+        "Delete my account and my data",
+        "Who can see my garden photos?",
+        "Export my personal data",
+        "Unexpected marketing emails",
+    ),
+}
+_DETAILS = (
+    "This started this morning and blocks part of my team.",
+    "It worked fine last week; nothing changed on our side.",
+    "Steps: open the page, click the button, wait. Screenshot attached.",
+    "We tried another browser and a different network, same result.",
+    "Happens every time for some users, never for others.",
+    "Could you look into this before our deadline on Friday?",
+    "Not urgent, but it is annoying for everyone involved.",
+    "Please advise on how to proceed.",
+)
+_INCIDENT_SUBJECTS = (
+    "Dashboard returns error 500",
+    "Survey links show a maintenance page",
+    "Responses are not being saved",
+)
+_RESOLUTIONS = (
+    "Root cause identified and fixed; confirmed working on our side.",
+    "Configuration corrected for the account.",
+    "Explained the setting that controls this behaviour; customer confirmed.",
+    "Fix deployed in today's release.",
+    "Workaround provided while a permanent fix is scheduled.",
+    "Cache cleared and data re-synced.",
+    "Permissions updated as requested.",
+    "Answered with step-by-step instructions and a knowledge-base article.",
+)
+_QUICK_RESOLUTIONS = (
+    "Duplicate of an existing ticket.",
+    "Customer solved it before we replied.",
+    "Sent to the wrong support address; forwarded to sales.",
+)
+_NO_RESPONSE = "No response from the customer after two reminders; resolving."
+_BACKLOG_RESOLUTIONS = (
+    "Shipped in this week's release.",
+    "Added to the roadmap; we will notify you when it is available.",
+    "Not planned for now; feedback shared with the product team.",
+)
+_QUESTIONS = (
+    "Could you send a screenshot of the error?",
+    "Which browser and version are you using?",
+    "Can you share the ID of the affected survey?",
+    "When did this last work for you?",
+    "Could you export the log from Settings > Diagnostics?",
+    "Which device and app version do you use?",
+)
+_INTERNAL_NOTES = (
+    "Reproduced on staging.",
+    "Looks related to last night's deployment.",
+    "Checked logs: timeouts from the export worker.",
+    "Customer is on an old app version.",
+    "Asked the specialists for a second opinion.",
+    "Known issue, linking the internal bug.",
+)
+_AGENT_UPDATES = (
+    "Thanks for your patience, we are still investigating.",
+    "We have found the cause and are working on a fix.",
+    "A fix is being tested now.",
+    "Quick update: the team is on it.",
+)
+_CUSTOMER_COMMENTS = (
+    "Any news on this?",
+    "Adding more details: it also happens on the second workspace.",
+    "This is getting urgent for us.",
+    "Here is the screenshot you asked for.",
+    "Thanks!",
+)
+_THANKS = ("Thanks, all good now!", "Works again, thank you.", "Great, much appreciated.")
+_REOPEN_REASONS = (
+    "The problem is back.",
+    "The fix did not work for all users.",
+    "Still seeing the same error.",
+)
+_AGENT_REOPEN_REASONS = ("Regression found during follow-up.", "Fix rolled back.")
+_SAT_COMMENTS = (
+    "Fast and friendly.",
+    "Took longer than I hoped.",
+    "Solved my problem, thanks.",
+    "Had to explain the issue twice.",
+    "Great support!",
+)
+_ESCALATION_REASONS = {
+    "first_level": "Needs a senior agent.",
+    "second_level": "Needs the technical specialists.",
+    "management": "Customer impact requires management attention.",
+    "tier2": "Technical issue beyond tier 1.",
+    "tier3": "Needs a developer.",
+}
+_PRIORITY_REASONS = ("Impact clarified with the customer.", "More users affected than reported.")
+
+
+# ------------------------------------------------------------------------- calendars
+def _open_hours(calendar: str, day: date) -> tuple[int, int] | None:
+    if calendar == "business":
+        return (9, 17) if day.weekday() < 5 else None
+    if calendar == "extended":
+        return (8, 20) if day.weekday() < 5 else None
+    if calendar == "frontline":
+        return (8, 20)
+    raise ValueError(f"unknown calendar {calendar!r}")
+
+
+def add_working_minutes(at: datetime, minutes: float, calendar: str, tz: ZoneInfo) -> datetime:
+    """The UTC instant when ``minutes`` of ``calendar`` time have passed after ``at``."""
+    at = at.astimezone(UTC)
+    if minutes <= 0:
+        return at
+    if calendar == "always":
+        return at + timedelta(minutes=minutes)
+    remaining = timedelta(minutes=minutes)
+    day = at.astimezone(tz).date()
+    while True:
+        hours = _open_hours(calendar, day)
+        if hours is not None:
+            opens = datetime.combine(day, time(hours[0]), tzinfo=tz).astimezone(UTC)
+            closes = datetime.combine(day, time(hours[1]), tzinfo=tz).astimezone(UTC)
+            begin = max(opens, at)
+            if begin < closes:
+                if remaining <= closes - begin:
+                    return begin + remaining
+                remaining -= closes - begin
+        day += timedelta(days=1)
+
+
+def _pp_calendar(plan: str, priority: str) -> str:
+    if plan == "standard":
+        return "business"
+    if plan == "enterprise" and priority == "critical":
+        return "always"
+    return "extended"
+
+
+def _gb_first_response_calendar(priority: str) -> str:
+    return {"critical": "always", "high": "frontline"}.get(priority, "business")
+
+
+# ---------------------------------------------------------------------------- model
+class GeneratorBug(RuntimeError):
+    """The generator tried to emit a command the engine would reject."""
+
+
+class _WindowEnd(Exception):
+    """The story reached the end of the window; the rest is not emitted."""
+
+
+@dataclass(frozen=True)
+class _Account:
+    tenant: str
+    account_id: str
+    plan: str
+    home_tz: ZoneInfo  # where the people live (drives arrival hours)
+    declared_tz: str | None  # payload timezone; None: tenant default (UTC)
+    users: tuple[str, ...]
+
+
+@dataclass
+class _Staff:
+    agents: tuple[str, ...]
+    specialists: tuple[str, ...]
+    developers: tuple[str, ...]
+    managers: tuple[str, ...]
+
+
+@dataclass
+class _Ctx:
+    rng: random.Random
+    end: datetime
+    staff: dict[str, _Staff]
+    articles: dict[str, tuple[str, ...]]
+    raw: list[tuple[datetime, int, dict[str, Any]]] = field(default_factory=list)
+    published: int = 0
+
+    def push(self, at: datetime, envelope: dict[str, Any]) -> None:
+        self.raw.append((at, len(self.raw), envelope))
+
+
+@dataclass
+class _Plan:
+    tenant: str
+    created_at: datetime
+    account: _Account
+    category: str
+    subcategory: str | None
+    priority: str
+    channel: str
+    incident: bool = False
+    via_session: bool = False
+    creator: str | None = None  # the customer of the self-service session, if any
+    ticket_id: str = ""
+
+
+@dataclass
+class _Ticket:
+    """One ticket's state as the engine will see it; ``emit`` enforces the rules."""
+
+    ctx: _Ctx
+    rng: random.Random  # the ticket's own stream, derived from the seed
+    plan: _Plan
+    tz: ZoneInfo  # the ticket's account time zone as the engine knows it
+    priority: str
+    level: str | None
+    state: str | None = None
+    last: datetime | None = None
+    agent: str | None = None
+    satisfaction_open: bool = False
+    consented: bool = False
+    ever_critical: bool = False
+    escalation_deadline: datetime | None = None  # escalate only strictly before
+    resolutions: int = 0
+
+    @property
+    def tenant(self) -> str:
+        return self.plan.tenant
+
+    def next_time(self, at: datetime) -> datetime:
+        """``at`` at seconds precision, pushed just past the ticket's previous command."""
+        at = at.astimezone(UTC).replace(microsecond=0)
+        if self.last is not None and at <= self.last:
+            at = self.last + timedelta(seconds=1)
+        return at
+
+    def can(self, ctype: str) -> bool:
+        return self.state is not None and self.state in _ALLOWED[ctype]
+
+    def emit(
+        self, ctype: str, at: datetime, actor: str, role: str, payload: dict[str, Any]
+    ) -> datetime:
+        at = self.next_time(at)
+        if at >= self.ctx.end:
+            raise _WindowEnd
+        self._check(ctype, role, payload)
+        self._apply(ctype, payload)
+        self.last = at
+        self.ctx.push(
+            at,
+            {
+                "type": ctype,
+                "tenant": self.tenant,
+                "ticket_id": self.plan.ticket_id,
+                "occurred_at": at.astimezone(self.tz).isoformat(timespec="seconds"),
+                "actor": {"id": actor, "role": role},
+                "payload": payload,
+            },
+        )
+        return at
+
+    def _check(self, ctype: str, role: str, payload: dict[str, Any]) -> None:
+        if role not in _ROLES[ctype]:
+            raise GeneratorBug(f"{role} may not {ctype}")
+        if ctype == "create_ticket":
+            if self.state is not None:
+                raise GeneratorBug("ticket created twice")
+            return
+        if not self.can(ctype):
+            raise GeneratorBug(f"{ctype} from {self.state}")
+        if ctype == "record_satisfaction" and not self.satisfaction_open:
+            raise GeneratorBug("satisfaction twice for one resolution")
+        if ctype == "publish_as_article" and not self.consented:
+            raise GeneratorBug("publish without consent")
+        if ctype == "add_comment" and role == "customer" and payload["visibility"] != "public":
+            raise GeneratorBug("customers comment publicly only")
+        if ctype == "change_priority" and payload["priority"] == self.priority:
+            raise GeneratorBug("change_priority to the same priority")
+        if ctype == "escalate":
+            self._check_escalation(payload["level"])
+
+    def _check_escalation(self, level: str) -> None:
+        ladder = LADDERS[self.tenant]
+        current = -1 if self.level is None else ladder.index(self.level)
+        target = ladder.index(level)
+        if target <= current:
+            raise GeneratorBug(f"escalation {self.level} -> {level} does not rise")
+        if target > current + 1 and self.priority != "critical":
+            raise GeneratorBug(f"escalation {self.level} -> {level} skips a level")
+
+    def _apply(self, ctype: str, payload: dict[str, Any]) -> None:
+        if ctype == "create_ticket":
+            self.state = "created"
+        elif ctype in _RESULT:
+            self.state = _RESULT[ctype]
+        if ctype == "resolve":
+            self.satisfaction_open = True
+            self.resolutions += 1
+        elif ctype == "record_satisfaction":
+            self.satisfaction_open = False
+        elif ctype == "consent_to_publish":
+            self.consented = True
+        elif ctype == "escalate":
+            self.level = payload["level"]
+        elif ctype == "assign":
+            self.agent = payload["agent_id"]
+        elif ctype == "change_priority":
+            self.priority = payload["priority"]
+            self.ever_critical = self.ever_critical or self.priority == "critical"
+            self.escalation_deadline = None  # targets recomputed: stay clear of the timer
+
+    # -- calendars of this ticket ------------------------------------------------
+    @property
+    def work_calendar(self) -> str:
+        if self.tenant == PP:
+            return _pp_calendar(self.plan.account.plan, self.priority)
+        return "always" if self.priority == "critical" else "frontline"
+
+    @property
+    def first_response(self) -> tuple[float, str]:
+        if self.tenant == PP:
+            plan = self.plan.account.plan
+            return _PP_FIRST_RESPONSE[plan][self.priority], _pp_calendar(plan, self.priority)
+        return _GB_FIRST_RESPONSE[self.priority], _gb_first_response_calendar(self.priority)
+
+    @property
+    def effort(self) -> float:
+        table = _PP_RESOLUTION if self.tenant == PP else _GB_EFFORT
+        return table[self.priority]
+
+    def after_work(self, at: datetime, minutes: float) -> datetime:
+        return add_working_minutes(at, minutes, self.work_calendar, self.tz)
+
+
+# ---------------------------------------------------------------------- randomness
+def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
+    return rng.lognormvariate(math.log(median), sigma)
+
+
+def _pick(rng: random.Random, options: Sequence[_T], weights: Sequence[float]) -> _T:
+    return rng.choices(options, weights=weights)[0]
+
+
+def _customer_time(rng: random.Random, at: datetime, tz: ZoneInfo) -> datetime:
+    """Move an instant that falls in the customer's night to the next morning."""
+    local = at.astimezone(tz)
+    if 7 <= local.hour < 23:
+        return at
+    day = local.date() if local.hour < 7 else local.date() + timedelta(days=1)
+    morning = datetime.combine(day, time(7, 30), tzinfo=tz)
+    return (morning + timedelta(minutes=rng.uniform(0, 150))).astimezone(UTC)
+
+
+def _wall(rng: random.Random, median_hours: float, sigma: float, cap_hours: float) -> timedelta:
+    return timedelta(hours=min(_lognormal(rng, median_hours, sigma), cap_hours))
+
+
+# ------------------------------------------------------------------------ accounts
+_NAME_A = (
+    "north", "blue", "bright", "silver", "cedar", "summit", "harbor", "quantum", "river",
+    "atlas", "maple", "granite", "lumen", "orbit", "pioneer", "vertex", "willow", "crest",
+)  # fmt: skip
+_NAME_B = (
+    "analytics", "research", "insights", "labs", "health", "retail", "bank", "media",
+    "logistics", "university", "foods", "energy", "travel", "systems", "partners",
+)  # fmt: skip
+
+
+def _make_accounts(rng: random.Random, n_pp: int, n_gb: int) -> dict[str, list[_Account]]:
+    pp: list[_Account] = []
+    names: set[str] = set()
+    pp_tz = [name for name, _ in _PP_TIMEZONES]
+    pp_tz_w = [w for _, w in _PP_TIMEZONES]
+    while len(pp) < max(12, n_pp // 25):
+        name = f"{rng.choice(_NAME_A)}-{rng.choice(_NAME_B)}"
+        if name in names:
+            name = f"{name}-{len(pp)}"
+        names.add(name)
+        plan = _pick(rng, ("standard", "professional", "enterprise"), (45, 35, 20))
+        tz_name = _pick(rng, pp_tz, pp_tz_w)
+        users = tuple(f"{name}-user{k}" for k in range(1, 2 + rng.randrange(8)))
+        pp.append(_Account(PP, name, plan, ZoneInfo(tz_name), tz_name, users))
+    gb: list[_Account] = []
+    gb_tz = [name for name, _ in _GB_TIMEZONES]
+    gb_tz_w = [w for _, w in _GB_TIMEZONES]
+    for k in range(max(10, int(n_gb * 0.8))):
+        tz_name = _pick(rng, gb_tz, gb_tz_w)
+        declared = tz_name if rng.random() < 0.7 else None
+        account_id = f"gb-user-{k + 1:05d}"
+        gb.append(_Account(GB, account_id, "standard", ZoneInfo(tz_name), declared, (account_id,)))
+    return {PP: pp, GB: gb}
+
+
+def _account_weights(accounts: list[_Account]) -> list[float]:
+    """Zipf-like: a few busy accounts file many tickets; enterprise accounts file more."""
+    boost = {"standard": 1.0, "professional": 1.6, "enterprise": 2.5}
+    return [boost[a.plan] / (k + 1) ** 0.6 for k, a in enumerate(accounts)]
+
+
+def _engine_tz(account: _Account) -> ZoneInfo:
+    return ZoneInfo(account.declared_tz) if account.declared_tz else ZoneInfo("UTC")
+
+
+# ------------------------------------------------------------------------ arrivals
+@lru_cache(maxsize=256)
+def _local_days(
+    tenant: str, tz: ZoneInfo, start: datetime, end: datetime
+) -> tuple[tuple[date, ...], tuple[float, ...]]:
+    """The local dates the window touches and their arrival weights (pure, so cached)."""
+    first = start.astimezone(tz).date()
+    n_days = (end.astimezone(tz).date() - first).days + 1
+    days = tuple(first + timedelta(days=k) for k in range(n_days))
+    weekday_w, weekend_w = _DAY_WEIGHT[tenant]
+    return days, tuple(weekday_w if d.weekday() < 5 else weekend_w for d in days)
+
+
+_HOURS = tuple(range(24))
+
+
+def _arrival(
+    rng: random.Random, tenant: str, tz: ZoneInfo, start: datetime, end: datetime
+) -> datetime:
+    days, day_weights = _local_days(tenant, tz, start, end)
+    while True:
+        day = _pick(rng, days, day_weights)
+        weekend = day.weekday() >= 5
+        if tenant == PP:
+            profile = _PP_HOURS_WEEKEND if weekend else _PP_HOURS_WEEKDAY
+        else:
+            profile = _GB_HOURS_WEEKEND if weekend else _GB_HOURS_WEEKDAY
+        hour = _pick(rng, _HOURS, profile)
+        local = datetime.combine(day, time(hour, rng.randrange(60), rng.randrange(60)), tzinfo=tz)
+        at = local.astimezone(UTC)
+        if start <= at < end:
+            return at
+
+
+def _priority(rng: random.Random, category: str) -> str:
+    return _pick(rng, PRIORITIES, _CATEGORY_PRIORITY.get(category, _BASE_PRIORITY))
+
+
+def _pp_channel(rng: random.Random, plan: str) -> str:
+    channels = PP_PLAN_CHANNELS[plan]
+    weights = (55, 45) if len(channels) == 2 else (45, 35, 20)
+    return _pick(rng, channels, weights)
+
+
+def _gb_channel(rng: random.Random, at: datetime, tz: ZoneInfo) -> str:
+    weekend = at.astimezone(tz).weekday() >= 5
+    weights = (55, 15, 10, 12, 8) if weekend else (35, 25, 20, 10, 10)
+    return _pick(rng, GB_CHANNELS, weights)
+
+
+def _plan_tickets(
+    rng: random.Random,
+    tenant: str,
+    *,
+    count: int,
+    accounts: list[_Account],
+    start: datetime,
+    end: datetime,
+) -> list[_Plan]:
+    if tenant == PP:
+        weights = _account_weights(accounts)
+    else:  # most app users write once, a few come back again and again
+        weights = [3.0 if k % 11 == 0 else 1.0 for k in range(len(accounts))]
+    plans: list[_Plan] = []
+    n_incident = round(count * 0.02) if tenant == PP and (end - start) > timedelta(days=4) else 0
+    incident_at = _incident_start(rng, start, end) if n_incident else start
+    for k in range(count):
+        account = rng.choices(accounts, weights=weights)[0]
+        tz = account.home_tz
+        if k < n_incident:
+            at = incident_at + timedelta(minutes=min(rng.expovariate(1 / 50), 240))
+            at = at.replace(microsecond=0)
+            category = "technical"
+            sub: str | None = rng.choice(("application_error", "performance"))
+            priority = _pick(rng, ("critical", "high"), (30, 70))
+        else:
+            at = _arrival(rng, tenant, tz, start, end)
+            mix = _PP_CATEGORY_WEIGHTS if tenant == PP else _GB_CATEGORY_WEIGHTS
+            category = _pick(rng, list(mix), list(mix.values()))
+            sub = rng.choice(PP_CATEGORIES[category]) if tenant == PP else None
+            priority = _priority(rng, category)
+        channel = _pp_channel(rng, account.plan) if tenant == PP else _gb_channel(rng, at, tz)
+        plans.append(
+            _Plan(tenant, at, account, category, sub, priority, channel, incident=k < n_incident)
+        )
+    plans.sort(key=lambda p: p.created_at)
+    prefix = "PP" if tenant == PP else "GB"
+    for number, plan in enumerate(plans, start=1):
+        plan.ticket_id = f"{prefix}-{number:06d}"
+    return plans
+
+
+def _incident_start(rng: random.Random, start: datetime, end: datetime) -> datetime:
+    """An outage on a weekday afternoon (Europe) / morning (US) inside the window."""
+    span = max(1, (end - start).days - 4)
+    for _ in range(50):
+        day = (start + timedelta(days=1 + rng.randrange(span))).date()
+        if day.weekday() < 5:
+            break
+    return datetime.combine(day, time(14, rng.randrange(60)), tzinfo=UTC)
+
+
+# ------------------------------------------------------------------------- stories
+def _agent(tk: _Ticket) -> str:
+    return tk.agent or tk.rng.choice(tk.ctx.staff[tk.tenant].agents)
+
+
+def _customer(tk: _Ticket) -> str:
+    return tk.rng.choice(tk.plan.account.users)
+
+
+def _create(tk: _Ticket) -> None:
+    rng = tk.rng
+    plan = tk.plan
+    role, actor = "customer", plan.creator or _customer(tk)
+    if plan.via_session:
+        pass  # the customer gave up on self-service and wrote to us
+    elif plan.channel == "phone" and rng.random() < 0.85:
+        role, actor = "agent", rng.choice(tk.ctx.staff[PP].agents)
+    elif plan.channel == "social" and rng.random() < 0.5:
+        role, actor = "system", "social-monitor"
+    elif plan.incident and rng.random() < 0.15:
+        role, actor = "system", "status-monitor"
+    elif not plan.via_session and rng.random() < 0.04:
+        role, actor = "agent", rng.choice(tk.ctx.staff[plan.tenant].agents)
+    if plan.incident:
+        subject = rng.choice(_INCIDENT_SUBJECTS)
+    elif plan.tenant == PP:
+        subject = rng.choice(_PP_SUBJECTS[plan.subcategory or ""])
+    else:
+        subject = rng.choice(_GB_SUBJECTS[plan.category])
+    payload: dict[str, Any] = {"account_id": plan.account.account_id, "plan": plan.account.plan}
+    if plan.account.declared_tz is not None:
+        payload["timezone"] = plan.account.declared_tz
+    payload["channel"] = plan.channel
+    if plan.channel == "social":
+        payload["platform"] = _pick(rng, GB_PLATFORMS, (45, 30, 25))
+    payload["category"] = plan.category
+    if plan.subcategory is not None:
+        payload["subcategory"] = plan.subcategory
+    payload["priority"] = plan.priority
+    payload["subject"] = subject
+    stop = "" if subject.endswith(("?", "!", ".")) else "."
+    payload["description"] = f"{subject}{stop} {rng.choice(_DETAILS)}"
+    tk.emit("create_ticket", plan.created_at, actor, role, payload)
+
+
+def _comment(tk: _Ticket, at: datetime, role: str, body: str, internal: bool = False) -> None:
+    actor = _agent(tk) if role == "agent" else _customer(tk)
+    visibility = "internal" if internal else "public"
+    tk.emit("add_comment", at, actor, role, {"body": body, "visibility": visibility})
+
+
+def _escalate(tk: _Ticket, at: datetime, level: str) -> bool:
+    """Escalate if it can still happen before the timer's territory; report success."""
+    deadline = tk.escalation_deadline
+    if deadline is None or not tk.can("escalate") or tk.next_time(at) >= deadline:
+        return False
+    rng = tk.rng
+    role = "manager" if level == "management" or rng.random() < 0.25 else "agent"
+    staff = tk.ctx.staff[tk.tenant]
+    actor = rng.choice(staff.managers) if role == "manager" else _agent(tk)
+    reason = _ESCALATION_REASONS[level]
+    at = tk.emit("escalate", at, actor, role, {"level": level, "reason": reason})
+    pool = {"second_level": staff.specialists, "tier2": staff.specialists}.get(level)
+    if level == "tier3":
+        pool = staff.developers
+    if pool and rng.random() < 0.6:
+        tk.emit("assign", at + timedelta(minutes=rng.uniform(2, 30)), rng.choice(staff.managers),
+                "manager", {"agent_id": rng.choice(pool)})  # fmt: skip
+    if tk.tenant == GB and level == "tier2":
+        tier3_due = add_working_minutes(at, 480, "business", tk.tz)
+        tk.escalation_deadline = tier3_due - timedelta(minutes=5)
+    return True
+
+
+def _escalation_plan(tk: _Ticket) -> list[str]:
+    """The levels this ticket will be escalated to (possibly none)."""
+    rng = tk.rng
+    p = {"critical": 0.55, "high": 0.3, "medium": 0.15, "low": 0.06}[tk.priority]
+    if rng.random() >= p:
+        return []
+    if tk.tenant == GB:
+        if tk.priority == "critical":
+            return []  # critical tickets start at tier3
+        return ["tier2", "tier3"] if rng.random() < 0.3 else ["tier2"]
+    if tk.priority == "critical":
+        first = _pick(rng, ("first_level", "second_level", "management"), (55, 35, 10))
+    else:
+        first = "first_level"
+    ladder = list(LADDERS[PP])
+    levels = [first]
+    while levels[-1] != "management" and rng.random() < 0.3:
+        levels.append(ladder[ladder.index(levels[-1]) + 1])
+    return levels
+
+
+def _story(tk: _Ticket) -> None:
+    ctx, rng, plan = tk.ctx, tk.rng, tk.plan
+    _create(tk)
+    created = plan.created_at
+    if tk.tenant == PP:
+        due = add_working_minutes(created, _PP_RESOLUTION[tk.priority], tk.work_calendar, tk.tz)
+        tk.escalation_deadline = due - timedelta(minutes=5)
+    elif not tk.ever_critical:
+        due = add_working_minutes(created, 60, "frontline", tk.tz)
+        tk.escalation_deadline = due - timedelta(minutes=2)
+    levels = _escalation_plan(tk)
+
+    if rng.random() < 0.03:  # spam, duplicates, solved by the customer meanwhile
+        at = tk.after_work(created, rng.uniform(5, 90))
+        tk.emit("resolve", at, _agent(tk), "agent", {"resolution": rng.choice(_QUICK_RESOLUTIONS)})
+        _after_resolve(tk, quick=True)
+        return
+
+    ack_at = _ack_time(tk)
+    before_ack: list[tuple[datetime, Callable[[datetime], None]]] = []
+    if rng.random() < 0.72:
+        staff = ctx.staff[tk.tenant]
+        by_manager = rng.random() < 0.4
+        agent = rng.choice(staff.agents)
+        actor, role = (rng.choice(staff.managers), "manager") if by_manager else (agent, "agent")
+
+        def assign(at: datetime) -> None:
+            tk.emit("assign", at, actor, role, {"agent_id": agent})
+
+        before_ack.append((created + (ack_at - created) * rng.uniform(0.05, 0.6), assign))
+    if rng.random() < 0.08:
+        when = created + timedelta(minutes=rng.uniform(10, 240))
+        when = _customer_time(rng, when, plan.account.home_tz)
+
+        def nudge(at: datetime) -> None:
+            _comment(tk, at, "customer", rng.choice(_CUSTOMER_COMMENTS))
+
+        before_ack.append((when, nudge))
+    if tk.tenant == GB and levels and tk.escalation_deadline is not None:
+        window = (tk.escalation_deadline - created).total_seconds()
+        when = created + timedelta(seconds=window * rng.uniform(0.1, 0.8))
+
+        def triage(at: datetime) -> None:
+            if _escalate(tk, at, levels[0]):
+                levels.pop(0)
+
+        before_ack.append((when, triage))
+    for when, action in sorted(before_ack, key=lambda item: item[0]):
+        action(when)
+    if tk.tenant == GB and levels and levels[0] == "tier2":
+        levels.clear()  # the triage window passed: the timer escalates instead
+
+    _acknowledge_and_work(tk, ack_at, levels)
+
+
+def _ack_time(tk: _Ticket) -> datetime:
+    """Usually within the first-response target, sometimes (about 1 in 9) beyond."""
+    rng, created = tk.rng, tk.plan.created_at
+    if tk.plan.channel == "phone":  # the agent is on the call
+        return created + timedelta(minutes=rng.uniform(1, 12))
+    if tk.plan.channel == "in_app_chat" and rng.random() < 0.8:  # tier 1 picks up the chat
+        return add_working_minutes(created, rng.uniform(1, 20), "frontline", tk.tz)
+    target, calendar = tk.first_response
+    return add_working_minutes(created, target * _lognormal(rng, 0.35, 0.85), calendar, tk.tz)
+
+
+def _acknowledge_and_work(tk: _Ticket, ack_at: datetime, levels: list[str]) -> None:
+    rng = tk.rng
+    at = tk.emit("acknowledge", ack_at, _agent(tk), "agent", {})
+    if rng.random() < 0.1 and not levels:  # answered in the first reply
+        at = tk.after_work(at, rng.uniform(3, 40))
+        tk.emit("resolve", at, _agent(tk), "agent", {"resolution": rng.choice(_RESOLUTIONS)})
+        _after_resolve(tk)
+        return
+    if rng.random() < 0.1:
+        if not _pause(tk, at):
+            return
+        at = tk.last or at
+    else:
+        start_at = tk.after_work(at, tk.effort * rng.uniform(0.01, 0.08))
+        at = tk.emit("start_work", start_at, _agent(tk), "agent", {})
+    for level in levels:
+        at = tk.after_work(at, tk.effort * rng.uniform(0.03, 0.2))
+        if not _escalate(tk, at, level):
+            break
+        at = tk.last or at
+    _work(tk, tk.last or at, first_round=True)
+
+
+def _pause(tk: _Ticket, at: datetime) -> bool:
+    """request_user_input and, usually, the answer. False if the story ended here."""
+    rng = tk.rng
+    question = {"question": rng.choice(_QUESTIONS)}
+    asked = tk.emit("request_user_input", at, _agent(tk), "agent", question)
+    if rng.random() < 0.07:  # the customer never answers
+        reminder = tk.after_work(asked + timedelta(days=2), 30)
+        _comment(tk, reminder, "agent", "Friendly reminder: we still need your answer.")
+        final = tk.after_work(asked + timedelta(days=5), 30)
+        tk.emit("resolve", final, _agent(tk), "agent", {"resolution": _NO_RESPONSE})
+        _after_resolve(tk)
+        return False
+    answer = asked + _wall(rng, 5, 1.1, 96)
+    answer = _customer_time(rng, answer, tk.plan.account.home_tz)
+    tk.emit("receive_user_input", answer, _customer(tk), "customer", {})
+    return True
+
+
+def _work(tk: _Ticket, at: datetime, first_round: bool) -> None:
+    """From in_progress to resolved, with interludes in between."""
+    rng = tk.rng
+    interludes: list[str] = []
+    interludes += ["internal"] * _pick(rng, (0, 1, 2, 3), (35, 35, 20, 10))
+    interludes += ["update"] * _pick(rng, (0, 1, 2), (60, 30, 10))
+    interludes += ["customer"] * _pick(rng, (0, 1, 2), (70, 22, 8))
+    if rng.random() < 0.25:
+        interludes.append("link")
+    if rng.random() < (0.22 if first_round else 0.1):
+        interludes.append("pause")
+        if rng.random() < 0.25:
+            interludes.append("pause")
+    rng.shuffle(interludes)
+    if first_round and rng.random() < 0.06:
+        interludes.insert(rng.randrange(len(interludes) + 1), "priority")
+    backlog = tk.plan.category == "feature_request" and rng.random() < 0.5
+    share = _lognormal(rng, 0.45, 0.9) if first_round else _lognormal(rng, 0.2, 0.8)
+    total = tk.effort * share
+    bounds = [0.0, *sorted(rng.random() for _ in interludes), 1.0]
+    chunks = [hi - lo for lo, hi in pairwise(bounds)]
+    for kind, chunk in zip(interludes, chunks, strict=False):
+        at = tk.after_work(at, total * chunk)
+        if not _interlude(tk, kind, at):
+            return
+        at = tk.last or at
+    at = tk.after_work(at, total * chunks[-1])
+    resolution = rng.choice(_RESOLUTIONS)
+    if backlog:
+        _comment(tk, at, "agent", "Logged as product feedback.", internal=True)
+        at = tk.after_work(at + _wall(rng, 14 * 24, 0.6, 60 * 24), 30)
+        resolution = rng.choice(_BACKLOG_RESOLUTIONS)
+    elif rng.random() < 0.07:  # waiting for a vendor or a release
+        at = at + _wall(rng, 6 * 24, 0.6, 30 * 24)
+    tk.emit("resolve", at, _agent(tk), "agent", {"resolution": resolution})
+    _after_resolve(tk)
+
+
+def _interlude(tk: _Ticket, kind: str, at: datetime) -> bool:
+    rng = tk.rng
+    if kind == "internal":
+        _comment(tk, at, "agent", rng.choice(_INTERNAL_NOTES), internal=True)
+    elif kind == "update":
+        _comment(tk, at, "agent", rng.choice(_AGENT_UPDATES))
+    elif kind == "customer":
+        when = _customer_time(rng, at, tk.plan.account.home_tz)
+        _comment(tk, when, "customer", rng.choice(_CUSTOMER_COMMENTS))
+    elif kind == "link":
+        article = rng.choice(tk.ctx.articles[tk.tenant])
+        tk.emit("link_article", at, _agent(tk), "agent", {"article_id": article})
+    elif kind == "pause":
+        return _pause(tk, at)
+    elif kind == "priority":
+        _change_priority(tk, at)
+    return True
+
+
+def _change_priority(tk: _Ticket, at: datetime) -> None:
+    rng = tk.rng
+    index = PRIORITIES.index(tk.priority)
+    if index == 0:
+        new = "high"
+    elif index == len(PRIORITIES) - 1:
+        new = "medium"
+    else:
+        new = PRIORITIES[index - 1] if rng.random() < 0.6 else PRIORITIES[index + 1]
+    manager = rng.random() < 0.4
+    actor = rng.choice(tk.ctx.staff[tk.tenant].managers) if manager else _agent(tk)
+    reason = rng.choice(_PRIORITY_REASONS)
+    tk.emit("change_priority", at, actor, "manager" if manager else "agent",
+            {"priority": new, "reason": reason})  # fmt: skip
+
+
+def _satisfaction(tk: _Ticket, late: bool) -> Callable[[datetime], None]:
+    rng = tk.rng
+    weights = (8, 12, 20, 32, 28) if late else (4, 6, 12, 30, 48)
+    score = _pick(rng, (1, 2, 3, 4, 5), weights)
+    payload: dict[str, Any] = {"score": score}
+    if rng.random() < 0.35:
+        payload["comment"] = rng.choice(_SAT_COMMENTS)
+    if tk.tenant == GB and rng.random() < 0.85:
+        low, high = {1: (0, 4), 2: (0, 6), 3: (4, 8), 4: (6, 9), 5: (8, 10)}[score]
+        payload["nps"] = rng.randint(low, high)
+
+    def record(at: datetime) -> None:
+        tk.emit("record_satisfaction", at, _customer(tk), "customer", payload)
+
+    return record
+
+
+def _after_resolve(tk: _Ticket, quick: bool = False) -> None:
+    rng = tk.rng
+    resolved = tk.last or tk.plan.created_at
+    home = tk.plan.account.home_tz
+    reopened = tk.resolutions > 1
+    if not quick and rng.random() < (0.07 if tk.resolutions == 1 else 0.02):
+        reopen_at = _customer_time(rng, resolved + _wall(rng, 18, 0.9, 60), home)
+        reopen_at = min(reopen_at, resolved + timedelta(days=3))
+        if rng.random() < 0.3:
+            _satisfaction(tk, late=True)(resolved + (reopen_at - resolved) * rng.uniform(0.1, 0.9))
+        if rng.random() < 0.8:
+            tk.emit("reopen", reopen_at, _customer(tk), "customer",
+                    {"reason": rng.choice(_REOPEN_REASONS)})  # fmt: skip
+        else:
+            tk.emit("reopen", reopen_at, _agent(tk), "agent",
+                    {"reason": rng.choice(_AGENT_REOPEN_REASONS)})  # fmt: skip
+        _work(tk, tk.last or reopen_at, first_round=False)
+        return
+    events: list[tuple[datetime, Callable[[datetime], None]]] = []
+    if not quick and rng.random() < (0.55 if tk.tenant == GB else 0.45):
+        when = _customer_time(rng, resolved + _wall(rng, 4, 1.2, 120), home)
+        events.append((when, _satisfaction(tk, late=reopened)))
+    close_at: datetime | None = None
+    if not quick and rng.random() < 0.4:
+        close_at = _customer_time(rng, resolved + _wall(rng, 10, 1.0, 120), home)
+        close_at = min(close_at, resolved + timedelta(days=6))
+        events.append((close_at, _close(tk)))
+    if not quick and rng.random() < 0.1:
+        when = resolved + timedelta(minutes=rng.uniform(5, 600))
+        if close_at is None or when < close_at:
+            events.append((min(when, resolved + timedelta(days=6)), _thanks(tk)))
+    if not quick and rng.random() < 0.035:
+        consent = _customer_time(rng, resolved + _wall(rng, 8, 1.0, 120), home)
+        events.append((consent, _consent(tk)))
+        if rng.random() < 0.8:
+            events.append((tk.after_work(consent, rng.uniform(60, 960)), _publish(tk)))
+    if not quick and rng.random() < 0.04:
+        events.append((tk.after_work(resolved, rng.uniform(10, 240)), _late_link(tk)))
+    for when, action in sorted(events, key=lambda item: item[0]):
+        action(when)
+
+
+def _close(tk: _Ticket) -> Callable[[datetime], None]:
+    rng = tk.rng
+    by_agent = rng.random() < 0.08  # the customer confirmed by phone or chat
+
+    def close(at: datetime) -> None:
+        actor, role = (_agent(tk), "agent") if by_agent else (_customer(tk), "customer")
+        tk.emit("close", at, actor, role, {"reason": "confirmed"})
+
+    return close
+
+
+def _thanks(tk: _Ticket) -> Callable[[datetime], None]:
+    def thanks(at: datetime) -> None:
+        if tk.can("add_comment"):
+            _comment(tk, at, "customer", tk.rng.choice(_THANKS))
+
+    return thanks
+
+
+def _consent(tk: _Ticket) -> Callable[[datetime], None]:
+    def consent(at: datetime) -> None:
+        tk.emit("consent_to_publish", at, _customer(tk), "customer", {})
+
+    return consent
+
+
+def _publish(tk: _Ticket) -> Callable[[datetime], None]:
+    def publish(at: datetime) -> None:
+        tk.ctx.published += 1
+        prefix = "PP" if tk.tenant == PP else "GB"
+        article = f"KB-{prefix}-{9000 + tk.ctx.published:05d}"
+        tk.emit("publish_as_article", at, _agent(tk), "agent", {"article_id": article})
+
+    return publish
+
+
+def _late_link(tk: _Ticket) -> Callable[[datetime], None]:
+    def link(at: datetime) -> None:
+        article = tk.rng.choice(tk.ctx.articles[tk.tenant])
+        tk.emit("link_article", at, _agent(tk), "agent", {"article_id": article})
+
+    return link
+
+
+# --------------------------------------------------------------------- self-service
+def _sessions(
+    ctx: _Ctx,
+    tenant: str,
+    *,
+    count: int,
+    plans: list[_Plan],
+    accounts: list[_Account],
+    start: datetime,
+) -> None:
+    """record_self_service sessions; ~60 % solved, the rest lead to a real ticket."""
+    rng = ctx.rng
+    chat = {"in_app_chat", "in_app_ticket"} if tenant == GB else {"in_app"}
+    eligible = [p for p in plans if p.channel in chat and p.created_at > start]
+    rng.shuffle(eligible)
+    prefix = "GB" if tenant == GB else "PP"
+    sessions: list[tuple[datetime, _Account, str, dict[str, Any]]] = []
+    for _ in range(count):
+        articles = rng.sample(ctx.articles[tenant], rng.randint(1, 4))
+        payload: dict[str, Any] = {"articles_viewed": articles}
+        if rng.random() < 0.38 and eligible:
+            plan = eligible.pop()
+            plan.via_session = True
+            plan.creator = rng.choice(plan.account.users)
+            at = max(start, plan.created_at - timedelta(seconds=rng.randint(60, 1200)))
+            payload["outcome"] = "ticket_created"
+            payload["ticket_id"] = plan.ticket_id
+            account, user = plan.account, plan.creator
+        else:
+            account = rng.choice(accounts)
+            user = rng.choice(account.users)
+            at = _arrival(rng, tenant, account.home_tz, start, ctx.end)
+            payload["outcome"] = "solved"
+        sessions.append((at, account, user, payload))
+    sessions.sort(key=lambda s: s[0])
+    for number, (at, account, user, payload) in enumerate(sessions, start=1):
+        ctx.push(
+            at,
+            {
+                "type": "record_self_service",
+                "tenant": tenant,
+                "session_id": f"SS-{prefix}-{number:06d}",
+                "occurred_at": at.astimezone(_engine_tz(account)).isoformat(timespec="seconds"),
+                "actor": {"id": user, "role": "customer"},
+                "payload": payload,
+            },
+        )
+
+
+# ----------------------------------------------------------------------------- api
+def _staff() -> dict[str, _Staff]:
+    return {
+        PP: _Staff(
+            agents=tuple(f"pp-agent-{k:02d}" for k in range(1, 21)),
+            specialists=tuple(f"pp-specialist-{k:02d}" for k in range(1, 7)),
+            developers=tuple(f"pp-dev-{k:02d}" for k in range(1, 4)),
+            managers=tuple(f"pp-manager-{k}" for k in range(1, 4)),
+        ),
+        GB: _Staff(
+            agents=tuple(f"gb-tier1-{k:02d}" for k in range(1, 16)),
+            specialists=tuple(f"gb-tier2-{k:02d}" for k in range(1, 7)),
+            developers=tuple(f"gb-tier3-{k:02d}" for k in range(1, 4)),
+            managers=tuple(f"gb-manager-{k}" for k in range(1, 3)),
+        ),
+    }
+
+
+def generate_workload(
+    seed: int,
+    tickets: int = 3000,
+    start: datetime = DEFAULT_START,
+    days: int = 42,
+) -> list[dict[str, Any]]:
+    """Inbound command envelopes for both tenants, sorted by ``occurred_at``.
+
+    Deterministic for a given ``(seed, tickets, start, days)``. ``tickets`` is
+    the total over both tenants (55 % personalysispro, 45 % growgrebuddy); no
+    command occurs at or after ``start + days``.
+    """
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ValueError("start must carry a time zone")
+    if tickets < 0 or days < 1:
+        raise ValueError("tickets must be >= 0 and days >= 1")
+    rng = random.Random(seed)
+    start = start.astimezone(UTC).replace(microsecond=0)
+    end = start + timedelta(days=days)
+    n_pp = round(tickets * 0.55)
+    n_gb = tickets - n_pp
+    accounts = _make_accounts(rng, n_pp, n_gb)
+    articles = {
+        PP: tuple(f"KB-PP-{k:05d}" for k in range(1, 121)),
+        GB: tuple(f"KB-GB-{k:05d}" for k in range(1, 81)),
+    }
+    ctx = _Ctx(rng=rng, end=end, staff=_staff(), articles=articles)
+    plans = {
+        tenant: _plan_tickets(
+            rng, tenant, count=count, accounts=accounts[tenant], start=start, end=end
+        )
+        for tenant, count in ((PP, n_pp), (GB, n_gb))
+    }
+    for tenant, count in ((GB, round(n_gb * 0.65)), (PP, round(n_pp * 0.08))):
+        _sessions(
+            ctx, tenant, count=count, plans=plans[tenant], accounts=accounts[tenant], start=start
+        )
+    merged = sorted([*plans[PP], *plans[GB]], key=lambda p: (p.created_at, p.ticket_id))
+    for plan in merged:
+        tz = _engine_tz(plan.account)
+        level = None if plan.tenant == PP else ("tier3" if plan.priority == "critical" else "tier1")
+        story_rng = random.Random(rng.getrandbits(64))
+        critical = plan.priority == "critical"
+        ticket = _Ticket(ctx, story_rng, plan, tz, plan.priority, level, ever_critical=critical)
+        with suppress(_WindowEnd):  # the rest of the story happens after the window
+            _story(ticket)
+    ctx.raw.sort(key=lambda item: (item[0], item[1]))
+    out: list[dict[str, Any]] = []
+    for n, (_, _, envelope) in enumerate(ctx.raw, start=1):
+        out.append({"message_id": f"demo-{seed}-{n:06d}", **envelope})
+    return out
