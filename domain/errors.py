@@ -17,7 +17,7 @@ class Code(StrEnum):
     CONFLICT = "conflict"
 
 
-class Rejected(Exception):  # noqa: N818 - a rejection is an outcome, not a crash
+class Rejected(Exception):
     """A command was refused; nothing changed. Subclasses fix the code."""
 
     code: Code

@@ -13,6 +13,7 @@ import tomllib
 from datetime import date
 from functools import cached_property
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,10 +26,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
 from ticketflow.domain.calendar import MINUTES_PER_DAY, Calendar
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
@@ -73,7 +74,7 @@ class Strict(BaseModel):
 class CalendarSpec(Strict):
     """Weekly hours per weekday ('mon' … 'sun'), each a list of 'HH:MM-HH:MM'."""
 
-    hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[str]]
+    hours: dict[Weekday, list[str]]
     holidays: list[date] = []
 
     @field_validator("hours")
@@ -81,7 +82,7 @@ class CalendarSpec(Strict):
     def _windows_ordered(cls, hours: dict[str, list[str]]) -> dict[str, list[str]]:
         for day, windows in hours.items():
             parsed = [_parse_window(w) for w in windows]
-            for (_, end), (start, _) in zip(parsed, parsed[1:], strict=False):
+            for (_, end), (start, _) in pairwise(parsed):
                 if start < end:
                     raise ValueError(f"{day}: windows must be sorted and must not overlap")
         if not any(hours.values()):
@@ -175,7 +176,8 @@ class Policy(Strict):
                 source = plan.priority_fallback.get(prio, prio)
                 if source not in plan.first_response:
                     problems.append(f"{where}.first_response: no target for priority {prio!r}")
-        problems += [f"resolution: unknown priority {p!r}" for p in self.resolution if p not in prios]
+        problems += [f"resolution: unknown priority {p!r}"
+                     for p in self.resolution if p not in prios]
         levels = set(self.escalation.levels)
         named = [self.escalation.initial, *self.escalation.on_breach.values()]
         named += [rule.to for rule in self.escalation.automatic]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from eventsourcing.domain import Aggregate
-
 from ticketflow.domain.policy import Policy, policy_from_data
 from ticketflow.domain.streams import stream_uuid
 
@@ -43,4 +42,5 @@ class PolicyVersion(Aggregate):
         )
 
     def policy(self) -> Policy:
-        return policy_from_data(self.document, f"stored policy {self.policy_id}@{self.policy_version}")
+        source = f"stored policy {self.policy_id}@{self.policy_version}"
+        return policy_from_data(self.document, source)

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import Aggregate
-
 from ticketflow.domain.streams import stream_uuid
 
 

@@ -20,7 +20,7 @@ class SelfServiceSession(Stream):
 
     def __init__(
         self, tenant: str, ticket_id: str, occurred_at: datetime, data: dict[str, Any],
-        hash: str,  # noqa: A002
+        hash: str,
     ) -> None:
         self.tenant = tenant
         self.stream_id = ticket_id

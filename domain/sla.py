@@ -283,9 +283,9 @@ def _apply(
 def _retarget(clock: _Clock, target: float | None, at: datetime) -> None:
     """New target from creation, counted time kept: may breach at once."""
     clock.target = target
-    if clock.met_at is None and target is not None and clock.breached_at is None:
-        if clock.counted >= target:
-            clock.breached_at = at
+    unmet = clock.met_at is None and clock.breached_at is None
+    if unmet and target is not None and clock.counted >= target:
+        clock.breached_at = at
 
 
 def _calendar(policy: Policy, plan: str, priority: str, timezone: str) -> ZonedCalendar:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
-
 from ticketflow.domain.chain import chain_hash, make_envelope
 from ticketflow.domain.errors import Forbidden, InvalidMessage
 from ticketflow.domain.lifecycle import Role
@@ -87,17 +86,17 @@ class Stream(Aggregate):
 
     @classmethod
     def _start(
-        cls: type[S], created: type[Stream.Event], stream_id: str, ctx: Context,
+        cls: type[S], created: type[Any], stream_id: str, ctx: Context,
         data: dict[str, Any],
     ) -> S:
         fields = _event_fields(created, cls.KIND, stream_id, 1, "", ctx, data)
-        return cls._create(created, id=stream_uuid(cls.KIND, stream_id), **fields)  # type: ignore[arg-type]
+        return cls._create(created, id=stream_uuid(cls.KIND, stream_id), **fields)
 
     def _emit(self, event_class: type[Stream.Event], ctx: Context, data: dict[str, Any]) -> None:
         fields = _event_fields(
             event_class, self.KIND, self.stream_id, self.version + 1, self.last_hash, ctx, data
         )
-        self.trigger_event(event_class, **fields)  # type: ignore[arg-type]
+        self.trigger_event(event_class, **fields)
 
     def _guard_common(self, ctx: Context) -> None:
         if ctx.tenant != self.tenant:

@@ -79,7 +79,7 @@ class Ticket(Stream):
     # -- construction ----------------------------------------------------------------
 
     def __init__(
-        self, tenant: str, ticket_id: str, occurred_at: datetime, data: Payload, hash: str  # noqa: A002
+        self, tenant: str, ticket_id: str, occurred_at: datetime, data: Payload, hash: str
     ) -> None:
         self.tenant = tenant
         self.stream_id = ticket_id
@@ -206,7 +206,9 @@ class Ticket(Stream):
     def _cmd_link_article(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
         self._emit(self.ArticleLinked, ctx, {"article_id": p["article_id"]})
 
-    def _cmd_record_satisfaction(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+    def _cmd_record_satisfaction(
+        self, ctx: Context, policy: Policy, p: Payload, to: Status
+    ) -> None:
         if self.rated_resolution == self.resolutions:
             raise PolicyViolation("satisfaction is already recorded for this resolution")
         data = {key: p.get(key) for key in ("score", "comment", "nps")}

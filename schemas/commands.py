@@ -21,11 +21,10 @@ from pydantic import (
     create_model,
     model_validator,
 )
-
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.domain.lifecycle import Role
 
-COMMAND_SCHEMA_VERSION = 1
+COMMAND_SCHEMA_VERSION: Literal[1] = 1
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -181,7 +180,7 @@ def _command_model(type_name: str, payload: type[Wire]) -> type[CommandBase]:
     default: Any = ... if payload.model_fields and any(
         f.is_required() for f in payload.model_fields.values()
     ) else payload()
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         name, __base__=CommandBase,
         type=(Literal[type_name], ...),
         payload=(payload, default),
@@ -191,7 +190,7 @@ def _command_model(type_name: str, payload: type[Wire]) -> type[CommandBase]:
 COMMAND_MODELS = {name: _command_model(name, model) for name, model in PAYLOADS.items()}
 CommandUnion = Union[tuple(COMMAND_MODELS.values())]  # type: ignore[valid-type]  # noqa: UP007
 COMMAND_ADAPTER: TypeAdapter[CommandBase] = TypeAdapter(
-    Annotated[CommandUnion, Field(discriminator="type")]  # type: ignore[valid-type]
+    Annotated[CommandUnion, Field(discriminator="type")]
 )
 #: Largest inbound message accepted; anything bigger is rejected unread.
 MAX_MESSAGE_BYTES = 256 * 1024

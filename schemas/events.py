@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AwareDatetime, Field, TypeAdapter, create_model
-
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.ticket import Ticket
 from ticketflow.schemas.commands import Actor, Wire
@@ -161,7 +160,7 @@ class EnvelopeBase(Wire):
 
 
 def _event_model(name: str, data: type[Wire]) -> type[EnvelopeBase]:
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         f"{name}Envelope", __base__=EnvelopeBase,
         type=(Literal[name], ...),
         schema_version=(Literal[SCHEMA_VERSIONS[name]], ...),
@@ -172,7 +171,7 @@ def _event_model(name: str, data: type[Wire]) -> type[EnvelopeBase]:
 EVENT_MODELS = {name: _event_model(name, data) for name, data in EVENT_DATA.items()}
 EventUnion = Union[tuple(EVENT_MODELS.values())]  # type: ignore[valid-type]  # noqa: UP007
 EVENT_ADAPTER: TypeAdapter[EnvelopeBase] = TypeAdapter(
-    Annotated[EventUnion, Field(discriminator="type")]  # type: ignore[valid-type]
+    Annotated[EventUnion, Field(discriminator="type")]
 )
 
 

@@ -20,7 +20,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from ticketflow.domain.chain import find_break
+from ticketflow.domain.chain import chain_hash, find_break
 from ticketflow.domain.errors import (
     AlreadyExists,
     Conflict,
@@ -104,7 +104,7 @@ class TicketingApp(Application[UUID]):
                     "ticket_id": command.stream_id}
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
-                time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))  # noqa: S311
+                time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))
             try:
                 stream, extra = self._run(command)
             except Rejected as rejection:
@@ -178,7 +178,9 @@ class TicketingApp(Application[UUID]):
         if (policy.id, policy.version) in self._stored_policies:
             return []
         try:
-            stored = self.repository.get(policy_version_uuid(policy.id, policy.version))
+            stored: PolicyVersion = self.repository.get(
+                policy_version_uuid(policy.id, policy.version)
+            )
         except AggregateNotFoundError:
             return [PolicyVersion.publish(policy)]
         _check_same(stored, policy)
@@ -203,7 +205,7 @@ class TicketingApp(Application[UUID]):
         uuid = stream_uuid("ticket", ticket_id)
         try:
             if as_of is None:
-                return self.repository.get(uuid)  # type: ignore[no-any-return]
+                return self.repository.get(uuid)
             return self._ticket_as_of(uuid, ticket_id, as_of)
         except AggregateNotFoundError:
             raise NotFound(f"ticket {ticket_id} not found") from None
@@ -216,7 +218,7 @@ class TicketingApp(Application[UUID]):
             ticket = event.mutate(ticket)  # type: ignore[attr-defined]
         if ticket is None:
             raise NotFound(f"ticket {ticket_id} did not exist yet at {as_of.isoformat()}")
-        return ticket  # type: ignore[no-any-return]
+        return ticket
 
     def timeline(self, ticket_id: str) -> list[dict[str, Any]]:
         """Every stored event of the ticket as its envelope, exactly as recorded."""
@@ -243,7 +245,7 @@ class TicketingApp(Application[UUID]):
             state = self.mapper.cipher.decrypt(state)
         if self.mapper.compressor:
             state = self.mapper.compressor.decompress(state)
-        return self.mapper.transcoder.decode(state)  # type: ignore[no-any-return]
+        return self.mapper.transcoder.decode(state)
 
     def stream_records(self, batch: int = 1000) -> Iterator[StoredEvent]:
         """Every ticket and session event in recording order (the notification log)."""
@@ -302,8 +304,6 @@ def _finding(envelopes: list[dict[str, Any]], index: int, why: str) -> dict[str,
 
 def _verify_all(envelopes: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
     """One pass over the log, keeping only each stream's last (version, hash)."""
-    from ticketflow.domain.chain import chain_hash
-
     last: dict[str, tuple[int, str]] = {}
     findings: dict[str, dict[str, Any]] = {}
     for envelope in envelopes:

@@ -18,6 +18,7 @@ from ticketflow.bootstrap import build_app
 from ticketflow.demo import DEFAULT_START, run_demo
 from ticketflow.domain.errors import Rejected
 from ticketflow.domain.policy import PolicyError, load_policy_file
+from ticketflow.kafka_broker import add_kafka_commands
 from ticketflow.settings import Settings, SettingsError
 
 Handler = Callable[[TicketingApp, argparse.Namespace], int]
@@ -101,8 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_optional_commands(sub: Any) -> None:
-    from ticketflow.kafka_broker import add_kafka_commands
-
     add_kafka_commands(sub)
     for name, choice in sub.choices.items():
         if name == "kafka":
@@ -224,7 +223,7 @@ def _show_sla(report: dict[str, Any], explain: bool) -> None:
 
 
 def cmd_dead_letters(app: TicketingApp, args: argparse.Namespace) -> int:
-    letters = [
+    letters: list[dict[str, Any]] = [
         {"key": r.key, "tenant": r.tenant, "ticket_id": r.ticket_id, "error": r.error,
          "recorded_at": r.recorded_at.isoformat(), "original": r.raw,
          "original_encoding": r.raw_encoding}
@@ -250,10 +249,10 @@ def cmd_demo(app: TicketingApp, args: argparse.Namespace) -> int:
     render.console.print(f"outcomes: {dict(result.statuses)}  rejections: "
                          f"{dict(result.rejections) or 'none'}")
     render.table(
-        f"SLA compliance as of {result.as_of.isoformat()}",
-        ("tenant", "plan", "priority", "tickets", "first response", "resolution"),
+        f"SLA compliance as of {result.as_of.isoformat()} (met / breached / open)",
+        ("tenant", "plan", "priority", "tickets", "first resp.", "%", "resolution", "%"),
         ((r["tenant"], r["plan"], r["priority"], r["tickets"],
-          _compliance(r["first_response"]), _compliance(r["resolution"])) for r in rows),
+          *_compliance(r["first_response"]), *_compliance(r["resolution"])) for r in rows),
     )
     return 0
 
@@ -272,18 +271,18 @@ def cmd_policy(args: argparse.Namespace) -> int:
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _compliance(tally: dict[str, Any]) -> str:
-    if tally["met"] + tally["breached"] == 0:
-        return f"n/a ({tally['open']} open)" if tally["open"] else "n/a"
-    return (f"{render.percent(tally['compliance_percent'])}"
-            f" ({tally['met']} met, {tally['breached']} breached)")
+def _compliance(tally: dict[str, Any]) -> tuple[str, str]:
+    counts = f"{tally['met']}/{tally['breached']}/{tally['open']}"
+    if tally["met"] + tally["breached"] + tally["open"] == 0:
+        return "n/a", ""
+    return counts, render.percent(tally["compliance_percent"])
 
 
 def _open_input(name: str) -> IO[bytes]:
     if name == "-":
-        return open(sys.stdin.fileno(), "rb", closefd=False)  # noqa: SIM115
+        return open(sys.stdin.fileno(), "rb", closefd=False)
     try:
-        return open(name, "rb")  # noqa: SIM115
+        return open(name, "rb")
     except OSError as exc:
         raise SettingsError(f"cannot read {name}: {exc.strerror}") from exc
 

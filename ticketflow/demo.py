@@ -12,9 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ticketflow.application import TicketingApp
 from ticketflow.domain.sla import SlaResult
+from ticketflow.projections.sla_compliance import ComplianceRow, compliance_rows
 from ticketflow.render import errors
 from ticketflow.workload import generate_workload
-from ticketflow.projections.sla_compliance import ComplianceRow, compliance_rows
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ def run_demo(
                 ticket_ids.append(command["ticket_id"])
             bar.advance(task)
     as_of = start + timedelta(days=days)
-    return DemoResult(statuses, rejections, as_of, compliance_rows(_evaluate(app, ticket_ids, as_of)))
+    rows = compliance_rows(_evaluate(app, ticket_ids, as_of))
+    return DemoResult(statuses, rejections, as_of, rows)
 
 
 def _evaluate(app: TicketingApp, ticket_ids: list[str], as_of: datetime) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,8 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output gets a width that fits the report tables instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 140)
 errors = Console(stderr=True)
 
 
@@ -35,4 +37,4 @@ def local(instant: str | None, zone: str) -> str | None:
 
 
 def percent(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f} %"
+    return "-" if value is None else f"{value:.1f}"

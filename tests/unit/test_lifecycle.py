@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from ticketflow.domain.errors import Forbidden, InvalidTransition, Rejected
 from ticketflow.domain.lifecycle import TABLE, Role, Status
+
 from tests.support.builders import PATH_TO, ROLE_OF, Story
 
 EXPECTED_EVENT = {
@@ -78,7 +78,8 @@ def test_each_command_is_allowed_exactly_from_its_states(command: str, state: st
         with pytest.raises(InvalidTransition) as refused:
             story.do(command, after=LATE)
         assert refused.value.code == "invalid_transition"
-        assert (story.ticket.state(), story.ticket.version, len(story.ticket.pending_events)) == before
+        after = (story.ticket.state(), story.ticket.version, len(story.ticket.pending_events))
+        assert after == before
 
 
 @pytest.mark.parametrize("command", sorted(WHO_MAY))

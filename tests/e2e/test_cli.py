@@ -1,0 +1,172 @@
+"""The `ticketflow` command as a user runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SPEC_EXAMPLE = {
+    "message_id": "m-0001", "type": "create_ticket", "tenant": "personalysispro",
+    "ticket_id": "T-1001", "occurred_at": "2026-11-20T14:03:00-05:00",
+    "actor": {"id": "user-42", "role": "customer"},
+    "payload": {"account_id": "acme", "plan": "professional", "timezone": "America/New_York",
+                "channel": "email", "category": "technical", "subcategory": "performance",
+                "priority": "high", "subject": "Exports time out", "description": "…"},
+}
+
+
+def run(*args: str, db: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ticketflow.cli", *args, "--db", db],
+        input=stdin.decode() if stdin else None, capture_output=True, text=True, timeout=300,
+        check=False,
+    )
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def command(message_id: str, type_: str, at: str, role: str, **payload: Any) -> dict[str, Any]:
+    return {**SPEC_EXAMPLE, "message_id": message_id, "type": type_, "occurred_at": at,
+            "actor": {"id": f"{role}-1", "role": role}, "payload": payload}
+
+
+def write_jsonl(path: Path, *documents: dict[str, Any]) -> Path:
+    path.write_text("".join(json.dumps(d) + "\n" for d in documents), encoding="utf-8")
+    return path
+
+
+def test_apply_prints_one_line_per_command_and_exits_1_on_a_rejection(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    script = write_jsonl(
+        tmp_path / "in.jsonl", SPEC_EXAMPLE,
+        command("m-0002", "acknowledge", "2026-11-20T15:00:00-05:00", "agent"),
+        command("m-0003", "start_work", "2026-11-20T15:10:00-05:00", "customer"),
+        SPEC_EXAMPLE,
+    )
+    result = run("apply", str(script), db=sqlite_url)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 1
+    assert [line["status"] for line in lines] == ["accepted", "accepted", "rejected", "duplicate"]
+    assert lines[0]["events"] == ["TicketCreated"]
+    assert lines[2]["error"]["code"] == "forbidden"
+
+
+def test_apply_reads_standard_input_and_exits_0_when_all_accepted(sqlite_url: str) -> None:
+    result = run("apply", "-", db=sqlite_url, stdin=json.dumps(SPEC_EXAMPLE).encode() + b"\n")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["status"] == "accepted"
+
+
+def test_sla_gives_the_spec_figures_for_the_example_ticket(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # Professional/high on `extended` (Mon-Fri 08-20 New York). Created Fri 14:03.
+    # First response 3 h: due Fri 17:03 (22:03Z). Resolution 8 h: 5 h 57 min on Friday,
+    # 2 h 03 min on Monday: due Mon 10:03 (15:03Z). As of Mon 09:00, unacknowledged:
+    # 357 min Friday + 60 min Monday = 417 counted minutes on both clocks.
+    run("apply", str(write_jsonl(tmp_path / "in.jsonl", SPEC_EXAMPLE)), db=sqlite_url)
+    report = as_json(run("sla", "T-1001", "--as-of", "2026-11-23T09:00:00-05:00", "--json",
+                         db=sqlite_url))
+    assert (report["plan"], report["priority"], report["calendar"]) == (
+        "professional", "high", "extended")
+    first, resolution = report["first_response"], report["resolution"]
+    assert first == {**first, "status": "breached", "target_minutes": 180,
+                     "due_at": "2026-11-20T22:03:00+00:00", "met_at": None,
+                     "counted_minutes": 417.0}
+    assert resolution == {**resolution, "status": "running", "target_minutes": 480,
+                          "due_at": "2026-11-23T15:03:00+00:00", "counted_minutes": 417.0}
+
+
+def test_sla_explain_lists_every_interval_with_its_reason(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    script = write_jsonl(
+        tmp_path / "in.jsonl", SPEC_EXAMPLE,
+        command("m-2", "acknowledge", "2026-11-20T14:33:00-05:00", "agent"),
+        command("m-3", "request_user_input", "2026-11-20T15:03:00-05:00", "agent",
+                question="Which export?"),
+        command("m-4", "receive_user_input", "2026-11-23T08:30:00-05:00", "customer"),
+    )
+    assert run("apply", str(script), db=sqlite_url).returncode == 0
+    report = as_json(run("sla", "T-1001", "--as-of", "2026-11-23T09:30:00-05:00", "--json",
+                         "--explain", db=sqlite_url))
+    ledger = [(e["reason"], e["counted"], e["minutes"]) for e in report["resolution"]["ledger"]]
+    assert ledger == [("open", True, 60.0), ("paused", False, 0.0), ("open", True, 60.0)]
+    assert report["resolution"]["counted_minutes"] == 120.0  # 14:03-15:03 + 08:30-09:30
+    assert report["first_response"]["status"] == "met"
+
+
+def test_ticket_as_of_shows_the_state_at_that_instant(tmp_path: Path, sqlite_url: str) -> None:
+    script = write_jsonl(
+        tmp_path / "in.jsonl", SPEC_EXAMPLE,
+        command("m-2", "resolve", "2026-11-21T10:00:00-05:00", "agent", resolution="done"),
+    )
+    run("apply", str(script), db=sqlite_url)
+    before = as_json(run("ticket", "T-1001", "--as-of", "2026-11-21T09:59:59-05:00", "--json",
+                         db=sqlite_url))
+    after = as_json(run("ticket", "T-1001", "--json", db=sqlite_url))
+    assert (before["status"], before["version"]) == ("created", 1)
+    assert (after["status"], after["version"]) == ("resolved", 2)
+
+
+def test_timeline_and_verify_report_an_intact_chain(tmp_path: Path, sqlite_url: str) -> None:
+    run("apply", str(write_jsonl(tmp_path / "in.jsonl", SPEC_EXAMPLE)), db=sqlite_url)
+    timeline = as_json(run("timeline", "T-1001", "--json", db=sqlite_url))
+    assert [e["type"] for e in timeline] == ["TicketCreated"]
+    assert len(timeline[0]["hash"]) == 64
+    assert as_json(run("verify", "--json", db=sqlite_url)) == {"ok": True, "breaks": []}
+
+
+def test_an_unknown_ticket_is_not_found_with_exit_1(sqlite_url: str) -> None:
+    result = run("sla", "T-404", "--json", db=sqlite_url)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["error"]["code"] == "not_found"
+
+
+def test_dead_letters_keep_the_original_text(tmp_path: Path, sqlite_url: str) -> None:
+    (tmp_path / "bad.jsonl").write_text('{"type": "create_ticket"}\n', encoding="utf-8")
+    assert run("apply", str(tmp_path / "bad.jsonl"), db=sqlite_url).returncode == 1
+    letters = as_json(run("dead-letters", "--json", db=sqlite_url))
+    assert letters[0]["original"] == '{"type": "create_ticket"}'
+    assert letters[0]["error"]["code"] == "invalid_message"
+
+
+def test_a_bad_policy_file_names_the_file_the_key_and_the_problem(tmp_path: Path) -> None:
+    policy = tmp_path / "broken.toml"
+    shipped = Path(__file__).parents[2] / "domain" / "policies" / "growgrebuddy.toml"
+    policy.write_text(shipped.read_text().replace('high = "4h"', 'high = "soon"'))
+    result = subprocess.run([sys.executable, "-m", "ticketflow.cli", "policy", str(policy)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "broken.toml" in result.stderr
+    assert "plans.standard.first_response.high" in result.stderr
+    assert "'soon'" in result.stderr
+
+
+def test_an_unreachable_database_says_what_to_check() -> None:
+    result = run("ticket", "T-1", db="postgresql://nobody@127.0.0.1:1/ticketflow")
+    assert result.returncode == 2
+    assert "--db" in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite_url", "postgres_url"])
+def test_demo_runs_a_workload_and_prints_the_sla_summary(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    db = request.getfixturevalue(backend)
+    summary = as_json(run("demo", "--tickets", "80", "--days", "7", "--json", db=db))
+    assert summary["outcomes"].get("rejected", 0) == 0
+    assert summary["outcomes"]["accepted"] > 400
+    tenants = {row["tenant"] for row in summary["sla"]}
+    assert tenants == {"personalysispro", "growgrebuddy"}
+    total = sum(row["tickets"] for row in summary["sla"])
+    assert total == 80
