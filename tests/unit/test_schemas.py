@@ -7,12 +7,17 @@ import json
 from datetime import timedelta
 
 import pytest
-
 from ticketflow.domain.chain import find_break
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.schemas import generate
 from ticketflow.schemas.commands import parse_command
-from ticketflow.schemas.events import EVENT_DATA, SCHEMA_VERSIONS, upcast_envelope, validate_envelope
+from ticketflow.schemas.events import (
+    EVENT_DATA,
+    SCHEMA_VERSIONS,
+    upcast_envelope,
+    validate_envelope,
+)
+
 from tests.support.builders import T0, Story, command_line, create_payload
 
 
