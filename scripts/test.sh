@@ -18,9 +18,7 @@ fi
 echo "== python environment (.venv)"
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-# strict editable mode materialises the ticketflow.* package mapping as a link
-# tree, which mypy can follow (the default editable finder is invisible to it)
-.venv/bin/pip install -q -e '.[dev]' --config-settings editable_mode=strict
+.venv/bin/pip install -q -e '.[dev]'
 
 echo "== Kafka broker jars"
 .venv/bin/python -c "from ticketflow.kafka_broker import LocalKafka; LocalKafka().fetch_jars()"
@@ -28,7 +26,7 @@ echo "== Kafka broker jars"
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"
-(cd /tmp && "$OLDPWD/.venv/bin/mypy" --config-file "$OLDPWD/pyproject.toml" -p ticketflow)
+MYPY="$PWD/.venv/bin/mypy" bash scripts/typecheck.sh
 
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
