@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh machine, then run it.
-#   - PostgreSQL server from Debian's packages (the tests start private clusters)
+#   - PostgreSQL server, Java and Maven from Debian's packages, where missing
+#     (the tests start private PostgreSQL clusters and a Kafka broker)
 #   - a virtualenv with ticketflow and its dev tools
 #   - the Apache Kafka broker's jars, fetched once by Maven into ~/.cache
 # Then: ruff, mypy and pytest. Extra arguments go to pytest.
@@ -9,10 +10,14 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  echo "== installing PostgreSQL (Debian packages)"
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]} (Debian packages)"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 echo "== python environment (.venv)"
