@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
 from ticketflow.domain.calendar import MINUTES_PER_DAY, Calendar
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

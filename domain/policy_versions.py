@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventsourcing.domain import Aggregate
+
 from ticketflow.domain.policy import Policy, policy_from_data
 from ticketflow.domain.streams import stream_uuid
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import Aggregate
+
 from ticketflow.domain.streams import stream_uuid
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -144,15 +144,16 @@ class _Clock:
         A clock met exactly at its due instant is met in time; a clock still unmet
         at its due instant is breached (`inclusive` for the final as-of stretch).
         """
-        if until <= self.since:
-            return
-        if self.counting:
+        if self.counting:  # also for an empty stretch: a fact at the due instant itself
             self._note_due()
             due = self.due_at
             if self.breached_at is None and self.target is not None and due is not None:
                 passed = due < until or (due == until and (inclusive or not met_now))
                 if passed:
                     self.breached_at = due
+        if until <= self.since:
+            return
+        if self.counting:
             self.counted += self._count(self.since, until)
         elif self.ledger is not None:
             reason = "paused" if self.met_at is None else self._stop_reason()
@@ -191,7 +192,9 @@ class _Clock:
             self.ledger.append(entry)
 
     def result(self, as_of: datetime) -> ClockResult:
-        if self.counting:
+        # A breached clock is due at its breach, also when it breached while not counting
+        # (a priority change while paused) and the last due noted is a stale projection.
+        if self.counting or self.breached_at is not None:
             self._note_due()
         status = self._status(as_of)
         due = self.due_at if status is not ClockStatus.PAUSED else None
@@ -233,10 +236,13 @@ def evaluate(
         RESOLUTION: _Clock(RESOLUTION, _seconds(policy.resolution_minutes(priority)),
                            calendar, created.at, ledger=[] if explain else None),
     }
+    # Met by any fact at an instant, not only the first there: TicketResolved gives
+    # respond then resolve, and a resolve exactly at the due instant is in time.
+    met = {(f.at, name) for f in ordered for name in CLOCKS if _meets(f, name)}
     for fact in ordered[1:]:
         for clock in clocks.values():
-            clock.run_until(fact.at, met_now=_meets(fact, clock.name))
-        priority = _apply(fact, clocks, policy, plan, priority, timezone)
+            clock.run_until(fact.at, met_now=(fact.at, clock.name) in met)
+        priority = _apply(fact, clocks, policy, plan, priority, timezone, met)
     for clock in clocks.values():
         clock.run_until(as_of, inclusive=True)
     return SlaResult(
@@ -252,7 +258,8 @@ def _meets(fact: Fact, clock: str) -> bool:
 
 
 def _apply(
-    fact: Fact, clocks: dict[str, _Clock], policy: Policy, plan: str, priority: str, tz: str
+    fact: Fact, clocks: dict[str, _Clock], policy: Policy, plan: str, priority: str, tz: str,
+    met: set[tuple[datetime, str]],
 ) -> str:
     """Change the clocks' regime at a fact; returns the priority in force after it."""
     first, resolution = clocks[FIRST_RESPONSE], clocks[RESOLUTION]
@@ -272,19 +279,27 @@ def _apply(
             clock.breached_at = clock.breached_at or fact.at
         case "priority":
             priority = fact.value or priority
-            _retarget(first, policy.first_response_minutes(plan, priority) * 60.0, fact.at)
-            _retarget(resolution, _seconds(policy.resolution_minutes(priority)), fact.at)
+            _retarget(first, policy.first_response_minutes(plan, priority) * 60.0, fact.at,
+                      met_now=(fact.at, FIRST_RESPONSE) in met)
+            _retarget(resolution, _seconds(policy.resolution_minutes(priority)), fact.at,
+                      met_now=(fact.at, RESOLUTION) in met)
             calendar = _calendar(policy, plan, priority, tz)
             for clock in clocks.values():
                 clock.calendar = calendar
     return priority
 
 
-def _retarget(clock: _Clock, target: float | None, at: datetime) -> None:
-    """New target from creation, counted time kept: may breach at once."""
+def _retarget(clock: _Clock, target: float | None, at: datetime, *, met_now: bool) -> None:
+    """New target from creation, counted time kept: may breach at once.
+
+    A target used up exactly makes `at` the due instant, so a clock met at that same
+    instant (a response later in the same batch of facts) is met in time.
+    """
     clock.target = target
     unmet = clock.met_at is None and clock.breached_at is None
-    if unmet and target is not None and clock.counted >= target:
+    if unmet and target is not None and (
+        clock.counted > target or (clock.counted == target and not met_now)
+    ):
         clock.breached_at = at
 
 
@@ -297,4 +312,5 @@ def _seconds(minutes: int | None) -> float | None:
 
 
 def _iso(instant: datetime | None) -> str | None:
-    return None if instant is None else instant.isoformat()
+    """Instants are shown in UTC (SPEC §4: UTC in storage, the zone only on display)."""
+    return None if instant is None else instant.astimezone(UTC).isoformat()

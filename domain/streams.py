@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
+
 from ticketflow.domain.chain import chain_hash, make_envelope
 from ticketflow.domain.errors import Forbidden, InvalidMessage
 from ticketflow.domain.lifecycle import Role

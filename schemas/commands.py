@@ -21,6 +21,7 @@ from pydantic import (
     create_model,
     model_validator,
 )
+
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.domain.lifecycle import Role
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AwareDatetime, Field, TypeAdapter, create_model
+
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.ticket import Ticket
 from ticketflow.schemas.commands import Actor, Wire

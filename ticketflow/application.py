@@ -14,11 +14,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    ProcessRecorder,
+    StoredEvent,
+)
 
 from ticketflow.domain.chain import chain_hash, find_break
 from ticketflow.domain.errors import (
@@ -88,6 +93,15 @@ class TicketingApp(Application[UUID]):
         self.policies = policies
         self.clock = clock
         self._stored_policies: dict[tuple[str, str], Policy] = {}
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """A process recorder: the application's events plus Tracking positions,
+        which the outbox relay uses to remember how far it has published."""
+        return self.factory.process_recorder()
+
+    @property
+    def process_recorder(self) -> ProcessRecorder:
+        return cast(ProcessRecorder, self.recorder)
 
     # -- commands --------------------------------------------------------------------
 
@@ -266,6 +280,13 @@ class TicketingApp(Application[UUID]):
             found = find_break(envelopes)
             return [] if found is None else [_finding(envelopes, *found)]
         return _verify_all(self.envelope_of(r) for r in self.stream_records())
+
+    def receipt(self, message_id: str | None, raw: bytes = b"") -> Receipt | None:
+        """The recorded outcome of a message (by id; an id-less one by its bytes)."""
+        try:
+            return self.repository.get(receipt_uuid(receipt_key(message_id, raw)))
+        except AggregateNotFoundError:
+            return None
 
     def rejected(self) -> Iterator[Receipt]:
         """Dead letters of the embedded default: every rejected message's receipt."""

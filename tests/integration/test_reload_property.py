@@ -11,12 +11,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ticketflow.domain.lifecycle import TABLE
-from ticketflow.domain.policy import shipped_policies
-from ticketflow.domain.ticket import Ticket
 
 from tests.support.builders import PAYLOAD_OF, ROLE_OF, T0, command_line, create_payload
 from ticketflow.application import TicketingApp
+from ticketflow.domain.lifecycle import TABLE
+from ticketflow.domain.policy import shipped_policies
+from ticketflow.domain.ticket import Ticket
 from ticketflow.settings import eventstore_env
 
 POLICIES = shipped_policies()

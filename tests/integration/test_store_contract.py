@@ -10,11 +10,11 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ticketflow.domain.policy import PolicyError, policy_from_data, shipped_policies
 
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import Outcome, TicketingApp
 from ticketflow.bootstrap import build_app
+from ticketflow.domain.policy import PolicyError, policy_from_data, shipped_policies
 from ticketflow.settings import Settings, eventstore_env
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from ticketflow.domain.errors import Forbidden, InvalidTransition, Rejected
-from ticketflow.domain.lifecycle import TABLE, Role, Status
 
 from tests.support.builders import PATH_TO, ROLE_OF, Story
+from ticketflow.domain.errors import Forbidden, InvalidTransition, Rejected
+from ticketflow.domain.lifecycle import TABLE, Role, Status
 
 EXPECTED_EVENT = {
     "acknowledge": "TicketAcknowledged", "start_work": "WorkStarted",

@@ -16,14 +16,14 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.support.builders import PAYLOAD_OF, POLICIES, Story
+from tests.unit.test_lifecycle import RESULT
 from ticketflow.domain.chain import find_break
 from ticketflow.domain.errors import Rejected
 from ticketflow.domain.lifecycle import TABLE, Role
 from ticketflow.domain.ticket import Ticket
 from ticketflow.schemas.events import validate_envelope
-
-from tests.support.builders import PAYLOAD_OF, POLICIES, Story
-from tests.unit.test_lifecycle import RESULT
 
 STATES = {"created", "acknowledged", "in_progress", "pending_user_input", "resolved", "closed"}
 

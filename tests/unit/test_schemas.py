@@ -7,6 +7,8 @@ import json
 from datetime import timedelta
 
 import pytest
+
+from tests.support.builders import T0, Story, command_line, create_payload
 from ticketflow.domain.chain import find_break
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.schemas import generate
@@ -17,8 +19,6 @@ from ticketflow.schemas.events import (
     upcast_envelope,
     validate_envelope,
 )
-
-from tests.support.builders import T0, Story, command_line, create_payload
 
 
 def test_the_json_schema_files_match_the_models() -> None:

@@ -7,11 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
+from tests.support.builders import GB, PP, T0, Story, create_payload, ctx
 from ticketflow.domain.errors import Rejected
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.ticket import Ticket
-
-from tests.support.builders import GB, PP, T0, Story, create_payload, ctx
 
 WEEK = timedelta(days=7)
 
