@@ -14,13 +14,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     ApplicationRecorder,
+    EventStore,
     IntegrityError,
+    PersistenceError,
     ProcessRecorder,
     StoredEvent,
 )
@@ -97,7 +99,11 @@ class TicketingApp(Application[UUID]):
     def construct_recorder(self) -> ApplicationRecorder:
         """A process recorder: the application's events plus Tracking positions,
         which the outbox relay uses to remember how far it has published."""
-        return self.factory.process_recorder()
+        return _creating_tables(self.factory.process_recorder)
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        recorder = _creating_tables(lambda: self.factory.aggregate_recorder(purpose="snapshots"))
+        return self.factory.event_store(mapper=self.mapper, recorder=recorder)
 
     @property
     def process_recorder(self) -> ProcessRecorder:
@@ -302,6 +308,29 @@ class TicketingApp(Application[UUID]):
                 if receipt.status == "rejected":
                     yield receipt
             start = notifications[-1].id + 1
+
+
+R = TypeVar("R")
+
+
+def _creating_tables(make: Callable[[], R]) -> R:
+    """Construct a recorder, whose construction creates its tables if missing.
+
+    Processes opening a fresh store at once all create its tables. On SQLite they
+    both insert the table-migration record (eventsourcing 9.5) or collide while
+    switching the file to WAL (IntegrityError, "database is locked"); on PostgreSQL
+    concurrent DDL fails with "tuple concurrently updated" or "already exists". The
+    losers try again and find the tables made; a database that is really unavailable
+    still fails after the last attempt.
+    """
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return make()
+        except PersistenceError:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+            time.sleep(BACKOFF_SECONDS * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def _check_same(stored: PolicyVersion, policy: Policy) -> None:

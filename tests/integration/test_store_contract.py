@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.builders import T0, command_line, create_payload
+from tests.support.postgres import create_database
 from ticketflow.application import Outcome, TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.domain.policy import PolicyError, policy_from_data, shipped_policies
@@ -192,3 +193,31 @@ def test_recorded_at_comes_from_the_injected_clock(db_url: str) -> None:
     with TicketingApp(shipped_policies(), eventstore_env(db_url), clock=lambda: fixed) as app:
         app.apply(create())
         assert stored(app)[0]["recorded_at"] == fixed.isoformat()
+
+
+def test_several_processes_opening_a_fresh_store_at_once_all_start(
+    db_url: str, request: pytest.FixtureRequest
+) -> None:
+    failures: list[str] = []
+    for round_ in range(5):
+        url = db_url if round_ == 0 else fresh_url(db_url, request, round_)
+
+        def open_and_close(url: str = url) -> None:
+            try:
+                open_app(url).close()
+            except Exception as exc:  # collected: the assertion below names them
+                failures.append(repr(exc))
+
+        threads = [threading.Thread(target=open_and_close) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+
+
+def fresh_url(db_url: str, request: pytest.FixtureRequest, n: int) -> str:
+    """Another empty store on the same backend."""
+    if db_url.startswith("sqlite"):
+        return db_url.replace("ticketflow.db", f"fresh-{n}.db")
+    return create_database(request.getfixturevalue("postgres_server"))
