@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh machine, then run it.
-#   - PostgreSQL server, Java and Maven from Debian's packages, where missing
-#     (the tests start private PostgreSQL clusters and a Kafka broker)
+#   - PostgreSQL server, Java, Maven and kcat from Debian's packages, where missing
+#     (the tests start private PostgreSQL clusters and a Kafka broker; kcat is the
+#     non-Python client of the wire-format test)
 #   - a virtualenv with ticketflow and its dev tools
 #   - the Apache Kafka broker's jars, fetched once by Maven into ~/.cache
 # Then: ruff, mypy and pytest. Extra arguments go to pytest.
@@ -14,6 +15,7 @@ missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+command -v kcat >/dev/null || missing+=(kcat)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]} (Debian packages)"
   as_root apt-get update -qq

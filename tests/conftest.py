@@ -8,6 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.kafka import (  # noqa: F401 - fixtures, registered here for every tier
+    free_port,
+    kafka_bootstrap,
+    local_kafka,
+    start_extra_kafka,
+)
 from tests.support.postgres import PostgresCluster, create_database
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -19,7 +20,10 @@ from ticketflow.demo import DEFAULT_START, run_demo
 from ticketflow.domain.errors import Rejected
 from ticketflow.domain.policy import PolicyError, load_policy_file
 from ticketflow.kafka_broker import add_kafka_commands
-from ticketflow.settings import Settings, SettingsError
+from ticketflow.producers.sdk import CommandClient, outcome
+from ticketflow.producers.topics import Topics
+from ticketflow.serve import ROLES, serve
+from ticketflow.settings import Settings, SettingsError, kafka_client_config
 
 Handler = Callable[[TicketingApp, argparse.Namespace], int]
 
@@ -91,6 +95,28 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--tickets", type=int, default=2000)
     cmd.add_argument("--days", type=int, default=28)
     cmd.set_defaults(handler=cmd_demo)
+
+    kafka = argparse.ArgumentParser(add_help=False)
+    kafka.add_argument("--kafka", help="bootstrap HOST:PORT (env TICKETFLOW_KAFKA)")
+
+    cmd = sub.add_parser("serve", parents=[common, kafka],
+                         help="run the command consumer and the outbox relay")
+    cmd.add_argument("--partitions", type=int, default=6, help="for topics it creates")
+    cmd.set_defaults(handler=cmd_serve, needs_app=False)
+
+    cmd = sub.add_parser("worker", parents=[common, kafka], help="run one role")
+    cmd.add_argument("role", choices=ROLES)
+    cmd.add_argument("--partitions", type=int, default=6, help="for topics it creates")
+    cmd.set_defaults(handler=cmd_serve, needs_app=False)
+
+    cmd = sub.add_parser("publish", parents=[common, kafka],
+                         help="publish commands from JSON Lines to support.commands")
+    cmd.add_argument("file", help="a .jsonl file, or - for standard input")
+    cmd.set_defaults(handler=cmd_publish, needs_app=False)
+
+    cmd = sub.add_parser("outcome", parents=[common], help="what became of a message")
+    cmd.add_argument("message_id")
+    cmd.set_defaults(handler=cmd_outcome)
 
     cmd = sub.add_parser("policy", help="validate a policy file")
     cmd.add_argument("file", type=Path)
@@ -254,6 +280,52 @@ def cmd_demo(app: TicketingApp, args: argparse.Namespace) -> int:
         ((r["tenant"], r["plan"], r["priority"], r["tickets"],
           *_compliance(r["first_response"]), *_compliance(r["resolution"])) for r in rows),
     )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """serve: every role; worker ROLE: one. Stops on SIGINT / SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(message)s")
+    settings = Settings.from_env(db=args.db, kafka=args.kafka)
+    roles = (args.role,) if getattr(args, "role", None) else ROLES
+    return serve(settings, roles, partitions=args.partitions)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Validate and publish each line; print its message_id; exit 1 if any was invalid."""
+    settings = Settings.from_env(db=args.db, kafka=args.kafka)
+    invalid = False
+    topics = Topics.named(settings.topic_prefix)
+    with CommandClient(settings.kafka or "", topics, **_options(settings)) as client, \
+            _open_input(args.file) as stream:
+        for line in _lines(stream):
+            try:
+                message_id = client.send_document(json.loads(line))
+                print(json.dumps({"message_id": message_id, "status": "published"}))
+            except (Rejected, ValueError) as exc:
+                invalid = True
+                error = exc.as_dict() if isinstance(exc, Rejected) else {
+                    "code": "invalid_message", "message": str(exc)}
+                print(json.dumps({"message_id": None, "status": "invalid", "error": error}))
+    return 1 if invalid else 0
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    config = kafka_client_config(settings.kafka)
+    config.pop("bootstrap_servers")
+    return config
+
+
+def cmd_outcome(app: TicketingApp, args: argparse.Namespace) -> int:
+    found = outcome(app, args.message_id)
+    if found is None:
+        _fail(args, {"code": "not_found", "message": f"no outcome recorded for {args.message_id}"
+                     " yet (not received, or still queued)"})
+        return 1
+    _print_json({"message_id": found.message_id, "status": found.status,
+                 "ticket_id": found.ticket_id,
+                 "events": [{"type": t, "version": v} for t, v in found.events],
+                 "error": found.error})
     return 0
 
 

@@ -376,6 +376,9 @@ class LocalKafka:
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(self.log_dir),
             "num.partitions": str(self.num_partitions),
+            # Topics are created by ticketflow with their configuration (retention of
+            # support.ticket-events); a producer racing ahead must not create them.
+            "auto.create.topics.enable": "false",
             "default.replication.factor": "1",
             "min.insync.replicas": "1",
             "offsets.topic.replication.factor": "1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_DB = "sqlite:///ticketflow.db"
@@ -19,6 +20,7 @@ class Settings:
     db: str = DEFAULT_DB
     kafka: str | None = None
     policies_dir: Path | None = None
+    topic_prefix: str = ""
 
     @classmethod
     def from_env(cls, db: str | None = None, kafka: str | None = None) -> Settings:
@@ -27,7 +29,30 @@ class Settings:
             db=db or os.environ.get("TICKETFLOW_DB") or DEFAULT_DB,
             kafka=kafka or os.environ.get("TICKETFLOW_KAFKA"),
             policies_dir=Path(policies) if policies else None,
+            topic_prefix=os.environ.get("TICKETFLOW_TOPIC_PREFIX", ""),
         )
+
+
+#: Environment variables passed to every kafka-python client, for real clusters:
+#: TICKETFLOW_KAFKA_OPT_SECURITY_PROTOCOL=SASL_SSL → security_protocol="SASL_SSL", etc.
+KAFKA_OPTION_PREFIX = "TICKETFLOW_KAFKA_OPT_"
+_INTEGER_OPTIONS = {"request_timeout_ms", "max_poll_records", "session_timeout_ms",
+                    "max_poll_interval_ms", "linger_ms", "batch_size"}
+
+
+def kafka_client_config(bootstrap: str | None) -> dict[str, Any]:
+    """kafka-python settings shared by every client: servers plus pass-through options."""
+    if not bootstrap:
+        raise SettingsError(
+            "no Kafka given: pass --kafka HOST:PORT or set TICKETFLOW_KAFKA"
+            " (start a local broker with `ticketflow kafka start`)"
+        )
+    config: dict[str, Any] = {"bootstrap_servers": bootstrap.split(",")}
+    for name, value in os.environ.items():
+        if name.startswith(KAFKA_OPTION_PREFIX):
+            key = name.removeprefix(KAFKA_OPTION_PREFIX).lower()
+            config[key] = int(value) if key in _INTEGER_OPTIONS else value
+    return config
 
 
 def eventstore_env(url: str) -> dict[str, str]:

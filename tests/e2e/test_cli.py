@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +173,41 @@ def test_demo_runs_a_workload_and_prints_the_sla_summary(
     assert tenants == {"personalysispro", "growgrebuddy"}
     total = sum(row["tickets"] for row in summary["sla"])
     assert total == 80
+
+
+def test_serve_turns_published_commands_into_events_and_stops_on_sigterm(
+    tmp_path: Path, sqlite_url: str, kafka_bootstrap: str
+) -> None:
+    env = {**os.environ, "TICKETFLOW_KAFKA": kafka_bootstrap,
+           "TICKETFLOW_TOPIC_PREFIX": f"e2e{os.getpid()}."}
+    server = subprocess.Popen([sys.executable, "-m", "ticketflow.cli", "serve", "--db", sqlite_url],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        script = write_jsonl(tmp_path / "in.jsonl", SPEC_EXAMPLE,
+                             command("m-2", "acknowledge", "2026-11-20T15:00:00-05:00", "agent"))
+        published = _wait(lambda: _run_env(env, "publish", str(script), "--db", sqlite_url))
+        assert [json.loads(line)["status"] for line in published.stdout.splitlines()] == [
+            "published", "published"]
+        found = _wait(lambda: _run_env(env, "outcome", "m-2", "--db", sqlite_url))
+        assert json.loads(found.stdout)["events"] == [{"type": "TicketAcknowledged", "version": 2}]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=60)
+    assert server.returncode == 0, output
+    assert "stopped" in output
+
+
+def _run_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str] | None:
+    result = subprocess.run([sys.executable, "-m", "ticketflow.cli", *args], env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    return result if result.returncode == 0 else None
+
+
+def _wait(attempt: Any, timeout: float = 90.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = attempt()
+        if result:
+            return result
+        time.sleep(0.5)
+    raise AssertionError("timed out")

@@ -1,7 +1,8 @@
-"""Integration fixtures: a real single-node Kafka broker (KRaft), started without Docker.
+"""Fixtures for a real single-node Kafka broker (KRaft), started without Docker.
 
 The broker runs from the jar cache of ``ticketflow.kafka_broker`` (fetched once with Maven, see
-kafka/pom.xml) on free loopback ports, with a throw-away data dir, for the whole session.
+kafka-broker/pom.xml) on free loopback ports, with a throw-away data dir, for the whole session.
+Registered for every test tier by tests/conftest.py.
 """
 
 from __future__ import annotations

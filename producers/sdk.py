@@ -1,0 +1,95 @@
+"""The SDK other services use to publish support commands to Kafka.
+
+    client = CommandClient("127.0.0.1:9092")
+    message_id = client.send("acknowledge", tenant="personalysispro", ticket_id="T-1001",
+                             actor=("agent-7", "agent"), payload={})
+    client.flush()
+
+Commands are validated with the same pydantic models the engine uses before they are
+sent (a bad command raises InvalidMessage here, not later in a dead letter), keyed by
+ticket id (session id for self-service) so one ticket's commands stay in order.
+`outcome()` answers what became of a message: its events or its rejection.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka.producer import KafkaProducer
+
+from ticketflow.application import TicketingApp
+from ticketflow.producers.relay import producer_config
+from ticketflow.producers.topics import Topics
+from ticketflow.schemas.commands import CommandBase, parse_document
+
+
+class CommandClient:
+    """Publishes validated commands to support.commands."""
+
+    def __init__(
+        self, bootstrap: str | list[str], topics: Topics | None = None, **client_options: Any
+    ) -> None:
+        servers = bootstrap.split(",") if isinstance(bootstrap, str) else bootstrap
+        self.topic = (topics or Topics()).commands
+        self.producer = KafkaProducer(**producer_config(
+            {"bootstrap_servers": servers, **client_options}))
+
+    def send(
+        self, type_: str, *, tenant: str, actor: tuple[str, str], payload: dict[str, Any],
+        ticket_id: str | None = None, session_id: str | None = None,
+        message_id: str | None = None, occurred_at: datetime | None = None,
+    ) -> str:
+        """Validate and publish one command; returns its message_id."""
+        document: dict[str, Any] = {
+            "message_id": message_id or f"sdk-{uuid.uuid4()}", "type": type_,
+            "tenant": tenant, "occurred_at": (occurred_at or datetime.now(UTC)).isoformat(),
+            "actor": {"id": actor[0], "role": actor[1]}, "payload": payload,
+        }
+        if ticket_id is not None:
+            document["ticket_id"] = ticket_id
+        if session_id is not None:
+            document["session_id"] = session_id
+        return self.send_document(document)
+
+    def send_document(self, document: dict[str, Any]) -> str:
+        """Publish a command given as a SPEC §5 JSON object (validated first)."""
+        command: CommandBase = parse_document(document)
+        value = json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
+        self.producer.send(self.topic, key=command.stream_id.encode("utf-8"), value=value)
+        return command.message_id
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.producer.flush(timeout=timeout)
+
+    def close(self) -> None:
+        self.producer.close()
+
+    def __enter__(self) -> CommandClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.flush()
+        self.close()
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    message_id: str
+    status: str  # accepted | rejected
+    ticket_id: str | None
+    events: list[tuple[str, int]]  # (type, version) of each event it produced
+    error: dict[str, str] | None
+
+
+def outcome(app: TicketingApp, message_id: str) -> CommandOutcome | None:
+    """What became of a message, from its receipt; None while it is not yet handled."""
+    receipt = app.receipt(message_id)
+    if receipt is None:
+        return None
+    return CommandOutcome(message_id, receipt.status, receipt.ticket_id,
+                          list(zip(receipt.events, receipt.versions, strict=True)),
+                          receipt.error)

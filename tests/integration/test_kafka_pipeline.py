@@ -1,0 +1,247 @@
+"""The Kafka path against a real broker: SDK → support.commands → command consumer →
+event store → outbox relay → support.ticket-events, and the dead-letter topic.
+
+Each test gets its own topics (a unique prefix) on the session's broker.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka.consumer import KafkaConsumer
+from kafka.producer import KafkaProducer
+
+from tests.support.builders import T0, create_payload
+from ticketflow.application import TicketingApp
+from ticketflow.bootstrap import build_app
+from ticketflow.domain.chain import find_break
+from ticketflow.domain.errors import InvalidMessage
+from ticketflow.producers.sdk import CommandClient, outcome
+from ticketflow.producers.topics import Topics, ensure_topics
+from ticketflow.schemas.events import validate_envelope
+from ticketflow.serve import serve
+from ticketflow.settings import Settings, kafka_client_config
+
+Records = list[dict[str, Any]]
+
+
+class Pipeline:
+    """serve() in a background thread, stoppable and restartable."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> Pipeline:
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=serve, args=(self.settings,),
+                                       kwargs={"stop": self.stop_event, "partitions": 3},
+                                       daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread:
+            self.thread.join(timeout=60)
+            assert not self.thread.is_alive(), "serve did not stop"
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, sqlite_url: str) -> Settings:
+    return Settings(db=sqlite_url, kafka=kafka_bootstrap,
+                    topic_prefix=f"t{uuid.uuid4().hex[:8]}.")
+
+
+@pytest.fixture
+def topics(settings: Settings) -> Topics:
+    """This test's topics, created and ready before anything produces or consumes."""
+    named = Topics.named(settings.topic_prefix)
+    ensure_topics(kafka_client_config(settings.kafka), named, partitions=3)
+    return named
+
+
+@pytest.fixture
+def pipeline(settings: Settings, topics: Topics) -> Iterator[Pipeline]:
+    running = Pipeline(settings).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(settings: Settings, topics: Topics) -> Iterator[CommandClient]:  # topics first
+    with CommandClient(settings.kafka or "", topics) as sdk:
+        yield sdk
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> Records:
+    """Every record of a topic, from the beginning, once at least `expected` are there."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                             auto_offset_reset="earliest", consumer_timeout_ms=1000)
+    records: Records = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            for record in consumer:
+                records.append({"key": record.key, "value": record.value,
+                                "headers": dict(record.headers), "partition": record.partition,
+                                "offset": record.offset})
+    finally:
+        consumer.close()
+    return records
+
+
+def publish_story(client: CommandClient, ticket: str, tenant: str = "personalysispro") -> int:
+    """create, acknowledge, start, comment, resolve: five commands a minute apart."""
+    steps: list[tuple[str, tuple[str, str], dict[str, Any]]] = [
+        ("create_ticket", ("cust-1", "customer"), create_payload(tenant)),
+        ("acknowledge", ("agent-1", "agent"), {}),
+        ("start_work", ("agent-1", "agent"), {}),
+        ("add_comment", ("cust-1", "customer"), {"body": "thanks"}),
+        ("resolve", ("agent-1", "agent"), {"resolution": "fixed"}),
+    ]
+    for minute, (type_, actor, payload) in enumerate(steps):
+        client.send(type_, tenant=tenant, ticket_id=ticket, actor=actor, payload=payload,
+                    message_id=f"{ticket}-{minute}", occurred_at=T0 + timedelta(minutes=minute))
+    client.flush()
+    return len(steps)
+
+
+def handled(app: TicketingApp, message_ids: list[str]) -> bool:
+    return all(outcome(app, m) is not None for m in message_ids)
+
+
+def test_published_commands_become_chained_events_in_per_ticket_order(
+    settings: Settings, topics: Topics, pipeline: Pipeline, client: CommandClient
+) -> None:
+    tickets = [f"K-{n}" for n in range(4)]
+    for ticket in tickets:
+        publish_story(client, ticket)
+    with build_app(settings) as app:
+        wait_for(lambda: handled(app, [f"{t}-4" for t in tickets]), "all commands handled")
+        assert {outcome(app, f"{t}-{n}").status for t in tickets for n in range(5)} == {"accepted"}  # type: ignore[union-attr]
+    records = read_topic(settings.kafka or "", topics.ticket_events, expected=20)
+    by_ticket: dict[str, list[dict[str, Any]]] = {}
+    for record in sorted(records, key=lambda r: (r["partition"], r["offset"])):
+        envelope = json.loads(record["value"])
+        assert record["key"].decode() == envelope["ticket_id"]
+        assert record["headers"]["type"].decode() == envelope["type"]
+        assert record["headers"]["schema_version"] == str(envelope["schema_version"]).encode()
+        validate_envelope(envelope)
+        by_ticket.setdefault(envelope["ticket_id"], []).append(envelope)
+    assert sorted(by_ticket) == tickets
+    for envelopes in by_ticket.values():
+        assert [e["version"] for e in envelopes] == [1, 2, 3, 4, 5]
+        assert [e["type"] for e in envelopes] == [
+            "TicketCreated", "TicketAcknowledged", "WorkStarted", "CommentAdded",
+            "TicketResolved"]
+        assert find_break(envelopes) is None
+
+
+def test_malformed_and_rule_breaking_messages_land_in_the_dead_letter_topic(
+    settings: Settings, topics: Topics, pipeline: Pipeline, client: CommandClient
+) -> None:
+    garbage = b"\xfe{ not a command"
+    raw = KafkaProducer(bootstrap_servers=settings.kafka)
+    raw.send(topics.commands, key=b"K-X", value=garbage)
+    raw.flush()
+    raw.close()
+    client.send("create_ticket", tenant="personalysispro", ticket_id="K-1",
+                actor=("c", "customer"), payload=create_payload(), message_id="ok-1",
+                occurred_at=T0)
+    client.send("acknowledge", tenant="growgrebuddy", ticket_id="K-1", actor=("a", "agent"),
+                payload={}, message_id="bad-tenant", occurred_at=T0 + timedelta(minutes=1))
+    client.flush()
+    letters = read_topic(settings.kafka or "", topics.dead_letter, expected=2)
+    by_code = {r["headers"]["error_code"].decode(): r for r in letters}
+    assert set(by_code) == {"invalid_message", "forbidden"}
+    assert by_code["invalid_message"]["value"] == garbage
+    assert b"UTF-8" in by_code["invalid_message"]["headers"]["error_message"]
+    forbidden = by_code["forbidden"]
+    assert json.loads(forbidden["value"])["message_id"] == "bad-tenant"
+    assert forbidden["headers"]["message_id"] == b"bad-tenant"
+    assert forbidden["key"] == b"K-1"
+    with build_app(settings) as app:
+        assert app.load_ticket("K-1").version == 1  # the rejected command changed nothing
+
+
+def test_restarting_mid_stream_loses_nothing_and_duplicates_nothing(
+    settings: Settings, topics: Topics, client: CommandClient
+) -> None:
+    tickets = [f"R-{n}" for n in range(12)]
+    first = Pipeline(settings).start()
+    for ticket in tickets[:6]:
+        publish_story(client, ticket)
+    with build_app(settings) as app:
+        wait_for(lambda: outcome(app, "R-0-2") is not None, "some commands handled")
+    first.stop()  # mid-stream: commands still queued, events maybe not yet relayed
+    for ticket in tickets[6:]:
+        publish_story(client, ticket)
+    second = Pipeline(settings).start()
+    try:
+        with build_app(settings) as app:
+            wait_for(lambda: handled(app, [f"{t}-4" for t in tickets]), "every command handled")
+            stored = {(e["ticket_id"], e["version"]) for t in tickets for e in app.timeline(t)}
+            assert app.verify() == []
+        assert len(stored) == 60
+        records = read_topic(settings.kafka or "", topics.ticket_events, expected=60)
+    finally:
+        second.stop()
+    published = [(json.loads(r["value"])["ticket_id"], json.loads(r["value"])["version"])
+                 for r in records]
+    assert set(published) == stored  # nothing lost; duplicates (at least once) dedupe away
+
+
+def test_the_sdk_refuses_an_invalid_command_before_sending(client: CommandClient) -> None:
+    with pytest.raises(InvalidMessage, match=r"payload\.priority"):
+        client.send("change_priority", tenant="personalysispro", ticket_id="K-1",
+                    actor=("m", "manager"), payload={"reason": "x"})
+
+
+def test_a_non_python_client_sends_a_command_and_reads_the_events(
+    settings: Settings, topics: Topics, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    kcat = shutil.which("kcat") or shutil.which("kafkacat")
+    assert kcat, "kcat is missing: apt-get install kcat (scripts/test.sh installs it)"
+    command = {"message_id": "kcat-1", "type": "create_ticket", "tenant": "growgrebuddy",
+               "ticket_id": "KC-1", "occurred_at": "2026-11-20T10:00:00Z",
+               "actor": {"id": "widget", "role": "customer"},
+               "payload": create_payload("growgrebuddy")}
+    subprocess.run([kcat, "-P", "-b", settings.kafka or "", "-t", topics.commands, "-K", "\t"],
+                   input=f"KC-1\t{json.dumps(command)}\n", text=True, check=True, timeout=60)
+    with build_app(settings) as app:
+        wait_for(lambda: outcome(app, "kcat-1"), "the kcat command handled")
+        assert outcome(app, "kcat-1").status == "accepted"  # type: ignore[union-attr]
+
+    def events_seen_by_kcat() -> list[dict[str, Any]]:
+        result = subprocess.run(
+            [kcat, "-C", "-b", settings.kafka or "", "-t", topics.ticket_events, "-o",
+             "beginning", "-e", "-q", "-f", "%k\t%s\n"],
+            capture_output=True, text=True, timeout=60, check=True)
+        return [json.loads(line.split("\t", 1)[1]) for line in result.stdout.splitlines()
+                if line.startswith("KC-1\t")]
+
+    events = wait_for(events_seen_by_kcat, "kcat to read the TicketCreated event")
+    assert events[0]["type"] == "TicketCreated"
+    assert events[0]["causation_id"] == "kcat-1"
