@@ -181,18 +181,18 @@ def _command_model(type_name: str, payload: type[Wire]) -> type[CommandBase]:
     default: Any = ... if payload.model_fields and any(
         f.is_required() for f in payload.model_fields.values()
     ) else payload()
-    return create_model(
-        name, __base__=CommandBase,
-        type=(Literal[type_name], ...),
-        payload=(payload, default),
-    )
+    # The Literal is built at run time, which a type checker cannot follow: Any.
+    type_tag: Any = Literal[type_name]
+    return create_model(name, __base__=CommandBase, type=(type_tag, ...),
+                        payload=(payload, default))
 
 
 COMMAND_MODELS = {name: _command_model(name, model) for name, model in PAYLOADS.items()}
-CommandUnion = Union[tuple(COMMAND_MODELS.values())]  # type: ignore[valid-type]  # noqa: UP007
-COMMAND_ADAPTER: TypeAdapter[CommandBase] = TypeAdapter(
-    Annotated[CommandUnion, Field(discriminator="type")]
-)
+_COMMAND_UNION: Any = Annotated[
+    Union[tuple(COMMAND_MODELS.values())],  # noqa: UP007 - built from the table above
+    Field(discriminator="type"),
+]
+COMMAND_ADAPTER: TypeAdapter[CommandBase] = TypeAdapter(_COMMAND_UNION)
 #: Largest inbound message accepted; anything bigger is rejected unread.
 MAX_MESSAGE_BYTES = 256 * 1024
 

@@ -25,7 +25,7 @@ fi
 echo "== python environment (.venv)"
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[dev]'
+.venv/bin/pip install -q -c constraints.txt -e '.[dev]'
 
 echo "== Kafka broker jars"
 .venv/bin/python -c "from ticketflow.kafka_broker import LocalKafka; LocalKafka().fetch_jars()"

@@ -7,11 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.waiting import wait_for
 
 SPEC_EXAMPLE = {
     "message_id": "m-0001", "type": "create_ticket", "tenant": "personalysispro",
@@ -185,10 +186,12 @@ def test_serve_turns_published_commands_into_events_and_stops_on_sigterm(
     try:
         script = write_jsonl(tmp_path / "in.jsonl", SPEC_EXAMPLE,
                              command("m-2", "acknowledge", "2026-11-20T15:00:00-05:00", "agent"))
-        published = _wait(lambda: _run_env(env, "publish", str(script), "--db", sqlite_url))
+        published = wait_for(lambda: _run_env(env, "publish", str(script), "--db", sqlite_url),
+                             "the commands published")
         assert [json.loads(line)["status"] for line in published.stdout.splitlines()] == [
             "published", "published"]
-        found = _wait(lambda: _run_env(env, "outcome", "m-2", "--db", sqlite_url))
+        found = wait_for(lambda: _run_env(env, "outcome", "m-2", "--db", sqlite_url),
+                         "the acknowledge handled")
         assert json.loads(found.stdout)["events"] == [{"type": "TicketAcknowledged", "version": 2}]
     finally:
         server.send_signal(signal.SIGTERM)
@@ -202,12 +205,3 @@ def _run_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
                             capture_output=True, text=True, timeout=120, check=False)
     return result if result.returncode == 0 else None
 
-
-def _wait(attempt: Any, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = attempt()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError("timed out")

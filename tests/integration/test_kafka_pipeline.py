@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
 
 from tests.support.builders import T0, create_payload
+from tests.support.waiting import wait_for
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.domain.chain import find_break
@@ -83,16 +84,6 @@ def pipeline(settings: Settings, topics: Topics) -> Iterator[Pipeline]:
 def client(settings: Settings, topics: Topics) -> Iterator[CommandClient]:  # topics first
     with CommandClient(settings.kafka or "", topics) as sdk:
         yield sdk
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> Records:
