@@ -22,8 +22,11 @@ from eventsourcing.persistence import (
     ApplicationRecorder,
     EventStore,
     IntegrityError,
+    InternalError,
+    OperationalError,
     PersistenceError,
     ProcessRecorder,
+    ProgrammingError,
     StoredEvent,
 )
 
@@ -320,17 +323,23 @@ def _creating_tables(make: Callable[[], R]) -> R:
     both insert the table-migration record (eventsourcing 9.5) or collide while
     switching the file to WAL (IntegrityError, "database is locked"); on PostgreSQL
     concurrent DDL fails with "tuple concurrently updated" or "already exists". The
-    losers try again and find the tables made; a database that is really unavailable
-    still fails after the last attempt.
+    losers try again and find the tables made. Anything else (a server that is not
+    there) fails at once.
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
             return make()
-        except PersistenceError:
-            if attempt == MAX_ATTEMPTS - 1:
+        except PersistenceError as exc:
+            if attempt == MAX_ATTEMPTS - 1 or not _lost_creation_race(exc):
                 raise
             time.sleep(BACKOFF_SECONDS * 2**attempt)
     raise AssertionError("unreachable")
+
+
+def _lost_creation_race(exc: PersistenceError) -> bool:
+    if isinstance(exc, IntegrityError | InternalError | ProgrammingError):
+        return True
+    return isinstance(exc, OperationalError) and "locked" in str(exc)
 
 
 def _check_same(stored: PolicyVersion, policy: Policy) -> None:

@@ -78,6 +78,7 @@ def eventstore_env(url: str) -> dict[str, str]:
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
         }
     raise SettingsError(
         f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql://USER@HOST/DB"
