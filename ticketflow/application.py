@@ -9,7 +9,9 @@ with the original bytes (the embedded default's dead letters).
 
 from __future__ import annotations
 
+import json
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,8 +47,15 @@ from ticketflow.domain.receipt import Receipt, receipt_key, receipt_uuid
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.streams import Context, Stream, stream_uuid
 from ticketflow.domain.ticket import Ticket
-from ticketflow.schemas.commands import CommandBase, parse_command, peek_identity
+from ticketflow.domain.timers import Due, due_commands, fire_at
+from ticketflow.schemas.commands import (
+    CommandBase,
+    parse_command,
+    parse_document,
+    peek_identity,
+)
 
+CREATIONS = frozenset({"create_ticket", "record_self_service"})
 MAX_ATTEMPTS = 10
 #: First retry waits up to this long; each later one up to twice as long (full jitter).
 BACKOFF_SECONDS = 0.002
@@ -123,6 +132,46 @@ class TicketingApp(Application[UUID]):
         return self.apply_command(command, raw)
 
     def apply_command(self, command: CommandBase, raw: bytes) -> Outcome:
+        """Apply a parsed command, after the ticket's time-driven commands that fell
+        due before it (so a late or absent timer process never changes history)."""
+        if command.type not in CREATIONS and command.ticket_id:
+            self.fire_due(command.ticket_id, before=command.occurred_at)
+        return self._apply_once(command, raw)
+
+    def fire_due(
+        self, ticket_id: str, *, before: datetime | None = None, until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Outcome]:
+        """Send the ticket's due time-driven commands, earliest first: those due
+        strictly before `before`, or at or before `until` (at most `limit`)."""
+        fired: list[Outcome] = []
+        while limit is None or len(fired) < limit:
+            due = self._next_due(ticket_id)
+            if due is None or not _in_window(due[0].at, before, until):
+                break
+            command, raw = due[1]
+            outcome = self._apply_once(command, raw)
+            fired.append(outcome)
+            if outcome.status != "accepted":
+                break  # another timer got there first, or a bug: never loop on it
+        return fired
+
+    def _next_due(self, ticket_id: str) -> tuple[Due, tuple[CommandBase, bytes]] | None:
+        try:
+            ticket = self.load_ticket(ticket_id)
+        except NotFound:
+            return None
+        dues = due_commands(ticket, self.policy_of(ticket))
+        if not dues:
+            return None
+        envelope = dues[0].envelope(ticket, fire_at(dues[0], ticket))
+        return dues[0], (parse_document(envelope), json.dumps(envelope).encode("utf-8"))
+
+    def next_due_at(self, ticket_id: str) -> datetime | None:
+        due = self._next_due(ticket_id)
+        return None if due is None else due[0].at
+
+    def _apply_once(self, command: CommandBase, raw: bytes) -> Outcome:
         identity = {"message_id": command.message_id, "tenant": command.tenant,
                     "ticket_id": command.stream_id}
         for attempt in range(MAX_ATTEMPTS):
@@ -329,17 +378,23 @@ def _creating_tables(make: Callable[[], R]) -> R:
     for attempt in range(MAX_ATTEMPTS):
         try:
             return make()
-        except PersistenceError as exc:
+        except (PersistenceError, sqlite3.OperationalError) as exc:
             if attempt == MAX_ATTEMPTS - 1 or not _lost_creation_race(exc):
                 raise
             time.sleep(BACKOFF_SECONDS * 2**attempt)
     raise AssertionError("unreachable")
 
 
-def _lost_creation_race(exc: PersistenceError) -> bool:
+def _lost_creation_race(exc: Exception) -> bool:
     if isinstance(exc, IntegrityError | InternalError | ProgrammingError):
         return True
-    return isinstance(exc, OperationalError) and "locked" in str(exc)
+    # eventsourcing wraps most SQLite errors, but not the one from switching to WAL
+    locked = isinstance(exc, OperationalError | sqlite3.OperationalError)
+    return locked and "locked" in str(exc)
+
+
+def _in_window(at: datetime, before: datetime | None, until: datetime | None) -> bool:
+    return (before is None or at < before) and (until is None or at <= until)
 
 
 def _check_same(stored: PolicyVersion, policy: Policy) -> None:

@@ -16,6 +16,7 @@ from eventsourcing.persistence import PersistenceError
 from ticketflow import render
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
+from ticketflow.consumers.timers import Timers
 from ticketflow.demo import DEFAULT_START, run_demo
 from ticketflow.domain.errors import Rejected
 from ticketflow.domain.policy import PolicyError, load_policy_file
@@ -87,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--explain", action="store_true", help="add each clock's ledger")
     cmd.set_defaults(handler=cmd_sla)
 
+    cmd = sub.add_parser("tick", parents=[common],
+                         help="fire every time-driven command due up to an instant")
+    cmd.add_argument("--until", type=instant, required=True, help="ISO-8601 instant")
+    cmd.set_defaults(handler=cmd_tick)
+
     cmd = sub.add_parser("dead-letters", parents=[common], help="rejected messages")
     cmd.set_defaults(handler=cmd_dead_letters)
 
@@ -96,11 +102,24 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--days", type=int, default=28)
     cmd.set_defaults(handler=cmd_demo)
 
+    _add_service_commands(sub, common)
+
+    cmd = sub.add_parser("policy", help="validate a policy file")
+    cmd.add_argument("file", type=Path)
+    cmd.add_argument("--json", action="store_true")
+    cmd.set_defaults(handler=cmd_policy, needs_app=False)
+
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The commands that talk to Kafka, and `outcome`."""
     kafka = argparse.ArgumentParser(add_help=False)
     kafka.add_argument("--kafka", help="bootstrap HOST:PORT (env TICKETFLOW_KAFKA)")
 
     cmd = sub.add_parser("serve", parents=[common, kafka],
-                         help="run the command consumer and the outbox relay")
+                         help="run the command consumer, outbox relay and timers")
     cmd.add_argument("--partitions", type=int, default=6, help="for topics it creates")
     cmd.set_defaults(handler=cmd_serve, needs_app=False)
 
@@ -117,14 +136,6 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = sub.add_parser("outcome", parents=[common], help="what became of a message")
     cmd.add_argument("message_id")
     cmd.set_defaults(handler=cmd_outcome)
-
-    cmd = sub.add_parser("policy", help="validate a policy file")
-    cmd.add_argument("file", type=Path)
-    cmd.add_argument("--json", action="store_true")
-    cmd.set_defaults(handler=cmd_policy, needs_app=False)
-
-    _add_optional_commands(sub)
-    return parser
 
 
 def _add_optional_commands(sub: Any) -> None:
@@ -246,6 +257,17 @@ def _show_sla(report: dict[str, Any], explain: bool) -> None:
                          ((render.local(e["from"], zone), render.local(e["to"], zone),
                            "yes" if e["counted"] else "no", e["reason"], e["minutes"])
                           for e in report[clock]["ledger"]))
+
+
+def cmd_tick(app: TicketingApp, args: argparse.Namespace) -> int:
+    """One JSON line per fired command (breaches, automatic escalations, auto-close)."""
+    fired = Timers(app).fire_until(args.until.astimezone(UTC))
+    for fired_outcome in fired:
+        print(json.dumps(fired_outcome.as_dict(), ensure_ascii=False))
+    if not args.json:
+        render.errors.print(f"fired {len(fired)} time-driven command(s) due by "
+                            f"{args.until.isoformat()}")
+    return 1 if any(o.status == "rejected" for o in fired) else 0
 
 
 def cmd_dead_letters(app: TicketingApp, args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ticketflow.application import TicketingApp
+from ticketflow.consumers.timers import Timers
 from ticketflow.domain.sla import SlaResult
 from ticketflow.projections.sla_compliance import ComplianceRow, compliance_rows
 from ticketflow.render import errors
@@ -43,6 +44,8 @@ def run_demo(
                 ticket_ids.append(command["ticket_id"])
             bar.advance(task)
     as_of = start + timedelta(days=days)
+    timer_fired = len(Timers(app).fire_until(as_of))
+    statuses["time-driven"] += timer_fired
     rows = compliance_rows(_evaluate(app, ticket_ids, as_of))
     return DemoResult(statuses, rejections, as_of, rows)
 

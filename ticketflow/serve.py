@@ -1,5 +1,8 @@
 """`ticketflow serve` and `ticketflow worker ROLE`: the long-running processes.
 
+Roles: `commands` (support.commands → the application service), `relay` (event store
+→ support.ticket-events) and `timers` (time-driven commands, checked every second).
+
 Each role runs in its own thread with its own application instance and Kafka
 clients. A failing step (broker or database away) is logged and retried with
 exponential backoff; SIGINT / SIGTERM stop every role after its current step.
@@ -17,6 +20,7 @@ from kafka.producer import KafkaProducer
 
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.commands import CommandConsumer
+from ticketflow.consumers.timers import Timers
 from ticketflow.producers.relay import OutboxRelay, producer_config
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.settings import Settings, kafka_client_config
@@ -31,15 +35,17 @@ MAX_BACKOFF = 30.0
 class Role:
     """One loop: a step to repeat, and what to close at the end."""
 
-    def __init__(self, name: str, step: Step, closers: list[Callable[[], Any]]) -> None:
-        self.name, self.step, self.closers = name, step, closers
+    def __init__(
+        self, name: str, step: Step, closers: list[Callable[[], Any]], idle: float = 0.1
+    ) -> None:
+        self.name, self.step, self.closers, self.idle = name, step, closers, idle
 
-    def run(self, stop: threading.Event, idle: float = 0.1) -> None:
+    def run(self, stop: threading.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
             try:
                 if self.step() == 0:
-                    stop.wait(idle)
+                    stop.wait(self.idle)
                 backoff = 0.5
             except Exception:  # keep serving: log, back off, retry
                 log.exception("%s failed; retrying in %.1f s", self.name, backoff)
@@ -60,10 +66,13 @@ def build_role(name: str, settings: Settings) -> Role:
     if name == "commands":
         consumer = CommandConsumer.subscribe(app, config, producer, topics)
         return Role(name, consumer.run_once, [consumer.close, producer.close, app.close])
+    if name == "timers":
+        timers = Timers(app)
+        return Role(name, timers.run_once, [producer.close, app.close], idle=1.0)
     raise ValueError(f"unknown role {name!r}; roles: {', '.join(ROLES)}")
 
 
-ROLES = ("commands", "relay")
+ROLES = ("commands", "relay", "timers")
 
 
 def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 6,

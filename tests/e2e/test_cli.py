@@ -115,11 +115,15 @@ def test_ticket_as_of_shows_the_state_at_that_instant(tmp_path: Path, sqlite_url
         command("m-2", "resolve", "2026-11-21T10:00:00-05:00", "agent", resolution="done"),
     )
     run("apply", str(script), db=sqlite_url)
+    created = as_json(run("ticket", "T-1001", "--as-of", "2026-11-20T17:02:59-05:00", "--json",
+                          db=sqlite_url))
     before = as_json(run("ticket", "T-1001", "--as-of", "2026-11-21T09:59:59-05:00", "--json",
                          db=sqlite_url))
     after = as_json(run("ticket", "T-1001", "--json", db=sqlite_url))
-    assert (before["status"], before["version"]) == ("created", 1)
-    assert (after["status"], after["version"]) == ("resolved", 2)
+    assert (created["status"], created["version"]) == ("created", 1)
+    # the first-response breach at Fri 17:03 was fired before the resolve (version 2)
+    assert (before["status"], before["version"]) == ("created", 2)
+    assert (after["status"], after["version"]) == ("resolved", 3)
 
 
 def test_timeline_and_verify_report_an_intact_chain(tmp_path: Path, sqlite_url: str) -> None:

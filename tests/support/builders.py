@@ -79,8 +79,9 @@ def policy_for(tenant: str) -> Policy:
 class Story:
     """Drives one ticket through commands, a minute apart, like a test script."""
 
-    def __init__(self, tenant: str = "personalysispro", ticket_id: str = "T-1", **payload: Any):
-        self.tenant, self.policy, self.at = tenant, policy_for(tenant), T0
+    def __init__(self, tenant: str = "personalysispro", ticket_id: str = "T-1",
+                 at: datetime = T0, **payload: Any):
+        self.tenant, self.policy, self.at = tenant, policy_for(tenant), at
         self.ticket = Ticket.create(ctx(self.at, Role.CUSTOMER, tenant), self.policy, ticket_id,
                                     create_payload(tenant, **payload))
 

@@ -776,3 +776,15 @@ def test_the_explain_ledger_runs_from_creation_to_as_of_and_sums_to_the_counted_
         total = sum(e.minutes for e in ledger)
         assert total == pytest.approx(clock.counted_seconds / 60, abs=1e-6)
         assert round(total, 2) == pytest.approx(clock.counted_minutes, abs=0.011)
+
+
+def test_facts_written_in_a_repeated_autumn_hour_give_the_same_result() -> None:
+    # 2026-10-25 01:00Z is 02:00 CET (fold=1) in Berlin, an hour that occurs twice; such
+    # an instant never compares equal to one in another zone (PEP 495).
+    policy = POLICIES["personalysispro"]
+    at = datetime(2026, 10, 25, 1, tzinfo=UTC)
+    facts = [Fact(at, "created", "critical"), Fact(at, "respond")]
+    berlin = [replace(f, at=f.at.astimezone(ZoneInfo("Europe/Berlin"))) for f in facts]
+    assert berlin[0].at.fold == 1
+    in_utc = evaluate(policy, "enterprise", "America/New_York", facts, at)
+    assert evaluate(policy, "enterprise", "America/New_York", berlin, at) == in_utc
