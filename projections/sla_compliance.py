@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from ticketflow.domain.sla import CLOCKS, ClockStatus, SlaResult
+from ticketflow.domain.sla import CLOCKS, ClockResult, ClockStatus, SlaResult
 
 PRIORITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
@@ -55,15 +56,30 @@ class ComplianceRow:
                 **{name: tally.as_dict() for name, tally in self.clocks.items()}}
 
 
-def compliance_rows(results: Iterable[tuple[str, str, SlaResult]]) -> list[ComplianceRow]:
-    """(tenant, plan, result) per ticket → rows sorted by tenant, plan, priority."""
+def compliance_rows(
+    results: Iterable[tuple[str, str, SlaResult]],
+    window: tuple[datetime, datetime] | None = None,
+) -> list[ComplianceRow]:
+    """(tenant, plan, result) per ticket → rows sorted by tenant, plan, priority.
+
+    With a window, a clock counts only if its due instant falls in [start, end), and a
+    ticket only if one of its clocks does."""
     rows: dict[tuple[str, str, str], ComplianceRow] = {}
     for tenant, plan, result in results:
+        clocks = [result.clock(name) for name in CLOCKS if _in(result.clock(name), window)]
+        if not clocks:
+            continue
         key = (tenant, plan, result.priority)
         row = rows.get(key) or ComplianceRow(*key)
         rows[key] = row
         row.tickets += 1
-        for name in CLOCKS:
-            row.clocks[name].add(result.clock(name).status)
+        for clock in clocks:
+            row.clocks[clock.name].add(clock.status)
     return sorted(rows.values(), key=lambda r: (r.tenant, r.plan,
                                                 PRIORITY_ORDER.get(r.priority, 9), r.priority))
+
+
+def _in(clock: ClockResult, window: tuple[datetime, datetime] | None) -> bool:
+    if window is None:
+        return clock.status is not ClockStatus.NOT_APPLICABLE
+    return clock.due_at is not None and window[0] <= clock.due_at < window[1]

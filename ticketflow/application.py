@@ -262,10 +262,14 @@ class TicketingApp(Application[UUID]):
     def policy_of(self, ticket: Ticket) -> Policy:
         """The policy version the ticket was created under."""
         ref = ticket.policy
-        current = self.policies.get(ref["id"])
-        if current and current.version == ref["version"] and current.content_hash == ref["hash"]:
+        return self.policy_version(ref["id"], ref["version"], ref["hash"])
+
+    def policy_version(self, policy_id: str, version: str, content_hash: str) -> Policy:
+        """A policy version a ticket recorded: the file's, or the copy in the store."""
+        current = self.policies.get(policy_id)
+        if current and current.version == version and current.content_hash == content_hash:
             return current
-        key = (ref["id"], ref["version"])
+        key = (policy_id, version)
         if key not in self._stored_policies:
             stored: PolicyVersion = self.repository.get(policy_version_uuid(*key))
             self._stored_policies[key] = stored.policy()

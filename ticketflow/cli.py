@@ -18,11 +18,16 @@ from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
 from ticketflow.demo import DEFAULT_START, run_demo
+from ticketflow.demo import progress_bar as _bar
 from ticketflow.domain.errors import Rejected
-from ticketflow.domain.policy import PolicyError, load_policy_file
+from ticketflow.domain.policy import Policy, PolicyError, load_policy_file
 from ticketflow.kafka_broker import add_kafka_commands
 from ticketflow.producers.sdk import CommandClient, outcome
 from ticketflow.producers.topics import Topics
+from ticketflow.projections.db import engine_for
+from ticketflow.projections.replay import rebuild
+from ticketflow.projections.reports import sla_report, volume_report
+from ticketflow.projections.runner import Projector
 from ticketflow.serve import ROLES, serve
 from ticketflow.settings import Settings, SettingsError, kafka_client_config
 
@@ -103,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.set_defaults(handler=cmd_demo)
 
     _add_service_commands(sub, common)
+    _add_report_commands(sub, common)
 
     cmd = sub.add_parser("policy", help="validate a policy file")
     cmd.add_argument("file", type=Path)
@@ -111,6 +117,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_optional_commands(sub)
     return parser
+
+
+def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Reports from the read models, and their rebuild."""
+    report = sub.add_parser("report", help="reports from the read models")
+    kinds = report.add_subparsers(title="reports", metavar="REPORT")
+    period = argparse.ArgumentParser(add_help=False)
+    period.add_argument("--from", dest="since", type=instant, required=True)
+    period.add_argument("--to", dest="until", type=instant, required=True)
+    period.add_argument("--tenant")
+
+    cmd = kinds.add_parser("sla", parents=[common, period],
+                           help="SLA compliance by tenant × plan × priority")
+    cmd.add_argument("--as-of", type=instant,
+                     help="evaluate at this instant (default: --to, or now if earlier)")
+    cmd.add_argument("--policy", type=Path, help="also re-evaluate under this policy file")
+    cmd.set_defaults(handler=cmd_report_sla)
+
+    cmd = kinds.add_parser("volume", parents=[common, period],
+                           help="created, resolved, closed and backlog by period")
+    cmd.add_argument("--by", choices=("day", "week"), default="week")
+    cmd.set_defaults(handler=cmd_report_volume)
+
+    cmd = sub.add_parser("replay", parents=[common], help="rebuild the read models")
+    cmd.add_argument("--from-start", action="store_true",
+                     help="rebuild from the first event (default: catch up)")
+    cmd.set_defaults(handler=cmd_replay)
 
 
 def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -259,6 +292,81 @@ def _show_sla(report: dict[str, Any], explain: bool) -> None:
                           for e in report[clock]["ledger"]))
 
 
+def _read_models(app: TicketingApp, args: argparse.Namespace) -> Projector:
+    """The read models, caught up with the event store (with progress if it is long)."""
+    projector = Projector(app, engine_for(Settings.from_env(db=args.db).db))
+    with _bar(not args.json) as bar:
+        task = bar.add_task("updating read models", total=None)
+        projector.catch_up(lambda n: bar.update(task, completed=n))
+    return projector
+
+
+def cmd_report_sla(app: TicketingApp, args: argparse.Namespace) -> int:
+    projector = _read_models(app, args)
+    as_of = (args.as_of or min(args.until, datetime.now(UTC))).astimezone(UTC)
+    window = {"since": args.since.astimezone(UTC), "until": args.until.astimezone(UTC),
+              "as_of": as_of, "tenant": args.tenant}
+    what_if = load_policy_file(args.policy) if args.policy else None
+    with projector.engine.connect() as conn:
+        recorded = sla_report(conn, projector.t, _recorded_policy(app), **window)
+        other = (sla_report(conn, projector.t, lambda row: what_if if
+                            row["tenant"] == what_if.id else None, **window)
+                 if what_if else None)
+    result: dict[str, Any] = {
+        "from": window["since"].isoformat(), "to": window["until"].isoformat(),
+        "as_of": as_of.isoformat(), "tenant": args.tenant,
+        "rows": [row.as_dict() for row in recorded]}
+    if what_if is not None and other is not None:
+        result["what_if"] = {"policy": what_if.identity(),
+                             "rows": [row.as_dict() for row in other]}
+    if args.json:
+        _print_json(result)
+    else:
+        _show_compliance(f"SLA compliance, clocks due {result['from']} – {result['to']},"
+                         f" as of {result['as_of']}", result["rows"])
+        if what_if is not None:
+            _show_compliance(f"… re-evaluated under {what_if.id} {what_if.version}"
+                             f" ({args.policy})", result["what_if"]["rows"])
+    return 0
+
+
+def _recorded_policy(app: TicketingApp) -> Callable[[dict[str, Any]], Policy | None]:
+    def policy_of(row: dict[str, Any]) -> Policy | None:
+        return app.policy_version(row["policy_id"], row["policy_version"], row["policy_hash"])
+    return policy_of
+
+
+def cmd_report_volume(app: TicketingApp, args: argparse.Namespace) -> int:
+    projector = _read_models(app, args)
+    with projector.engine.connect() as conn:
+        rows = volume_report(conn, projector.t, since=args.since.date(),
+                             until=args.until.date(), by=args.by, tenant=args.tenant)
+    if args.json:
+        _print_json({"from": args.since.date().isoformat(), "to": args.until.date().isoformat(),
+                     "by": args.by, "tenant": args.tenant, "rows": rows})
+        return 0
+    columns = ("period", "tenant", "category", "channel", "priority", "created", "resolved",
+               "closed", "backlog", "resolution_rate")
+    render.table(f"ticket volume by {args.by}", columns,
+                 ([r[c] for c in columns] for r in rows))
+    return 0
+
+
+def cmd_replay(app: TicketingApp, args: argparse.Namespace) -> int:
+    engine = engine_for(Settings.from_env(db=args.db).db)
+    with _bar(not args.json) as bar:
+        task = bar.add_task("replaying events into fresh read models", total=None)
+        if args.from_start:
+            applied = rebuild(app, engine, lambda n: bar.update(task, completed=n))
+        else:
+            applied = Projector(app, engine).catch_up(lambda n: bar.update(task, completed=n))
+    if args.json:
+        _print_json({"applied": applied, "from_start": args.from_start})
+    else:
+        render.errors.print(f"applied {applied} events to the read models")
+    return 0
+
+
 def cmd_tick(app: TicketingApp, args: argparse.Namespace) -> int:
     """One JSON line per fired command (breaches, automatic escalations, auto-close)."""
     fired = Timers(app).fire_until(args.until.astimezone(UTC))
@@ -286,6 +394,15 @@ def cmd_dead_letters(app: TicketingApp, args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_compliance(title: str, rows: list[dict[str, Any]]) -> None:
+    render.table(
+        f"{title} (met / breached / open)",
+        ("tenant", "plan", "priority", "tickets", "first resp.", "%", "resolution", "%"),
+        ((r["tenant"], r["plan"], r["priority"], r["tickets"],
+          *_compliance(r["first_response"]), *_compliance(r["resolution"])) for r in rows),
+    )
+
+
 def cmd_demo(app: TicketingApp, args: argparse.Namespace) -> int:
     result = run_demo(app, args.seed, args.tickets, DEFAULT_START, args.days,
                       progress=not args.json)
@@ -296,12 +413,7 @@ def cmd_demo(app: TicketingApp, args: argparse.Namespace) -> int:
         return 0
     render.console.print(f"outcomes: {dict(result.statuses)}  rejections: "
                          f"{dict(result.rejections) or 'none'}")
-    render.table(
-        f"SLA compliance as of {result.as_of.isoformat()} (met / breached / open)",
-        ("tenant", "plan", "priority", "tickets", "first resp.", "%", "resolution", "%"),
-        ((r["tenant"], r["plan"], r["priority"], r["tickets"],
-          *_compliance(r["first_response"]), *_compliance(r["resolution"])) for r in rows),
-    )
+    _show_compliance(f"SLA compliance as of {result.as_of.isoformat()}", rows)
     return 0
 
 

@@ -33,7 +33,7 @@ def run_demo(
     statuses: Counter[str] = Counter()
     rejections: Counter[str] = Counter()
     ticket_ids: list[str] = []
-    with _bar(progress) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task("applying commands", total=len(commands))
         for command in commands:
             outcome = app.apply(json.dumps(command).encode("utf-8"))
@@ -57,7 +57,7 @@ def _evaluate(app: TicketingApp, ticket_ids: list[str], as_of: datetime) -> Any:
         yield ticket.tenant, ticket.plan, result
 
 
-def _bar(enabled: bool) -> Progress:
+def progress_bar(enabled: bool) -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(),
         MofNCompleteColumn(), TimeRemainingColumn(), console=errors, disable=not enabled,

@@ -209,3 +209,27 @@ def _run_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
                             capture_output=True, text=True, timeout=120, check=False)
     return result if result.returncode == 0 else None
 
+
+
+def test_reports_come_from_the_read_models_and_a_replay_reproduces_them(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    script = write_jsonl(
+        tmp_path / "in.jsonl", SPEC_EXAMPLE,
+        command("m-2", "acknowledge", "2026-11-20T15:00:00-05:00", "agent"),
+        command("m-3", "resolve", "2026-11-23T10:00:00-05:00", "agent", resolution="ok"),
+    )
+    assert run("apply", str(script), db=sqlite_url).returncode == 0
+    period = ("--from", "2026-11-16", "--to", "2026-11-30")
+    sla = run("report", "sla", *period, "--as-of", "2026-11-30T00:00:00Z", "--json",
+              db=sqlite_url)
+    volume = run("report", "volume", *period, "--by", "day", "--json", db=sqlite_url)
+    rows = as_json(sla)["rows"]
+    assert [(r["first_response"]["met"], r["resolution"]["met"]) for r in rows] == [(1, 1)]
+    days = {r["period"]: (r["created"], r["resolved"]) for r in as_json(volume)["rows"]}
+    assert days["2026-11-20"] == (1, 0) and days["2026-11-23"] == (0, 1)
+    assert run("replay", "--from-start", "--json", db=sqlite_url).returncode == 0
+    assert run("report", "sla", *period, "--as-of", "2026-11-30T00:00:00Z", "--json",
+               db=sqlite_url).stdout == sla.stdout
+    assert run("report", "volume", *period, "--by", "day", "--json",
+               db=sqlite_url).stdout == volume.stdout

@@ -1,0 +1,78 @@
+"""The read-model database (SQLAlchemy 2): SQLite by default, PostgreSQL in production.
+
+Read models live beside the event store (the same URL), in tables prefixed `rm_`.
+`tables(suffix)` builds the same tables under another name, which is how `replay`
+builds fresh ones before swapping them in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+)
+
+NAMES = ("rm_positions", "rm_tickets", "rm_volume")
+
+
+@dataclass(frozen=True)
+class Tables:
+    metadata: MetaData
+    positions: Table
+    tickets: Table
+    volume: Table
+
+
+def tables(suffix: str = "") -> Tables:
+    metadata = MetaData()
+    positions = Table(
+        f"rm_positions{suffix}", metadata,
+        Column("name", String(100), primary_key=True),
+        Column("position", Integer, nullable=False),
+    )
+    tickets = Table(
+        f"rm_tickets{suffix}", metadata,
+        Column("ticket_id", String(200), primary_key=True),
+        Column("tenant", String(100), nullable=False),
+        Column("version", Integer, nullable=False),
+        *(Column(name, String(200)) for name in (
+            "status", "plan", "priority", "initial_priority", "channel", "category",
+            "subcategory", "timezone", "level", "assignee", "policy_id", "policy_version",
+            "policy_hash", "created_at", "first_response_at", "resolved_at", "closed_at")),
+        Column("sla_facts", JSON, nullable=False),
+    )
+    volume = Table(
+        f"rm_volume{suffix}", metadata,
+        *(Column(name, String(200), primary_key=True)
+          for name in ("tenant", "day", "category", "channel", "priority")),
+        *(Column(name, Integer, nullable=False, default=0)
+          for name in ("created", "resolved", "reopened", "closed")),
+    )
+    return Tables(metadata, positions, tickets, volume)
+
+
+def engine_for(url: str) -> Engine:
+    """SQLAlchemy engine for a ticketflow --db URL (psycopg 3 for PostgreSQL)."""
+    scheme = urlsplit(url).scheme
+    if scheme in {"postgres", "postgresql"}:
+        url = "postgresql+psycopg" + url[len(scheme):]
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: object, _: object) -> None:
+    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA busy_timeout = 30000")  # share the file with the event store
+    cursor.close()

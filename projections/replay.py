@@ -1,0 +1,32 @@
+"""`ticketflow replay`: rebuild every read model from the first event, then swap.
+
+The fresh tables (suffix `__next`) fill up while queries keep answering from the
+current ones; the swap (drop old, rename new) is one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Engine, text
+
+from ticketflow.application import TicketingApp
+from ticketflow.projections.db import NAMES, tables
+from ticketflow.projections.runner import Projector
+
+NEXT = "__next"
+
+
+def rebuild(app: TicketingApp, engine: Engine,
+            progress: Callable[[int], None] | None = None) -> int:
+    """Project the whole history into fresh tables and swap them in; returns events."""
+    tables(NEXT).metadata.drop_all(engine)  # leftovers of an interrupted replay
+    applied = Projector(app, engine, suffix=NEXT).catch_up(progress)
+    with engine.begin() as conn:
+        for name in NAMES:
+            conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+            conn.execute(text(f'ALTER TABLE "{name}{NEXT}" RENAME TO "{name}"'))
+            if conn.dialect.name == "postgresql":  # index names outlive a table rename
+                conn.execute(text(f'ALTER INDEX IF EXISTS "{name}{NEXT}_pkey"'
+                                  f' RENAME TO "{name}_pkey"'))
+    return applied

@@ -1,0 +1,125 @@
+"""Brings the read models up to date from the event store's notification log.
+
+Each batch is applied in memory (the affected ticket rows are read once), then the
+rows, the daily counters and the runner's position are written in one transaction.
+A ticket row's `version` makes a redelivered event a no-op; an event that skips a
+version is refused (per-ticket order is never broken).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ticketflow.application import TicketingApp
+from ticketflow.domain.ticket import Ticket
+from ticketflow.projections.db import Tables, tables
+from ticketflow.projections.tickets import Row, project_ticket, volume_key
+
+POSITION = "read-models"
+TICKET_TOPIC = f"{Ticket.__module__}:Ticket."
+VolumeCounts = Counter[tuple[tuple[str, ...], str]]
+
+
+class OutOfOrder(RuntimeError):
+    """An event arrived before one of its ticket's earlier events."""
+
+
+class Projector:
+    def __init__(self, app: TicketingApp, engine: Engine, suffix: str = "") -> None:
+        self.app = app
+        self.engine = engine
+        self.t: Tables = tables(suffix)
+        self.t.metadata.create_all(engine)
+
+    def position(self) -> int:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(self.t.positions.c.position)
+                                 .where(self.t.positions.c.name == POSITION)).scalar()
+        return int(found or 0)
+
+    def catch_up(self, progress: Callable[[int], None] | None = None,
+                 batch_size: int = 2000) -> int:
+        """Apply every event recorded since the last position; returns how many."""
+        applied, position = 0, self.position()
+        while True:
+            records = self.app.recorder.select_notifications(position + 1, batch_size)
+            if not records:
+                return applied
+            envelopes = [self.app.envelope_of(r) for r in records
+                         if r.topic.startswith(TICKET_TOPIC)]
+            position = records[-1].id
+            with self.engine.begin() as conn:
+                self.apply(conn, envelopes)
+                self._store_position(conn, position)
+            applied += len(envelopes)
+            if progress:
+                progress(applied)
+
+    def apply(self, conn: Connection, envelopes: list[dict[str, Any]]) -> None:
+        ids = sorted({e["ticket_id"] for e in envelopes})
+        known = self._rows(conn, ids)
+        rows = dict(known)
+        counts: VolumeCounts = Counter()
+        for envelope in envelopes:
+            row = rows.get(envelope["ticket_id"])
+            current = row["version"] if row else 0
+            if envelope["version"] <= current:
+                continue  # delivered before: already applied
+            if envelope["version"] != current + 1:
+                raise OutOfOrder(f"{envelope['ticket_id']} v{envelope['version']} after"
+                                 f" v{current}")
+            row = rows[envelope["ticket_id"]] = project_ticket(row, envelope)
+            bump = volume_key(row, envelope)
+            if bump:
+                counts[bump] += 1
+        self._write_rows(conn, known, rows)
+        self._write_volume(conn, counts)
+
+    def _rows(self, conn: Connection, ids: list[str]) -> dict[str, Row]:
+        found: dict[str, Row] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            query = select(self.t.tickets).where(self.t.tickets.c.ticket_id.in_(chunk))
+            found.update({r.ticket_id: dict(r._mapping) for r in conn.execute(query)})
+        return found
+
+    def _write_rows(self, conn: Connection, known: dict[str, Row], rows: dict[str, Row]) -> None:
+        new = [row for key, row in rows.items() if key not in known]
+        changed = [{**row, "key": key} for key, row in rows.items()
+                   if key in known and row != known[key]]
+        if new:
+            conn.execute(self.t.tickets.insert(), new)
+        if changed:
+            table = self.t.tickets
+            values: dict[str, Any] = {c.name: bindparam(c.name) for c in table.columns
+                                      if c.name != "ticket_id"}
+            conn.execute(update(table).where(table.c.ticket_id == bindparam("key"))
+                         .values(values), changed)
+
+    def _write_volume(self, conn: Connection, counts: VolumeCounts) -> None:
+        table = self.t.volume
+        names = ("tenant", "day", "category", "channel", "priority")
+        per_key: dict[tuple[str, ...], dict[str, int]] = {}
+        for (key, counter), n in counts.items():
+            per_key.setdefault(key, {"created": 0, "resolved": 0, "reopened": 0, "closed": 0})
+            per_key[key][counter] += n
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        for key, deltas in sorted(per_key.items()):
+            statement = dialect.insert(table).values(**dict(zip(names, key, strict=True)),
+                                                     **deltas)
+            statement = statement.on_conflict_do_update(
+                index_elements=list(names),
+                set_={c: table.c[c] + deltas[c] for c in deltas},
+            )
+            conn.execute(statement)
+
+    def _store_position(self, conn: Connection, position: int) -> None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(self.t.positions).values(name=POSITION, position=position)
+        conn.execute(statement.on_conflict_do_update(index_elements=["name"],
+                                                     set_={"position": position}))
