@@ -22,7 +22,7 @@ from sqlalchemy import (
     event,
 )
 
-NAMES = ("rm_positions", "rm_tickets", "rm_volume")
+NAMES = ("rm_positions", "rm_tickets", "rm_volume", "rm_satisfaction", "rm_self_service")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Tables:
     positions: Table
     tickets: Table
     volume: Table
+    satisfaction: Table
+    self_service: Table
 
 
 def tables(suffix: str = "") -> Tables:
@@ -58,7 +60,21 @@ def tables(suffix: str = "") -> Tables:
         *(Column(name, Integer, nullable=False, default=0)
           for name in ("created", "resolved", "reopened", "closed")),
     )
-    return Tables(metadata, positions, tickets, volume)
+    satisfaction = Table(
+        f"rm_satisfaction{suffix}", metadata,
+        Column("ticket_id", String(200), primary_key=True),
+        Column("version", Integer, primary_key=True),
+        *(Column(name, String(200), nullable=False) for name in ("tenant", "plan", "day")),
+        Column("score", Integer, nullable=False),
+        Column("nps", Integer),
+    )
+    self_service = Table(
+        f"rm_self_service{suffix}", metadata,
+        Column("session_id", String(200), primary_key=True),
+        *(Column(name, String(200), nullable=False) for name in ("tenant", "day", "outcome")),
+        Column("articles_viewed", Integer, nullable=False),
+    )
+    return Tables(metadata, positions, tickets, volume, satisfaction, self_service)
 
 
 def engine_for(url: str) -> Engine:

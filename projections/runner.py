@@ -15,10 +15,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ticketflow.application import TicketingApp
+from ticketflow.application import STREAM_TOPIC_PREFIXES, TicketingApp
 from ticketflow.domain.ticket import Ticket
 from ticketflow.projections.db import Tables, tables
-from ticketflow.projections.tickets import Row, project_ticket, volume_key
+from ticketflow.projections.tickets import (
+    Row,
+    project_ticket,
+    satisfaction_row,
+    self_service_row,
+    volume_key,
+)
 
 POSITION = "read-models"
 TICKET_TOPIC = f"{Ticket.__module__}:Ticket."
@@ -51,7 +57,7 @@ class Projector:
             if not records:
                 return applied
             envelopes = [self.app.envelope_of(r) for r in records
-                         if r.topic.startswith(TICKET_TOPIC)]
+                         if r.topic.startswith(STREAM_TOPIC_PREFIXES)]
             position = records[-1].id
             with self.engine.begin() as conn:
                 self.apply(conn, envelopes)
@@ -61,10 +67,14 @@ class Projector:
                 progress(applied)
 
     def apply(self, conn: Connection, envelopes: list[dict[str, Any]]) -> None:
+        sessions = [e for e in envelopes if e["type"] == "SelfServiceRecorded"]
+        self._write_sessions(conn, sessions)
+        envelopes = [e for e in envelopes if e["type"] != "SelfServiceRecorded"]
         ids = sorted({e["ticket_id"] for e in envelopes})
         known = self._rows(conn, ids)
         rows = dict(known)
         counts: VolumeCounts = Counter()
+        answers: list[Row] = []
         for envelope in envelopes:
             row = rows.get(envelope["ticket_id"])
             current = row["version"] if row else 0
@@ -77,8 +87,22 @@ class Projector:
             bump = volume_key(row, envelope)
             if bump:
                 counts[bump] += 1
+            answer = satisfaction_row(row, envelope)
+            if answer:
+                answers.append(answer)
         self._write_rows(conn, known, rows)
         self._write_volume(conn, counts)
+        if answers:
+            conn.execute(self.t.satisfaction.insert(), answers)
+
+    def _write_sessions(self, conn: Connection, sessions: list[dict[str, Any]]) -> None:
+        """Insert-or-ignore: a session records once, so a redelivery is a no-op."""
+        if not sessions:
+            return
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        rows = [self_service_row(e) for e in sessions]
+        conn.execute(dialect.insert(self.t.self_service).values(rows)
+                     .on_conflict_do_nothing(index_elements=["session_id"]))
 
     def _rows(self, conn: Connection, ids: list[str]) -> dict[str, Row]:
         found: dict[str, Row] = {}

@@ -81,3 +81,21 @@ def volume_key(row: Row, envelope: dict[str, Any]) -> tuple[tuple[str, ...], str
     day = envelope["occurred_at"][:10]
     key = (row["tenant"], day, row["category"], row["channel"], row["initial_priority"])
     return key, counter
+
+
+def satisfaction_row(row: Row, envelope: dict[str, Any]) -> Row | None:
+    """One survey answer (CSAT 1-5, NPS 0-10) per SatisfactionRecorded."""
+    if envelope["type"] != "SatisfactionRecorded":
+        return None
+    data = envelope["data"]
+    return {"ticket_id": row["ticket_id"], "version": envelope["version"],
+            "tenant": row["tenant"], "plan": row["plan"], "day": envelope["occurred_at"][:10],
+            "score": data["score"], "nps": data.get("nps")}
+
+
+def self_service_row(envelope: dict[str, Any]) -> Row:
+    """A self-service session: solved, or ended by creating a ticket."""
+    data = envelope["data"]
+    return {"session_id": data["session_id"], "tenant": envelope["tenant"],
+            "day": envelope["occurred_at"][:10], "outcome": data["outcome"],
+            "articles_viewed": len(data["articles_viewed"])}

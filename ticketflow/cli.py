@@ -17,7 +17,7 @@ from ticketflow import render
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
-from ticketflow.demo import DEFAULT_START, run_demo
+from ticketflow.demo import DEFAULT_START, demo_reports, run_demo
 from ticketflow.demo import progress_bar as _bar
 from ticketflow.domain.errors import Rejected
 from ticketflow.domain.policy import Policy, PolicyError, load_policy_file
@@ -26,7 +26,12 @@ from ticketflow.producers.sdk import CommandClient, outcome
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import engine_for
 from ticketflow.projections.replay import rebuild
-from ticketflow.projections.reports import sla_report, volume_report
+from ticketflow.projections.reports import (
+    satisfaction_report,
+    sla_report,
+    times_report,
+    volume_report,
+)
 from ticketflow.projections.runner import Projector
 from ticketflow.serve import ROLES, serve
 from ticketflow.settings import Settings, SettingsError, kafka_client_config
@@ -139,6 +144,15 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                            help="created, resolved, closed and backlog by period")
     cmd.add_argument("--by", choices=("day", "week"), default="week")
     cmd.set_defaults(handler=cmd_report_volume)
+
+    cmd = kinds.add_parser("satisfaction", parents=[common, period],
+                           help="CSAT, NPS and self-service success by period")
+    cmd.add_argument("--by", choices=("day", "week"), default="week")
+    cmd.set_defaults(handler=cmd_report_satisfaction)
+
+    cmd = kinds.add_parser("times", parents=[common, period],
+                           help="mean, p50, p90 minutes to first response and resolution")
+    cmd.set_defaults(handler=cmd_report_times)
 
     cmd = sub.add_parser("replay", parents=[common], help="rebuild the read models")
     cmd.add_argument("--from-start", action="store_true",
@@ -352,6 +366,49 @@ def cmd_report_volume(app: TicketingApp, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_satisfaction(app: TicketingApp, args: argparse.Namespace) -> int:
+    projector = _read_models(app, args)
+    with projector.engine.connect() as conn:
+        report = satisfaction_report(conn, projector.t, since=args.since.date(),
+                                     until=args.until.date(), by=args.by, tenant=args.tenant)
+    if args.json:
+        _print_json({"from": args.since.date().isoformat(), "to": args.until.date().isoformat(),
+                     "by": args.by, "tenant": args.tenant, **report})
+        return 0
+    columns = ("period", "tenant", "plan", "responses", "mean_score", "csat_percent",
+               "nps_responses", "nps")
+    render.table(f"satisfaction by {args.by}", columns,
+                 ([r[c] for c in columns] for r in report["satisfaction"]))
+    sessions = ("period", "tenant", "sessions", "solved", "success_rate")
+    render.table(f"self-service success by {args.by}", sessions,
+                 ([r[c] for c in sessions] for r in report["self_service"]))
+    return 0
+
+
+def cmd_report_times(app: TicketingApp, args: argparse.Namespace) -> int:
+    projector = _read_models(app, args)
+    with projector.engine.connect() as conn:
+        rows = times_report(conn, projector.t, _recorded_policy(app),
+                            since=args.since.astimezone(UTC), until=args.until.astimezone(UTC),
+                            tenant=args.tenant)
+    if args.json:
+        _print_json({"from": args.since.isoformat(), "to": args.until.isoformat(),
+                     "tenant": args.tenant, "rows": rows})
+        return 0
+    render.table(
+        "counted minutes to first response / resolution (n, mean, p50, p90)",
+        ("tenant", "plan", "priority", "first response", "resolution"),
+        ((r["tenant"], r["plan"], r["priority"], _spread(r["first_response"]),
+          _spread(r["resolution"])) for r in rows))
+    return 0
+
+
+def _spread(figures: dict[str, Any]) -> str:
+    if not figures["count"]:
+        return "-"
+    return f"{figures['count']}: {figures['mean']} / {figures['p50']} / {figures['p90']}"
+
+
 def cmd_replay(app: TicketingApp, args: argparse.Namespace) -> int:
     engine = engine_for(Settings.from_env(db=args.db).db)
     with _bar(not args.json) as bar:
@@ -404,17 +461,37 @@ def _show_compliance(title: str, rows: list[dict[str, Any]]) -> None:
 
 
 def cmd_demo(app: TicketingApp, args: argparse.Namespace) -> int:
+    """Apply a seeded workload for both tenants, then print the reports."""
     result = run_demo(app, args.seed, args.tickets, DEFAULT_START, args.days,
                       progress=not args.json)
-    rows = [row.as_dict() for row in result.rows]
+    engine = engine_for(Settings.from_env(db=args.db).db)
+    reports = demo_reports(app, engine, result, progress=not args.json)
     if args.json:
-        _print_json({"as_of": result.as_of.isoformat(), "outcomes": dict(result.statuses),
-                     "rejections": dict(result.rejections), "sla": rows})
+        _print_json({"from": result.start.isoformat(), "as_of": result.as_of.isoformat(),
+                     "outcomes": dict(result.statuses),
+                     "rejections": dict(result.rejections), **reports})
         return 0
     render.console.print(f"outcomes: {dict(result.statuses)}  rejections: "
                          f"{dict(result.rejections) or 'none'}")
-    _show_compliance(f"SLA compliance as of {result.as_of.isoformat()}", rows)
+    window = f"{result.start.date()} – {result.as_of.date()}"
+    _show_compliance(f"SLA compliance, clocks due {window}", reports["sla"])
+    _show_rows(f"ticket volume by week, {window}", reports["volume"],
+               ("period", "tenant", "created", "resolved", "closed", "backlog",
+                "resolution_rate"))
+    _show_rows("satisfaction by week", reports["satisfaction"],
+               ("period", "tenant", "plan", "responses", "mean_score", "csat_percent", "nps"))
+    _show_rows("self-service success by week", reports["self_service"],
+               ("period", "tenant", "sessions", "solved", "success_rate"))
+    render.table(
+        "counted minutes to first response / resolution (n: mean / p50 / p90)",
+        ("tenant", "plan", "priority", "first response", "resolution"),
+        ((r["tenant"], r["plan"], r["priority"], _spread(r["first_response"]),
+          _spread(r["resolution"])) for r in reports["times"]))
     return 0
+
+
+def _show_rows(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    render.table(title, columns, ([row[c] for c in columns] for row in rows))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""`ticketflow demo`: a seeded, realistic workload for both tenants, then a summary."""
+"""`ticketflow demo`: a seeded, realistic workload for both tenants, then the reports."""
 
 from __future__ import annotations
 
@@ -9,30 +9,38 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Engine
 
 from ticketflow.application import TicketingApp
 from ticketflow.consumers.timers import Timers
-from ticketflow.domain.sla import SlaResult
-from ticketflow.projections.sla_compliance import ComplianceRow, compliance_rows
+from ticketflow.projections.reports import (
+    satisfaction_report,
+    sla_report,
+    times_report,
+    volume_report,
+)
+from ticketflow.projections.runner import Projector
 from ticketflow.render import errors
 from ticketflow.workload import generate_workload
+
+DEFAULT_START = datetime(2026, 10, 5, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class DemoResult:
     statuses: Counter[str]
     rejections: Counter[str]
+    start: datetime
     as_of: datetime
-    rows: list[ComplianceRow]
 
 
 def run_demo(
     app: TicketingApp, seed: int, tickets: int, start: datetime, days: int, progress: bool
 ) -> DemoResult:
+    """Apply the workload, then fire what the timers have due by the window's end."""
     commands = generate_workload(seed, tickets=tickets, start=start, days=days)
     statuses: Counter[str] = Counter()
     rejections: Counter[str] = Counter()
-    ticket_ids: list[str] = []
     with progress_bar(progress) as bar:
         task = bar.add_task("applying commands", total=len(commands))
         for command in commands:
@@ -40,21 +48,47 @@ def run_demo(
             statuses[outcome.status] += 1
             if outcome.error:
                 rejections[outcome.error["code"]] += 1
-            if command["type"] == "create_ticket":
-                ticket_ids.append(command["ticket_id"])
             bar.advance(task)
     as_of = start + timedelta(days=days)
-    timer_fired = len(Timers(app).fire_until(as_of))
-    statuses["time-driven"] += timer_fired
-    rows = compliance_rows(_evaluate(app, ticket_ids, as_of))
-    return DemoResult(statuses, rejections, as_of, rows)
+    statuses["time-driven"] += len(Timers(app).fire_until(as_of))
+    return DemoResult(statuses, rejections, start, as_of)
 
 
-def _evaluate(app: TicketingApp, ticket_ids: list[str], as_of: datetime) -> Any:
-    for ticket_id in ticket_ids:
-        ticket = app.load_ticket(ticket_id)
-        result: SlaResult = ticket.sla(app.policy_of(ticket), as_of)
-        yield ticket.tenant, ticket.plan, result
+def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
+                 progress: bool) -> dict[str, Any]:
+    """The SLA, volume, satisfaction and time reports over the window, from the read
+    models (brought up to date first)."""
+    projector = Projector(app, engine)
+    with progress_bar(progress) as bar:
+        task = bar.add_task("updating read models", total=None)
+        projector.catch_up(lambda n: bar.update(task, completed=n))
+    since, until = result.start, result.as_of
+
+    def recorded(row: dict[str, Any]) -> Any:
+        return app.policy_version(row["policy_id"], row["policy_version"], row["policy_hash"])
+
+    with engine.connect() as conn:
+        sla = sla_report(conn, projector.t, recorded, since=since, until=until, as_of=until)
+        volume = volume_report(conn, projector.t, since=since.date(), until=until.date())
+        satisfaction = satisfaction_report(conn, projector.t, since=since.date(),
+                                           until=until.date())
+        times = times_report(conn, projector.t, recorded, since=since, until=until)
+    return {"sla": [row.as_dict() for row in sla], "volume": weekly_totals(volume),
+            **satisfaction, "times": times}
+
+
+def weekly_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Volume rows summed over category, channel and priority: one per week × tenant."""
+    totals: dict[tuple[str, str], dict[str, int]] = {}
+    for row in rows:
+        total = totals.setdefault((row["period"], row["tenant"]),
+                                  {"created": 0, "resolved": 0, "closed": 0, "backlog": 0})
+        for name in total:
+            total[name] += row[name]
+    return [{"period": p, "tenant": t, **v,
+             "resolution_rate": round(100.0 * v["resolved"] / v["created"], 1)
+             if v["created"] else None}
+            for (p, t), v in sorted(totals.items())]
 
 
 def progress_bar(enabled: bool) -> Progress:
@@ -62,6 +96,3 @@ def progress_bar(enabled: bool) -> Progress:
         TextColumn("[progress.description]{task.description}"), BarColumn(),
         MofNCompleteColumn(), TimeRemainingColumn(), console=errors, disable=not enabled,
     )
-
-
-DEFAULT_START = datetime(2026, 10, 5, tzinfo=UTC)

@@ -174,10 +174,11 @@ def test_demo_runs_a_workload_and_prints_the_sla_summary(
     summary = as_json(run("demo", "--tickets", "80", "--days", "7", "--json", db=db))
     assert summary["outcomes"].get("rejected", 0) == 0
     assert summary["outcomes"]["accepted"] > 400
-    tenants = {row["tenant"] for row in summary["sla"]}
-    assert tenants == {"personalysispro", "growgrebuddy"}
-    total = sum(row["tickets"] for row in summary["sla"])
-    assert total == 80
+    assert {row["tenant"] for row in summary["sla"]} == {"personalysispro", "growgrebuddy"}
+    assert sum(row["created"] for row in summary["volume"]) == 80
+    assert {row["tenant"] for row in summary["satisfaction"]} == {
+        "personalysispro", "growgrebuddy"}
+    assert summary["self_service"] and summary["times"]
 
 
 def test_serve_turns_published_commands_into_events_and_stops_on_sigterm(

@@ -16,7 +16,12 @@ from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
 from ticketflow.projections.db import engine_for
 from ticketflow.projections.replay import rebuild
-from ticketflow.projections.reports import sla_report, volume_report
+from ticketflow.projections.reports import (
+    satisfaction_report,
+    sla_report,
+    times_report,
+    volume_report,
+)
 from ticketflow.projections.runner import TICKET_TOPIC, OutOfOrder, Projector
 from ticketflow.settings import Settings
 from ticketflow.workload import generate_workload
@@ -38,8 +43,10 @@ def snapshot(projector: Projector) -> dict[str, list[dict[str, Any]]]:
         return {
             "tickets": [dict(r._mapping) for r in conn.execute(
                 select(t.tickets).order_by(t.tickets.c.ticket_id))],
-            "volume": [dict(r._mapping) for r in conn.execute(
-                select(t.volume).order_by(*t.volume.primary_key.columns))],
+            **{name: [dict(r._mapping) for r in conn.execute(
+                select(table).order_by(*table.primary_key.columns))]
+               for name, table in (("volume", t.volume), ("satisfaction", t.satisfaction),
+                                   ("self_service", t.self_service))},
         }
 
 
@@ -145,3 +152,46 @@ def test_hand_checked_report_figures(sqlite_url: str) -> None:
                        "category": "technical", "channel": "email", "priority": "high",
                        "created": 3, "resolved": 1, "closed": 0, "backlog": 2,
                        "resolution_rate": 33.3}]
+
+
+def test_hand_checked_satisfaction_self_service_and_times(sqlite_url: str) -> None:
+    # Two growgrebuddy tickets created Mon 14:00Z, acknowledged after 30 and 90 minutes,
+    # resolved and rated: scores 5 and 2, NPS 10 and 3 (one promoter, one detractor).
+    # Three self-service sessions, two solved.
+    with build_app(Settings(db=sqlite_url)) as app:
+        for n, (ack, score, nps) in enumerate(((30, 5, 10), (90, 2, 3)), start=1):
+            ticket = f"G-{n}"
+            at = T0 + timedelta(minutes=ack)
+            app.apply(command_line(f"c-{n}", "create_ticket", ticket, T0, "customer",
+                                   create_payload("growgrebuddy"), tenant="growgrebuddy"))
+            app.apply(command_line(f"a-{n}", "acknowledge", ticket, at, "agent", {},
+                                   tenant="growgrebuddy"))
+            app.apply(command_line(f"r-{n}", "resolve", ticket, at, "agent",
+                                   {"resolution": "ok"}, tenant="growgrebuddy"))
+            app.apply(command_line(f"s-{n}", "record_satisfaction", ticket, at, "customer",
+                                   {"score": score, "nps": nps}, tenant="growgrebuddy"))
+        for n, outcome in enumerate(("solved", "solved", "ticket_created")):
+            payload = {"articles_viewed": ["KB-1"], "outcome": outcome,
+                       "ticket_id": "G-1" if outcome == "ticket_created" else None}
+            raw = json.loads(command_line(f"ss-{n}", "record_self_service", "x", T0,
+                                          "customer", payload, tenant="growgrebuddy"))
+            raw["session_id"] = f"SS-{n}"
+            del raw["ticket_id"]
+            assert app.apply(json.dumps(raw).encode()).status == "accepted"
+        projector = Projector(app, engine_for(sqlite_url))
+        projector.catch_up()
+        with projector.engine.connect() as conn:
+            report = satisfaction_report(conn, projector.t, since=date(2026, 11, 16),
+                                         until=date(2026, 11, 23))
+            times = times_report(conn, projector.t, lambda r: app.policy_version(
+                r["policy_id"], r["policy_version"], r["policy_hash"]),
+                since=T0, until=T0 + timedelta(days=1))
+    assert report["satisfaction"] == [{
+        "period": "2026-11-16", "tenant": "growgrebuddy", "plan": "standard", "responses": 2,
+        "mean_score": 3.5, "csat_percent": 50.0, "nps_responses": 2, "nps": 0.0}]
+    assert report["self_service"] == [{"period": "2026-11-16", "tenant": "growgrebuddy",
+                                       "sessions": 3, "solved": 2, "success_rate": 66.7}]
+    # medium on `business` 09-17 UTC from 14:00: 30 and 90 counted minutes
+    assert times == [{"tenant": "growgrebuddy", "plan": "standard", "priority": "medium",
+                      "first_response": {"count": 2, "mean": 60.0, "p50": 30.0, "p90": 90.0},
+                      "resolution": {"count": 2, "mean": 60.0, "p50": 30.0, "p90": 90.0}}]
