@@ -22,7 +22,8 @@ from sqlalchemy import (
     event,
 )
 
-NAMES = ("rm_positions", "rm_tickets", "rm_volume", "rm_satisfaction", "rm_self_service")
+NAMES = ("rm_positions", "rm_tickets", "rm_volume", "rm_satisfaction", "rm_self_service",
+         "rm_parked", "rm_offsets")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Tables:
     volume: Table
     satisfaction: Table
     self_service: Table
+    parked: Table
+    offsets: Table
 
 
 def tables(suffix: str = "") -> Tables:
@@ -74,7 +77,21 @@ def tables(suffix: str = "") -> Tables:
         *(Column(name, String(200), nullable=False) for name in ("tenant", "day", "outcome")),
         Column("articles_viewed", Integer, nullable=False),
     )
-    return Tables(metadata, positions, tickets, volume, satisfaction, self_service)
+    parked = Table(  # events held back: a poison event and its ticket's later events
+        f"rm_parked{suffix}", metadata,
+        Column("ticket_id", String(200), primary_key=True),
+        Column("version", Integer, primary_key=True),
+        Column("envelope", JSON, nullable=False),
+        Column("error", String(2000), nullable=False),
+    )
+    offsets = Table(  # Kafka positions of the read models, written with their rows
+        f"rm_offsets{suffix}", metadata,
+        Column("topic", String(250), primary_key=True),
+        Column("partition", Integer, primary_key=True),
+        Column("offset", Integer, nullable=False),
+    )
+    return Tables(metadata, positions, tickets, volume, satisfaction, self_service, parked,
+                  offsets)
 
 
 def engine_for(url: str) -> Engine:

@@ -73,27 +73,77 @@ class Projector:
         ids = sorted({e["ticket_id"] for e in envelopes})
         known = self._rows(conn, ids)
         rows = dict(known)
+        held = self._held(conn, ids)
         counts: VolumeCounts = Counter()
         answers: list[Row] = []
+        parked: list[Row] = []
         for envelope in envelopes:
-            row = rows.get(envelope["ticket_id"])
-            current = row["version"] if row else 0
-            if envelope["version"] <= current:
+            ticket_id = envelope["ticket_id"]
+            row = rows.get(ticket_id)
+            if envelope["version"] <= (row["version"] if row else 0):
                 continue  # delivered before: already applied
-            if envelope["version"] != current + 1:
-                raise OutOfOrder(f"{envelope['ticket_id']} v{envelope['version']} after"
-                                 f" v{current}")
-            row = rows[envelope["ticket_id"]] = project_ticket(row, envelope)
-            bump = volume_key(row, envelope)
+            try:
+                if ticket_id in held:
+                    raise OutOfOrder(f"held back behind parked v{held[ticket_id]}")
+                row, bump, answer = self._project(row, envelope)
+            except Exception as exc:  # a poison event: park it, go on with other tickets
+                held.setdefault(ticket_id, envelope["version"])
+                parked.append({"ticket_id": ticket_id, "version": envelope["version"],
+                               "envelope": envelope, "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            rows[ticket_id] = row
             if bump:
                 counts[bump] += 1
-            answer = satisfaction_row(row, envelope)
             if answer:
                 answers.append(answer)
+        self._write_parked(conn, parked)
         self._write_rows(conn, known, rows)
         self._write_volume(conn, counts)
         if answers:
             conn.execute(self.t.satisfaction.insert(), answers)
+
+    @staticmethod
+    def _project(row: Row | None, envelope: dict[str, Any]) -> tuple[Row, Any, Row | None]:
+        current = row["version"] if row else 0
+        if envelope["version"] != current + 1:
+            raise OutOfOrder(f"v{envelope['version']} arrived after v{current}")
+        row = project_ticket(row, envelope)
+        return row, volume_key(row, envelope), satisfaction_row(row, envelope)
+
+    def _held(self, conn: Connection, ids: list[str]) -> dict[str, int]:
+        """Tickets with parked events: their later events wait behind them."""
+        table, held = self.t.parked, dict[str, int]()
+        for start in range(0, len(ids), 500):
+            query = select(table.c.ticket_id, table.c.version).where(
+                table.c.ticket_id.in_(ids[start:start + 500])).order_by(table.c.version)
+            for ticket_id, version in conn.execute(query):
+                held.setdefault(ticket_id, version)
+        return held
+
+    def _write_parked(self, conn: Connection, parked: list[Row]) -> None:
+        if not parked:
+            return
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(dialect.insert(self.t.parked).values(parked).on_conflict_do_nothing(
+            index_elements=["ticket_id", "version"]))
+
+    def parked(self) -> list[Row]:
+        """Every parked event, by ticket and version."""
+        table = self.t.parked
+        with self.engine.connect() as conn:
+            query = select(table).order_by(table.c.ticket_id, table.c.version)
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def retry_parked(self) -> tuple[int, int]:
+        """Apply parked events again, in order; returns (applied, still parked)."""
+        table = self.t.parked
+        with self.engine.begin() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(
+                select(table).order_by(table.c.ticket_id, table.c.version))]
+            conn.execute(table.delete())
+            self.apply(conn, [row["envelope"] for row in rows])
+            remaining = conn.execute(select(table.c.version)).all()
+        return len(rows) - len(remaining), len(remaining)
 
     def _write_sessions(self, conn: Connection, sessions: list[dict[str, Any]]) -> None:
         """Insert-or-ignore: a session records once, so a redelivery is a no-op."""

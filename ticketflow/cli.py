@@ -154,6 +154,11 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                            help="mean, p50, p90 minutes to first response and resolution")
     cmd.set_defaults(handler=cmd_report_times)
 
+    cmd = sub.add_parser("parked", parents=[common],
+                         help="events the read models could not apply, held back")
+    cmd.add_argument("--retry", action="store_true", help="apply them again, in order")
+    cmd.set_defaults(handler=cmd_parked)
+
     cmd = sub.add_parser("replay", parents=[common], help="rebuild the read models")
     cmd.add_argument("--from-start", action="store_true",
                      help="rebuild from the first event (default: catch up)")
@@ -407,6 +412,22 @@ def _spread(figures: dict[str, Any]) -> str:
     if not figures["count"]:
         return "-"
     return f"{figures['count']}: {figures['mean']} / {figures['p50']} / {figures['p90']}"
+
+
+def cmd_parked(app: TicketingApp, args: argparse.Namespace) -> int:
+    """List parked events (exit 1 if any); --retry applies them again first."""
+    projector = Projector(app, engine_for(Settings.from_env(db=args.db).db))
+    if args.retry:
+        applied, remaining = projector.retry_parked()
+        render.errors.print(f"applied {applied} parked event(s); {remaining} still parked")
+    parked = [{"ticket_id": p["ticket_id"], "version": p["version"],
+               "type": p["envelope"]["type"], "error": p["error"]} for p in projector.parked()]
+    if args.json:
+        _print_json(parked)
+    else:
+        render.table("parked events", ("ticket", "version", "type", "error"),
+                     ((p["ticket_id"], p["version"], p["type"], p["error"]) for p in parked))
+    return 1 if parked else 0
 
 
 def cmd_replay(app: TicketingApp, args: argparse.Namespace) -> int:

@@ -7,7 +7,6 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from tests.support.builders import T0, command_line, create_payload
@@ -22,7 +21,7 @@ from ticketflow.projections.reports import (
     times_report,
     volume_report,
 )
-from ticketflow.projections.runner import TICKET_TOPIC, OutOfOrder, Projector
+from ticketflow.projections.runner import TICKET_TOPIC, Projector
 from ticketflow.settings import Settings
 from ticketflow.workload import generate_workload
 
@@ -75,14 +74,37 @@ def test_redelivered_events_change_nothing(db_url: str) -> None:
         assert snapshot(projector) == before
 
 
-def test_an_event_that_skips_a_version_is_refused(db_url: str) -> None:
-    with loaded(db_url, tickets=5) as app:
+def test_a_poison_event_is_parked_its_ticket_held_back_and_retried_in_order(
+    db_url: str,
+) -> None:
+    with loaded(db_url, tickets=8) as app:
         projector = Projector(app, engine_for(db_url))
-        first = next(r for r in app.stream_records() if r.topic.startswith(TICKET_TOPIC))
-        later = {**app.envelope_of(first), "version": 3, "type": "TicketAcknowledged",
-                 "data": {"from": "created", "to": "acknowledged"}}
-        with pytest.raises(OutOfOrder), projector.engine.begin() as conn:
-            projector.apply(conn, [app.envelope_of(first), later])
+        ticket_records = [r for r in app.stream_records() if r.topic.startswith(TICKET_TOPIC)]
+        first = app.envelope_of(ticket_records[0])
+        story = app.timeline(first["ticket_id"])
+        other = next(app.envelope_of(r) for r in ticket_records
+                     if app.envelope_of(r)["ticket_id"] != first["ticket_id"])
+        assert len(story) >= 4
+        with projector.engine.begin() as conn:  # v1, then v3 before v2 (a gap), v4
+            projector.apply(conn, [story[0], story[2], other, story[3]])
+        parked = projector.parked()
+        assert [(p["ticket_id"], p["version"]) for p in parked] == [
+            (first["ticket_id"], 3), (first["ticket_id"], 4)]
+        assert "OutOfOrder" in parked[0]["error"]
+        with projector.engine.begin() as conn:  # v2 arrives: held behind v3 as well
+            projector.apply(conn, [story[1]])
+        assert [p["version"] for p in projector.parked()] == [2, 3, 4]
+        assert snapshot(projector)["tickets"][0]["version"] in (1, other["version"])
+        assert projector.retry_parked() == (3, 0)
+        rows = {r["ticket_id"]: r for r in snapshot(projector)["tickets"]}
+        assert rows[first["ticket_id"]]["version"] == 4
+        # an event no projection can read (its data lacks the new priority) stays parked
+        broken = {**story[3], "version": 5, "type": "PriorityChanged", "data": {}}
+        with projector.engine.begin() as conn:
+            projector.apply(conn, [broken])
+        assert "KeyError" in projector.parked()[0]["error"]
+        assert projector.retry_parked() == (0, 1)
+        assert rows[first["ticket_id"]]["version"] == 4
 
 
 def test_a_replay_from_the_start_equals_the_live_read_models_twice_over(db_url: str) -> None:
