@@ -1,7 +1,8 @@
 """`ticketflow serve` and `ticketflow worker ROLE`: the long-running processes.
 
 Roles: `commands` (support.commands → the application service), `relay` (event store
-→ support.ticket-events) and `timers` (time-driven commands, checked every second).
+→ support.ticket-events), `projections` (support.ticket-events → the read models) and
+`timers` (time-driven commands, checked every second).
 
 Each role runs in its own thread with its own application instance and Kafka
 clients. A failing step (broker or database away) is logged and retried with
@@ -20,9 +21,11 @@ from kafka.producer import KafkaProducer
 
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.commands import CommandConsumer
+from ticketflow.consumers.projections import KafkaProjectionRunner
 from ticketflow.consumers.timers import Timers
 from ticketflow.producers.relay import OutboxRelay, producer_config
 from ticketflow.producers.topics import Topics, ensure_topics
+from ticketflow.projections.db import engine_for
 from ticketflow.settings import Settings, kafka_client_config
 
 log = logging.getLogger("ticketflow.serve")
@@ -66,13 +69,16 @@ def build_role(name: str, settings: Settings) -> Role:
     if name == "commands":
         consumer = CommandConsumer.subscribe(app, config, producer, topics)
         return Role(name, consumer.run_once, [consumer.close, producer.close, app.close])
+    if name == "projections":
+        runner = KafkaProjectionRunner.subscribe(app, engine_for(settings.db), config, topics)
+        return Role(name, runner.run_once, [runner.close, producer.close, app.close])
     if name == "timers":
         timers = Timers(app)
         return Role(name, timers.run_once, [producer.close, app.close], idle=1.0)
     raise ValueError(f"unknown role {name!r}; roles: {', '.join(ROLES)}")
 
 
-ROLES = ("commands", "relay", "timers")
+ROLES = ("commands", "relay", "projections", "timers")
 
 
 def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 6,
