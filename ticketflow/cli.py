@@ -21,6 +21,7 @@ from ticketflow.demo import DEFAULT_START, demo_reports, run_demo
 from ticketflow.demo import progress_bar as _bar
 from ticketflow.domain.errors import Rejected
 from ticketflow.domain.policy import Policy, PolicyError, load_policy_file
+from ticketflow.export import add_export_command
 from ticketflow.kafka_broker import add_kafka_commands
 from ticketflow.producers.sdk import CommandClient, outcome
 from ticketflow.producers.topics import Topics
@@ -34,7 +35,7 @@ from ticketflow.projections.reports import (
 )
 from ticketflow.projections.runner import Projector
 from ticketflow.serve import ROLES, serve
-from ticketflow.settings import Settings, SettingsError, kafka_client_config
+from ticketflow.settings import Settings, SettingsError, instant, kafka_client_config
 
 Handler = Callable[[TicketingApp, argparse.Namespace], int]
 
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_service_commands(sub, common)
     _add_report_commands(sub, common)
+    add_export_command(sub, common)
 
     cmd = sub.add_parser("policy", help="validate a policy file")
     cmd.add_argument("file", type=Path)
@@ -207,19 +209,6 @@ def _mark_without_app(parser: argparse.ArgumentParser) -> None:
                 func = child.get_default("func")
                 if func is not None:
                     child.set_defaults(handler=func)
-
-
-def instant(text: str) -> datetime:
-    """ISO-8601 with a UTC offset ('Z' allowed); a bare date means 00:00 UTC."""
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 instant") from None
-    if value.tzinfo is None:
-        if "T" in text or " " in text:
-            raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. {text}Z")
-        value = value.replace(tzinfo=UTC)
-    return value
 
 
 # -- handlers ---------------------------------------------------------------------------

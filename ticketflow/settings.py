@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -83,3 +85,16 @@ def eventstore_env(url: str) -> dict[str, str]:
     raise SettingsError(
         f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql://USER@HOST/DB"
     )
+
+
+def instant(text: str) -> datetime:
+    """ISO-8601 with a UTC offset ('Z' allowed); a bare date means 00:00 UTC."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 instant") from None
+    if value.tzinfo is None:
+        if "T" in text or " " in text:
+            raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. {text}Z")
+        value = value.replace(tzinfo=UTC)
+    return value
