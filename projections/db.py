@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 NAMES = ("rm_positions", "rm_tickets", "rm_volume", "rm_satisfaction", "rm_self_service",
-         "rm_parked", "rm_offsets")
+         "rm_articles", "rm_parked", "rm_offsets")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Tables:
     volume: Table
     satisfaction: Table
     self_service: Table
+    articles: Table
     parked: Table
     offsets: Table
 
@@ -77,6 +78,13 @@ def tables(suffix: str = "") -> Tables:
         *(Column(name, String(200), nullable=False) for name in ("tenant", "day", "outcome")),
         Column("articles_viewed", Integer, nullable=False),
     )
+    articles = Table(  # knowledge-base links, publication consents and publications
+        f"rm_articles{suffix}", metadata,
+        Column("ticket_id", String(200), primary_key=True),
+        Column("version", Integer, primary_key=True),
+        *(Column(name, String(200), nullable=False) for name in ("tenant", "day", "kind")),
+        Column("article_id", String(200)),
+    )
     parked = Table(  # events held back: a poison event and its ticket's later events
         f"rm_parked{suffix}", metadata,
         Column("ticket_id", String(200), primary_key=True),
@@ -90,8 +98,8 @@ def tables(suffix: str = "") -> Tables:
         Column("partition", Integer, primary_key=True),
         Column("offset", Integer, nullable=False),
     )
-    return Tables(metadata, positions, tickets, volume, satisfaction, self_service, parked,
-                  offsets)
+    return Tables(metadata, positions, tickets, volume, satisfaction, self_service, articles,
+                  parked, offsets)
 
 
 def engine_for(url: str) -> Engine:

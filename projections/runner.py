@@ -20,6 +20,7 @@ from ticketflow.domain.ticket import Ticket
 from ticketflow.projections.db import Tables, tables
 from ticketflow.projections.tickets import (
     Row,
+    article_row,
     project_ticket,
     satisfaction_row,
     self_service_row,
@@ -76,6 +77,7 @@ class Projector:
         held = self._held(conn, ids)
         counts: VolumeCounts = Counter()
         answers: list[Row] = []
+        articles: list[Row] = []
         parked: list[Row] = []
         for envelope in envelopes:
             ticket_id = envelope["ticket_id"]
@@ -85,7 +87,7 @@ class Projector:
             try:
                 if ticket_id in held:
                     raise OutOfOrder(f"held back behind parked v{held[ticket_id]}")
-                row, bump, answer = self._project(row, envelope)
+                row, bump, answer, article = self._project(row, envelope)
             except Exception as exc:  # a poison event: park it, go on with other tickets
                 held.setdefault(ticket_id, envelope["version"])
                 parked.append({"ticket_id": ticket_id, "version": envelope["version"],
@@ -96,19 +98,26 @@ class Projector:
                 counts[bump] += 1
             if answer:
                 answers.append(answer)
+            if article:
+                articles.append(article)
         self._write_parked(conn, parked)
         self._write_rows(conn, known, rows)
         self._write_volume(conn, counts)
         if answers:
             conn.execute(self.t.satisfaction.insert(), answers)
+        if articles:
+            conn.execute(self.t.articles.insert(), articles)
 
     @staticmethod
-    def _project(row: Row | None, envelope: dict[str, Any]) -> tuple[Row, Any, Row | None]:
+    def _project(
+        row: Row | None, envelope: dict[str, Any]
+    ) -> tuple[Row, Any, Row | None, Row | None]:
         current = row["version"] if row else 0
         if envelope["version"] != current + 1:
             raise OutOfOrder(f"v{envelope['version']} arrived after v{current}")
         row = project_ticket(row, envelope)
-        return row, volume_key(row, envelope), satisfaction_row(row, envelope)
+        return (row, volume_key(row, envelope), satisfaction_row(row, envelope),
+                article_row(row, envelope))
 
     def _held(self, conn: Connection, ids: list[str]) -> dict[str, int]:
         """Tickets with parked events: their later events wait behind them."""

@@ -99,3 +99,17 @@ def self_service_row(envelope: dict[str, Any]) -> Row:
     return {"session_id": data["session_id"], "tenant": envelope["tenant"],
             "day": envelope["occurred_at"][:10], "outcome": data["outcome"],
             "articles_viewed": len(data["articles_viewed"])}
+
+
+ARTICLE_EVENTS = {"ArticleLinked": "linked", "PublicationConsented": "consented",
+                  "PublishedAsArticle": "published"}
+
+
+def article_row(row: Row, envelope: dict[str, Any]) -> Row | None:
+    """A knowledge-base link, a customer's consent to publish, or a publication."""
+    kind = ARTICLE_EVENTS.get(envelope["type"])
+    if kind is None:
+        return None
+    return {"ticket_id": row["ticket_id"], "version": envelope["version"],
+            "tenant": row["tenant"], "day": envelope["occurred_at"][:10], "kind": kind,
+            "article_id": envelope["data"].get("article_id")}

@@ -7,6 +7,9 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tests.support.builders import T0, command_line, create_payload
@@ -45,7 +48,7 @@ def snapshot(projector: Projector) -> dict[str, list[dict[str, Any]]]:
             **{name: [dict(r._mapping) for r in conn.execute(
                 select(table).order_by(*table.primary_key.columns))]
                for name, table in (("volume", t.volume), ("satisfaction", t.satisfaction),
-                                   ("self_service", t.self_service))},
+                                   ("self_service", t.self_service), ("articles", t.articles))},
         }
 
 
@@ -217,3 +220,42 @@ def test_hand_checked_satisfaction_self_service_and_times(sqlite_url: str) -> No
     assert times == [{"tenant": "growgrebuddy", "plan": "standard", "priority": "medium",
                       "first_response": {"count": 2, "mean": 60.0, "p50": 30.0, "p90": 90.0},
                       "resolution": {"count": 2, "mean": 60.0, "p50": 30.0, "p90": 90.0}}]
+
+
+def test_the_articles_read_model_holds_every_link_consent_and_publication(
+    sqlite_url: str,
+) -> None:
+    with loaded(sqlite_url, tickets=120, days=20) as app:
+        projector = Projector(app, engine_for(sqlite_url))
+        projector.catch_up()
+        kinds = {"ArticleLinked": "linked", "PublicationConsented": "consented",
+                 "PublishedAsArticle": "published"}
+        expected = sorted(
+            (e["ticket_id"], e["version"], kinds[e["type"]])
+            for e in map(app.envelope_of, app.stream_records()) if e["type"] in kinds)
+        got = sorted((a["ticket_id"], a["version"], a["kind"])
+                     for a in snapshot(projector)["articles"])
+        assert got == expected and any(kind == "linked" for _, _, kind in got)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), batch=st.integers(1, 50), redeliver=st.booleans())
+def test_random_histories_projected_live_equal_a_replay(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, batch: int, redeliver: bool
+) -> None:
+    url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'store.db'}"
+    with build_app(Settings(db=url)) as app:
+        engine = engine_for(url)
+        live = Projector(app, engine)
+        for n, command in enumerate(generate_workload(seed, tickets=15, start=START, days=5)):
+            app.apply(json.dumps(command).encode())
+            if n % batch == 0:  # live: small, irregular catch-ups while commands arrive
+                live.catch_up(batch_size=batch)
+        live.catch_up(batch_size=batch)
+        if redeliver:  # at-least-once delivery: everything again
+            with engine.begin() as conn:
+                live.apply(conn, [app.envelope_of(r) for r in app.stream_records()])
+        projected = snapshot(live)
+        rebuild(app, engine)
+        assert snapshot(Projector(app, engine)) == projected

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from tests.support.builders import T0, Story
-from ticketflow.projections.tickets import project_ticket, volume_key
+from ticketflow.projections.tickets import article_row, project_ticket, volume_key
 
 
 def envelopes(story: Story) -> list[dict[str, Any]]:
@@ -65,3 +65,14 @@ def test_volume_counts_created_resolved_reopened_and_closed_under_the_first_prio
     dims = ("personalysispro", day, "technical", "email", "high")
     assert counted == [(dims, "created"), (dims, "resolved"), (dims, "reopened"),
                        (dims, "resolved"), (dims, "closed")]
+
+
+def test_links_consents_and_publications_are_recorded_per_event() -> None:
+    story = (Story().do("link_article", article_id="KB-7").do("resolve")
+             .do("consent_to_publish").do("publish_as_article", article_id="KB-99"))
+    row, found = None, []
+    for envelope in envelopes(story):
+        row = project_ticket(row, envelope)
+        found.append(article_row(row, envelope))
+    assert [(a["kind"], a["article_id"], a["version"]) for a in found if a] == [
+        ("linked", "KB-7", 2), ("consented", None, 4), ("published", "KB-99", 5)]
