@@ -16,11 +16,11 @@ from typing import Any
 from kafka.consumer import KafkaConsumer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ticketflow.application import TicketingApp
 from ticketflow.consumers.commands import subscribe_when_known
 from ticketflow.producers.topics import Topics
+from ticketflow.projections.db import insert
 from ticketflow.projections.runner import Projector
 
 GROUP = "ticketflow-read-models"
@@ -68,9 +68,8 @@ class KafkaProjectionRunner:
 
     def _store(self, conn: Connection, positions: dict[TopicPartition, int]) -> None:
         table = self.projector.t.offsets
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         for partition, offset in sorted(positions.items()):
-            statement = dialect.insert(table).values(topic=self.topic,
+            statement = insert(conn, table).values(topic=self.topic,
                                                      partition=partition.partition,
                                                      offset=offset)
             conn.execute(statement.on_conflict_do_update(

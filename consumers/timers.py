@@ -15,11 +15,9 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from ticketflow.application import Outcome, TicketingApp
-from ticketflow.domain.ticket import Ticket
+from ticketflow.application import TICKET_TOPIC, Outcome, TicketingApp
 
 Progress = Callable[[int], None]
-TICKET_TOPIC = f"{Ticket.__module__}:Ticket."
 
 
 class Timers:

@@ -8,6 +8,7 @@ builds fresh ones before swapping them in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import (
@@ -21,6 +22,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 NAMES = ("rm_positions", "rm_tickets", "rm_volume", "rm_satisfaction", "rm_self_service",
          "rm_articles", "rm_parked", "rm_offsets")
@@ -117,3 +119,8 @@ def _sqlite_pragmas(connection: object, _: object) -> None:
     cursor = connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA busy_timeout = 30000")  # share the file with the event store
     cursor.close()
+
+
+def insert(conn: Any, table: Table) -> Any:
+    """An INSERT with ON CONFLICT support for the connection's dialect."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)

@@ -13,11 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ticketflow.application import STREAM_TOPIC_PREFIXES, TicketingApp
-from ticketflow.domain.ticket import Ticket
-from ticketflow.projections.db import Tables, tables
+from ticketflow.projections.db import Tables, insert, tables
 from ticketflow.projections.tickets import (
     Row,
     article_row,
@@ -28,7 +26,6 @@ from ticketflow.projections.tickets import (
 )
 
 POSITION = "read-models"
-TICKET_TOPIC = f"{Ticket.__module__}:Ticket."
 VolumeCounts = Counter[tuple[tuple[str, ...], str]]
 
 
@@ -132,8 +129,7 @@ class Projector:
     def _write_parked(self, conn: Connection, parked: list[Row]) -> None:
         if not parked:
             return
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        conn.execute(dialect.insert(self.t.parked).values(parked).on_conflict_do_nothing(
+        conn.execute(insert(conn, self.t.parked).values(parked).on_conflict_do_nothing(
             index_elements=["ticket_id", "version"]))
 
     def parked(self) -> list[Row]:
@@ -158,9 +154,8 @@ class Projector:
         """Insert-or-ignore: a session records once, so a redelivery is a no-op."""
         if not sessions:
             return
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         rows = [self_service_row(e) for e in sessions]
-        conn.execute(dialect.insert(self.t.self_service).values(rows)
+        conn.execute(insert(conn, self.t.self_service).values(rows)
                      .on_conflict_do_nothing(index_elements=["session_id"]))
 
     def _rows(self, conn: Connection, ids: list[str]) -> dict[str, Row]:
@@ -191,9 +186,8 @@ class Projector:
         for (key, counter), n in counts.items():
             per_key.setdefault(key, {"created": 0, "resolved": 0, "reopened": 0, "closed": 0})
             per_key[key][counter] += n
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         for key, deltas in sorted(per_key.items()):
-            statement = dialect.insert(table).values(**dict(zip(names, key, strict=True)),
+            statement = insert(conn, table).values(**dict(zip(names, key, strict=True)),
                                                      **deltas)
             statement = statement.on_conflict_do_update(
                 index_elements=list(names),
@@ -202,7 +196,6 @@ class Projector:
             conn.execute(statement)
 
     def _store_position(self, conn: Connection, position: int) -> None:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(self.t.positions).values(name=POSITION, position=position)
+        statement = insert(conn, self.t.positions).values(name=POSITION, position=position)
         conn.execute(statement.on_conflict_do_update(index_elements=["name"],
                                                      set_={"position": position}))

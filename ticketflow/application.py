@@ -64,6 +64,7 @@ STREAM_TOPIC_PREFIXES = (
     f"{SelfServiceSession.__module__}:SelfServiceSession.",
 )
 RECEIPT_TOPIC = f"{Receipt.__module__}:Receipt.Recorded"
+TICKET_TOPIC = STREAM_TOPIC_PREFIXES[0]
 
 Clock = Callable[[], datetime]
 

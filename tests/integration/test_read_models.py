@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tests.support.builders import T0, command_line, create_payload
-from ticketflow.application import TicketingApp
+from ticketflow.application import TICKET_TOPIC, TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
 from ticketflow.projections.db import engine_for
@@ -24,7 +24,7 @@ from ticketflow.projections.reports import (
     times_report,
     volume_report,
 )
-from ticketflow.projections.runner import TICKET_TOPIC, Projector
+from ticketflow.projections.runner import Projector
 from ticketflow.settings import Settings
 from ticketflow.workload import generate_workload
 
