@@ -355,8 +355,7 @@ def cmd_report_volume(app: TicketingApp, args: argparse.Namespace) -> int:
         return 0
     columns = ("period", "tenant", "category", "channel", "priority", "created", "resolved",
                "closed", "backlog", "resolution_rate")
-    render.table(f"ticket volume by {args.by}", columns,
-                 ([r[c] for c in columns] for r in rows))
+    _show_rows(f"ticket volume by {args.by}", rows, columns)
     return 0
 
 
@@ -371,11 +370,9 @@ def cmd_report_satisfaction(app: TicketingApp, args: argparse.Namespace) -> int:
         return 0
     columns = ("period", "tenant", "plan", "responses", "mean_score", "csat_percent",
                "nps_responses", "nps")
-    render.table(f"satisfaction by {args.by}", columns,
-                 ([r[c] for c in columns] for r in report["satisfaction"]))
+    _show_rows(f"satisfaction by {args.by}", report["satisfaction"], columns)
     sessions = ("period", "tenant", "sessions", "solved", "success_rate")
-    render.table(f"self-service success by {args.by}", sessions,
-                 ([r[c] for c in sessions] for r in report["self_service"]))
+    _show_rows(f"self-service success by {args.by}", report["self_service"], sessions)
     return 0
 
 
