@@ -3,12 +3,14 @@ and the checks common to every command (tenant, time order)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.utils import get_topic
 
 from ticketflow.domain.chain import chain_hash, make_envelope
 from ticketflow.domain.errors import Forbidden, InvalidMessage
@@ -84,6 +86,26 @@ class Stream(Aggregate):
     def note_event(self, event: Stream.Event) -> None:
         self.last_hash = event.hash
         self.last_occurred_at = event.occurred_at
+
+    @classmethod
+    def from_envelopes(cls: type[S], envelopes: Iterable[dict[str, Any]]) -> S | None:
+        """The aggregate folded from its envelopes (current schema versions, in order),
+        through the same events and mutators as a load from the event store."""
+        aggregate: Any = None
+        for envelope in envelopes:
+            event_class = getattr(cls, envelope["type"])
+            fields: dict[str, Any] = {
+                "originator_id": stream_uuid(cls.KIND, envelope["ticket_id"]),
+                "originator_version": envelope["version"],
+                "timestamp": datetime.fromisoformat(envelope["recorded_at"]),
+                "occurred_at": datetime.fromisoformat(envelope["occurred_at"]),
+                **{name: envelope[name] for name in (
+                    "event_id", "tenant", "ticket_id", "actor", "causation_id", "data", "hash")},
+            }
+            if issubclass(event_class, Aggregate.Created):
+                fields["originator_topic"] = get_topic(cls)
+            aggregate = event_class(**fields).mutate(aggregate)
+        return aggregate
 
     @classmethod
     def _start(

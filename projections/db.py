@@ -15,6 +15,8 @@ from sqlalchemy import (
     JSON,
     Column,
     Engine,
+    Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -25,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 NAMES = ("rm_positions", "rm_tickets", "rm_volume", "rm_satisfaction", "rm_self_service",
-         "rm_articles", "rm_parked", "rm_offsets")
+         "rm_articles", "rm_parked", "rm_offsets", "rm_timeline", "rm_sla_clocks")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Tables:
     articles: Table
     parked: Table
     offsets: Table
+    timeline: Table
+    sla_clocks: Table
 
 
 def tables(suffix: str = "") -> Tables:
@@ -100,8 +104,26 @@ def tables(suffix: str = "") -> Tables:
         Column("partition", Integer, primary_key=True),
         Column("offset", Integer, nullable=False),
     )
+    timeline = Table(  # the audit timeline: every ticket event's envelope as recorded
+        f"rm_timeline{suffix}", metadata,
+        Column("ticket_id", String(200), primary_key=True),
+        Column("version", Integer, primary_key=True),
+        *(Column(name, String(200), nullable=False) for name in ("tenant", "type", "occurred_at")),
+        Column("envelope", JSON, nullable=False),
+    )
+    sla_clocks = Table(  # both SLA clocks of every ticket, as of its latest event
+        f"rm_sla_clocks{suffix}", metadata,
+        Column("ticket_id", String(200), primary_key=True),
+        Column("clock", String(50), primary_key=True),
+        *(Column(name, String(200), nullable=False)
+          for name in ("tenant", "plan", "priority", "status", "evaluated_at")),
+        Column("target_minutes", Integer),
+        Column("counted_minutes", Float, nullable=False),
+        *(Column(name, String(200)) for name in ("due_at", "met_at", "breached_at")),
+        Index(f"rm_sla_clocks{suffix}_status", "tenant", "status", "due_at"),
+    )
     return Tables(metadata, positions, tickets, volume, satisfaction, self_service, articles,
-                  parked, offsets)
+                  parked, offsets, timeline, sla_clocks)
 
 
 def engine_for(url: str) -> Engine:

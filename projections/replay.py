@@ -22,6 +22,7 @@ def rebuild(app: TicketingApp, engine: Engine,
     """Project the whole history into fresh tables and swap them in; returns events."""
     tables(NEXT).metadata.drop_all(engine)  # leftovers of an interrupted replay
     applied = Projector(app, engine, suffix=NEXT).catch_up(progress)
+    final = tables().metadata.tables
     with engine.begin() as conn:
         for name in NAMES:
             conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
@@ -29,4 +30,8 @@ def rebuild(app: TicketingApp, engine: Engine,
             if conn.dialect.name == "postgresql":  # index names outlive a table rename
                 conn.execute(text(f'ALTER INDEX IF EXISTS "{name}{NEXT}_pkey"'
                                   f' RENAME TO "{name}_pkey"'))
+            for index in final[name].indexes:  # so the next replay's names are free
+                built = str(index.name).replace(name, f"{name}{NEXT}", 1)
+                conn.execute(text(f'DROP INDEX IF EXISTS "{built}"'))
+                index.create(conn)
     return applied

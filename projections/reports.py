@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from ticketflow.domain.policy import Policy
-from ticketflow.domain.sla import CLOCKS, Fact, SlaResult, evaluate
+from ticketflow.domain.sla import CLOCKS, SlaResult
 from ticketflow.projections.db import Tables
+from ticketflow.projections.sla_clocks import sla_of
 from ticketflow.projections.sla_compliance import ComplianceRow, compliance_rows
 from ticketflow.projections.tickets import Row
 
@@ -29,12 +30,6 @@ def ticket_rows(conn: Connection, t: Tables, tenant: str | None) -> Iterator[Row
         query = query.where(t.tickets.c.tenant == tenant)
     for row in conn.execute(query):
         yield dict(row._mapping)
-
-
-def sla_of(row: Row, policy: Policy, as_of: datetime) -> SlaResult:
-    facts = [Fact(datetime.fromisoformat(f["at"]), f["kind"], f.get("value"))
-             for f in row["sla_facts"]]
-    return evaluate(policy, row["plan"], row["timezone"], facts, as_of)
 
 
 def sla_report(

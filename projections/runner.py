@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from ticketflow.application import STREAM_TOPIC_PREFIXES, TicketingApp
 from ticketflow.projections.db import Tables, insert, tables
+from ticketflow.projections.sla_clocks import clock_rows
 from ticketflow.projections.tickets import (
     Row,
     article_row,
@@ -24,6 +26,7 @@ from ticketflow.projections.tickets import (
     self_service_row,
     volume_key,
 )
+from ticketflow.projections.timeline import timeline_row
 
 POSITION = "read-models"
 VolumeCounts = Counter[tuple[tuple[str, ...], str]]
@@ -75,7 +78,9 @@ class Projector:
         counts: VolumeCounts = Counter()
         answers: list[Row] = []
         articles: list[Row] = []
+        events: list[Row] = []
         parked: list[Row] = []
+        latest: dict[str, str] = {}  # ticket → occurred_at of its last event applied here
         for envelope in envelopes:
             ticket_id = envelope["ticket_id"]
             row = rows.get(ticket_id)
@@ -91,6 +96,8 @@ class Projector:
                                "envelope": envelope, "error": f"{type(exc).__name__}: {exc}"})
                 continue
             rows[ticket_id] = row
+            latest[ticket_id] = envelope["occurred_at"]
+            events.append(timeline_row(envelope))
             if bump:
                 counts[bump] += 1
             if answer:
@@ -104,6 +111,9 @@ class Projector:
             conn.execute(self.t.satisfaction.insert(), answers)
         if articles:
             conn.execute(self.t.articles.insert(), articles)
+        if events:
+            conn.execute(self.t.timeline.insert(), events)
+        self._write_clocks(conn, [(rows[key], at) for key, at in sorted(latest.items())])
 
     @staticmethod
     def _project(
@@ -132,11 +142,13 @@ class Projector:
         conn.execute(insert(conn, self.t.parked).values(parked).on_conflict_do_nothing(
             index_elements=["ticket_id", "version"]))
 
-    def parked(self) -> list[Row]:
-        """Every parked event, by ticket and version."""
+    def parked(self, ticket_id: str | None = None) -> list[Row]:
+        """Every parked event (or one ticket's), by ticket and version."""
         table = self.t.parked
         with self.engine.connect() as conn:
             query = select(table).order_by(table.c.ticket_id, table.c.version)
+            if ticket_id is not None:
+                query = query.where(table.c.ticket_id == ticket_id)
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def retry_parked(self) -> tuple[int, int]:
@@ -178,6 +190,22 @@ class Projector:
                                       if c.name != "ticket_id"}
             conn.execute(update(table).where(table.c.ticket_id == bindparam("key"))
                          .values(values), changed)
+
+    def _write_clocks(self, conn: Connection, changed: list[tuple[Row, str]]) -> None:
+        """Both clocks of each ticket that changed, as of its latest event."""
+        clocks: list[Row] = []
+        for row, at in changed:
+            policy = self.app.policy_version(row["policy_id"], row["policy_version"],
+                                             row["policy_hash"])
+            clocks.extend(clock_rows(row, policy, datetime.fromisoformat(at)))
+        if not clocks:
+            return
+        statement = insert(conn, self.t.sla_clocks)
+        keys = {"ticket_id", "clock"}
+        conn.execute(statement.on_conflict_do_update(
+            index_elements=sorted(keys),
+            set_={c.name: statement.excluded[c.name] for c in self.t.sla_clocks.columns
+                  if c.name not in keys}), clocks)
 
     def _write_volume(self, conn: Connection, counts: VolumeCounts) -> None:
         table = self.t.volume

@@ -34,6 +34,7 @@ from ticketflow.projections.reports import (
     volume_report,
 )
 from ticketflow.projections.runner import Projector
+from ticketflow.projections.timeline import ticket_as_of, timeline
 from ticketflow.serve import ROLES, serve
 from ticketflow.settings import Settings, SettingsError, instant, kafka_client_config
 
@@ -226,7 +227,14 @@ def cmd_apply(app: TicketingApp, args: argparse.Namespace) -> int:
 
 
 def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
-    ticket = app.load_ticket(args.ticket_id, args.as_of)
+    """Now: the aggregate from the event store; --as-of: folded from the timeline."""
+    if args.as_of:
+        projector = _read_models(app, args)
+        with projector.engine.connect() as conn:
+            ticket = ticket_as_of(conn, projector.t, args.ticket_id, args.as_of)
+        _warn_parked(projector, args.ticket_id)
+    else:
+        ticket = app.load_ticket(args.ticket_id)
     state = ticket.state()
     if args.as_of:
         state["as_of"] = args.as_of.isoformat()
@@ -238,7 +246,11 @@ def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
 
 
 def cmd_timeline(app: TicketingApp, args: argparse.Namespace) -> int:
-    envelopes = app.timeline(args.ticket_id)
+    """From the timeline read model; `verify` checks the event store itself."""
+    projector = _read_models(app, args)
+    with projector.engine.connect() as conn:
+        envelopes = timeline(conn, projector.t, args.ticket_id)
+    _warn_parked(projector, args.ticket_id)
     if args.json:
         _print_json(envelopes)
         return 0
@@ -249,6 +261,14 @@ def cmd_timeline(app: TicketingApp, args: argparse.Namespace) -> int:
          for e in envelopes),
     )
     return 0
+
+
+def _warn_parked(projector: Projector, ticket_id: str) -> None:
+    held = [p["version"] for p in projector.parked(ticket_id)]
+    if held:
+        render.errors.print(
+            f"[yellow]warning:[/yellow] {len(held)} event(s) of {ticket_id} from version"
+            f" {held[0]} on are parked and not shown; see `ticketflow parked`.")
 
 
 def cmd_verify(app: TicketingApp, args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import TICKET_TOPIC, TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
+from ticketflow.domain.errors import NotFound
 from ticketflow.projections.db import engine_for
 from ticketflow.projections.replay import rebuild
 from ticketflow.projections.reports import (
@@ -25,6 +26,7 @@ from ticketflow.projections.reports import (
     volume_report,
 )
 from ticketflow.projections.runner import Projector
+from ticketflow.projections.timeline import ticket_as_of, timeline
 from ticketflow.settings import Settings
 from ticketflow.workload import generate_workload
 
@@ -48,7 +50,8 @@ def snapshot(projector: Projector) -> dict[str, list[dict[str, Any]]]:
             **{name: [dict(r._mapping) for r in conn.execute(
                 select(table).order_by(*table.primary_key.columns))]
                for name, table in (("volume", t.volume), ("satisfaction", t.satisfaction),
-                                   ("self_service", t.self_service), ("articles", t.articles))},
+                                   ("self_service", t.self_service), ("articles", t.articles),
+                                   ("timeline", t.timeline), ("sla_clocks", t.sla_clocks))},
         }
 
 
@@ -63,6 +66,61 @@ def test_the_read_models_hold_every_ticket_at_its_latest_version(db_url: str) ->
             assert (row["version"], row["status"], row["level"]) == (
                 ticket.version, ticket.status, ticket.level)
         assert projector.catch_up() == 0  # nothing new
+
+
+def test_the_timeline_read_model_holds_every_event_exactly_as_stored(db_url: str) -> None:
+    with loaded(db_url) as app:
+        projector = Projector(app, engine_for(db_url))
+        projector.catch_up()
+        rows = snapshot(projector)["tickets"]
+        with projector.engine.connect() as conn:
+            for row in rows:
+                assert timeline(conn, projector.t, row["ticket_id"]) == app.timeline(
+                    row["ticket_id"])
+            with pytest.raises(NotFound):
+                timeline(conn, projector.t, "T-NOBODY")
+
+
+def test_ticket_as_of_from_the_timeline_equals_the_event_store_at_every_instant(
+    db_url: str,
+) -> None:
+    with loaded(db_url, tickets=12) as app:
+        projector = Projector(app, engine_for(db_url))
+        projector.catch_up()
+        with projector.engine.connect() as conn:
+            for row in snapshot(projector)["tickets"]:
+                instants = sorted({datetime.fromisoformat(e["occurred_at"])
+                                   for e in app.timeline(row["ticket_id"])})
+                for at in [*instants, instants[-1] + timedelta(days=30)]:
+                    from_model = ticket_as_of(conn, projector.t, row["ticket_id"], at)
+                    from_store = app.load_ticket(row["ticket_id"], at)
+                    assert from_model.state() == from_store.state()
+                with pytest.raises(NotFound, match="did not exist yet"):
+                    ticket_as_of(conn, projector.t, row["ticket_id"],
+                                 instants[0] - timedelta(seconds=1))
+
+
+def test_the_sla_clocks_read_model_equals_the_aggregate_at_its_latest_event(
+    db_url: str,
+) -> None:
+    with loaded(db_url) as app:
+        projector = Projector(app, engine_for(db_url))
+        projector.catch_up()
+        clocks = {(c["ticket_id"], c["clock"]): c for c in snapshot(projector)["sla_clocks"]}
+        statuses = set()
+        for row in snapshot(projector)["tickets"]:
+            ticket = app.load_ticket(row["ticket_id"])
+            last = datetime.fromisoformat(app.timeline(row["ticket_id"])[-1]["occurred_at"])
+            result = ticket.sla(app.policy_of(ticket), last)
+            for name in ("first_response", "resolution"):
+                expected = result.clock(name).as_dict()
+                got = clocks[(row["ticket_id"], name)]
+                assert (got["status"], got["due_at"], got["met_at"], got["target_minutes"],
+                        got["counted_minutes"]) == (
+                    expected["status"], expected["due_at"], expected["met_at"],
+                    expected["target_minutes"], expected["counted_minutes"])
+                statuses.add(got["status"])
+        assert {"met", "breached"} <= statuses  # the workload exercises both outcomes
 
 
 def test_redelivered_events_change_nothing(db_url: str) -> None:
