@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 MINUTES_PER_DAY = 1440
@@ -80,7 +81,18 @@ class ZonedCalendar:
 
     def open_seconds(self, start: datetime, end: datetime) -> float:
         """Open time in [start, end), in seconds."""
-        return sum(p.seconds for p in self.pieces(start, end) if p.open)
+        start, end = _utc(start), _utc(end)
+        if end <= start:
+            return 0.0
+        if self.calendar.always_open:
+            return (end - start).total_seconds()
+        total = 0.0
+        for opens, closes in self._open_hours(start, end.astimezone(self.tz).date()):
+            if opens >= end:
+                break
+            if closes > start:
+                total += (min(closes, end) - max(opens, start)).total_seconds()
+        return total
 
     def advance(self, start: datetime, seconds: float) -> datetime:
         """The instant at which `seconds` of open time after `start` have elapsed."""
@@ -90,16 +102,23 @@ class ZonedCalendar:
         if self.calendar.always_open:
             return start + timedelta(seconds=seconds)
         remaining = seconds
-        cursor = start
-        for _ in range(MAX_SEARCH_DAYS):
-            day_end = cursor + timedelta(days=1)
-            for piece in self.pieces(cursor, day_end):
-                if piece.open and piece.seconds >= remaining:
-                    return piece.start + timedelta(seconds=remaining)
-                if piece.open:
-                    remaining -= piece.seconds
-            cursor = day_end
+        last = start.astimezone(self.tz).date() + timedelta(days=MAX_SEARCH_DAYS)
+        for opens, closes in self._open_hours(start, last):
+            if closes <= start:
+                continue
+            lo = max(opens, start)
+            available = (closes - lo).total_seconds()
+            if available >= remaining:
+                return lo + timedelta(seconds=remaining)
+            remaining -= available
         raise ValueError(f"calendar {self.name!r} has no open time within {MAX_SEARCH_DAYS} days")
+
+    def _open_hours(self, start: datetime, last: date) -> Iterator[tuple[datetime, datetime]]:
+        """The open intervals (UTC) of the local days from `start`'s to `last`, in order."""
+        day = start.astimezone(self.tz).date()
+        while day <= last:
+            yield from _day_hours(self.calendar, self.tz, day)
+            day += timedelta(days=1)
 
     def _day_pieces(self, start: datetime, end: datetime) -> Iterator[Piece]:
         day = start.astimezone(self.tz).date()
@@ -131,6 +150,18 @@ class ZonedCalendar:
         """Local wall-clock time `minutes` after local midnight of `day`, in UTC."""
         midnight = datetime.combine(day, time(0), tzinfo=self.tz)
         return (midnight + timedelta(minutes=minutes)).astimezone(UTC)
+
+
+@lru_cache(maxsize=65536)
+def _day_hours(
+    calendar: Calendar, tz: ZoneInfo, day: date
+) -> tuple[tuple[datetime, datetime], ...]:
+    """The open intervals of one local day, in UTC (cached: days repeat across tickets)."""
+    if day in calendar.holidays:
+        return ()
+    zoned = ZonedCalendar(calendar, tz)
+    return tuple((zoned._wall(day, o), zoned._wall(day, c))
+                 for o, c in calendar.weekly[day.weekday()])
 
 
 def _utc(instant: datetime) -> datetime:

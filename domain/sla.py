@@ -143,18 +143,22 @@ class _Clock:
 
         A clock met exactly at its due instant is met in time; a clock still unmet
         at its due instant is breached (`inclusive` for the final as-of stretch).
+        The due instant is only looked for when the stretch uses up the target.
         """
-        if self.counting:  # also for an empty stretch: a fact at the due instant itself
-            self._note_due()
-            due = self.due_at
-            if self.breached_at is None and self.target is not None and due is not None:
-                passed = due < until or (due == until and (inclusive or not met_now))
-                if passed:
+        stretch = 0.0
+        if self.counting:
+            if until > self.since:
+                stretch = self._count(self.since, until)
+            # also for an empty stretch: a fact at the due instant itself
+            if (self.breached_at is None and self.target is not None
+                    and stretch >= self.target - self.counted):
+                due = self.calendar.advance(self.since, self.target - self.counted)
+                if due < until or (due == until and (inclusive or not met_now)):
                     self.breached_at = due
         if until <= self.since:
             return
         if self.counting:
-            self.counted += self._count(self.since, until)
+            self.counted += stretch
         elif self.ledger is not None:
             reason = "paused" if self.met_at is None else self._stop_reason()
             self._log(self.since, until, False, reason, 0.0)
@@ -245,7 +249,11 @@ def evaluate(
     for fact in ordered[1:]:
         for clock in clocks.values():
             clock.run_until(fact.at, met_now=(fact.at, clock.name) in met)
+        counting = [clock for clock in clocks.values() if clock.counting]
         priority = _apply(fact, clocks, policy, plan, priority, timezone, met)
+        for clock in counting:
+            if not clock.counting:  # met or paused here: its due instant as of now
+                clock._note_due()
     for clock in clocks.values():
         clock.run_until(as_of, inclusive=True)
     return SlaResult(
