@@ -8,11 +8,14 @@ parses JSON and validates the envelope and the payload of its type, raising
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -26,7 +29,47 @@ from ticketflow.domain.errors import InvalidMessage
 from ticketflow.domain.lifecycle import Role
 
 COMMAND_SCHEMA_VERSION: Literal[1] = 1
+#: Instants a command may carry: anything outside is a typo or garbage, and keeps the
+#: calendar maths (due instants days or years later) far from datetime's limits.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
+
+def _iso_instant(value: Any) -> Any:
+    """Only ISO-8601 text (or a datetime): pydantic would also read 1700000000 or
+    "1700000000" as a Unix time, an instant without a written offset."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("an instant is ISO-8601 text with a UTC offset, e.g."
+                         " 2026-11-20T14:03:00-05:00")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{_clip(value)} is not an ISO-8601 instant, e.g."
+                         " 2026-11-20T14:03:00-05:00") from None
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"{value.isoformat()} is outside the years {EARLIEST.year}–"
+                         f"{LATEST.year - 1} a command may carry")
+    return value
+
+
+def _version_one(value: Any) -> Any:
+    if type(value) is not int or value != COMMAND_SCHEMA_VERSION:
+        raise ValueError(f"schema_version {_clip(repr(value))} is not supported: this engine"
+                         f" reads commands of schema_version {COMMAND_SCHEMA_VERSION}")
+    return value
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_instant), AfterValidator(_in_range)]
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_version_one)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
@@ -114,7 +157,7 @@ class Empty(Wire):
 
 class RecordSlaBreach(Wire):
     clock: Literal["first_response", "resolution"]
-    due_at: AwareDatetime
+    due_at: Instant
 
 
 class RecordSelfService(Wire):
@@ -151,11 +194,11 @@ class CommandBase(Wire):
 
     message_id: Id
     type: str
-    schema_version: Literal[1] = COMMAND_SCHEMA_VERSION
+    schema_version: SchemaVersion = COMMAND_SCHEMA_VERSION
     tenant: Id
     ticket_id: Id | None = None
     session_id: Id | None = None
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     actor: Actor
     payload: Wire
 
@@ -195,6 +238,7 @@ _COMMAND_UNION: Any = Annotated[
 COMMAND_ADAPTER: TypeAdapter[CommandBase] = TypeAdapter(_COMMAND_UNION)
 #: Largest inbound message accepted; anything bigger is rejected unread.
 MAX_MESSAGE_BYTES = 256 * 1024
+ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
 
 
 def parse_command(raw: bytes) -> CommandBase:
@@ -207,15 +251,20 @@ def parse_command(raw: bytes) -> CommandBase:
         raise InvalidMessage(f"message is not UTF-8: {exc.reason} at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise InvalidMessage(f"message is not JSON: {exc.msg} (line {exc.lineno})") from None
+    except RecursionError:
+        raise InvalidMessage("message is not a command: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise InvalidMessage(f"message is not a command: {_clip(str(exc), 120)}") from None
     return parse_document(document)
 
 
 def parse_document(document: Any) -> CommandBase:
     if not isinstance(document, dict):
         raise InvalidMessage("a command is a JSON object")
-    if document.get("type") not in COMMAND_MODELS:
+    type_ = document.get("type")
+    if not isinstance(type_, str) or type_ not in COMMAND_MODELS:
         known = ", ".join(sorted(COMMAND_MODELS))
-        raise InvalidMessage(f"unknown command type {document.get('type')!r}; known: {known}")
+        raise InvalidMessage(f"unknown command type {_clip(repr(type_))}; known: {known}")
     try:
         return COMMAND_ADAPTER.validate_python(document)
     except ValidationError as exc:
@@ -229,7 +278,8 @@ def describe(exc: ValidationError) -> str:
         loc = [str(part) for part in err["loc"]]
         if loc and loc[0] in COMMAND_MODELS:
             loc = loc[1:]
-        problems.append(f"{'.'.join(loc) or 'message'}: {err['msg']}")
+        reason = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{'.'.join(loc) or 'message'}: {reason}")
     return "; ".join(problems)
 
 
@@ -237,13 +287,14 @@ def peek_identity(raw: bytes) -> dict[str, Any]:
     """Best-effort message_id / tenant / ticket of an unreadable message, for its receipt."""
     try:
         document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, a 5,000-digit number, …
         return {}
     if not isinstance(document, dict):
         return {}
     found = {}
     for key in ("message_id", "tenant", "ticket_id", "session_id"):
-        value = document.get(key)
-        if isinstance(value, str) and 0 < len(value) <= 200:
-            found[key] = value
+        try:
+            found[key] = ID_ADAPTER.validate_python(document.get(key))
+        except ValidationError:
+            continue  # absent, or not a usable id (a lone surrogate cannot be stored)
     return found
