@@ -13,7 +13,7 @@ import json
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -54,6 +54,7 @@ from ticketflow.schemas.commands import (
     parse_document,
     peek_identity,
 )
+from ticketflow.unit_of_work import StreamCache, Unit
 
 CREATIONS = frozenset({"create_ticket", "record_self_service"})
 MAX_ATTEMPTS = 10
@@ -98,7 +99,7 @@ class TicketingApp(Application[UUID]):
 
     name = "ticketflow"
     snapshotting_intervals = {Ticket: 100}
-    env = {"AGGREGATE_CACHE_MAXSIZE": "2000", "COMPRESSOR_TOPIC": ""}
+    env = {"COMPRESSOR_TOPIC": ""}
 
     def __init__(
         self, policies: dict[str, Policy], env: dict[str, str] | None = None,
@@ -108,6 +109,7 @@ class TicketingApp(Application[UUID]):
         self.policies = policies
         self.clock = clock
         self._stored_policies: dict[tuple[str, str], Policy] = {}
+        self._streams = StreamCache()
 
     def construct_recorder(self) -> ApplicationRecorder:
         """A process recorder: the application's events plus Tracking positions,
@@ -126,18 +128,18 @@ class TicketingApp(Application[UUID]):
 
     def apply(self, raw: bytes) -> Outcome:
         """Apply one inbound message (bytes as received) and record its outcome."""
-        try:
-            command = parse_command(raw)
-        except InvalidMessage as rejection:
-            return self._reject(raw, rejection, peek_identity(raw))
-        return self.apply_command(command, raw)
+        return self._apply_alone(raw)
 
-    def apply_command(self, command: CommandBase, raw: bytes) -> Outcome:
-        """Apply a parsed command, after the ticket's time-driven commands that fell
-        due before it (so a late or absent timer process never changes history)."""
-        if command.type not in CREATIONS and command.ticket_id:
-            self.fire_due(command.ticket_id, before=command.occurred_at)
-        return self._apply_once(command, raw)
+    def apply_batch(self, raws: Sequence[bytes]) -> list[Outcome]:
+        """Apply messages in order, as `apply` would one by one, saving them all in
+        one transaction. If that save collides (a message or a ticket another process
+        recorded meanwhile), the batch is applied again one message at a time."""
+        if len(raws) > 1:
+            unit = Unit()
+            outcomes = [self._attempt(unit, raw) for raw in raws]
+            if self._commit(unit):
+                return outcomes
+        return [self._apply_alone(raw) for raw in raws]
 
     def fire_due(
         self, ticket_id: str, *, before: datetime | None = None, until: datetime | None = None,
@@ -151,65 +153,139 @@ class TicketingApp(Application[UUID]):
             if due is None or not _in_window(due[0].at, before, until):
                 break
             command, raw = due[1]
-            outcome = self._apply_once(command, raw)
+            outcome = self._apply_alone(raw, command, prefire=False)
             fired.append(outcome)
             if outcome.status != "accepted":
                 break  # another timer got there first, or a bug: never loop on it
         return fired
 
+    def next_due_at(self, ticket_id: str) -> datetime | None:
+        due = self._next_due(ticket_id)
+        return None if due is None else due[0].at
+
     def _next_due(self, ticket_id: str) -> tuple[Due, tuple[CommandBase, bytes]] | None:
         try:
-            ticket = self.load_ticket(ticket_id)
+            return self._due_command(self.load_ticket(ticket_id))
         except NotFound:
             return None
+
+    def _due_command(self, ticket: Ticket) -> tuple[Due, tuple[CommandBase, bytes]] | None:
         dues = due_commands(ticket, self.policy_of(ticket))
         if not dues:
             return None
         envelope = dues[0].envelope(ticket, fire_at(dues[0], ticket))
         return dues[0], (parse_document(envelope), json.dumps(envelope).encode("utf-8"))
 
-    def next_due_at(self, ticket_id: str) -> datetime | None:
-        due = self._next_due(ticket_id)
-        return None if due is None else due[0].at
-
-    def _apply_once(self, command: CommandBase, raw: bytes) -> Outcome:
-        identity = {"message_id": command.message_id, "tenant": command.tenant,
-                    "ticket_id": command.stream_id}
+    def _apply_alone(
+        self, raw: bytes, command: CommandBase | None = None, *, prefire: bool = True
+    ) -> Outcome:
+        """One message in a transaction of its own. A lost optimistic-concurrency race
+        is retried from fresh state; a message seen before is answered `duplicate`."""
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))
-            try:
-                stream, extra = self._run(command)
-            except Rejected as rejection:
-                return self._reject(raw, rejection, identity)
-            emitted = [(e.type_name, e.originator_version) for e in stream.pending_events]  # type: ignore[attr-defined]
-            receipt = Receipt.accepted(command.message_id, command.tenant, command.stream_id,
-                                       emitted, self.clock())
-            try:
-                self.save(stream, receipt, *extra)
-            except IntegrityError:
-                if self._seen(command.message_id):
-                    return Outcome(command.message_id, "duplicate", ticket_id=command.stream_id)
-                continue  # another writer moved the stream on: reload and try again
-            return Outcome(command.message_id, "accepted", [name for name, _ in emitted],
-                           ticket_id=command.stream_id)
+            unit = Unit()
+            outcome = self._attempt(unit, raw, command, prefire=prefire)
+            if self._commit(unit):
+                return outcome
+            if self._seen(receipt_key(outcome.message_id, raw)):
+                return Outcome(outcome.message_id, "duplicate", ticket_id=outcome.ticket_id)
         conflict = Conflict(f"gave up after {MAX_ATTEMPTS} concurrent-update retries; resend")
-        return self._reject(raw, conflict, identity)
+        unit = Unit()
+        outcome = self._reject_in(unit, raw, conflict, peek_identity(raw))
+        if self._commit(unit):
+            return outcome
+        return Outcome(outcome.message_id, "duplicate", ticket_id=outcome.ticket_id)
 
-    def _run(self, command: CommandBase) -> tuple[Stream, list[Any]]:
+    def _attempt(
+        self, unit: Unit, raw: bytes, command: CommandBase | None = None, *,
+        prefire: bool = True,
+    ) -> Outcome:
+        """Run one message into the unit (nothing is saved yet): first the ticket's
+        time-driven commands that fell due before it (so a late or absent timer
+        process never changes history), then the message itself."""
+        if command is None:
+            try:
+                command = parse_command(raw)
+            except InvalidMessage as rejection:
+                return self._reject_in(unit, raw, rejection, peek_identity(raw))
+        if command.message_id in unit.keys:
+            return Outcome(command.message_id, "duplicate", ticket_id=command.stream_id)
+        if prefire and command.type not in CREATIONS and command.ticket_id:
+            self._fire_due_in(unit, command.ticket_id, before=command.occurred_at)
+        return self._run_in(unit, command, raw)
+
+    def _fire_due_in(self, unit: Unit, ticket_id: str, *, before: datetime) -> None:
+        while True:
+            try:
+                due = self._due_command(self._checkout(unit, "ticket", ticket_id))
+            except NotFound:
+                return
+            if due is None or not due[0].at < before:
+                return
+            command, raw = due[1]
+            if command.message_id in unit.keys:
+                return  # never loop on a timer command
+            if self._run_in(unit, command, raw).status != "accepted":
+                return
+
+    def _run_in(self, unit: Unit, command: CommandBase, raw: bytes) -> Outcome:
+        try:
+            emitted = self._handle(unit, command)
+        except Rejected as rejection:
+            identity = {"message_id": command.message_id, "tenant": command.tenant,
+                        "ticket_id": command.stream_id}
+            return self._reject_in(unit, raw, rejection, identity)
+        unit.records.append(Receipt.accepted(command.message_id, command.tenant,
+                                             command.stream_id, emitted, self.clock()))
+        unit.keys.add(command.message_id)
+        return Outcome(command.message_id, "accepted", [name for name, _ in emitted],
+                       ticket_id=command.stream_id)
+
+    def _handle(self, unit: Unit, command: CommandBase) -> list[tuple[str, int]]:
+        """Run the command on its stream; returns the (type, version) of its events."""
         ctx = self._context(command)
         policy = self._tenant_policy(command.tenant)
         payload = command.payload_dict()
+        stream: Stream
+        done = 0  # events the stream already had pending in this unit
         if command.type == "record_self_service":
-            self._must_not_exist("session", command.stream_id)
-            return SelfServiceSession.record(ctx, command.stream_id, payload), []
-        if command.type == "create_ticket":
-            self._must_not_exist("ticket", command.stream_id)
-            ticket = Ticket.create(ctx, policy, command.stream_id, payload)
-            return ticket, self._policy_records(policy)
-        ticket = self.load_ticket(command.stream_id)
-        ticket.handle(command.type, ctx, self.policy_of(ticket), payload)
-        return ticket, []
+            self._must_not_exist(unit, "session", command.stream_id)
+            stream = SelfServiceSession.record(ctx, command.stream_id, payload)
+            unit.streams[stream.id] = stream
+        elif command.type == "create_ticket":
+            self._must_not_exist(unit, "ticket", command.stream_id)
+            stream = Ticket.create(ctx, policy, command.stream_id, payload)
+            unit.streams[stream.id] = stream
+            self._publish_policy(unit, policy)
+        else:
+            ticket: Ticket = self._checkout(unit, "ticket", command.stream_id)
+            done = len(ticket.pending_events)
+            ticket.handle(command.type, ctx, self.policy_of(ticket), payload)
+            stream = ticket
+        return [(e.type_name, e.originator_version)  # type: ignore[attr-defined]
+                for e in stream.pending_events[done:]]
+
+    def _checkout(self, unit: Unit, kind: str, stream_id: str) -> Any:
+        """The unit's copy of a stream: cached, or loaded from the store."""
+        uuid = stream_uuid(kind, stream_id)
+        stream = unit.streams.get(uuid) or self._streams.take(uuid)
+        if stream is None:
+            try:
+                stream = self.repository.get(uuid)
+            except AggregateNotFoundError:
+                raise NotFound(f"{kind} {stream_id} not found") from None
+        unit.streams[uuid] = stream
+        return stream
+
+    def _commit(self, unit: Unit) -> bool:
+        """Save the unit in one transaction; False if it collided with the store."""
+        try:
+            self.save(*unit.aggregates())
+        except IntegrityError:
+            return False  # its streams stay out of the cache: reloaded next time
+        self._streams.give_back(unit.streams.values())
+        return True
 
     def _context(self, command: CommandBase) -> Context:
         return Context(
@@ -218,24 +294,31 @@ class TicketingApp(Application[UUID]):
             recorded_at=self.clock().astimezone(UTC),
         )
 
-    def _reject(self, raw: bytes, rejection: Rejected, identity: dict[str, Any]) -> Outcome:
+    def _reject_in(
+        self, unit: Unit, raw: bytes, rejection: Rejected, identity: dict[str, Any]
+    ) -> Outcome:
+        """Keep a rejected message (original bytes, code, reason) as its receipt."""
         message_id = identity.get("message_id")
         key = receipt_key(message_id, raw)
         stream_id = identity.get("ticket_id") or identity.get("session_id")
-        receipt = Receipt.rejected(key, raw, rejection.as_dict(), self.clock(),
-                                   identity.get("tenant"), stream_id)
-        try:
-            self.save(receipt)
-        except IntegrityError:
+        if key in unit.keys:
             return Outcome(message_id, "duplicate", ticket_id=stream_id)
+        unit.records.append(Receipt.rejected(key, raw, rejection.as_dict(), self.clock(),
+                                             identity.get("tenant"), stream_id))
+        unit.keys.add(key)
         return Outcome(message_id, "rejected", error=rejection.as_dict(), ticket_id=stream_id)
 
-    def _seen(self, message_id: str) -> bool:
-        return receipt_uuid(message_id) in self.repository
+    def _seen(self, key: str) -> bool:
+        return self._recorded(receipt_uuid(key))
 
-    def _must_not_exist(self, kind: str, stream_id: str) -> None:
-        if stream_uuid(kind, stream_id) in self.repository:
+    def _must_not_exist(self, unit: Unit, kind: str, stream_id: str) -> None:
+        uuid = stream_uuid(kind, stream_id)
+        if uuid in unit.streams or self._recorded(uuid):
             raise AlreadyExists(f"{kind} {stream_id} already exists")
+
+    def _recorded(self, uuid: UUID) -> bool:
+        """Whether the store holds the stream (one indexed read, no reconstruction)."""
+        return bool(self.recorder.select_events(uuid, limit=1))
 
     # -- policies --------------------------------------------------------------------
 
@@ -246,19 +329,19 @@ class TicketingApp(Application[UUID]):
             known = ", ".join(sorted(self.policies))
             raise InvalidMessage(f"unknown tenant {tenant!r}; known: {known}") from None
 
-    def _policy_records(self, policy: Policy) -> list[PolicyVersion]:
-        """The PolicyVersion to save with a ticket, the first time its version is used."""
-        if (policy.id, policy.version) in self._stored_policies:
-            return []
+    def _publish_policy(self, unit: Unit, policy: Policy) -> None:
+        """Save a copy of the policy version with the ticket, the first time it is used."""
+        key = (policy.id, policy.version)
+        if key in self._stored_policies or key in unit.policies:
+            return
         try:
-            stored: PolicyVersion = self.repository.get(
-                policy_version_uuid(policy.id, policy.version)
-            )
+            stored: PolicyVersion = self.repository.get(policy_version_uuid(*key))
         except AggregateNotFoundError:
-            return [PolicyVersion.publish(policy)]
+            unit.records.append(PolicyVersion.publish(policy))
+            unit.policies.add(key)
+            return
         _check_same(stored, policy)
-        self._stored_policies[(policy.id, policy.version)] = policy
-        return []
+        self._stored_policies[key] = policy
 
     def policy_of(self, ticket: Ticket) -> Policy:
         """The policy version the ticket was created under."""

@@ -1,0 +1,56 @@
+"""What one transaction of the application service saves, and the streams it reuses.
+
+A `Unit` gathers the streams that commands changed, their receipts and any policy
+copies, so that one command, or a whole batch of them, is saved in one transaction.
+`StreamCache` keeps committed streams between units. A unit *takes* a stream out of
+it (so no other unit can use the same object meanwhile) and gives it back only after
+its save succeeded: a stream whose save failed may hold state from events that were
+never recorded, so it is dropped and the next unit loads it fresh from the store.
+Reusing a cached stream is optimistic: if another process moved the stream on, the
+save collides with the newer version and the command is retried from fresh state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from ticketflow.domain.streams import Stream
+
+
+@dataclass
+class Unit:
+    streams: dict[UUID, Stream] = field(default_factory=dict)
+    records: list[Any] = field(default_factory=list)  # receipts, policy versions
+    keys: set[str] = field(default_factory=set)  # receipt keys recorded here
+    policies: set[tuple[str, str]] = field(default_factory=set)  # (id, version) published
+
+    def aggregates(self) -> list[Any]:
+        return [*self.streams.values(), *self.records]
+
+
+class StreamCache:
+    """Committed streams by id, least recently used dropped first; thread-safe."""
+
+    def __init__(self, maxsize: int = 5000) -> None:
+        self.maxsize = maxsize
+        self._streams: OrderedDict[UUID, Stream] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, stream_id: UUID) -> Stream | None:
+        with self._lock:
+            return self._streams.pop(stream_id, None)
+
+    def give_back(self, streams: Iterable[Stream]) -> None:
+        with self._lock:
+            for stream in streams:
+                held = self._streams.get(stream.id)
+                if held is None or held.version < stream.version:
+                    self._streams[stream.id] = stream
+                    self._streams.move_to_end(stream.id)
+            while len(self._streams) > self.maxsize:
+                self._streams.popitem(last=False)
