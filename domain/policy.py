@@ -35,6 +35,11 @@ _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 
+#: The longest duration a policy may give (a target, a window, an escalation delay):
+#: anything longer is a typo, and would send the calendar maths on a very long walk.
+MAX_DURATION_MINUTES = 366 * MINUTES_PER_DAY
+
+
 class PolicyError(ValueError):
     """A policy file is unreadable or invalid; the message names file, key and problem."""
 
@@ -51,6 +56,8 @@ def parse_minutes(value: object) -> int:
         minutes = days * MINUTES_PER_DAY + hours * 60 + mins
     if minutes <= 0:
         raise ValueError(f"duration {value!r} must be positive")
+    if minutes > MAX_DURATION_MINUTES:
+        raise ValueError(f"duration {value!r} is longer than the limit of 366d")
     return minutes
 
 
@@ -120,6 +127,11 @@ class AutoEscalation(Strict):
 
 class EscalationSpec(Strict):
     levels: list[str]
+
+    @field_validator("levels")
+    @classmethod
+    def _distinct(cls, values: list[str]) -> list[str]:
+        return _distinct(values)
     initial: str | None = None
     #: A breach of this clock raises the ticket to this level (SPEC §2.1).
     on_breach: dict[Literal["first_response", "resolution"], str] = {}
@@ -150,8 +162,13 @@ class Policy(Strict):
     @field_validator("default_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        _zone(value)
+        iana_zone(value)
         return value
+
+    @field_validator("channels", "priorities")
+    @classmethod
+    def _distinct(cls, values: list[str]) -> list[str]:
+        return _distinct(values)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Policy:
@@ -185,6 +202,21 @@ class Policy(Strict):
         problems += [f"escalation: unknown level {n!r}" for n in named if n and n not in levels]
         problems += [f"escalation.automatic: unknown calendar {r.calendar!r}"
                      for r in self.escalation.automatic if r.calendar not in cals]
+        return problems + self._rule_problems(prios, levels)
+
+    def _rule_problems(self, prios: set[str], levels: set[str]) -> list[str]:
+        """Names the timers and the create command look up at run time."""
+        problems = [f"escalation.automatic: unknown priority {r.priority!r}"
+                    for r in self.escalation.automatic if r.priority and r.priority not in prios]
+        problems += [f"escalation.automatic: since {r.since!r} is neither 'created' nor"
+                     f" 'level:<one of {sorted(levels)}>'" for r in self.escalation.automatic
+                     if r.since != "created" and r.since.removeprefix("level:") not in levels]
+        problems += [f"channel_fields: unknown channel {c!r}"
+                     for c in self.channel_fields if c not in self.channels]
+        for plan_name, plan in self.plans.items():
+            fallback = plan.priority_fallback
+            problems += [f"plans.{plan_name}.priority_fallback: unknown priority {p!r}"
+                         for p in {*fallback, *fallback.values()} - prios]
         return problems
 
     # --- lookups used by the aggregate and the SLA maths -------------------------------
@@ -217,11 +249,20 @@ class Policy(Strict):
         return {"id": self.id, "version": self.version, "hash": self.content_hash}
 
 
-def _zone(name: str) -> ZoneInfo:
+def iana_zone(name: str) -> ZoneInfo:
+    """The zone of an IANA key, or ValueError. A folder of the zone database
+    ('America') or an over-long name fails with an OSError, not ZoneInfoNotFoundError."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown IANA time zone {name!r}") from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown IANA time zone {name[:80]!r}") from None
+
+
+def _distinct(values: list[str]) -> list[str]:
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"listed more than once: {', '.join(repeated)}")
+    return values
 
 
 def load_policy_text(text: str, source: str) -> Policy:
@@ -230,6 +271,8 @@ def load_policy_text(text: str, source: str) -> Policy:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise PolicyError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
     return policy_from_data(raw, source)
 
 
@@ -240,7 +283,7 @@ def policy_from_data(raw: dict[str, Any], source: str) -> Policy:
         lines = [f"{source}: invalid policy"]
         for err in exc.errors():
             key = ".".join(str(part) for part in err["loc"]) or "(top level)"
-            lines.append(f"  {key}: {err['msg']}")
+            lines.append(f"  {key}: {err['msg'].removeprefix('Value error, ')}")
         raise PolicyError("\n".join(lines)) from None
 
 
@@ -249,6 +292,9 @@ def load_policy_file(path: Path) -> Policy:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read policy file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path}: a policy file is UTF-8 text; byte {exc.start} is not"
+                          f" ({exc.reason})") from None
     return load_policy_text(text, str(path))
 
 

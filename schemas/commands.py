@@ -27,6 +27,7 @@ from pydantic import (
 
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.domain.lifecycle import Role
+from ticketflow.domain.policy import iana_zone
 
 COMMAND_SCHEMA_VERSION: Literal[1] = 1
 #: Instants a command may carry: anything outside is a typo or garbage, and keeps the
@@ -71,6 +72,14 @@ def _clip(text: str, limit: int = 60) -> str:
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_instant), AfterValidator(_in_range)]
 SchemaVersion = Annotated[Literal[1], BeforeValidator(_version_one)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+
+
+def _loadable_zone(name: str) -> str:
+    iana_zone(name)  # 'America' is a folder of the zone database, not a zone
+    return name
+
+
+Zone = Annotated[Id, AfterValidator(_loadable_zone)]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 Note = Annotated[str | None, Field(default=None, max_length=20_000)]
@@ -91,7 +100,7 @@ class Actor(Wire):
 class CreateTicket(Wire):
     account_id: Id
     plan: Id
-    timezone: Id | None = None
+    timezone: Zone | None = None
     channel: Id
     platform: Id | None = None
     category: Id

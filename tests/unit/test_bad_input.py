@@ -103,6 +103,8 @@ INVALID_MESSAGES: dict[str, bytes] = {
     "an unknown tenant": _set("tenant", "acme-corp"),
     "an unknown command type": _set("type", "delete_ticket"),
     "an unknown role": _set("actor.role", "root"),
+    "a time zone that is a folder of the zone database": _set("payload.timezone", "America",
+                                                              "create_ticket"),
     "an unknown envelope field": _set("priority_boost", True),
     "an unknown payload field": _set("payload.html", "<b>hi</b>"),
     # commands older than the ticket's last event
