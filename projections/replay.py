@@ -21,7 +21,9 @@ def rebuild(app: TicketingApp, engine: Engine,
             progress: Callable[[int], None] | None = None) -> int:
     """Project the whole history into fresh tables and swap them in; returns events."""
     tables(NEXT).metadata.drop_all(engine)  # leftovers of an interrupted replay
-    applied = Projector(app, engine, suffix=NEXT).catch_up(progress)
+    fresh = Projector(app, engine, suffix=NEXT, defer_clocks=True)
+    applied = fresh.catch_up(progress, batch_size=10_000)
+    fresh.write_deferred_clocks()
     final = tables().metadata.tables
     with engine.begin() as conn:
         for name in NAMES:

@@ -29,6 +29,7 @@ from ticketflow.projections.tickets import (
 from ticketflow.projections.timeline import timeline_row
 
 POSITION = "read-models"
+VOLUME_COUNTERS = ("created", "resolved", "reopened", "closed")
 VolumeCounts = Counter[tuple[tuple[str, ...], str]]
 
 
@@ -37,9 +38,14 @@ class OutOfOrder(RuntimeError):
 
 
 class Projector:
-    def __init__(self, app: TicketingApp, engine: Engine, suffix: str = "") -> None:
+    def __init__(self, app: TicketingApp, engine: Engine, suffix: str = "",
+                 *, defer_clocks: bool = False) -> None:
+        """`defer_clocks`: evaluate SLA clocks once per ticket in `write_deferred_clocks`
+        instead of in every batch (a rebuild, whose tables nobody reads until swapped)."""
         self.app = app
         self.engine = engine
+        self.defer_clocks = defer_clocks
+        self.deferred: set[str] = set()
         self.t: Tables = tables(suffix)
         self.t.metadata.create_all(engine)
 
@@ -80,7 +86,7 @@ class Projector:
         articles: list[Row] = []
         events: list[Row] = []
         parked: list[Row] = []
-        latest: dict[str, str] = {}  # ticket → occurred_at of its last event applied here
+        timed: set[str] = set()  # tickets whose SLA facts changed in this batch
         for envelope in envelopes:
             ticket_id = envelope["ticket_id"]
             row = rows.get(ticket_id)
@@ -95,8 +101,9 @@ class Projector:
                 parked.append({"ticket_id": ticket_id, "version": envelope["version"],
                                "envelope": envelope, "error": f"{type(exc).__name__}: {exc}"})
                 continue
+            if ticket_id not in rows or row["sla_facts"] != rows[ticket_id]["sla_facts"]:
+                timed.add(ticket_id)
             rows[ticket_id] = row
-            latest[ticket_id] = envelope["occurred_at"]
             events.append(timeline_row(envelope))
             if bump:
                 counts[bump] += 1
@@ -113,7 +120,10 @@ class Projector:
             conn.execute(self.t.articles.insert(), articles)
         if events:
             conn.execute(self.t.timeline.insert(), events)
-        self._write_clocks(conn, [(rows[key], at) for key, at in sorted(latest.items())])
+        if self.defer_clocks:
+            self.deferred |= timed
+        else:
+            self._write_clocks(conn, [rows[key] for key in sorted(timed)])
 
     @staticmethod
     def _project(
@@ -191,13 +201,14 @@ class Projector:
             conn.execute(update(table).where(table.c.ticket_id == bindparam("key"))
                          .values(values), changed)
 
-    def _write_clocks(self, conn: Connection, changed: list[tuple[Row, str]]) -> None:
-        """Both clocks of each ticket that changed, as of its latest event."""
+    def _write_clocks(self, conn: Connection, rows: list[Row]) -> None:
+        """Both clocks of each ticket, as of its latest SLA fact."""
         clocks: list[Row] = []
-        for row, at in changed:
+        for row in rows:
             policy = self.app.policy_version(row["policy_id"], row["policy_version"],
                                              row["policy_hash"])
-            clocks.extend(clock_rows(row, policy, datetime.fromisoformat(at)))
+            at = datetime.fromisoformat(row["sla_facts"][-1]["at"])
+            clocks.extend(clock_rows(row, policy, at))
         if not clocks:
             return
         statement = insert(conn, self.t.sla_clocks)
@@ -207,21 +218,31 @@ class Projector:
             set_={c.name: statement.excluded[c.name] for c in self.t.sla_clocks.columns
                   if c.name not in keys}), clocks)
 
+    def write_deferred_clocks(self, chunk: int = 2000) -> None:
+        """The clocks of every ticket whose facts changed while they were deferred."""
+        pending = sorted(self.deferred)
+        for start in range(0, len(pending), chunk):
+            with self.engine.begin() as conn:
+                rows = self._rows(conn, pending[start:start + chunk])
+                self._write_clocks(conn, [rows[key] for key in sorted(rows)])
+        self.deferred.clear()
+
     def _write_volume(self, conn: Connection, counts: VolumeCounts) -> None:
+        """Add the batch's counts to the daily counters: one upsert, many rows."""
+        if not counts:
+            return
         table = self.t.volume
         names = ("tenant", "day", "category", "channel", "priority")
         per_key: dict[tuple[str, ...], dict[str, int]] = {}
         for (key, counter), n in counts.items():
-            per_key.setdefault(key, {"created": 0, "resolved": 0, "reopened": 0, "closed": 0})
+            per_key.setdefault(key, dict.fromkeys(VOLUME_COUNTERS, 0))
             per_key[key][counter] += n
-        for key, deltas in sorted(per_key.items()):
-            statement = insert(conn, table).values(**dict(zip(names, key, strict=True)),
-                                                     **deltas)
-            statement = statement.on_conflict_do_update(
-                index_elements=list(names),
-                set_={c: table.c[c] + deltas[c] for c in deltas},
-            )
-            conn.execute(statement)
+        statement = insert(conn, table)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(names),
+            set_={c: table.c[c] + statement.excluded[c] for c in VOLUME_COUNTERS})
+        conn.execute(statement, [{**dict(zip(names, key, strict=True)), **deltas}
+                                 for key, deltas in sorted(per_key.items())])
 
     def _store_position(self, conn: Connection, position: int) -> None:
         statement = insert(conn, self.t.positions).values(name=POSITION, position=position)

@@ -2,8 +2,10 @@
 
 Rows come from the domain's `evaluate` over the facts in the ticket row (never a
 second implementation), under the policy version the ticket was created with, as of
-the ticket's latest event. Time passing alone changes no row: when a running clock
-falls due, the timers record a breach event, and that event updates the row.
+the ticket's latest SLA fact (the events that change a clock: created, responded,
+paused, resumed, resolved, reopened, priority changed, breached; a comment changes
+none). Time passing alone changes no row: when a running clock falls due, the timers
+record a breach event before any later event of the ticket, and that event updates it.
 """
 
 from __future__ import annotations
