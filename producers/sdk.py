@@ -9,6 +9,11 @@ Commands are validated with the same pydantic models the engine uses before they
 sent (a bad command raises InvalidMessage here, not later in a dead letter), keyed by
 ticket id (session id for self-service) so one ticket's commands stay in order.
 `outcome()` answers what became of a message: its events or its rejection.
+
+A client made for one tenant (`CommandClient(..., tenant="growgrebuddy")`) refuses to
+send a command naming another (Forbidden), and its `outcome` sees only that tenant's
+messages. On the broker, what a service may write and read is up to Kafka ACLs
+(docs/security.md).
 """
 
 from __future__ import annotations
@@ -22,21 +27,26 @@ from typing import Any
 from kafka.producer import KafkaProducer
 
 from ticketflow.application import TicketingApp
+from ticketflow.domain.errors import Forbidden
 from ticketflow.producers.relay import producer_config
 from ticketflow.producers.topics import Topics
 from ticketflow.schemas.commands import CommandBase, parse_document
+from ticketflow.settings import options_for
 
 
 class CommandClient:
-    """Publishes validated commands to support.commands."""
+    """Publishes validated commands to support.commands (for one tenant, if given)."""
 
     def __init__(
-        self, bootstrap: str | list[str], topics: Topics | None = None, **client_options: Any
+        self, bootstrap: str | list[str], topics: Topics | None = None, *,
+        tenant: str | None = None, **client_options: Any,
     ) -> None:
         servers = bootstrap.split(",") if isinstance(bootstrap, str) else bootstrap
         self.topic = (topics or Topics()).commands
+        self.tenant = tenant
+        options = options_for(KafkaProducer, client_options)  # consumer-only ones dropped
         self.producer = KafkaProducer(**producer_config(
-            {"bootstrap_servers": servers, **client_options}))
+            {**options, "bootstrap_servers": servers}))
 
     def send(
         self, type_: str, *, tenant: str, actor: tuple[str, str], payload: dict[str, Any],
@@ -58,9 +68,16 @@ class CommandClient:
     def send_document(self, document: dict[str, Any]) -> str:
         """Publish a command given as a SPEC §5 JSON object (validated first)."""
         command: CommandBase = parse_document(document)
+        if self.tenant is not None and command.tenant != self.tenant:
+            raise Forbidden(f"this client sends commands for tenant {self.tenant!r} only;"
+                            f" the command names {command.tenant!r}")
         value = json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
         self.producer.send(self.topic, key=command.stream_id.encode("utf-8"), value=value)
         return command.message_id
+
+    def outcome(self, app: TicketingApp, message_id: str) -> CommandOutcome | None:
+        """What became of a message this client's tenant sent (another's: None)."""
+        return outcome(app, message_id, tenant=self.tenant)
 
     def flush(self, timeout: float | None = None) -> None:
         self.producer.flush(timeout=timeout)
@@ -85,10 +102,13 @@ class CommandOutcome:
     error: dict[str, str] | None
 
 
-def outcome(app: TicketingApp, message_id: str) -> CommandOutcome | None:
-    """What became of a message, from its receipt; None while it is not yet handled."""
+def outcome(
+    app: TicketingApp, message_id: str, tenant: str | None = None
+) -> CommandOutcome | None:
+    """What became of a message, from its receipt; None while it is not yet handled, or
+    (for a caller confined to `tenant`) when it belongs to another tenant."""
     receipt = app.receipt(message_id)
-    if receipt is None:
+    if receipt is None or (tenant is not None and receipt.tenant != tenant):
         return None
     return CommandOutcome(message_id, receipt.status, receipt.ticket_id,
                           list(zip(receipt.events, receipt.versions, strict=True)),

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 DEFAULT_DB = "sqlite:///ticketflow.db"
 
@@ -35,30 +40,135 @@ class Settings:
         )
 
 
-#: Environment variables passed to every kafka-python client, for real clusters:
+#: Environment variables passed to the kafka-python clients, for real clusters:
 #: TICKETFLOW_KAFKA_OPT_SECURITY_PROTOCOL=SASL_SSL → security_protocol="SASL_SSL", etc.
 KAFKA_OPTION_PREFIX = "TICKETFLOW_KAFKA_OPT_"
-_INTEGER_OPTIONS = {"request_timeout_ms", "max_poll_records", "session_timeout_ms",
-                    "max_poll_interval_ms", "linger_ms", "batch_size"}
+KAFKA_CLIENTS = (KafkaProducer, KafkaConsumer, KafkaAdminClient)
+#: Options whose value is a Python object (a class, a callable): not settable as text.
+_OBJECT_OPTIONS = frozenset({
+    "bootstrap_servers", "kafka_client", "selector", "metric_reporters", "socket_options",
+    "ssl_context", "sasl_oauth_token_provider", "partitioner", "partition_assignment_strategy",
+    "default_offset_commit_callback", "key_serializer", "value_serializer",
+    "key_deserializer", "value_deserializer"})
+#: Options kafka-python defaults to None whose value is not text.
+_NONE_DEFAULT_TYPES: dict[str, type] = {"api_version": tuple, "receive_buffer_bytes": int,
+                                        "send_buffer_bytes": int}
+_FLAGS = {"true": True, "1": True, "yes": True, "on": True,
+          "false": False, "0": False, "no": False, "off": False}
 
 
 def kafka_client_config(bootstrap: str | None) -> dict[str, Any]:
-    """kafka-python settings shared by every client: servers plus pass-through options."""
+    """kafka-python settings: servers plus every TICKETFLOW_KAFKA_OPT_<NAME>, typed as
+    kafka-python expects ('false' → False, '30000' → 30000, '3.6' → (3, 6)). A name no
+    kafka-python client knows is refused, so a typo is not silently a plain connection.
+    Each client takes the options it accepts (`options_for`)."""
     if not bootstrap:
         raise SettingsError(
             "no Kafka given: pass --kafka HOST:PORT or set TICKETFLOW_KAFKA"
             " (start a local broker with `ticketflow kafka start`)"
         )
     config: dict[str, Any] = {"bootstrap_servers": bootstrap.split(",")}
-    for name, value in os.environ.items():
+    for name, value in sorted(os.environ.items()):
         if name.startswith(KAFKA_OPTION_PREFIX):
             key = name.removeprefix(KAFKA_OPTION_PREFIX).lower()
-            config[key] = int(value) if key in _INTEGER_OPTIONS else value
+            config[key] = _kafka_option(name, key, value)
     return config
 
 
-def eventstore_env(url: str) -> dict[str, str]:
-    """Map `sqlite:///path` or `postgresql://user:pw@host:port/db` to eventsourcing's env."""
+def options_for(client: type, config: dict[str, Any]) -> dict[str, Any]:
+    """The part of `config` this kafka-python client class accepts (a consumer-only
+    option would make a producer refuse to start)."""
+    accepted: dict[str, Any] = client.DEFAULT_CONFIG  # type: ignore[attr-defined]
+    return {key: value for key, value in config.items() if key in accepted}
+
+
+@cache
+def _kafka_defaults() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for client in KAFKA_CLIENTS:
+        merged.update(client.DEFAULT_CONFIG)
+    return merged
+
+
+def _kafka_option(name: str, key: str, text: str) -> Any:
+    defaults = _kafka_defaults()
+    if key not in defaults:
+        raise SettingsError(f"{name}: kafka-python has no option {key!r}; see the security"
+                            " and SASL/TLS settings in docs/security.md")
+    if key in _OBJECT_OPTIONS:
+        raise SettingsError(f"{name}: {key} takes a Python object; it cannot be set from the"
+                            " environment")
+    kind = _NONE_DEFAULT_TYPES.get(key) or type(defaults[key])
+    try:
+        return _parsed(text, kind)
+    except ValueError:
+        wanted = _KIND_NAMES.get(kind, "text")
+        raise SettingsError(f"{name}={text!r}: {key} takes {wanted}") from None
+
+
+_KIND_NAMES = {bool: "true or false", int: "a whole number", float: "a number",
+               tuple: "a version like 3.6"}
+
+
+def _parsed(text: str, kind: type) -> Any:
+    if kind is bool:
+        flag = _FLAGS.get(text.strip().lower())
+        if flag is None:
+            raise ValueError(text)
+        return flag
+    if kind is int:
+        return int(text)
+    if kind is float:
+        return float(text)
+    if kind is tuple:
+        return tuple(int(part) for part in text.split("."))
+    return text
+
+
+#: Optional encryption at rest of the event store (eventsourcing's AES-GCM cipher):
+#: a base64 key of 16, 24 or 32 bytes. See docs/security.md for generating and keeping it.
+CIPHER_KEY_ENV = "TICKETFLOW_CIPHER_KEY"
+CIPHER_TOPIC = "ticketflow.cipher:StoreCipher"
+GENERATE_KEY = ("python -c 'import base64, os; print(base64.b64encode(os.urandom(32))"
+                ".decode())'")
+
+
+def cipher_env(key: str | None) -> dict[str, str]:
+    """eventsourcing's CIPHER_TOPIC / CIPHER_KEY for a TICKETFLOW_CIPHER_KEY (none: {})."""
+    if not key:
+        return {}
+    try:
+        size = len(base64.b64decode(key.strip(), validate=True))
+    except (binascii.Error, ValueError):
+        size = -1
+    if size not in (16, 24, 32):
+        raise SettingsError(f"{CIPHER_KEY_ENV} is not a base64 AES key of 16, 24 or 32 bytes;"
+                            f" generate one with: {GENERATE_KEY}")
+    return {"CIPHER_TOPIC": CIPHER_TOPIC, "CIPHER_KEY": key.strip()}
+
+
+#: The tenant a caller is confined to on the read commands (`--tenant` wins if equal).
+TENANT_ENV = "TICKETFLOW_TENANT"
+
+
+def tenant_scope(flag: str | None) -> str | None:
+    """The caller's tenant scope: --tenant, else TICKETFLOW_TENANT. A --tenant other
+    than TICKETFLOW_TENANT is refused: the environment confines the caller."""
+    confined = os.environ.get(TENANT_ENV) or None
+    if confined and flag and flag != confined:
+        raise SettingsError(f"{TENANT_ENV}={confined} confines this caller to tenant"
+                            f" {confined}; --tenant {flag} is refused")
+    return flag or confined
+
+
+def eventstore_env(url: str, cipher_key: str | None = None) -> dict[str, str]:
+    """Map `sqlite:///path` or `postgresql://user:pw@host:port/db` to eventsourcing's env,
+    with the cipher of `cipher_key` (default: TICKETFLOW_CIPHER_KEY, if set)."""
+    return {**_persistence_env(url),
+            **cipher_env(cipher_key or os.environ.get(CIPHER_KEY_ENV))}
+
+
+def _persistence_env(url: str) -> dict[str, str]:
     parts = urlsplit(url)
     scheme = parts.scheme.split("+")[0]
     if scheme == "sqlite":
