@@ -1,7 +1,8 @@
 """The outbox relay: the event store's notification log → support.ticket-events.
 
 Every ticket and session event is published in recording order, keyed by its stream
-(ticket) id, as the SPEC §5 envelope exactly as stored (so its hash verifies), with
+(ticket) id, as the SPEC §5 envelope exactly as stored (so its hash verifies; JSON with
+sorted keys, UTF-8), with
 `type` and `schema_version` headers. The relay's position is an eventsourcing
 Tracking record in the event store, written only after the broker acknowledged the
 whole batch: a crash between send and store republishes (consumers dedupe by
@@ -14,11 +15,11 @@ import logging
 import threading
 from typing import Any
 
+import orjson
 from eventsourcing.persistence import IntegrityError, Tracking
 from kafka.producer import KafkaProducer
 
-from ticketflow.application import STREAM_TOPIC_PREFIXES, TicketingApp
-from ticketflow.domain.chain import canonical_json
+from ticketflow.application import STREAM_TOPICS, TicketingApp
 from ticketflow.producers.topics import TICKET_EVENTS
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def event_message(envelope: dict[str, Any]) -> dict[str, Any]:
     """The Kafka record for one envelope: key, value and headers."""
     return {
         "key": envelope["ticket_id"].encode("utf-8"),
-        "value": canonical_json(envelope),
+        "value": orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS),
         "headers": [("type", envelope["type"].encode()),
                     ("schema_version", str(envelope["schema_version"]).encode()),
                     ("event_id", envelope["event_id"].encode())],
@@ -63,12 +64,13 @@ class OutboxRelay:
     def run_once(self) -> int:
         """Publish the next batch; returns how many events were published."""
         start = self.position + 1
-        notifications = self.app.recorder.select_notifications(start, self.batch_size)
+        notifications = self.app.recorder.select_notifications(start, self.batch_size,
+                                                               topics=STREAM_TOPICS)
         if not notifications:
             return 0
         futures = [
             self.producer.send(self.topic, **event_message(self.app.envelope_of(n)))
-            for n in notifications if n.topic.startswith(STREAM_TOPIC_PREFIXES)
+            for n in notifications
         ]
         self.producer.flush(timeout=self.ack_timeout)
         for future in futures:

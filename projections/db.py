@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from sqlalchemy import (
     JSON,
     Column,
@@ -131,10 +132,14 @@ def engine_for(url: str) -> Engine:
     scheme = urlsplit(url).scheme
     if scheme in {"postgres", "postgresql"}:
         url = "postgresql+psycopg" + url[len(scheme):]
-    engine = create_engine(url)
+    engine = create_engine(url, json_serializer=_json_text, json_deserializer=orjson.loads)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode("utf-8")
 
 
 def _sqlite_pragmas(connection: object, _: object) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
-from ticketflow.application import STREAM_TOPIC_PREFIXES, TicketingApp
+from ticketflow.application import STREAM_TOPICS, TicketingApp
 from ticketflow.projections.db import Tables, insert, tables
 from ticketflow.projections.sla_clocks import clock_rows
 from ticketflow.projections.tickets import (
@@ -60,11 +60,11 @@ class Projector:
         """Apply every event recorded since the last position; returns how many."""
         applied, position = 0, self.position()
         while True:
-            records = self.app.recorder.select_notifications(position + 1, batch_size)
+            records = self.app.recorder.select_notifications(position + 1, batch_size,
+                                                             topics=STREAM_TOPICS)
             if not records:
                 return applied
-            envelopes = [self.app.envelope_of(r) for r in records
-                         if r.topic.startswith(STREAM_TOPIC_PREFIXES)]
+            envelopes = [self.app.envelope_of(r) for r in records]
             position = records[-1].id
             with self.engine.begin() as conn:
                 self.apply(conn, envelopes)

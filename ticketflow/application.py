@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     ApplicationRecorder,
@@ -54,6 +55,7 @@ from ticketflow.schemas.commands import (
     parse_document,
     peek_identity,
 )
+from ticketflow.schemas.events import SCHEMA_VERSIONS
 from ticketflow.unit_of_work import StreamCache, Unit
 
 CREATIONS = frozenset({"create_ticket", "record_self_service"})
@@ -63,6 +65,11 @@ BACKOFF_SECONDS = 0.002
 STREAM_TOPIC_PREFIXES = (
     f"{Ticket.__module__}:Ticket.",
     f"{SelfServiceSession.__module__}:SelfServiceSession.",
+)
+#: The exact topics of every ticket and session event type (for filtered log reads).
+STREAM_TOPICS = tuple(
+    f"{prefix}{name}" for prefix in STREAM_TOPIC_PREFIXES for name in SCHEMA_VERSIONS
+    if (name == "SelfServiceRecorded") == prefix.startswith(SelfServiceSession.__module__)
 )
 RECEIPT_TOPIC = f"{Receipt.__module__}:Receipt.Recorded"
 TICKET_TOPIC = STREAM_TOPIC_PREFIXES[0]
@@ -389,34 +396,26 @@ class TicketingApp(Application[UUID]):
 
     def envelope_of(self, record: StoredEvent) -> dict[str, Any]:
         """The envelope of a stored event, decoded without upcasting (what was hashed)."""
-        state = self._decode(record)
-        return {
-            "event_id": state["event_id"], "type": record.topic.rsplit(".", 1)[-1],
-            "schema_version": state.get("class_version", 1), "tenant": state["tenant"],
-            "ticket_id": state["ticket_id"], "version": record.originator_version,
-            "occurred_at": _utc(state["occurred_at"]), "recorded_at": _utc(state["timestamp"]),
-            "actor": state["actor"], "causation_id": state["causation_id"],
-            "data": state["data"], "hash": state["hash"],
-        }
+        return envelope_from_state(record.topic, record.originator_version, self.decode(record))
 
-    def _decode(self, record: StoredEvent) -> dict[str, Any]:
+    def decode(self, record: StoredEvent) -> dict[str, Any]:
+        """A stored event's state: decrypted, decompressed and decoded."""
         state = record.state
         if self.mapper.cipher:
             state = self.mapper.cipher.decrypt(state)
         if self.mapper.compressor:
             state = self.mapper.compressor.decompress(state)
-        return self.mapper.transcoder.decode(state)
+        return _decoded(state) or self.mapper.transcoder.decode(state)
 
     def stream_records(self, batch: int = 1000) -> Iterator[StoredEvent]:
         """Every ticket and session event in recording order (the notification log)."""
         start = 1
         while True:
-            notifications = self.recorder.select_notifications(start, batch)
+            notifications = self.recorder.select_notifications(start, batch,
+                                                               topics=STREAM_TOPICS)
             if not notifications:
                 return
-            for notification in notifications:
-                if notification.topic.startswith(STREAM_TOPIC_PREFIXES):
-                    yield notification
+            yield from notifications
             start = notifications[-1].id + 1
 
     def verify(self, ticket_id: str | None = None) -> list[dict[str, Any]]:
@@ -492,6 +491,31 @@ def _check_same(stored: PolicyVersion, policy: Policy) -> None:
             f" it was first used (hash {stored.content_hash[:12]}… vs {policy.content_hash[:12]}…)."
             " Give the changed policy a new `version`."
         )
+
+
+def envelope_from_state(topic: str, version: int, state: dict[str, Any]) -> dict[str, Any]:
+    """The SPEC §5 envelope of a stream event, from its stored topic, version and state."""
+    return {
+        "event_id": state["event_id"], "type": topic.rsplit(".", 1)[-1],
+        "schema_version": state.get("class_version", 1), "tenant": state["tenant"],
+        "ticket_id": state["ticket_id"], "version": version,
+        "occurred_at": _utc(state["occurred_at"]), "recorded_at": _utc(state["timestamp"]),
+        "actor": state["actor"], "causation_id": state["causation_id"],
+        "data": state["data"], "hash": state["hash"],
+    }
+
+
+def _decoded(state: bytes) -> dict[str, Any] | None:
+    """What the library's JSON transcoder decodes, 3x faster: orjson, then the top-level
+    datetimes the transcoder encodes as {"_type_": "datetime_iso", "_data_": …}. None
+    if the state holds any other encoded value: the transcoder must decode it."""
+    decoded: dict[str, Any] = orjson.loads(state)
+    found = 0
+    for name, value in decoded.items():
+        if type(value) is dict and value.get("_type_") == "datetime_iso":
+            decoded[name] = datetime.fromisoformat(value["_data_"])
+            found += 1
+    return decoded if state.count(b'"_type_"') == found else None
 
 
 def _utc(value: Any) -> str:
