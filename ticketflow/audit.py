@@ -66,8 +66,11 @@ class Finding:
 Promises = dict[UUID, dict[int, Promise]]
 
 
-def verify_store(app: TicketingApp, ticket_id: str | None = None) -> list[Finding]:
-    """One finding per damaged stream (none: every stream intact), or NotFound."""
+def verify_store(
+    app: TicketingApp, ticket_id: str | None = None, tenant: str | None = None
+) -> list[Finding]:
+    """One finding per damaged stream (none: every stream intact), or NotFound. Confined
+    to `tenant`, other tenants' streams are skipped (and their tickets not found)."""
     if ticket_id is None:
         streams, promises = _scan_log(app)
     else:
@@ -77,9 +80,12 @@ def verify_store(app: TicketingApp, ticket_id: str | None = None) -> list[Findin
     findings = []
     for uuid in sorted(streams | set(promises), key=str):
         records = app.recorder.select_events(uuid)
-        if ticket_id is not None and not records and not promises[uuid]:
+        promised = promises.get(uuid, {})
+        if tenant is not None and _owner(app, records, promised) != tenant:
+            records, promised = [], {}  # as if it did not exist
+        if ticket_id is not None and not records and not promised:
             raise NotFound(f"ticket {ticket_id} not found")
-        finding = check_stream(app, uuid, records, promises.get(uuid, {}))
+        finding = check_stream(app, uuid, records, promised)
         if finding is not None:
             findings.append(finding)
     return findings
@@ -128,6 +134,20 @@ def _problem(
                                                           envelope["causation_id"]):
         return (f"replaced: the receipt of message {promise.message_id} recorded"
                 f" {promise.type} here")
+    return None
+
+
+def _owner(
+    app: TicketingApp, records: Sequence[StoredEvent], promised: dict[int, Promise]
+) -> str | None:
+    """The stream's tenant: from its receipts, else its first readable event."""
+    for promise in promised.values():
+        return promise.tenant
+    for record in records:
+        try:
+            return str(app.envelope_of(record)["tenant"])
+        except UNREADABLE:
+            continue
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ticketflow.application import Clock, TicketingApp, wall_clock
+from ticketflow.cipher import check_store_key
 from ticketflow.domain.policy import Policy, load_policy_dir, shipped_policies
 from ticketflow.settings import Settings, eventstore_env
 
@@ -16,4 +17,11 @@ def load_policies(settings: Settings) -> dict[str, Policy]:
 
 
 def build_app(settings: Settings, clock: Clock = wall_clock) -> TicketingApp:
-    return TicketingApp(load_policies(settings), eventstore_env(settings.db), clock=clock)
+    """The application service on the configured event store (and its key, if any)."""
+    app = TicketingApp(load_policies(settings), eventstore_env(settings.db), clock=clock)
+    try:
+        check_store_key(app)
+    except Exception:
+        app.close()
+        raise
+    return app

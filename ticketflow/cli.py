@@ -14,13 +14,13 @@ from typing import IO, Any
 from eventsourcing.persistence import PersistenceError
 
 from ticketflow import render
-from ticketflow.application import TicketingApp
+from ticketflow.application import Outcome, TicketingApp
 from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
 from ticketflow.demo import DEFAULT_START, demo_reports, run_demo
 from ticketflow.demo import progress_bar as _bar
-from ticketflow.domain.errors import Rejected
+from ticketflow.domain.errors import Forbidden, NotFound, Rejected
 from ticketflow.domain.policy import Policy, PolicyError, load_policy_file
 from ticketflow.export import add_export_command
 from ticketflow.kafka_broker import add_kafka_commands
@@ -36,8 +36,15 @@ from ticketflow.projections.reports import (
 )
 from ticketflow.projections.runner import Projector
 from ticketflow.projections.timeline import ticket_as_of, timeline
+from ticketflow.schemas.commands import peek_identity
 from ticketflow.serve import ROLES, serve
-from ticketflow.settings import Settings, SettingsError, instant, kafka_client_config
+from ticketflow.settings import (
+    Settings,
+    SettingsError,
+    instant,
+    kafka_client_config,
+    tenant_scope,
+)
 
 Handler = Callable[[TicketingApp, argparse.Namespace], int]
 
@@ -49,10 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if hasattr(args, "tenant"):  # reports and export filter, read commands confine
+            args.tenant = tenant_scope(args.tenant)
         if getattr(args, "needs_app", True) is False:
             return int(args.handler(args))
         app = build_app(Settings.from_env(db=args.db, kafka=getattr(args, "kafka", None)))
         with app:
+            _known_tenant(app, getattr(args, "tenant", None))
             return int(args.handler(app, args))
     except (SettingsError, PolicyError) as exc:
         render.errors.print(f"[red]error:[/red] {exc}")
@@ -68,6 +78,34 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _scope() -> argparse.ArgumentParser:
+    """--tenant on the commands that read or send one ticket's or message's data."""
+    scope = argparse.ArgumentParser(add_help=False)
+    scope.add_argument("--tenant", help="confine to this tenant: another tenant's ticket or"
+                       " message is not_found (env TICKETFLOW_TENANT)")
+    return scope
+
+
+def _known_tenant(app: TicketingApp, tenant: str | None) -> None:
+    if tenant is not None and tenant not in app.policies:
+        known = ", ".join(sorted(app.policies))
+        raise SettingsError(f"unknown tenant {tenant!r} (--tenant or TICKETFLOW_TENANT);"
+                            f" known: {known}")
+
+
+def _confine(app: TicketingApp, args: argparse.Namespace, ticket_id: str) -> None:
+    """A caller confined to a tenant sees another tenant's ticket exactly as a missing
+    one: same code, same message, so existence does not leak."""
+    if args.tenant is None:
+        return
+    try:
+        owner = app.load_ticket(ticket_id).tenant
+    except NotFound:
+        owner = None
+    if owner != args.tenant:
+        raise NotFound(f"ticket {ticket_id} not found")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="event store URL (default sqlite:///ticketflow.db;"
@@ -78,24 +116,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    cmd = sub.add_parser("apply", parents=[common], help="apply commands from JSON Lines")
+    cmd = sub.add_parser("apply", parents=[common, _scope()], help="apply commands from JSON Lines")
     cmd.add_argument("file", help="a .jsonl file, or - for standard input")
     cmd.set_defaults(handler=cmd_apply)
 
-    cmd = sub.add_parser("ticket", parents=[common], help="a ticket's state")
+    cmd = sub.add_parser("ticket", parents=[common, _scope()], help="a ticket's state")
     cmd.add_argument("ticket_id")
     cmd.add_argument("--as-of", type=instant, help="state as of this instant (ISO-8601)")
     cmd.set_defaults(handler=cmd_ticket)
 
-    cmd = sub.add_parser("timeline", parents=[common], help="every event of a ticket")
+    cmd = sub.add_parser("timeline", parents=[common, _scope()], help="every event of a ticket")
     cmd.add_argument("ticket_id")
     cmd.set_defaults(handler=cmd_timeline)
 
-    cmd = sub.add_parser("verify", parents=[common], help="check the hash chains")
+    cmd = sub.add_parser("verify", parents=[common, _scope()], help="check the hash chains")
     cmd.add_argument("ticket_id", nargs="?")
     cmd.set_defaults(handler=cmd_verify)
 
-    cmd = sub.add_parser("sla", parents=[common], help="a ticket's SLA clocks")
+    cmd = sub.add_parser("sla", parents=[common, _scope()], help="a ticket's SLA clocks")
     cmd.add_argument("ticket_id")
     cmd.add_argument("--as-of", type=instant, help="evaluate at this instant (default: now)")
     cmd.add_argument("--explain", action="store_true", help="add each clock's ledger")
@@ -106,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--until", type=instant, required=True, help="ISO-8601 instant")
     cmd.set_defaults(handler=cmd_tick)
 
-    cmd = sub.add_parser("dead-letters", parents=[common], help="rejected messages")
+    cmd = sub.add_parser("dead-letters", parents=[common, _scope()], help="rejected messages")
     cmd.set_defaults(handler=cmd_dead_letters)
 
     cmd = sub.add_parser("demo", parents=[common], help="run a realistic demo workload")
@@ -158,7 +196,7 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                            help="mean, p50, p90 minutes to first response and resolution")
     cmd.set_defaults(handler=cmd_report_times)
 
-    cmd = sub.add_parser("parked", parents=[common],
+    cmd = sub.add_parser("parked", parents=[common, _scope()],
                          help="events the read models could not apply, held back")
     cmd.add_argument("--retry", action="store_true", help="apply them again, in order")
     cmd.set_defaults(handler=cmd_parked)
@@ -184,12 +222,12 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd.add_argument("--partitions", type=int, default=6, help="for topics it creates")
     cmd.set_defaults(handler=cmd_serve, needs_app=False)
 
-    cmd = sub.add_parser("publish", parents=[common, kafka],
+    cmd = sub.add_parser("publish", parents=[common, kafka, _scope()],
                          help="publish commands from JSON Lines to support.commands")
     cmd.add_argument("file", help="a .jsonl file, or - for standard input")
     cmd.set_defaults(handler=cmd_publish, needs_app=False)
 
-    cmd = sub.add_parser("outcome", parents=[common], help="what became of a message")
+    cmd = sub.add_parser("outcome", parents=[common, _scope()], help="what became of a message")
     cmd.add_argument("message_id")
     cmd.set_defaults(handler=cmd_outcome)
 
@@ -221,14 +259,26 @@ def cmd_apply(app: TicketingApp, args: argparse.Namespace) -> int:
     any_rejected = False
     with _open_input(args.file) as stream:
         for line in _lines(stream):
-            outcome = app.apply(line)
+            outcome = _refused_by_scope(line, args.tenant) or app.apply(line)
             any_rejected |= outcome.status == "rejected"
             print(json.dumps(outcome.as_dict(), ensure_ascii=False), flush=True)
     return 1 if any_rejected else 0
 
 
+def _refused_by_scope(raw: bytes, tenant: str | None) -> Outcome | None:
+    """A confined caller's line naming another tenant is refused before the engine."""
+    named = peek_identity(raw)
+    if tenant is None or named.get("tenant") in (None, tenant):
+        return None
+    refusal = Forbidden(f"this caller is confined to tenant {tenant!r}; the command names"
+                        f" {named['tenant']!r}")
+    return Outcome(named.get("message_id"), "rejected", error=refusal.as_dict(),
+                   ticket_id=named.get("ticket_id"))
+
+
 def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
     """Now: the aggregate from the event store; --as-of: folded from the timeline."""
+    _confine(app, args, args.ticket_id)
     if args.as_of:
         projector = _read_models(app, args)
         with projector.engine.connect() as conn:
@@ -248,6 +298,7 @@ def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
 
 def cmd_timeline(app: TicketingApp, args: argparse.Namespace) -> int:
     """From the timeline read model; `verify` checks the event store itself."""
+    _confine(app, args, args.ticket_id)
     projector = _read_models(app, args)
     with projector.engine.connect() as conn:
         envelopes = timeline(conn, projector.t, args.ticket_id)
@@ -274,7 +325,7 @@ def _warn_parked(projector: Projector, ticket_id: str) -> None:
 
 def cmd_verify(app: TicketingApp, args: argparse.Namespace) -> int:
     """Hash chains, positions and receipts of the event store (ticketflow.audit)."""
-    findings = [f.as_dict() for f in verify_store(app, args.ticket_id)]
+    findings = [f.as_dict() for f in verify_store(app, args.ticket_id, tenant=args.tenant)]
     if args.json:
         _print_json({"ok": not findings, "breaks": findings})
     elif findings:
@@ -286,6 +337,7 @@ def cmd_verify(app: TicketingApp, args: argparse.Namespace) -> int:
 
 
 def cmd_sla(app: TicketingApp, args: argparse.Namespace) -> int:
+    _confine(app, args, args.ticket_id)
     ticket = app.load_ticket(args.ticket_id)
     as_of = args.as_of or datetime.now(UTC)
     result = ticket.sla(app.policy_of(ticket), as_of.astimezone(UTC), explain=args.explain)
@@ -429,7 +481,8 @@ def cmd_parked(app: TicketingApp, args: argparse.Namespace) -> int:
         applied, remaining = projector.retry_parked()
         render.errors.print(f"applied {applied} parked event(s); {remaining} still parked")
     parked = [{"ticket_id": p["ticket_id"], "version": p["version"],
-               "type": p["envelope"]["type"], "error": p["error"]} for p in projector.parked()]
+               "type": p["envelope"]["type"], "error": p["error"]} for p in projector.parked()
+              if args.tenant in (None, p["envelope"]["tenant"])]
     if args.json:
         _print_json(parked)
     else:
@@ -469,7 +522,7 @@ def cmd_dead_letters(app: TicketingApp, args: argparse.Namespace) -> int:
         {"key": r.key, "tenant": r.tenant, "ticket_id": r.ticket_id, "error": r.error,
          "recorded_at": r.recorded_at.isoformat(), "original": r.raw,
          "original_encoding": r.raw_encoding}
-        for r in app.rejected()
+        for r in app.rejected() if args.tenant in (None, r.tenant)
     ]
     if args.json:
         _print_json(letters)
@@ -536,7 +589,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     settings = Settings.from_env(db=args.db, kafka=args.kafka)
     invalid = False
     topics = Topics.named(settings.topic_prefix)
-    with CommandClient(settings.kafka or "", topics, **_options(settings)) as client, \
+    with CommandClient(settings.kafka or "", topics, tenant=args.tenant,
+                       **_options(settings)) as client, \
             _open_input(args.file) as stream:
         for line in _lines(stream):
             try:
@@ -557,7 +611,7 @@ def _options(settings: Settings) -> dict[str, Any]:
 
 
 def cmd_outcome(app: TicketingApp, args: argparse.Namespace) -> int:
-    found = outcome(app, args.message_id)
+    found = outcome(app, args.message_id, tenant=args.tenant)
     if found is None:
         _fail(args, {"code": "not_found", "message": f"no outcome recorded for {args.message_id}"
                      " yet (not received, or still queued)"})

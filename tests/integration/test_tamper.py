@@ -4,67 +4,19 @@ reordered with SQL behind the application's back; `ticketflow verify` names each
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import psycopg
 import pytest
 
 from tests.support.builders import T0, command_line, create_payload
+from tests.support.store_rows import StoreRows
 from ticketflow.audit import event_id, verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
 from ticketflow.domain.streams import stream_uuid
 from ticketflow.settings import Settings
-
-
-class StoreRows:
-    """Direct SQL on the eventsourcing events table of a SQLite or PostgreSQL store."""
-
-    def __init__(self, db_url: str) -> None:
-        self.url = db_url
-        self.sqlite = db_url.startswith("sqlite")
-
-    def _run(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        if self.sqlite:
-            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
-            with conn:
-                rows = conn.execute(sql.format(t="stored_events", p="?"), params).fetchall()
-            conn.close()
-            return rows
-        with psycopg.connect(self.url) as pg:
-            cursor = pg.execute(sql.format(t="ticketflow_events", p="%s"), params)  # type: ignore[arg-type]
-            return cursor.fetchall() if cursor.description else []
-
-    def _id(self, ticket_id: str) -> Any:
-        uuid = stream_uuid("ticket", ticket_id)
-        return uuid.hex if self.sqlite else uuid
-
-    def row(self, ticket_id: str, version: int) -> tuple[str, bytes]:
-        (found,) = self._run("SELECT topic, state FROM {t} WHERE originator_id = {p}"
-                             " AND originator_version = {p}", (self._id(ticket_id), version))
-        return found[0], bytes(found[1])
-
-    def put(self, ticket_id: str, version: int, topic: str, state: bytes) -> None:
-        self._run("UPDATE {t} SET topic = {p}, state = {p} WHERE originator_id = {p}"
-                  " AND originator_version = {p}", (topic, state, self._id(ticket_id), version))
-
-    def delete(self, ticket_id: str, version: int) -> None:
-        self._run("DELETE FROM {t} WHERE originator_id = {p} AND originator_version = {p}",
-                  (self._id(ticket_id), version))
-
-    def swap(self, ticket_id: str, first: int, second: int) -> None:
-        a, b = self.row(ticket_id, first), self.row(ticket_id, second)
-        self.put(ticket_id, first, *b)
-        self.put(ticket_id, second, *a)
-
-    def edit(self, ticket_id: str, version: int, old: bytes, new: bytes) -> None:
-        topic, state = self.row(ticket_id, version)
-        assert old in state
-        self.put(ticket_id, version, topic, state.replace(old, new))
-
 
 STORY = [("m-2", "add_comment", "customer", {"body": "original words"}),
          ("m-3", "acknowledge", "agent", {}),

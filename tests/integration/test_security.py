@@ -1,0 +1,213 @@
+"""Security on every backend, through the command line as a user runs it: encryption at
+rest of the event store (TICKETFLOW_CIPHER_KEY), and tenant confinement of the read
+commands (--tenant / TICKETFLOW_TENANT)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.builders import T0, command_line, create_payload
+from tests.support.store_rows import StoreRows
+from ticketflow.cli import main
+
+SUBJECT = "Quarterly exports vanish overnight"
+KEY = base64.b64encode(b"k" * 32).decode()
+OTHER_KEY = base64.b64encode(b"o" * 32).decode()
+
+
+def commands_file(tmp_path: Path) -> Path:
+    """A PersonalysisPro ticket with a secret subject, worked and resolved, a
+    GrowgrEbuddy ticket, and an unreadable line that quotes the subject."""
+    at = [T0 + timedelta(minutes=n) for n in range(6)]
+    lines = [
+        command_line("p-1", "create_ticket", "T-P", at[0], "customer",
+                     create_payload(subject=SUBJECT)),
+        command_line("p-2", "acknowledge", "T-P", at[1], "agent", {}),
+        command_line("p-3", "add_comment", "T-P", at[2], "customer", {"body": "any news?"}),
+        command_line("p-4", "resolve", "T-P", at[3], "agent", {"resolution": "re-indexed"}),
+        command_line("g-1", "create_ticket", "T-G", at[4], "customer",
+                     create_payload("growgrebuddy"), tenant="growgrebuddy"),
+        f"not a command, but it mentions {SUBJECT}".encode(),
+    ]
+    path = tmp_path / "commands.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def as_json(text: str) -> Any:
+    return json.loads(text)
+
+
+# -- encryption at rest -----------------------------------------------------------------
+
+
+@pytest.fixture
+def encrypted(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> str:
+    """The commands applied to a store encrypted with KEY (the key stays set)."""
+    monkeypatch.setenv("TICKETFLOW_CIPHER_KEY", KEY)
+    code, _, _ = cli(capsys, "apply", str(commands_file(tmp_path)), "--db", db_url)
+    assert code == 1  # the unreadable line
+    return db_url
+
+
+def test_an_encrypted_store_holds_no_subject_in_its_rows(encrypted: str) -> None:
+    states = StoreRows(encrypted).states()
+    assert len(states) >= 7  # five events, policy copies, receipts
+    assert not any(SUBJECT.encode() in state or b"T-P" in state for state in states)
+
+
+def test_an_encrypted_sqlite_file_holds_no_subject_at_all(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TICKETFLOW_CIPHER_KEY", KEY)
+    cli(capsys, "apply", str(commands_file(tmp_path)), "--db", sqlite_url)
+    database = Path(sqlite_url.removeprefix("sqlite:///"))
+    files = [p for p in database.parent.iterdir() if p.name.startswith(database.name)]
+    assert not any(SUBJECT.encode() in p.read_bytes() for p in files)
+
+
+def test_every_command_and_report_works_on_an_encrypted_store(
+    encrypted: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ("--db", encrypted)
+    code, out, _ = cli(capsys, "timeline", "T-P", "--json", *db)
+    assert code == 0 and as_json(out)[0]["data"]["subject"] == SUBJECT
+    assert as_json(cli(capsys, "ticket", "T-P", "--json", *db)[1])["status"] == "resolved"
+    sla = as_json(cli(capsys, "sla", "T-P", "--json", "--as-of", "2026-11-17T00:00Z", *db)[1])
+    assert sla["first_response"]["status"] == "met"
+    assert cli(capsys, "verify", *db)[0] == 0
+    assert as_json(cli(capsys, "outcome", "p-4", *db)[1])["status"] == "accepted"
+    (letter,) = as_json(cli(capsys, "dead-letters", "--json", *db)[1])
+    assert SUBJECT in letter["original"]
+    for report in ("sla", "volume", "satisfaction", "times"):
+        code, out, _ = cli(capsys, "report", report, "--from", "2026-11-01", "--to",
+                           "2026-12-01", "--json", *db)
+        assert code == 0 and as_json(out)["from"], report
+
+
+def test_an_edited_encrypted_row_is_named_by_verify(
+    encrypted: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = StoreRows(encrypted)
+    topic, state = rows.row("T-P", 3)
+    rows.put("T-P", 3, topic, state[:-1] + bytes([state[-1] ^ 1]))
+    code, out, _ = cli(capsys, "verify", "--json", "--db", encrypted)
+    assert code == 1
+    assert [(b["ticket_id"], b["version"]) for b in as_json(out)["breaks"]] == [("T-P", 3)]
+    assert as_json(out)["breaks"][0]["problem"].startswith("unreadable")
+
+
+@pytest.mark.parametrize("key, fragment", [
+    (OTHER_KEY, "not the key this store was written with"),
+    (None, "this event store is encrypted: set TICKETFLOW_CIPHER_KEY"),
+    ("not-a-key", "generate one with: python -c"),
+])
+def test_a_wrong_or_missing_key_is_a_clear_error(
+    encrypted: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    key: str | None, fragment: str,
+) -> None:
+    if key is None:
+        monkeypatch.delenv("TICKETFLOW_CIPHER_KEY")
+    else:
+        monkeypatch.setenv("TICKETFLOW_CIPHER_KEY", key)
+    code, out, err = cli(capsys, "ticket", "T-P", "--db", encrypted)
+    assert (code, out) == (2, "")
+    assert fragment in " ".join(err.split())
+
+
+def test_a_key_for_a_store_written_without_one_is_refused(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cli(capsys, "apply", str(commands_file(tmp_path)), "--db", db_url)
+    monkeypatch.setenv("TICKETFLOW_CIPHER_KEY", KEY)
+    code, _, err = cli(capsys, "ticket", "T-P", "--db", db_url)
+    assert code == 2 and "written without encryption" in " ".join(err.split())
+
+
+# -- tenant confinement -----------------------------------------------------------------
+
+
+@pytest.fixture
+def applied(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert "TICKETFLOW_CIPHER_KEY" not in os.environ
+    cli(capsys, "apply", str(commands_file(tmp_path)), "--db", db_url)
+    return db_url
+
+
+READS = {
+    "ticket": ("ticket", "{id}"), "timeline": ("timeline", "{id}"), "sla": ("sla", "{id}"),
+    "verify": ("verify", "{id}"),
+}
+
+
+@pytest.mark.parametrize("command", READS)
+def test_a_confined_caller_sees_another_tenants_ticket_as_not_found(
+    applied: str, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    def error(ticket: str) -> tuple[int, Any]:
+        argv = [part.format(id=ticket) for part in READS[command]]
+        code, out, _ = cli(capsys, *argv, "--json", "--tenant", "growgrebuddy", "--db", applied)
+        return code, as_json(out)["error"]
+
+    other_tenants, missing = error("T-P"), error("T-NONE")
+    assert other_tenants[0] == 1 and other_tenants[1]["code"] == "not_found"
+    assert other_tenants[1]["message"] == missing[1]["message"].replace("T-NONE", "T-P")
+    argv = [part.format(id="T-G") for part in READS[command]]
+    assert cli(capsys, *argv, "--tenant", "growgrebuddy", "--db", applied)[0] == 0
+
+
+def test_a_confined_caller_sees_only_its_own_outcomes_and_dead_letters(
+    applied: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKETFLOW_TENANT", "growgrebuddy")
+    code, out, _ = cli(capsys, "outcome", "p-1", "--json", "--db", applied)
+    assert code == 1 and as_json(out)["error"]["code"] == "not_found"
+    assert cli(capsys, "outcome", "g-1", "--db", applied)[0] == 0
+    assert as_json(cli(capsys, "dead-letters", "--json", "--db", applied)[1]) == []
+    monkeypatch.delenv("TICKETFLOW_TENANT")
+    assert len(as_json(cli(capsys, "dead-letters", "--json", "--db", applied)[1])) == 1
+
+
+def test_a_confined_caller_cannot_widen_or_misname_its_scope(
+    applied: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKETFLOW_TENANT", "growgrebuddy")
+    code, _, err = cli(capsys, "ticket", "T-P", "--tenant", "personalysispro", "--db", applied)
+    assert code == 2 and "confines this caller to tenant growgrebuddy" in " ".join(err.split())
+    code, _, err = cli(capsys, "report", "volume", "--from", "2026-11-01", "--to",
+                       "2026-12-01", "--tenant", "personalysispro", "--db", applied)
+    assert code == 2
+    monkeypatch.setenv("TICKETFLOW_TENANT", "acme")
+    code, _, err = cli(capsys, "ticket", "T-G", "--db", applied)
+    assert code == 2 and "unknown tenant 'acme'" in err
+
+
+def test_a_confined_caller_applies_only_its_own_tenants_commands(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(capsys, "apply", str(commands_file(tmp_path)), "--tenant",
+                       "growgrebuddy", "--db", db_url)
+    outcomes = [json.loads(line) for line in out.splitlines()]
+    assert code == 1
+    assert [o["status"] for o in outcomes] == ["rejected"] * 4 + ["accepted", "rejected"]
+    assert {o["error"]["code"] for o in outcomes[:4]} == {"forbidden"}
+    assert outcomes[5]["error"]["code"] == "invalid_message"  # unreadable: the engine's
