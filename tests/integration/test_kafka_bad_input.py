@@ -1,0 +1,85 @@
+"""Bad input and tenant clients through a real broker: malformed messages written raw to
+support.commands land in support.dead-letter with their bytes and the stable code;
+a tenant's SDK client sends only that tenant's commands and sees only its outcomes."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from kafka.producer import KafkaProducer
+
+from tests.integration.test_kafka_pipeline import (  # noqa: F401 - fixtures used by name
+    Pipeline,
+    client,
+    pipeline,
+    read_topic,
+    settings,
+    topics,
+)
+from tests.support.builders import T0, command_line, create_payload
+from tests.support.waiting import wait_for
+from ticketflow.bootstrap import build_app
+from ticketflow.domain.errors import Forbidden
+from ticketflow.producers.sdk import CommandClient
+from ticketflow.producers.topics import Topics
+from ticketflow.settings import Settings
+
+ACK = json.loads(command_line("bad-0", "acknowledge", "KB-1", T0 + timedelta(minutes=1),
+                              "agent", {}))
+MALFORMED = {
+    b"[" * 50_000: None,  # nested too deeply: no id, known by its digest
+    json.dumps({**ACK, "message_id": "bad-1", "schema_version": 2}).encode(): "bad-1",
+    json.dumps({**ACK, "message_id": "bad-2", "occurred_at": "2026-11-16T14:01:00"}).encode():
+        "bad-2",
+    json.dumps({**ACK, "message_id": "bad-3", "occurred_at": 1_790_000_000}).encode(): "bad-3",
+    json.dumps({**ACK, "message_id": "bad-4", "tenant": "acme"}).encode(): "bad-4",
+    json.dumps({**ACK, "message_id": "bad-\ud800"}).encode(): None,
+}
+
+
+def test_malformed_messages_on_the_commands_topic_are_dead_lettered_with_their_bytes(
+    settings: Settings, topics: Topics, pipeline: Pipeline, client: CommandClient,  # noqa: F811
+) -> None:
+    client.send("create_ticket", tenant="personalysispro", ticket_id="KB-1",
+                actor=("c", "customer"), payload=create_payload(), message_id="ok-1",
+                occurred_at=T0)
+    client.flush()
+    raw = KafkaProducer(bootstrap_servers=settings.kafka)
+    for value in MALFORMED:
+        raw.send(topics.commands, key=b"KB-1", value=value)
+    raw.flush()
+    raw.close()
+    letters = read_topic(settings.kafka or "", topics.dead_letter, expected=len(MALFORMED))
+    assert {r["value"]: r["headers"]["message_id"].decode() or None for r in letters} == \
+        MALFORMED
+    assert {r["headers"]["error_code"] for r in letters} == {b"invalid_message"}
+    with build_app(settings) as app:
+        causes = {e["causation_id"] for e in app.timeline("KB-1")}  # the timers may fire
+        assert "ok-1" in causes and not any(c.startswith("bad-") for c in causes)
+        assert len(list(app.rejected())) == len(MALFORMED)
+
+
+def test_a_tenant_client_sends_and_sees_only_its_own_tenant(
+    settings: Settings, topics: Topics, pipeline: Pipeline,  # noqa: F811
+) -> None:
+    with CommandClient(settings.kafka or "", topics, tenant="growgrebuddy") as grow, \
+            CommandClient(settings.kafka or "", topics, tenant="personalysispro") as pro:
+        grow.send("create_ticket", tenant="growgrebuddy", ticket_id="KG-1",
+                  actor=("c", "customer"), payload=create_payload("growgrebuddy"),
+                  message_id="grow-1", occurred_at=T0)
+        pro.send("create_ticket", tenant="personalysispro", ticket_id="KP-1",
+                 actor=("c", "customer"), payload=create_payload(), message_id="pro-1",
+                 occurred_at=T0)
+        with pytest.raises(Forbidden):
+            grow.send("acknowledge", tenant="personalysispro", ticket_id="KP-1",
+                      actor=("a", "agent"), payload={}, message_id="grow-2")
+        grow.flush()
+        pro.flush()
+        with build_app(settings) as app:
+            wait_for(lambda: grow.outcome(app, "grow-1") and pro.outcome(app, "pro-1"),
+                     "both creations handled")
+            assert grow.outcome(app, "pro-1") is None
+            assert pro.outcome(app, "grow-1") is None
+            assert app.receipt("grow-2") is None  # refused before it left the process
