@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -19,6 +20,7 @@ from ticketflow.domain.lifecycle import Role
 NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/streams")
 
 
+@lru_cache(maxsize=65536)
 def stream_uuid(kind: str, stream_id: str) -> UUID:
     """The event-store id of a stream: a ticket, a self-service session, a receipt."""
     return uuid5(NAMESPACE, f"{kind}/{stream_id}")

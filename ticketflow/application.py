@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
     ApplicationRecorder,
     EventStore,
@@ -243,14 +243,16 @@ class TicketingApp(Application[UUID]):
             identity = {"message_id": command.message_id, "tenant": command.tenant,
                         "ticket_id": command.stream_id}
             return self._reject_in(unit, raw, rejection, identity)
-        unit.records.append(Receipt.accepted(command.message_id, command.tenant,
-                                             command.stream_id, emitted, self.clock()))
+        unit.record(Receipt.accepted(command.message_id, command.tenant, command.stream_id,
+                                     [(e.type_name, e.originator_version)
+                                      for e in emitted], self.clock()))
         unit.keys.add(command.message_id)
-        return Outcome(command.message_id, "accepted", [name for name, _ in emitted],
+        return Outcome(command.message_id, "accepted",
+                       [e.type_name for e in emitted],
                        ticket_id=command.stream_id)
 
-    def _handle(self, unit: Unit, command: CommandBase) -> list[tuple[str, int]]:
-        """Run the command on its stream; returns the (type, version) of its events."""
+    def _handle(self, unit: Unit, command: CommandBase) -> list[Any]:
+        """Run the command on its stream; returns its events (also queued in the unit)."""
         ctx = self._context(command)
         policy = self._tenant_policy(command.tenant)
         payload = command.payload_dict()
@@ -270,8 +272,9 @@ class TicketingApp(Application[UUID]):
             done = len(ticket.pending_events)
             ticket.handle(command.type, ctx, self.policy_of(ticket), payload)
             stream = ticket
-        return [(e.type_name, e.originator_version)  # type: ignore[attr-defined]
-                for e in stream.pending_events[done:]]
+        emitted = list(stream.pending_events[done:])
+        unit.events.extend(emitted)
+        return emitted
 
     def _checkout(self, unit: Unit, kind: str, stream_id: str) -> Any:
         """The unit's copy of a stream: cached, or loaded from the store."""
@@ -286,11 +289,19 @@ class TicketingApp(Application[UUID]):
         return stream
 
     def _commit(self, unit: Unit) -> bool:
-        """Save the unit in one transaction; False if it collided with the store."""
+        """Save the unit in one transaction, its events in the order the commands
+        produced them; False if it collided with the store."""
+        processing = ProcessingEvent[UUID]()
+        processing.events.extend(unit.events)
+        for stream in unit.streams.values():
+            stream.collect_events()  # already queued, in order, in unit.events
+            processing.aggregates[stream.id] = stream
         try:
-            self.save(*unit.aggregates())
+            recordings = self._record(processing)
         except IntegrityError:
             return False  # its streams stay out of the cache: reloaded next time
+        self._take_snapshots(processing)
+        self._notify(recordings)
         self._streams.give_back(unit.streams.values())
         return True
 
@@ -310,8 +321,8 @@ class TicketingApp(Application[UUID]):
         stream_id = identity.get("ticket_id") or identity.get("session_id")
         if key in unit.keys:
             return Outcome(message_id, "duplicate", ticket_id=stream_id)
-        unit.records.append(Receipt.rejected(key, raw, rejection.as_dict(), self.clock(),
-                                             identity.get("tenant"), stream_id))
+        unit.record(Receipt.rejected(key, raw, rejection.as_dict(), self.clock(),
+                                     identity.get("tenant"), stream_id))
         unit.keys.add(key)
         return Outcome(message_id, "rejected", error=rejection.as_dict(), ticket_id=stream_id)
 
@@ -344,7 +355,7 @@ class TicketingApp(Application[UUID]):
         try:
             stored: PolicyVersion = self.repository.get(policy_version_uuid(*key))
         except AggregateNotFoundError:
-            unit.records.append(PolicyVersion.publish(policy))
+            unit.record(PolicyVersion.publish(policy))
             unit.policies.add(key)
             return
         _check_same(stored, policy)

@@ -24,13 +24,14 @@ from ticketflow.domain.streams import Stream
 
 @dataclass
 class Unit:
-    streams: dict[UUID, Stream] = field(default_factory=dict)
-    records: list[Any] = field(default_factory=list)  # receipts, policy versions
+    streams: dict[UUID, Stream] = field(default_factory=dict)  # changed or only read
+    events: list[Any] = field(default_factory=list)  # to record, in the order they happened
     keys: set[str] = field(default_factory=set)  # receipt keys recorded here
     policies: set[tuple[str, str]] = field(default_factory=set)  # (id, version) published
 
-    def aggregates(self) -> list[Any]:
-        return [*self.streams.values(), *self.records]
+    def record(self, aggregate: Any) -> None:
+        """Queue a one-event aggregate's event (a receipt, a policy copy)."""
+        self.events.extend(aggregate.collect_events())
 
 
 class StreamCache:
