@@ -6,7 +6,6 @@ eventsourcing's in-memory recorder."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,8 +19,6 @@ from tests.support.bad_input import (
     valid_command,
 )
 from tests.support.builders import T0
-
-Edit = Callable[[dict[str, Any]], Any]
 
 
 def _set(path: str, value: Any, type_: str = "add_comment") -> bytes:
