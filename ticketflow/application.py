@@ -13,6 +13,7 @@ import json
 import random
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ from ticketflow.unit_of_work import StreamCache, Unit
 
 CREATIONS = frozenset({"create_ticket", "record_self_service"})
 MAX_ATTEMPTS = 10
+DUES_REMEMBERED = 20_000
 #: First retry waits up to this long; each later one up to twice as long (full jitter).
 BACKOFF_SECONDS = 0.002
 STREAM_TOPIC_PREFIXES = (
@@ -117,6 +119,7 @@ class TicketingApp(Application[UUID]):
         self.clock = clock
         self._stored_policies: dict[tuple[str, str], Policy] = {}
         self._streams = StreamCache()
+        self._dues: OrderedDict[UUID, tuple[tuple[Any, ...], list[Due]]] = OrderedDict()
 
     def construct_recorder(self) -> ApplicationRecorder:
         """A process recorder: the application's events plus Tracking positions,
@@ -177,11 +180,24 @@ class TicketingApp(Application[UUID]):
             return None
 
     def _due_command(self, ticket: Ticket) -> tuple[Due, tuple[CommandBase, bytes]] | None:
-        dues = due_commands(ticket, self.policy_of(ticket))
+        dues = self._dues_of(ticket)
         if not dues:
             return None
         envelope = dues[0].envelope(ticket, fire_at(dues[0], ticket))
         return dues[0], (parse_document(envelope), json.dumps(envelope).encode("utf-8"))
+
+    def _dues_of(self, ticket: Ticket) -> list[Due]:
+        """`due_commands` of the ticket, remembered while nothing they depend on changes:
+        its SLA facts, status, level and priority (a comment or an assignment changes
+        none of them, so the SLA clocks are not evaluated again for it)."""
+        key = (len(ticket.sla_facts), ticket.status, ticket.level, ticket.priority)
+        memo = self._dues.get(ticket.id)
+        if memo is None or memo[0] != key:
+            memo = (key, due_commands(ticket, self.policy_of(ticket)))
+            self._dues[ticket.id] = memo
+            if len(self._dues) > DUES_REMEMBERED:
+                self._dues.popitem(last=False)
+        return memo[1]
 
     def _apply_alone(
         self, raw: bytes, command: CommandBase | None = None, *, prefire: bool = True
