@@ -1,7 +1,8 @@
 """The command consumer: support.commands → the application service → dead letters.
 
-A consumer group on support.commands. Each message goes through the same application
-service as `ticketflow apply`; offsets are committed only after the outcome is durable
+A consumer group on support.commands. Each poll's messages go through the same
+application service as `ticketflow apply`, as one batch in one transaction (same
+outcomes as one by one); offsets are committed only after the outcomes are durable
 (the receipt and events are committed, and any dead letter acknowledged). Rejected or
 unreadable messages go to support.dead-letter with their original bytes, the reason
 code and message as headers. A redelivered message is answered `duplicate`; if it had
@@ -51,6 +52,10 @@ def dead_letter(
     }
 
 
+def _bytes(record: ConsumerRecord) -> bytes:
+    return record.value if record.value is not None else b""
+
+
 def subscribe_when_known(consumer: KafkaConsumer, topic: str, timeout: float = 60.0) -> None:
     """Subscribe once this consumer's own metadata knows the topic's partitions.
 
@@ -87,27 +92,26 @@ class CommandConsumer:
         return cls(app, consumer, producer, dead_letter_topic=topics.dead_letter)
 
     def run_once(self) -> int:
-        """Handle one poll's worth of messages; returns how many were handled."""
+        """Handle one poll's worth of messages in one transaction; returns how many."""
         batches = self.consumer.poll(timeout_ms=self.poll_ms)
         done: dict[TopicPartition, int] = {}
         try:
-            for partition, records in batches.items():
-                for record in records:
-                    self.handle(record)
-                    done[partition] = record.offset + 1
+            records = [record for records in batches.values() for record in records]
+            outcomes = self.app.apply_batch([_bytes(record) for record in records])
+            for record, outcome in zip(records, outcomes, strict=True):
+                self._after(record, outcome)
+                done[TopicPartition(record.topic, record.partition)] = record.offset + 1
         finally:
             self._settle(batches, done)
         return sum(len(records) for records in batches.values())
 
-    def handle(self, record: ConsumerRecord) -> Outcome:
-        raw = record.value if record.value is not None else b""
-        outcome = self.app.apply(raw)
+    def _after(self, record: ConsumerRecord, outcome: Outcome) -> None:
+        """Dead-letter a rejection; a redelivered rejected message's dead letter again."""
         if outcome.status == "rejected" and outcome.error:
             self.producer.send(self.dead_letter_topic,
                                **dead_letter(record, outcome.error, outcome.message_id))
         elif outcome.status == "duplicate":
-            self._republish_if_rejected(record, raw)
-        return outcome
+            self._republish_if_rejected(record, _bytes(record))
 
     def _republish_if_rejected(self, record: ConsumerRecord, raw: bytes) -> None:
         message_id = peek_identity(raw).get("message_id")

@@ -24,6 +24,7 @@ from ticketflow.render import errors
 from ticketflow.workload import generate_workload
 
 DEFAULT_START = datetime(2026, 10, 5, tzinfo=UTC)
+BATCH = 200  # commands per transaction
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,13 @@ def run_demo(
     rejections: Counter[str] = Counter()
     with progress_bar(progress) as bar:
         task = bar.add_task("applying commands", total=len(commands))
-        for command in commands:
-            outcome = app.apply(json.dumps(command).encode("utf-8"))
-            statuses[outcome.status] += 1
-            if outcome.error:
-                rejections[outcome.error["code"]] += 1
-            bar.advance(task)
+        raws = [json.dumps(command).encode("utf-8") for command in commands]
+        for first in range(0, len(raws), BATCH):
+            for outcome in app.apply_batch(raws[first:first + BATCH]):
+                statuses[outcome.status] += 1
+                if outcome.error:
+                    rejections[outcome.error["code"]] += 1
+            bar.advance(task, min(BATCH, len(raws) - first))
     as_of = start + timedelta(days=days)
     statuses["time-driven"] += len(Timers(app).fire_until(as_of))
     return DemoResult(statuses, rejections, start, as_of)
