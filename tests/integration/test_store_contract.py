@@ -86,6 +86,17 @@ def test_a_rejected_command_changes_nothing_and_is_kept_with_its_reason(
         assert letters[0].original_bytes() == raw
 
 
+def test_another_tenants_command_fires_none_of_the_tickets_due_timers(db_url: str) -> None:
+    with open_app(db_url) as app:
+        app.apply(create())  # its first response falls due within the day
+        late = command_line("x-1", "add_comment", "T-1", T0 + timedelta(days=3), "customer",
+                            {"body": "hi"}, tenant="growgrebuddy")
+        outcome = app.apply(late)
+        assert outcome.error is not None and outcome.error["code"] == "forbidden"
+        assert [e["type"] for e in stored(app)] == ["TicketCreated"]
+        assert app.fire_due("T-1", until=T0 + timedelta(days=3))  # they were due
+
+
 def test_resending_a_rejected_message_is_a_duplicate(db_url: str) -> None:
     with open_app(db_url) as app:
         app.apply(create())
