@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ticketflow.domain import lifecycle
 from ticketflow.domain.chain import utc_iso
 from ticketflow.domain.errors import AlreadyExists, Forbidden, InvalidMessage, PolicyViolation
 from ticketflow.domain.lifecycle import Role, Status
-from ticketflow.domain.policy import Policy
+from ticketflow.domain.policy import Policy, iana_zone
 from ticketflow.domain.sla import (
     CLOCKS,
     ClockStatus,
@@ -369,9 +368,9 @@ def _timezone(policy: Policy, value: str | None) -> str:
             raise PolicyViolation(f"policy {policy.id} needs the account's IANA 'timezone'")
         return policy.default_timezone
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidMessage(f"unknown IANA time zone {value!r}") from None
+        iana_zone(value)
+    except ValueError as exc:
+        raise InvalidMessage(str(exc)) from None
     return value
 
 

@@ -60,6 +60,10 @@ def test_an_unknown_time_zone_is_an_invalid_message() -> None:
     create_rejected("personalysispro", "invalid_message", timezone="Mars/Olympus_Mons")
 
 
+def test_a_folder_of_the_zone_database_is_an_invalid_message_not_a_crash() -> None:
+    create_rejected("personalysispro", "invalid_message", timezone="America")
+
+
 def test_growgrebuddy_categories_have_no_subcategories() -> None:
     create_rejected("growgrebuddy", "policy_violation", subcategory="login")
 
