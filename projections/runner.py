@@ -13,10 +13,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, select
 
 from ticketflow.application import STREAM_TOPICS, TicketingApp
-from ticketflow.projections.db import Tables, insert, tables
+from ticketflow.projections.db import (
+    Tables,
+    insert,
+    insert_many,
+    select_many,
+    tables,
+    update_many,
+    upsert_many,
+)
 from ticketflow.projections.sla_clocks import clock_rows
 from ticketflow.projections.tickets import (
     Row,
@@ -114,12 +122,9 @@ class Projector:
         self._write_parked(conn, parked)
         self._write_rows(conn, known, rows)
         self._write_volume(conn, counts)
-        if answers:
-            conn.execute(self.t.satisfaction.insert(), answers)
-        if articles:
-            conn.execute(self.t.articles.insert(), articles)
-        if events:
-            conn.execute(self.t.timeline.insert(), events)
+        insert_many(conn, self.t.satisfaction, answers)
+        insert_many(conn, self.t.articles, articles)
+        insert_many(conn, self.t.timeline, events)
         if self.defer_clocks:
             self.deferred |= timed
         else:
@@ -147,10 +152,7 @@ class Projector:
         return held
 
     def _write_parked(self, conn: Connection, parked: list[Row]) -> None:
-        if not parked:
-            return
-        conn.execute(insert(conn, self.t.parked).values(parked).on_conflict_do_nothing(
-            index_elements=["ticket_id", "version"]))
+        insert_many(conn, self.t.parked, parked, unless_exists=("ticket_id", "version"))
 
     def parked(self, ticket_id: str | None = None) -> list[Row]:
         """Every parked event (or one ticket's), by ticket and version."""
@@ -174,32 +176,17 @@ class Projector:
 
     def _write_sessions(self, conn: Connection, sessions: list[dict[str, Any]]) -> None:
         """Insert-or-ignore: a session records once, so a redelivery is a no-op."""
-        if not sessions:
-            return
-        rows = [self_service_row(e) for e in sessions]
-        conn.execute(insert(conn, self.t.self_service).values(rows)
-                     .on_conflict_do_nothing(index_elements=["session_id"]))
+        insert_many(conn, self.t.self_service, [self_service_row(e) for e in sessions],
+                    unless_exists=("session_id",))
 
     def _rows(self, conn: Connection, ids: list[str]) -> dict[str, Row]:
-        found: dict[str, Row] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            query = select(self.t.tickets).where(self.t.tickets.c.ticket_id.in_(chunk))
-            found.update({r.ticket_id: dict(r._mapping) for r in conn.execute(query)})
-        return found
+        found = select_many(conn, self.t.tickets, "ticket_id", ids)
+        return {row["ticket_id"]: row for row in found}
 
     def _write_rows(self, conn: Connection, known: dict[str, Row], rows: dict[str, Row]) -> None:
-        new = [row for key, row in rows.items() if key not in known]
-        changed = [{**row, "key": key} for key, row in rows.items()
-                   if key in known and row != known[key]]
-        if new:
-            conn.execute(self.t.tickets.insert(), new)
-        if changed:
-            table = self.t.tickets
-            values: dict[str, Any] = {c.name: bindparam(c.name) for c in table.columns
-                                      if c.name != "ticket_id"}
-            conn.execute(update(table).where(table.c.ticket_id == bindparam("key"))
-                         .values(values), changed)
+        insert_many(conn, self.t.tickets, [row for key, row in rows.items() if key not in known])
+        update_many(conn, self.t.tickets, [row for key, row in rows.items()
+                                           if key in known and row != known[key]], "ticket_id")
 
     def _write_clocks(self, conn: Connection, rows: list[Row]) -> None:
         """Both clocks of each ticket, as of its latest SLA fact."""
@@ -209,14 +196,7 @@ class Projector:
                                              row["policy_hash"])
             at = datetime.fromisoformat(row["sla_facts"][-1]["at"])
             clocks.extend(clock_rows(row, policy, at))
-        if not clocks:
-            return
-        statement = insert(conn, self.t.sla_clocks)
-        keys = {"ticket_id", "clock"}
-        conn.execute(statement.on_conflict_do_update(
-            index_elements=sorted(keys),
-            set_={c.name: statement.excluded[c.name] for c in self.t.sla_clocks.columns
-                  if c.name not in keys}), clocks)
+        upsert_many(conn, self.t.sla_clocks, clocks, ("ticket_id", "clock"))
 
     def write_deferred_clocks(self, chunk: int = 2000) -> None:
         """The clocks of every ticket whose facts changed while they were deferred."""
@@ -229,20 +209,14 @@ class Projector:
 
     def _write_volume(self, conn: Connection, counts: VolumeCounts) -> None:
         """Add the batch's counts to the daily counters: one upsert, many rows."""
-        if not counts:
-            return
-        table = self.t.volume
         names = ("tenant", "day", "category", "channel", "priority")
         per_key: dict[tuple[str, ...], dict[str, int]] = {}
         for (key, counter), n in counts.items():
             per_key.setdefault(key, dict.fromkeys(VOLUME_COUNTERS, 0))
             per_key[key][counter] += n
-        statement = insert(conn, table)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(names),
-            set_={c: table.c[c] + statement.excluded[c] for c in VOLUME_COUNTERS})
-        conn.execute(statement, [{**dict(zip(names, key, strict=True)), **deltas}
-                                 for key, deltas in sorted(per_key.items())])
+        upsert_many(conn, self.t.volume, [{**dict(zip(names, key, strict=True)), **deltas}
+                                          for key, deltas in sorted(per_key.items())],
+                    names, add=VOLUME_COUNTERS)
 
     def _store_position(self, conn: Connection, position: int) -> None:
         statement = insert(conn, self.t.positions).values(name=POSITION, position=position)

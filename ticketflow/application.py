@@ -428,16 +428,22 @@ class TicketingApp(Application[UUID]):
 
     def envelope_of(self, record: StoredEvent) -> dict[str, Any]:
         """The envelope of a stored event, decoded without upcasting (what was hashed)."""
-        return envelope_from_state(record.topic, record.originator_version, self.decode(record))
+        state = self._plain(record)
+        decoded = _decoded(state, instants_as_text=True) or self.mapper.transcoder.decode(state)
+        return envelope_from_state(record.topic, record.originator_version, decoded)
 
     def decode(self, record: StoredEvent) -> dict[str, Any]:
         """A stored event's state: decrypted, decompressed and decoded."""
+        state = self._plain(record)
+        return _decoded(state) or self.mapper.transcoder.decode(state)
+
+    def _plain(self, record: StoredEvent) -> bytes:
         state = record.state
         if self.mapper.cipher:
             state = self.mapper.cipher.decrypt(state)
         if self.mapper.compressor:
             state = self.mapper.compressor.decompress(state)
-        return _decoded(state) or self.mapper.transcoder.decode(state)
+        return state
 
     def stream_records(self, batch: int = 1000) -> Iterator[StoredEvent]:
         """Every ticket and session event in recording order (the notification log)."""
@@ -535,18 +541,25 @@ def envelope_from_state(topic: str, version: int, state: dict[str, Any]) -> dict
     }
 
 
-def _decoded(state: bytes) -> dict[str, Any] | None:
+def _decoded(state: bytes, *, instants_as_text: bool = False) -> dict[str, Any] | None:
     """What the library's JSON transcoder decodes, about twice as fast: orjson, then the
-    top-level datetimes the transcoder encodes as {"_type_": "datetime_iso", …}. None
-    if the state holds any other encoded value: the transcoder must decode it."""
+    top-level datetimes the transcoder encodes as {"_type_": "datetime_iso", …} (left
+    as their ISO text with `instants_as_text`). None if the state holds any other
+    encoded value: the transcoder must decode it."""
     decoded: dict[str, Any] = orjson.loads(state)
     found = 0
     for name, value in decoded.items():
         if type(value) is dict and value.get("_type_") == "datetime_iso":
-            decoded[name] = datetime.fromisoformat(value["_data_"])
+            text = value["_data_"]
+            decoded[name] = text if instants_as_text else datetime.fromisoformat(text)
             found += 1
     return decoded if state.count(b'"_type_"') == found else None
 
 
-def _utc(value: Any) -> str:
-    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else str(value)
+def _utc(value: datetime | str) -> str:
+    """An instant as UTC ISO-8601 text (ISO text already in UTC is taken as it is)."""
+    if isinstance(value, str):
+        if value.endswith("+00:00"):
+            return value
+        value = datetime.fromisoformat(value)
+    return value.astimezone(UTC).isoformat()
