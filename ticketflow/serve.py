@@ -5,18 +5,30 @@ Roles: `commands` (support.commands → the application service), `relay` (event
 `timers` (time-driven commands, checked every second).
 
 Each role runs in its own thread with its own application instance and Kafka
-clients. A failing step (broker or database away) is logged and retried with
-exponential backoff; SIGINT / SIGTERM stop every role after its current step.
+clients. A failing step (broker or database away) is logged, the role's clients are
+closed, and after an exponential backoff the role is built again from what is durable
+(committed offsets, the relay's tracking record, the read models' stored offsets, the
+event log), so no in-memory position of a failed step can skip or repeat work.
+SIGINT / SIGTERM stop every role after its current step.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from kafka.admin import KafkaAdminClient
+from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
 
 from ticketflow.bootstrap import build_app
@@ -32,69 +44,135 @@ log = logging.getLogger("ticketflow.serve")
 logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is per-partition chatter
 
 Step = Callable[[], int]
+FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
+ROLES = ("commands", "relay", "projections", "timers")
+#: A worker killed outright keeps its partitions until its group session expires;
+#: kafka-python's default (45 s) would stall them that long. Override with
+#: TICKETFLOW_KAFKA_OPT_SESSION_TIMEOUT_MS / _HEARTBEAT_INTERVAL_MS.
+CONSUMER_DEFAULTS: dict[str, Any] = {"session_timeout_ms": 10_000,
+                                     "heartbeat_interval_ms": 3_000}
+
+
+@dataclass
+class Loop:
+    """A role's working parts: the step to repeat, and what it opened."""
+
+    step: Step
+    opened: ExitStack
+
+    def close(self) -> None:
+        try:
+            self.opened.close()
+        except Exception:  # closing after a failure: the peer may be gone
+            log.warning("closing failed", exc_info=True)
+
+
+class Backoff:
+    """Exponential: 0.5 s, 1 s, 2 s, … up to 30 s; back to 0.5 s after a success."""
+
+    def __init__(self) -> None:
+        self.delay = FIRST_BACKOFF
+
+    def reset(self) -> None:
+        self.delay = FIRST_BACKOFF
+
+    def wait(self, stop: threading.Event) -> None:
+        stop.wait(self.delay)
+        self.delay = min(self.delay * 2, MAX_BACKOFF)
 
 
 class Role:
-    """One loop: a step to repeat, and what to close at the end."""
+    """One role: built, stepped until stopped, rebuilt after any failure."""
 
-    def __init__(
-        self, name: str, step: Step, closers: list[Callable[[], Any]], idle: float = 0.1
-    ) -> None:
-        self.name, self.step, self.closers, self.idle = name, step, closers, idle
+    def __init__(self, name: str, build: Callable[[], Loop], idle: float = 0.1) -> None:
+        self.name, self.build, self.idle = name, build, idle
 
     def run(self, stop: threading.Event) -> None:
-        backoff = 0.5
+        loop: Loop | None = None
+        backoff = Backoff()
         while not stop.is_set():
             try:
-                if self.step() == 0:
+                loop = loop or self.build()
+                if loop.step() == 0:
                     stop.wait(self.idle)
-                backoff = 0.5
-            except Exception:  # keep serving: log, back off, retry
-                log.exception("%s failed; retrying in %.1f s", self.name, backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
-        for close in self.closers:
-            close()
+                backoff.reset()
+            except Exception:  # keep serving: log, start afresh, back off, retry
+                log.exception("%s failed; rebuilding it in %.1f s", self.name, backoff.delay)
+                if loop is not None:
+                    loop.close()
+                    loop = None
+                backoff.wait(stop)
+        if loop is not None:
+            loop.close()
+
+
+def client_options(config: dict[str, Any], client: type) -> dict[str, Any]:
+    """The options of `config` that this kafka-python client class accepts (so that a
+    consumer-only TICKETFLOW_KAFKA_OPT_… does not break the producer or the admin),
+    numbers from the environment as numbers where the client expects an integer."""
+    defaults: dict[str, Any] = client.DEFAULT_CONFIG  # type: ignore[attr-defined]
+    return {key: _typed(value, defaults[key]) for key, value in config.items()
+            if key in defaults}
+
+
+def _typed(value: Any, default: Any) -> Any:
+    number = isinstance(default, int) and not isinstance(default, bool)
+    if number and isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+def consumer_options(config: dict[str, Any]) -> dict[str, Any]:
+    return {**CONSUMER_DEFAULTS, **client_options(config, KafkaConsumer)}
+
+
+def build_loop(name: str, settings: Settings) -> Loop:
+    """The role's application, Kafka clients and step, connected now (whatever was
+    opened is closed again if a later part cannot be)."""
+    with ExitStack() as opened:
+        step = _connect(name, settings, opened)
+        return Loop(step, opened.pop_all())
+
+
+def _connect(name: str, settings: Settings, opened: ExitStack) -> Step:
+    config = kafka_client_config(settings.kafka)
+    topics = Topics.named(settings.topic_prefix)
+    app = opened.enter_context(build_app(settings))
+    if name == "timers":
+        return Timers(app).run_once
+    if name == "projections":
+        engine = engine_for(settings.db)
+        opened.callback(engine.dispose)
+        runner = KafkaProjectionRunner.subscribe(app, engine, consumer_options(config), topics)
+        opened.callback(runner.close)
+        return runner.run_once
+    producer = KafkaProducer(**producer_config(client_options(config, KafkaProducer)))
+    opened.callback(producer.close)
+    if name == "relay":
+        return OutboxRelay(app, producer, topic=topics.ticket_events).run_once
+    consumer = CommandConsumer.subscribe(app, consumer_options(config), producer, topics)
+    opened.callback(consumer.close)
+    return consumer.run_once
 
 
 def build_role(name: str, settings: Settings) -> Role:
-    config = kafka_client_config(settings.kafka)
-    topics = Topics.named(settings.topic_prefix)
-    app = build_app(settings)
-    producer = KafkaProducer(**producer_config(config))
-    if name == "relay":
-        relay = OutboxRelay(app, producer, topic=topics.ticket_events)
-        return Role(name, relay.run_once, [producer.close, app.close])
-    if name == "commands":
-        consumer = CommandConsumer.subscribe(app, config, producer, topics)
-        return Role(name, consumer.run_once, [consumer.close, producer.close, app.close])
-    if name == "projections":
-        runner = KafkaProjectionRunner.subscribe(app, engine_for(settings.db), config, topics)
-        return Role(name, runner.run_once, [runner.close, producer.close, app.close])
-    if name == "timers":
-        timers = Timers(app)
-        return Role(name, timers.run_once, [producer.close, app.close], idle=1.0)
-    raise ValueError(f"unknown role {name!r}; roles: {', '.join(ROLES)}")
-
-
-ROLES = ("commands", "relay", "projections", "timers")
+    if name not in ROLES:
+        raise ValueError(f"unknown role {name!r}; roles: {', '.join(ROLES)}")
+    return Role(name, lambda: build_loop(name, settings), idle=1.0 if name == "timers" else 0.1)
 
 
 def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 6,
           stop: threading.Event | None = None) -> int:
     """Run `roles` until SIGINT/SIGTERM (or `stop` is set)."""
     stop = stop or threading.Event()
-    topics = Topics.named(settings.topic_prefix)
-    created = ensure_topics(kafka_client_config(settings.kafka), topics, partitions)
-    if created:
-        log.info("created topics %s", ", ".join(created))
+    _stop_on_signals(stop)
     threads = [threading.Thread(target=build_role(name, settings).run, args=(stop,),
                                 name=name, daemon=True) for name in roles]
-    _stop_on_signals(stop)
-    for thread in threads:
-        thread.start()
-    log.info("serving %s against Kafka %s", ", ".join(roles), settings.kafka)
+    if _topics_ready(settings, partitions, stop):
+        for thread in threads:
+            thread.start()
+        log.info("serving %s against Kafka %s", ", ".join(roles), settings.kafka)
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
             thread.join(timeout=0.5)
@@ -102,8 +180,92 @@ def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 
     return 0
 
 
+def _topics_ready(settings: Settings, partitions: int, stop: threading.Event) -> bool:
+    """Create the topics (retrying while the broker is away); False if stopped first."""
+    admin_config = client_options(kafka_client_config(settings.kafka), KafkaAdminClient)
+    topics = Topics.named(settings.topic_prefix)
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            created = ensure_topics(admin_config, topics, partitions)
+        except Exception:
+            log.exception("creating topics failed; retrying in %.1f s", backoff.delay)
+            backoff.wait(stop)
+            continue
+        if created:
+            log.info("created topics %s", ", ".join(created))
+        return True
+    return False
+
+
 def _stop_on_signals(stop: threading.Event) -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # signals can only be handled by the main thread (e.g. under tests)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+
+
+class WorkerProcess:
+    """`ticketflow worker ROLE` as a child process, for harnesses (the soak, fault tests).
+
+    The child dies with the thread that started it (`setpriv --pdeathsig`), so a
+    harness that is itself killed leaves no orphan; its output goes to `log_path`.
+    """
+
+    def __init__(self, role: str, settings: Settings, log_path: Path, *,
+                 partitions: int = 6, env: dict[str, str] | None = None) -> None:
+        self.role, self.settings, self.log_path = role, settings, log_path
+        self.partitions = partitions
+        self.env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "ticketflow.cli", "worker", self.role,
+                "--db", self.settings.db, "--kafka", self.settings.kafka or "",
+                "--partitions", str(self.partitions)]
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, "TICKETFLOW_TOPIC_PREFIX": self.settings.topic_prefix, **self.env}
+        if self.settings.policies_dir is not None:
+            env["TICKETFLOW_POLICIES"] = str(self.settings.policies_dir)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(_dying_with_parent(self.argv()), env=env,
+                                            stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=subprocess.STDOUT)
+        self.starts += 1
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no last commit, as a crash or the OOM killer would."""
+        if self.process is not None and self.running:
+            self.process.kill()
+        self._reap(timeout=30)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM (finish the current step and close), SIGKILL after `timeout`."""
+        if self.process is None:
+            return None
+        if self.running:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self._reap(timeout=30)
+
+    def _reap(self, timeout: float) -> int | None:
+        return None if self.process is None else self.process.wait(timeout=timeout)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _dying_with_parent(argv: list[str]) -> list[str]:
+    """Prefix util-linux `setpriv --pdeathsig KILL` where it exists (Linux)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", *argv] if setpriv else argv

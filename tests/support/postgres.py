@@ -41,12 +41,15 @@ def _free_port() -> int:
 
 
 class PostgresCluster:
-    def __init__(self, base: Path | None = None) -> None:
+    def __init__(self, base: Path | None = None, *, durable_commits: bool = False) -> None:
+        """`durable_commits`: a commit returns once its WAL is written, so a crash of
+        the server (stop_server("immediate")) loses no committed transaction."""
         # Its own directory: pytest's temp dirs are 0700 root, closed to `postgres`.
         self.base = base or Path(tempfile.mkdtemp(prefix="ticketflow-pg-"))
         self.data = self.base / "data"
         self.port = _free_port()
         self.as_postgres = os.geteuid() == 0
+        self.durable_commits = durable_commits
 
     @property
     def server_url(self) -> str:
@@ -61,18 +64,37 @@ class PostgresCluster:
             raise RuntimeError(f"{' '.join(argv)} failed:\n{result.stdout}\n{result.stderr}")
 
     def start(self) -> None:
+        """initdb a fresh data directory, then start the server on it."""
         self.base.mkdir(parents=True, exist_ok=True)
         if self.as_postgres:
             shutil.chown(self.base, "postgres", "postgres")
         self._run(_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
                   "-E", "UTF8", "--no-sync")
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server on the existing data directory (same port, same data)."""
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base}"
-                   " -c fsync=off -c synchronous_commit=off -c max_connections=200")
+                   " -c fsync=off -c max_connections=200")
+        if not self.durable_commits:
+            options += " -c synchronous_commit=off"
         self._run(_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.base / "server.log"),
                   "-o", options, "-w", "-t", "60", "start")
 
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server and keep its data (`immediate` is a crash: no checkpoint)."""
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def running(self) -> bool:
+        status = [_bin("pg_ctl"), "-D", str(self.data), "status"]
+        if self.as_postgres:
+            status = ["runuser", "-u", "postgres", "--", *status]
+        return subprocess.run(status, capture_output=True, check=False).returncode == 0
+
     def stop(self) -> None:
-        self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        """Stop the server (if it runs) and delete its data."""
+        if self.running():
+            self.stop_server()
         shutil.rmtree(self.base, ignore_errors=True)
 
 
