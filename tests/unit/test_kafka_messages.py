@@ -43,6 +43,13 @@ def test_the_relay_producer_is_idempotent_and_waits_for_all_replicas() -> None:
     assert config["max_in_flight_requests_per_connection"] <= 5
 
 
+def test_user_options_tune_the_batching_but_never_weaken_the_delivery_guarantees() -> None:
+    config = producer_config({"bootstrap_servers": ["b:9092"], "linger_ms": 50,
+                              "acks": 1, "enable_idempotence": False})
+    assert config["linger_ms"] == 50
+    assert config["enable_idempotence"] is True and config["acks"] == "all"
+
+
 def test_events_and_dead_letters_are_kept_forever_and_never_compacted() -> None:
     specs = Topics.named("staging.").specs()
     assert set(specs) == {"staging.support.commands", "staging.support.ticket-events",
