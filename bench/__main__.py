@@ -31,7 +31,8 @@ def main() -> int:
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(BENCHMARKS))
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)};"
+                     f" choose from {', '.join(BENCHMARKS)}")
     started = time.perf_counter()
     document: Figures = {"machine": machine(), "results": {}}
     results = document["results"]

@@ -81,20 +81,24 @@ def run(databases: dict[str, Callable[[], str]], tickets: int = 700) -> Figures:
     results: Figures = {"commands": len(raws)}
     for backend, fresh in databases.items():
         for batch in (1, BATCH):
-            say(f"write: {backend}, {'one transaction per command' if batch == 1 else f'batches of {batch}'}")
-            recorded: list[int] = []
-
-            def one_round(batch: int = batch) -> float:
-                count, seconds = ours(fresh(), raws, batch)
-                recorded.append(count)
-                return rate(count, seconds)
-
-            best_ours, best_base = alternate(
-                one_round, lambda batch=batch: baseline(fresh(), len(raws), batch, payload))
-            key = f"{backend}.{'per_command' if batch == 1 else f'batch_{batch}'}"
-            results[key] = compared(best_ours, best_base, "events/s", goal=0.6,
-                                    events=max(recorded))
+            name = "per_command" if batch == 1 else f"batch_{batch}"
+            say(f"write: {backend}, {name}")
+            results[f"{backend}.{name}"] = measure(fresh, raws, batch, payload)
     return results
+
+
+def measure(fresh: Callable[[], str], raws: list[bytes], batch: int, payload: int) -> Figures:
+    """Ours against the baseline at the same batching, in alternate rounds."""
+    recorded: list[int] = []
+
+    def one_round() -> float:
+        count, seconds = ours(fresh(), raws, batch)
+        recorded.append(count)
+        return rate(count, seconds)
+
+    best_ours, best_base = alternate(
+        one_round, lambda: baseline(fresh(), len(raws), batch, payload))
+    return compared(best_ours, best_base, "events/s", goal=0.6, events=max(recorded))
 
 
 def sqlite_maker() -> Callable[[], str]:
