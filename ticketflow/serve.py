@@ -38,7 +38,7 @@ from ticketflow.consumers.timers import Timers
 from ticketflow.producers.relay import OutboxRelay, producer_config
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import engine_for
-from ticketflow.settings import Settings, kafka_client_config
+from ticketflow.settings import Settings, kafka_client_config, options_for
 
 log = logging.getLogger("ticketflow.serve")
 logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is per-partition chatter
@@ -107,24 +107,8 @@ class Role:
             loop.close()
 
 
-def client_options(config: dict[str, Any], client: type) -> dict[str, Any]:
-    """The options of `config` that this kafka-python client class accepts (so that a
-    consumer-only TICKETFLOW_KAFKA_OPT_… does not break the producer or the admin),
-    numbers from the environment as numbers where the client expects an integer."""
-    defaults: dict[str, Any] = client.DEFAULT_CONFIG  # type: ignore[attr-defined]
-    return {key: _typed(value, defaults[key]) for key, value in config.items()
-            if key in defaults}
-
-
-def _typed(value: Any, default: Any) -> Any:
-    number = isinstance(default, int) and not isinstance(default, bool)
-    if number and isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
-    return value
-
-
 def consumer_options(config: dict[str, Any]) -> dict[str, Any]:
-    return {**CONSUMER_DEFAULTS, **client_options(config, KafkaConsumer)}
+    return {**CONSUMER_DEFAULTS, **options_for(KafkaConsumer, config)}
 
 
 def build_loop(name: str, settings: Settings) -> Loop:
@@ -147,7 +131,7 @@ def _connect(name: str, settings: Settings, opened: ExitStack) -> Step:
         runner = KafkaProjectionRunner.subscribe(app, engine, consumer_options(config), topics)
         opened.callback(runner.close)
         return runner.run_once
-    producer = KafkaProducer(**producer_config(client_options(config, KafkaProducer)))
+    producer = KafkaProducer(**producer_config(options_for(KafkaProducer, config)))
     opened.callback(producer.close)
     if name == "relay":
         return OutboxRelay(app, producer, topic=topics.ticket_events).run_once
@@ -182,7 +166,7 @@ def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 
 
 def _topics_ready(settings: Settings, partitions: int, stop: threading.Event) -> bool:
     """Create the topics (retrying while the broker is away); False if stopped first."""
-    admin_config = client_options(kafka_client_config(settings.kafka), KafkaAdminClient)
+    admin_config = options_for(KafkaAdminClient, kafka_client_config(settings.kafka))
     topics = Topics.named(settings.topic_prefix)
     backoff = Backoff()
     while not stop.is_set():

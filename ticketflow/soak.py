@@ -57,8 +57,8 @@ from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import Tables, engine_for, tables
 from ticketflow.projections.runner import Projector
-from ticketflow.serve import ROLES, WorkerProcess, client_options
-from ticketflow.settings import Settings, kafka_client_config
+from ticketflow.serve import ROLES, WorkerProcess
+from ticketflow.settings import Settings, kafka_client_config, options_for
 
 Clock = Callable[[], datetime]
 log = logging.getLogger("ticketflow.soak")
@@ -300,7 +300,7 @@ def stored_events(app: TicketingApp) -> list[dict[str, Any]]:
 def read_topic(client_config: dict[str, Any], topic: str,
                timeout: float = 120.0) -> Iterator[ConsumerRecord]:
     """Every record of a topic, from the beginning to the end it has now."""
-    consumer = KafkaConsumer(**client_options(client_config, KafkaConsumer), group_id=None,
+    consumer = KafkaConsumer(**options_for(KafkaConsumer, client_config), group_id=None,
                              enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
@@ -388,7 +388,7 @@ def run(settings: Settings, minutes: float, rate: float, *, seed: int = 1,
     """One soak; returns its summary."""
     config = kafka_client_config(settings.kafka)
     topics = Topics.named(settings.topic_prefix)
-    ensure_topics(client_options(config, KafkaAdminClient), topics)
+    ensure_topics(options_for(KafkaAdminClient, config), topics)
     run_id = f"soak{uuid.uuid4().hex[:6]}"
     with build_app(settings) as app:
         engine = engine_for(settings.db)

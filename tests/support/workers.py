@@ -19,8 +19,8 @@ from ticketflow.bootstrap import build_app
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import engine_for
-from ticketflow.serve import WorkerProcess, client_options
-from ticketflow.settings import Settings, kafka_client_config
+from ticketflow.serve import WorkerProcess
+from ticketflow.settings import Settings, kafka_client_config, options_for
 from ticketflow.soak import Sent, Stories, Tracker, publish_steadily
 
 #: A killed consumer's partitions move on after 6 s (the broker's minimum) instead of
@@ -82,7 +82,7 @@ def fleet(settings: Settings, logs: Path, *roles: str) -> Iterator[Fleet]:
 def pipeline_settings(kafka: str, db: str) -> Settings:
     """Settings with topics of their own on the broker, created and ready."""
     settings = Settings(db=db, kafka=kafka, topic_prefix=f"f{uuid.uuid4().hex[:8]}.")
-    config = client_options(kafka_client_config(kafka), KafkaAdminClient)
+    config = options_for(KafkaAdminClient, kafka_client_config(kafka))
     ensure_topics(config, Topics.named(settings.topic_prefix), PARTITIONS)
     return settings
 
