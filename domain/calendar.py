@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 MINUTES_PER_DAY = 1440
@@ -41,7 +41,10 @@ class Calendar:
     weekly: tuple[tuple[tuple[int, int], ...], ...]
     holidays: frozenset[date] = frozenset()
 
-    @property
+    def __hash__(self) -> int:  # equal calendars share a name; hashing the hours is slow
+        return hash(self.name)
+
+    @cached_property
     def always_open(self) -> bool:
         return not self.holidays and all(day == ((0, MINUTES_PER_DAY),) for day in self.weekly)
 

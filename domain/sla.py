@@ -231,7 +231,8 @@ def evaluate(
     # All instants in UTC: an instant in a repeated autumn hour (fold=1) never equals
     # one in another zone (PEP 495), so local offsets would make equal results differ.
     as_of = as_of.astimezone(UTC)
-    ordered = [replace(f, at=f.at.astimezone(UTC)) for f in facts if f.at <= as_of]
+    ordered = [f if f.at.tzinfo is UTC else replace(f, at=f.at.astimezone(UTC))
+               for f in facts if f.at <= as_of]
     if not ordered or ordered[0].kind != "created":
         raise ValueError("SLA facts must start with the ticket's creation")
     created = ordered[0]
