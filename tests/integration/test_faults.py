@@ -17,18 +17,20 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.support.postgres import PostgresCluster, create_database
 from tests.support.waiting import wait_for
-from tests.support.workers import Fleet, Load, fleet, load, pipeline_settings
+from tests.support.workers import Fleet, Load, TopicEnds, fleet, load, pipeline_settings
 from ticketflow.application import TicketingApp
 from ticketflow.kafka_broker import LocalKafka
+from ticketflow.producers.relay import TRACKING_NAME
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import engine_for
+from ticketflow.serve import WorkerProcess
 from ticketflow.settings import Settings, kafka_client_config
 from ticketflow.soak import (
     Sent,
@@ -111,6 +113,52 @@ def test_several_writer_processes_on_one_sqlite_file_survive_kills(
 ) -> None:
     settings = pipeline_settings(kafka_bootstrap, sqlite_url)
     assert run_with_kills(settings, logs, seed=7, seconds=8) >= 3
+
+
+def relayed_beyond_its_position(app: TicketingApp, settings: Settings) -> bool:
+    """Are more events on Kafka than the relay's stored position accounts for?"""
+    position = app.process_recorder.max_tracking_id(TRACKING_NAME) or 0
+    accounted = sum(1 for record in app.stream_records() if record.id <= position)
+    topic = Topics.named(settings.topic_prefix).ticket_events
+    return len(topic_copies(kafka_client_config(settings.kafka), topic)) > accounted
+
+
+def kill_relay_mid_batch(app: TicketingApp, publisher: Load, relay: WorkerProcess,
+                         ends: TopicEnds, settings: Settings) -> bool:
+    """Stop the relay, let 300 commands' events pile up in the store, start it and
+    SIGKILL it as soon as the topic grows: True if it died between the broker taking
+    a batch and its position being stored."""
+    relay.kill()
+    publisher.publish(300)
+    wait_for(publisher.handled, "the backlog applied")
+    before = ends.total()
+    relay.start()
+    deadline = time.monotonic() + 90
+    while ends.total() == before:
+        assert time.monotonic() < deadline, "the relay published nothing"
+        time.sleep(0.005)
+    relay.kill()
+    return relayed_beyond_its_position(app, settings)
+
+
+def test_a_relay_killed_between_publishing_and_storing_its_position_republishes(
+    kafka_bootstrap: str, postgres_url: str, logs: Path
+) -> None:
+    """At least once on Kafka: the batch goes out again after the restart, and the
+    consumers' dedupe keeps the read models equal to a replay."""
+    settings = pipeline_settings(kafka_bootstrap, postgres_url)
+    topic = Topics.named(settings.topic_prefix).ticket_events
+    with load(settings, seed=5) as (app, publisher), \
+            fleet(settings, logs, *ALL_ROLES) as workers, \
+            closing(TopicEnds(settings, topic)) as ends:
+        relay = workers.of("relay")[0]
+        caught = any(kill_relay_mid_batch(app, publisher, relay, ends, settings)
+                     for _ in range(5))
+        assert caught, "the relay was never caught between publishing and storing"
+        relay.start()
+        assert_nothing_lost_or_doubled(settings, app, publisher, workers)
+    copies = topic_copies(kafka_client_config(settings.kafka), topic)
+    assert sum(copies.values()) > len(copies)  # the batch really went out twice
 
 
 @contextmanager

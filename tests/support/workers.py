@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kafka.admin import KafkaAdminClient
+from kafka.consumer import KafkaConsumer
+from kafka.structs import TopicPartition
 
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
@@ -107,6 +109,11 @@ class Load:
                                   time.monotonic()))
         self.client.flush()
 
+    def handled(self) -> bool:
+        """Every message has its outcome (in the store; maybe not in the read model)."""
+        self.tracker.caught_up()
+        return all(sent.status for sent in self.tracker.sent)
+
     def steadily(self, rate: float, seconds: float) -> threading.Thread:
         """Publish `rate` commands a second for `seconds`, in the background."""
         self.publisher = threading.Thread(target=publish_steadily, args=(
@@ -137,3 +144,18 @@ def load(settings: Settings, seed: int) -> Iterator[tuple[TicketingApp, Load]]:
             yield app, publisher
         finally:
             publisher.close()
+
+
+class TopicEnds:
+    """How many records a topic holds: the sum of its partitions' end offsets."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka, group_id=None)
+        self.partitions = [TopicPartition(topic, p)
+                           for p in self.consumer.partitions_for_topic(topic) or ()]
+
+    def total(self) -> int:
+        return sum(self.consumer.end_offsets(self.partitions).values())
+
+    def close(self) -> None:
+        self.consumer.close()
