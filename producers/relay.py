@@ -2,17 +2,22 @@
 
 Every ticket and session event is published in recording order, keyed by its stream
 (ticket) id, as the SPEC §5 envelope exactly as stored (so its hash verifies; JSON with
-sorted keys, UTF-8), with
-`type` and `schema_version` headers. The relay's position is an eventsourcing
-Tracking record in the event store, written only after the broker acknowledged the
-whole batch: a crash between send and store republishes (consumers dedupe by
-ticket_id + version), it never skips.
+sorted keys, UTF-8), with `type` and `schema_version` headers. The relay's position
+is an eventsourcing Tracking record in the event store, written only once the broker
+acknowledged every event up to it: a crash between send and store republishes
+(consumers dedupe by ticket_id + version), it never skips.
+
+Batches are pipelined: the next one is read and sent while earlier ones are still in
+flight (at most `MAX_IN_FLIGHT` batches), and the position moves on as soon as the
+oldest batches are all acknowledged. A failed send drops what is in flight and starts
+again from the stored position.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from typing import Any
 
 import orjson
@@ -25,6 +30,7 @@ from ticketflow.producers.topics import TICKET_EVENTS
 log = logging.getLogger(__name__)
 
 TRACKING_NAME = "ticketflow-relay"
+MAX_IN_FLIGHT = 4  # batches sent but not yet all acknowledged
 
 
 def producer_config(client_config: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +64,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.topic = topic
         self.ack_timeout = ack_timeout
+        self.in_flight: deque[tuple[int, list[Any]]] = deque()  # (last id, futures)
+        self.sent: int | None = None  # the last notification id sent (None: ask the store)
 
     @property
     def position(self) -> int:
@@ -65,21 +73,40 @@ class OutboxRelay:
         return self.app.process_recorder.max_tracking_id(TRACKING_NAME) or 0
 
     def run_once(self) -> int:
-        """Publish the next batch; returns how many events were published."""
-        start = self.position + 1
-        notifications = self.app.recorder.select_notifications(start, self.batch_size,
-                                                               topics=STREAM_TOPICS)
-        if not notifications:
-            return 0
-        futures = [
-            self.producer.send(self.topic, **event_message(self.app.envelope_of(n)))
-            for n in notifications
-        ]
-        self.producer.flush(timeout=self.ack_timeout)
-        for future in futures:
-            future.get(timeout=self.ack_timeout)  # raises if the broker refused one
-        self._store(notifications[-1].id)
-        return len(futures)
+        """Send the next batch; returns how many events were sent (0: all sent and
+        acknowledged, and the position stored)."""
+        try:
+            if self.sent is None:
+                self.sent = self.position
+            notifications = self.app.recorder.select_notifications(
+                self.sent + 1, self.batch_size, topics=STREAM_TOPICS)
+            if notifications:
+                self.in_flight.append((notifications[-1].id, [
+                    self.producer.send(self.topic, **event_message(self.app.envelope_of(n)))
+                    for n in notifications]))
+                self.sent = notifications[-1].id
+            if not notifications or len(self.in_flight) > MAX_IN_FLIGHT:
+                self.producer.flush(timeout=self.ack_timeout)
+            self._settle()
+        except Exception:
+            self.in_flight.clear()  # resend from the stored position
+            self.sent = None
+            raise
+        return len(notifications)
+
+    def _settle(self) -> None:
+        """Store the position after the oldest batches whose events are all acknowledged."""
+        acknowledged = None
+        try:
+            while self.in_flight and all(f.is_done for f in self.in_flight[0][1]):
+                position, futures = self.in_flight[0]
+                for future in futures:
+                    future.get(timeout=0)  # raises if the broker refused one
+                self.in_flight.popleft()
+                acknowledged = position
+        finally:
+            if acknowledged is not None:
+                self._store(acknowledged)
 
     def _store(self, position: int) -> None:
         try:
