@@ -10,9 +10,10 @@ are only a head start after a restart.
 
 from __future__ import annotations
 
-import json
+import logging
 from typing import Any
 
+import orjson
 from kafka.consumer import KafkaConsumer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from sqlalchemy import Connection, Engine, select
@@ -23,7 +24,16 @@ from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import insert
 from ticketflow.projections.runner import Projector
 
+log = logging.getLogger(__name__)
+
 GROUP = "ticketflow-read-models"
+BATCH = 10_000  # events applied in one transaction at most
+
+
+def _log_commit_failure(offsets: Any, response: Any) -> None:
+    if isinstance(response, Exception):
+        log.info("committing offsets to Kafka failed (%s); the read models keep theirs",
+                 response)
 
 
 class KafkaProjectionRunner:
@@ -38,13 +48,15 @@ class KafkaProjectionRunner:
         topic = (topics or Topics()).ticket_events
         consumer = KafkaConsumer(**client_config, group_id=f"{GROUP}:{topic}",
                                  enable_auto_commit=False, auto_offset_reset="earliest",
-                                 max_poll_records=2000)
+                                 max_poll_records=5000)
         subscribe_when_known(consumer, topic)
         return cls(Projector(app, engine), consumer, topic)
 
     def run_once(self) -> int:
-        """Apply one poll's worth of events; returns how many were new."""
-        batches = self.consumer.poll(timeout_ms=200)
+        """Apply what the broker has (up to `BATCH` events, one transaction); returns
+        how many events were new. A consumer that is behind takes bigger batches, one
+        that keeps up applies each event as soon as it arrives."""
+        batches = self._poll()
         if not batches:
             return 0
         with self.projector.engine.begin() as conn:
@@ -53,13 +65,30 @@ class KafkaProjectionRunner:
             for partition, records in batches.items():
                 for record in records:
                     if record.offset >= stored.get(partition.partition, 0):
-                        envelopes.append(json.loads(record.value))
+                        envelopes.append(orjson.loads(record.value))
                     positions[partition] = record.offset + 1
             self.projector.apply(conn, envelopes)
             self._store(conn, positions)
-        self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1)
-                              for tp, offset in positions.items()})
+        # Only a head start for the next assignment: the offsets that count are the
+        # ones just stored with the rows, so this neither waits nor fails the batch.
+        self.consumer.commit_async({tp: OffsetAndMetadata(offset, "", -1)
+                                    for tp, offset in positions.items()},
+                                   callback=_log_commit_failure)
         return len(envelopes)
+
+    def _poll(self) -> dict[TopicPartition, list[Any]]:
+        """One poll (waiting up to 200 ms), then more while records are already there."""
+        batches: dict[TopicPartition, list[Any]] = {}
+        polled, timeout = 0, 200
+        while polled < BATCH:
+            fetched = self.consumer.poll(timeout_ms=timeout, max_records=BATCH - polled)
+            if not fetched:
+                break
+            for partition, records in fetched.items():
+                batches.setdefault(partition, []).extend(records)
+                polled += len(records)
+            timeout = 0
+        return batches
 
     def _stored(self, conn: Connection) -> dict[int, int]:
         table = self.projector.t.offsets
