@@ -13,7 +13,7 @@ import argparse
 import time
 from contextlib import ExitStack
 
-from bench import dataset, projections, relay, write
+from bench import dataset, latency, projections, relay, write
 from bench.common import Figures, emit, kafka, machine, postgres, say
 
 BENCHMARKS = ("write", "relay", "projections", "latency", "growth")
@@ -27,6 +27,8 @@ def main() -> int:
                         help="events replayed from the local log (default 1,000,000)")
     parser.add_argument("--kafka-events", type=int, default=250_000,
                         help="events relayed to Kafka and projected from it (default 250,000)")
+    parser.add_argument("--rate", type=int, default=500,
+                        help="commands per second of the latency benchmark (default 500)")
     args = parser.parse_args()
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(BENCHMARKS))
@@ -37,18 +39,22 @@ def main() -> int:
     document: Figures = {"machine": machine(), "results": {}}
     results = document["results"]
     with ExitStack() as services:
-        if "write" in chosen:
-            fresh_pg = services.enter_context(postgres())
+        fresh_pg = services.enter_context(postgres()) if {"write", "latency"} & set(chosen) \
+            else None
+        bootstrap = services.enter_context(kafka()) \
+            if {"relay", "projections", "latency"} & set(chosen) else ""
+        if "write" in chosen and fresh_pg:
             results["write"] = write.run({"sqlite": write.sqlite_maker(), "postgresql": fresh_pg})
         if "projections" in chosen:
             history, _ = dataset.history(args.events)
             results["projections"] = {"local": projections.local(history)}
         if {"relay", "projections"} & set(chosen):
-            bootstrap = services.enter_context(kafka())
             history, _ = dataset.history(args.kafka_events)
             results["relay"], topic, events = relay.run(history, bootstrap)
             if "projections" in chosen:
                 results["projections"]["kafka"] = projections.from_kafka(bootstrap, topic, events)
+        if "latency" in chosen and fresh_pg:
+            results["latency"] = latency.run(bootstrap, fresh_pg(), rate=args.rate)
     document["seconds"] = round(time.perf_counter() - started, 1)
     say(f"done in {document['seconds']} s")
     emit(document)
