@@ -164,6 +164,8 @@ class Stories:
 
 @dataclass
 class Sent:
+    """One published message: what it should get, what it got, when it was seen."""
+
     message_id: str
     ticket_id: str
     expected: str
@@ -303,7 +305,8 @@ def read_topic(client_config: dict[str, Any], topic: str,
     consumer = KafkaConsumer(**options_for(KafkaConsumer, client_config), group_id=None,
                              enable_auto_commit=False)
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        partitions = [TopicPartition(topic, p)
+                      for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)

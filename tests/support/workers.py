@@ -36,7 +36,7 @@ PARTITIONS = 3
 
 
 class Fleet:
-    """Worker processes by role; `kill` is SIGKILL, `restart` starts the role again."""
+    """Worker processes by role (a killed worker's `start()` runs its role again)."""
 
     def __init__(self, settings: Settings, logs: Path) -> None:
         self.settings, self.logs = settings, logs
