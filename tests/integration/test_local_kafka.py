@@ -19,6 +19,7 @@ from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
 from kafka.structs import TopicPartition
 
+from tests.support.waiting import wait_for
 from ticketflow.kafka_broker import LocalKafka, add_kafka_commands
 
 
@@ -60,7 +61,8 @@ def test_create_topic_produce_and_consume(kafka_bootstrap: str) -> None:
     admin = _admin(kafka_bootstrap)
     try:
         admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-        assert topic in admin.list_topics()
+        # the controller created it; the broker's metadata cache learns it a moment later
+        wait_for(lambda: topic in admin.list_topics(), f"topic {topic} in the metadata")
     finally:
         admin.close()
 
