@@ -99,6 +99,8 @@ class CommandConsumer:
             records = [record for records in batches.values() for record in records]
             outcomes = self.app.apply_batch([_bytes(record) for record in records])
             for record, outcome in zip(records, outcomes, strict=True):
+                if (outcome.error or {}).get("code") == "conflict":
+                    break  # not recorded: it and what follows are fetched again
                 self._after(record, outcome)
                 done[TopicPartition(record.topic, record.partition)] = record.offset + 1
         finally:

@@ -59,16 +59,21 @@ class KafkaProjectionRunner:
         batches = self._poll()
         if not batches:
             return 0
-        with self.projector.engine.begin() as conn:
-            stored = self._stored(conn)
-            envelopes, positions = [], {}
-            for partition, records in batches.items():
-                for record in records:
-                    if record.offset >= stored.get(partition.partition, 0):
-                        envelopes.append(orjson.loads(record.value))
-                    positions[partition] = record.offset + 1
-            self.projector.apply(conn, envelopes)
-            self._store(conn, positions)
+        try:
+            with self.projector.engine.begin() as conn:
+                stored = self._stored(conn)
+                envelopes, positions = [], {}
+                for partition, records in batches.items():
+                    for record in records:
+                        if record.offset >= stored.get(partition.partition, 0):
+                            envelopes.append(orjson.loads(record.value))
+                        positions[partition] = record.offset + 1
+                self.projector.apply(conn, envelopes)
+                self._store(conn, positions)
+        except Exception:
+            for partition, records in batches.items():  # nothing applied: fetch it again
+                self.consumer.seek(partition, records[0].offset)
+            raise
         # Only a head start for the next assignment: the offsets that count are the
         # ones just stored with the rows, so this neither waits nor fails the batch.
         self.consumer.commit_async({tp: OffsetAndMetadata(offset, "", -1)

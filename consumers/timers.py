@@ -52,7 +52,12 @@ class Timers:
             if self.next_due.get(ticket_id) != at:
                 continue  # superseded by a later schedule of the same ticket
             del self.next_due[ticket_id]
-            fired += self.app.fire_due(ticket_id, until=until, limit=1)
+            try:
+                fired += self.app.fire_due(ticket_id, until=until, limit=1)
+            except Exception:  # the store is away: keep the due for the next round
+                self.next_due[ticket_id] = at
+                heapq.heappush(self.heap, (at, ticket_id))
+                raise
             self.follow()
             if progress:
                 progress(len(fired))

@@ -63,6 +63,9 @@ MAX_ATTEMPTS = 10
 DUES_REMEMBERED = 20_000
 #: First retry waits up to this long; each later one up to twice as long (full jitter).
 BACKOFF_SECONDS = 0.002
+MAX_BACKOFF_SECONDS = 0.05
+#: How long one message keeps retrying lost concurrency races before answering conflict.
+RACE_BUDGET_SECONDS = 10.0
 STREAM_TOPIC_PREFIXES = (
     f"{Ticket.__module__}:Ticket.",
     f"{SelfServiceSession.__module__}:SelfServiceSession.",
@@ -202,22 +205,27 @@ class TicketingApp(Application[UUID]):
         self, raw: bytes, command: CommandBase | None = None, *, prefire: bool = True
     ) -> Outcome:
         """One message in a transaction of its own. A lost optimistic-concurrency race
-        is retried from fresh state; a message seen before is answered `duplicate`."""
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))
+        is retried from fresh state (for up to `RACE_BUDGET_SECONDS`, backing off); a
+        message seen before is answered `duplicate`. A message that keeps losing is
+        answered `conflict` *without* recording it: nothing happened, so the same
+        message may be sent again (the command consumer does so itself)."""
+        deadline = time.monotonic() + RACE_BUDGET_SECONDS
+        attempt = 0
+        while True:
             unit = Unit()
             outcome = self._attempt(unit, raw, command, prefire=prefire)
             if self._commit(unit):
                 return outcome
             if self._seen(receipt_key(outcome.message_id, raw)):
                 return Outcome(outcome.message_id, "duplicate", ticket_id=outcome.ticket_id)
-        conflict = Conflict(f"gave up after {MAX_ATTEMPTS} concurrent-update retries; resend")
-        unit = Unit()
-        outcome = self._reject_in(unit, raw, conflict, peek_identity(raw))
-        if self._commit(unit):
-            return outcome
-        return Outcome(outcome.message_id, "duplicate", ticket_id=outcome.ticket_id)
+            if time.monotonic() > deadline:
+                break
+            attempt += 1
+            time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2**attempt)))
+        conflict = Conflict(f"still losing to concurrent writers after {attempt + 1} tries in"
+                            f" {RACE_BUDGET_SECONDS:.0f} s; nothing was recorded: send it again")
+        return Outcome(outcome.message_id, "rejected", error=conflict.as_dict(),
+                       ticket_id=outcome.ticket_id)
 
     def _attempt(
         self, unit: Unit, raw: bytes, command: CommandBase | None = None, *,

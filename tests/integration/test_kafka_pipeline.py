@@ -20,15 +20,17 @@ from typing import Any
 import pytest
 from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
-from tests.support.builders import T0, create_payload
+from tests.support.builders import T0, command_line, create_payload
 from tests.support.waiting import wait_for
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
+from ticketflow.consumers.projections import KafkaProjectionRunner
 from ticketflow.domain.chain import find_break
 from ticketflow.domain.errors import InvalidMessage
+from ticketflow.producers.relay import OutboxRelay, producer_config
 from ticketflow.producers.sdk import CommandClient, outcome
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import engine_for, tables
@@ -279,3 +281,45 @@ def test_the_read_models_follow_kafka_through_a_restart_without_double_counting(
     finally:
         second.stop()
     assert read_models(settings)["created"] == len(tickets)  # each ticket counted once
+
+
+def test_a_read_model_step_that_fails_after_its_poll_is_applied_once_it_succeeds(
+    settings: Settings, topics: Topics,
+) -> None:
+    with build_app(settings) as app:
+        app.apply(command_line("c", "create_ticket", "T-1", T0, "customer", create_payload()))
+        app.apply(command_line("a", "acknowledge", "T-1", T0 + timedelta(minutes=1), "agent",
+                               {}))
+        producer = KafkaProducer(**producer_config(kafka_client_config(settings.kafka)))
+        relay = OutboxRelay(app, producer, topic=topics.ticket_events)
+        while relay.run_once():
+            pass
+        engine = engine_for(settings.db)
+        runner = KafkaProjectionRunner.subscribe(app, engine,
+                                                 kafka_client_config(settings.kafka), topics)
+        try:
+            with engine.begin() as conn:  # the read-model database fails the next step
+                conn.execute(text('ALTER TABLE "rm_offsets" RENAME TO "rm_offsets_away"'))
+            wait_for(lambda: _fails(runner.run_once), "a step that polled and failed")
+            with engine.begin() as conn:  # … and is back
+                conn.execute(text('ALTER TABLE "rm_offsets_away" RENAME TO "rm_offsets"'))
+            wait_for(lambda: read_models(settings)["tickets"].get("T-1") == (2, "acknowledged")
+                     or (runner.run_once() and False), "both events in the read model")
+            assert runner.projector.parked() == []
+        finally:
+            runner.close()
+            producer.close()
+
+
+def _stepped(runner: KafkaProjectionRunner) -> bool:
+    runner.run_once()
+    return True
+
+
+def _fails(step: Any) -> bool:
+    """Run one step; True if it raised (after polling something)."""
+    try:
+        step()
+    except OperationalError:
+        return True
+    return False

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.postgres import create_database
+from ticketflow import application
 from ticketflow.application import Outcome, TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.domain.policy import PolicyError, policy_from_data, shipped_policies
@@ -95,6 +96,22 @@ def test_another_tenants_command_fires_none_of_the_tickets_due_timers(db_url: st
         assert outcome.error is not None and outcome.error["code"] == "forbidden"
         assert [e["type"] for e in stored(app)] == ["TicketCreated"]
         assert app.fire_due("T-1", until=T0 + timedelta(days=3))  # they were due
+
+
+def test_a_message_that_loses_every_race_is_a_conflict_that_may_be_sent_again(
+    db_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(application, "RACE_BUDGET_SECONDS", 0.0)  # give up after one loss
+    with open_app(db_url) as mine, open_app(db_url) as theirs:
+        mine.apply(create())
+        mine.apply(act("c-1", "add_comment", 1, role="customer", body="1"))  # mine caches v2
+        theirs.apply(act("c-2", "add_comment", 2, role="customer", body="2"))  # store: v3
+        comment = act("c-3", "add_comment", 3, role="customer", body="3")
+        lost = mine.apply(comment)  # from the stale v2: collides, and the budget is spent
+        assert lost.error is not None and lost.error["code"] == "conflict"
+        assert mine.receipt("c-3") is None and list(mine.rejected()) == []  # not recorded
+        assert mine.apply(comment).status == "accepted"  # sent again: it happens
+        assert [e["causation_id"] for e in stored(mine)][-2:] == ["c-2", "c-3"]
 
 
 def test_resending_a_rejected_message_is_a_duplicate(db_url: str) -> None:

@@ -4,17 +4,21 @@ timer processes, a restart, and tick-driven history equal to live history."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from eventsourcing.persistence import PersistenceError
+
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import TicketingApp
-from ticketflow.bootstrap import build_app
+from ticketflow.bootstrap import build_app, load_policies
 from ticketflow.consumers.timers import Timers
 from ticketflow.domain.sla import CLOCKS, ClockStatus
-from ticketflow.settings import Settings
+from ticketflow.settings import Settings, eventstore_env
 from ticketflow.workload import generate_workload
 
 SECOND = timedelta(seconds=1)
@@ -182,3 +186,25 @@ def test_the_sla_status_counts_exactly_the_breaches_the_timer_recorded(tmp_path:
             assert recorded == breached, ticket_id
             breaches += len(recorded)
         assert breaches > 0
+
+
+def test_a_firing_that_fails_while_the_store_is_locked_is_retried_next_round(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    env = {**eventstore_env(url), "SQLITE_LOCK_TIMEOUT": "1"}
+    with TicketingApp(load_policies(Settings(db=url)), env) as app:
+        created(app)  # first response due FIRST_RESPONSE_DUE
+        timers = Timers(app)
+        timers.follow()
+        lock = sqlite3.connect(tmp_path / "store.db")
+        lock.execute("BEGIN EXCLUSIVE")  # another process holds the store
+        try:
+            with pytest.raises(PersistenceError):
+                timers.fire_until(FIRST_RESPONSE_DUE)
+        finally:
+            lock.rollback()
+            lock.close()
+        fired = timers.fire_until(FIRST_RESPONSE_DUE)  # the store is back
+        assert [o.status for o in fired] == ["accepted"]
+        assert [t for t, _ in history(app)] == ["TicketCreated", "SlaBreached"]
