@@ -66,6 +66,7 @@ def tables(suffix: str = "") -> Tables:
             "subcategory", "timezone", "level", "assignee", "policy_id", "policy_version",
             "policy_hash", "created_at", "first_response_at", "resolved_at", "closed_at")),
         Column("sla_facts", JSON, nullable=False),
+        Index(f"rm_tickets{suffix}_policy", "tenant", "policy_hash"),  # reports: what-ifs
     )
     volume = Table(
         f"rm_volume{suffix}", metadata,
@@ -73,6 +74,10 @@ def tables(suffix: str = "") -> Tables:
           for name in ("tenant", "day", "category", "channel", "priority")),
         *(Column(name, Integer, nullable=False, default=0)
           for name in ("created", "resolved", "reopened", "closed")),
+        Index(f"rm_volume{suffix}_day", "day"),
+        # the backlog before a report's window, summed per dimension in index order
+        Index(f"rm_volume{suffix}_backlog", "tenant", "category", "channel", "priority", "day",
+              "created", "reopened", "resolved"),
     )
     satisfaction = Table(
         f"rm_satisfaction{suffix}", metadata,
@@ -81,12 +86,14 @@ def tables(suffix: str = "") -> Tables:
         *(Column(name, String(200), nullable=False) for name in ("tenant", "plan", "day")),
         Column("score", Integer, nullable=False),
         Column("nps", Integer),
+        Index(f"rm_satisfaction{suffix}_day", "day"),
     )
     self_service = Table(
         f"rm_self_service{suffix}", metadata,
         Column("session_id", String(200), primary_key=True),
         *(Column(name, String(200), nullable=False) for name in ("tenant", "day", "outcome")),
         Column("articles_viewed", Integer, nullable=False),
+        Index(f"rm_self_service{suffix}_day", "day"),
     )
     articles = Table(  # knowledge-base links, publication consents and publications
         f"rm_articles{suffix}", metadata,
@@ -125,6 +132,10 @@ def tables(suffix: str = "") -> Tables:
         Column("counted_minutes", Float, nullable=False),
         *(Column(name, String(200)) for name in ("due_at", "met_at", "breached_at")),
         Index(f"rm_sla_clocks{suffix}_status", "tenant", "status", "due_at"),
+        # reports: clocks due / met in a window, tickets with SLA facts after an instant
+        Index(f"rm_sla_clocks{suffix}_due", "due_at", "evaluated_at"),
+        Index(f"rm_sla_clocks{suffix}_met", "met_at", "evaluated_at"),
+        Index(f"rm_sla_clocks{suffix}_evaluated", "evaluated_at"),
     )
     return Tables(metadata, positions, tickets, volume, satisfaction, self_service, articles,
                   parked, offsets, timeline, sla_clocks)

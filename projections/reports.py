@@ -1,7 +1,13 @@
-"""Reports from the read models (SPEC §6): SLA compliance and ticket volume.
+"""Reports from the read models (SPEC §6): SLA compliance, times, volume, satisfaction.
 
-Both are deterministic functions of the read-model rows and their arguments (never
-the wall clock), with rows in a fixed order, so a replay prints byte-identical reports.
+Each is a deterministic function of the read-model rows and its arguments (never the
+wall clock), with rows in a fixed order, so a replay prints byte-identical reports.
+Each reads what its window needs through indexes, so its cost follows the window and
+not the length of the history: the SLA and times reports evaluate only the tickets
+that can count in the window (see `sla_report`), volume and satisfaction read days.
+
+Instants are compared as the ISO-8601 UTC text the read models store them in
+(`…+00:00`, seconds, microseconds when there are any), which sorts as time does.
 """
 
 from __future__ import annotations
@@ -9,14 +15,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, Select, func, select
 
 from ticketflow.domain.policy import Policy
 from ticketflow.domain.sla import CLOCKS, SlaResult
-from ticketflow.projections.db import Tables
+from ticketflow.projections.db import Tables, select_many
 from ticketflow.projections.sla_clocks import sla_of
 from ticketflow.projections.sla_compliance import ComplianceRow, compliance_rows
 from ticketflow.projections.tickets import Row
@@ -24,27 +30,126 @@ from ticketflow.projections.tickets import Row
 PolicyOf = Callable[[Row], Policy | None]
 
 
-def ticket_rows(conn: Connection, t: Tables, tenant: str | None) -> Iterator[Row]:
-    query = select(t.tickets).order_by(t.tickets.c.ticket_id)
-    if tenant:
-        query = query.where(t.tickets.c.tenant == tenant)
-    for row in conn.execute(query):
-        yield dict(row._mapping)
-
-
 def sla_report(
     conn: Connection, t: Tables, policy_of: PolicyOf, *, since: datetime, until: datetime,
     as_of: datetime, tenant: str | None = None,
 ) -> list[ComplianceRow]:
     """Compliance by tenant × plan × priority for the clocks whose due instant falls in
-    [since, until); running clocks already past due at `as_of` count as breached."""
+    [since, until); running clocks already past due at `as_of` count as breached.
+
+    A ticket created at or before `as_of` and before `until` counts if one of its
+    clocks, evaluated from its facts at `as_of` (`sla_of`), is due in the window. Only
+    candidates are evaluated; every ticket left out provably has no clock due there:
+
+    - *settled* tickets, whose latest SLA fact is at or before `as_of`. Their
+      rm_sla_clocks rows were evaluated at that fact, and an evaluation at any later
+      instant walks the same facts: the due and met instants are the same, only a
+      status can differ (a running clock past due is breached). So they are
+      candidates when a stored due_at is in the window (index on due_at);
+    - *unsettled* tickets, with an SLA fact after `as_of`: their rows say nothing
+      about `as_of`, so every one created at or before `as_of` and before `until` is a
+      candidate (index on evaluated_at, joined to the ticket's creation);
+    - tickets that `policy_of` gives another policy than the one they recorded (a
+      what-if): their rows are the recorded policy's, so all of them. `policy_of` is
+      asked once per tenant and recorded policy (it must answer alike for those
+      tickets, as the recorded policies and a what-if by tenant do).
+    """
+    rows = _candidates(conn, t, policy_of, tenant, _Window("due_at", since, until),
+                       settled_by=as_of)
+
     def results() -> Iterator[tuple[str, str, SlaResult]]:
-        for row in ticket_rows(conn, t, tenant):
+        for row in rows:
             policy = policy_of(row)
-            if policy is not None and row["created_at"] < until.isoformat():
+            if policy is not None and _existed(row, as_of, until):
                 yield row["tenant"], row["plan"], sla_of(row, policy, as_of)
 
     return compliance_rows(results(), window=(since, until))
+
+
+class _Window(NamedTuple):
+    """A clock column of rm_sla_clocks (due_at, met_at) and the window [start, end)."""
+
+    column: str
+    start: datetime
+    end: datetime
+
+
+def _existed(row: Row, as_of: datetime, until: datetime) -> bool:
+    """Created at or before `as_of` (it has clocks then) and before `until`."""
+    created = datetime.fromisoformat(row["created_at"])
+    return created <= as_of and created < until
+
+
+def _candidates(conn: Connection, t: Tables, policy_of: PolicyOf, tenant: str | None,
+                window: _Window, *, settled_by: datetime) -> list[Row]:
+    """The ticket rows that can have a clock instant in the window, evaluated at
+    `settled_by` (see `sla_report`), in no particular order."""
+    ids = (_settled(conn, t, window, settled_by, tenant)
+           | _unsettled(conn, t, settled_by, window.end, tenant)
+           | _foreign(conn, t, policy_of, tenant))
+    return select_many(conn, t.tickets, "ticket_id", sorted(ids))
+
+
+def _settled(conn: Connection, t: Tables, window: _Window, settled_by: datetime,
+             tenant: str | None) -> set[str]:
+    """Tickets whose latest SLA fact is at or before `settled_by` and whose stored
+    clock instant (due or met) is in the window."""
+    c = t.sla_clocks.c
+    instant = c[window.column]
+    query = select(c.ticket_id).where(
+        instant >= _text(window.start), instant < _text(window.end),
+        c.evaluated_at <= _text(settled_by))
+    return _ids(conn, query, c.tenant == tenant if tenant else None)
+
+
+def _unsettled(conn: Connection, t: Tables, after: datetime, until: datetime,
+               tenant: str | None) -> set[str]:
+    """Tickets with an SLA fact after `after` that existed at it and before `until`."""
+    c, k = t.sla_clocks.c, t.tickets.c
+    query = select(c.ticket_id).join_from(t.sla_clocks, t.tickets, k.ticket_id == c.ticket_id)
+    query = query.where(c.evaluated_at > _text(after), k.created_at <= _text(after),
+                        k.created_at < _text(until))
+    return _ids(conn, query, c.tenant == tenant if tenant else None)
+
+
+def _foreign(conn: Connection, t: Tables, policy_of: PolicyOf, tenant: str | None) -> set[str]:
+    """Tickets `policy_of` gives another policy than the one they recorded (a what-if),
+    asked once per (tenant, recorded policy): it answers by those alone."""
+    k = t.tickets.c
+    ids: set[str] = set()
+    for row in _policy_samples(conn, t, tenant):
+        policy = policy_of(row)
+        if policy is not None and policy.content_hash != row["policy_hash"]:
+            ids |= _ids(conn, select(k.ticket_id).where(
+                k.tenant == row["tenant"], k.policy_hash == row["policy_hash"]))
+    return ids
+
+
+def _policy_samples(conn: Connection, t: Tables, tenant: str | None) -> Iterator[Row]:
+    """One ticket row per (tenant, recorded policy hash)."""
+    k = t.tickets.c
+    for name in [tenant] if tenant else _distinct(conn, k.tenant):
+        for fingerprint in _distinct(conn, k.policy_hash, k.tenant == name):
+            query = select(t.tickets).where(k.tenant == name, k.policy_hash == fingerprint)
+            yield dict(conn.execute(query.limit(1)).one()._mapping)
+
+
+def _distinct(conn: Connection, column: Any, *where: ColumnElement[bool]) -> Iterator[str]:
+    """A column's distinct values, one index seek each (a few policies, many tickets)."""
+    value = conn.execute(select(func.min(column)).where(*where)).scalar()
+    while value is not None:
+        yield value
+        value = conn.execute(select(func.min(column)).where(*where, column > value)).scalar()
+
+
+def _ids(conn: Connection, query: Select[Any], tenant: ColumnElement[bool] | None = None,
+         ) -> set[str]:
+    return set(conn.scalars(query if tenant is None else query.where(tenant)))
+
+
+def _text(instant: datetime) -> str:
+    """An instant as the read models store it: ISO-8601 in UTC."""
+    return instant.astimezone(UTC).isoformat()
 
 
 def volume_report(
@@ -52,24 +157,68 @@ def volume_report(
     tenant: str | None = None,
 ) -> list[dict[str, Any]]:
     """Created, resolved, closed and backlog (open at the period's end) by period ×
-    tenant × category × channel × priority, for periods starting in [since, until)."""
-    query = select(t.volume).where(t.volume.c.day < until.isoformat()).order_by(
-        t.volume.c.day)
+    tenant × category × channel × priority, for periods starting in [since, until).
+
+    The window's daily rows are read by day (index on day); the backlog before the
+    window is one sum per dimension in SQL: days × dimensions, never tickets."""
+    starts = sorted({_period(since + timedelta(days=n), by) for n in range((until - since).days)})
+    ends = [_period_end(start, by) for start in starts]
+    opening = _opening_backlog(conn, t, since, tenant)
+    counts, deltas = _window_volume(conn, t, since, until, by, tenant)
+    rows: dict[tuple[str, ...], dict[str, Any]] = {}
+    for dims in set(opening) | set(deltas):
+        backlogs = _backlogs(opening.get(dims, 0), deltas.get(dims, []), ends)
+        for start, backlog in zip(starts, backlogs, strict=True):
+            key = (start, *dims)
+            if key in counts or backlog > 0:
+                rows[key] = _volume_row(key, counts.get(key), backlog)
+    return [rows[key] for key in sorted(rows)]
+
+
+def _opening_backlog(conn: Connection, t: Tables, since: date,
+                     tenant: str | None) -> dict[tuple[str, ...], int]:
+    """Per dimension, created + reopened - resolved on every day before `since`."""
+    v = t.volume.c
+    dims = (v.tenant, v.category, v.channel, v.priority)
+    query = select(*dims, func.sum(v.created + v.reopened - v.resolved)).where(
+        v.day < since.isoformat()).group_by(*dims)
     if tenant:
-        query = query.where(t.volume.c.tenant == tenant)
-    periods: dict[tuple[str, ...], dict[str, int]] = defaultdict(
+        query = query.where(v.tenant == tenant)
+    return {tuple(row[:4]): int(row[4]) for row in conn.execute(query)}
+
+
+def _window_volume(
+    conn: Connection, t: Tables, since: date, until: date, by: str, tenant: str | None,
+) -> tuple[dict[tuple[str, ...], dict[str, int]], dict[tuple[str, ...], list[tuple[str, int]]]]:
+    """The window's counts by (period, *dims), and each dimension's daily backlog
+    changes (day, created + reopened - resolved) in day order."""
+    v = t.volume.c
+    query = select(t.volume).where(v.day >= since.isoformat(), v.day < until.isoformat())
+    if tenant:
+        query = query.where(v.tenant == tenant)
+    counts: dict[tuple[str, ...], dict[str, int]] = defaultdict(
         lambda: {"created": 0, "resolved": 0, "closed": 0})
-    opened: dict[tuple[str, ...], list[tuple[str, int]]] = defaultdict(list)
-    for row in conn.execute(query):
+    deltas: dict[tuple[str, ...], list[tuple[str, int]]] = defaultdict(list)
+    for row in conn.execute(query.order_by(v.day)):
         dims = (row.tenant, row.category, row.channel, row.priority)
-        opened[dims].append((row.day, row.created + row.reopened - row.resolved))
-        day = date.fromisoformat(row.day)
-        if day >= since:
-            counts = periods[(_period(day, by), *dims)]
-            for name in ("created", "resolved", "closed"):
-                counts[name] += getattr(row, name)
-    return [_volume_row(key, periods.get(key), opened[key[1:]], by)
-            for key in _all_keys(periods, opened, since, until, by)]
+        deltas[dims].append((row.day, row.created + row.reopened - row.resolved))
+        period = counts[(_period(date.fromisoformat(row.day), by), *dims)]
+        for name in ("created", "resolved", "closed"):
+            period[name] += getattr(row, name)
+    return counts, deltas
+
+
+def _backlogs(opening: int, deltas: list[tuple[str, int]], ends: list[str]) -> list[int]:
+    """The backlog at each period end (in order): the opening plus the changes of the
+    days before it."""
+    backlogs, backlog, days = [], opening, iter(deltas)
+    pending = next(days, None)
+    for end in ends:
+        while pending is not None and pending[0] < end:
+            backlog += pending[1]
+            pending = next(days, None)
+        backlogs.append(backlog)
+    return backlogs
 
 
 def _period(day: date, by: str) -> str:
@@ -80,29 +229,12 @@ def _period_end(period: str, by: str) -> str:
     return (date.fromisoformat(period) + timedelta(days=7 if by == "week" else 1)).isoformat()
 
 
-def _all_keys(periods: dict[tuple[str, ...], Any], opened: dict[tuple[str, ...], Any],
-              since: date, until: date, by: str) -> list[tuple[str, ...]]:
-    """Every period in range for every dimension that has activity or a backlog."""
-    starts = sorted({_period(since + timedelta(days=n), by)
-                     for n in range((until - since).days)})
-    keys = set(periods)
-    for dims, deltas in opened.items():
-        for start in starts:
-            if sum(d for day, d in deltas if day < _period_end(start, by)) > 0:
-                keys.add((start, *dims))
-    return sorted(keys)
-
-
 def _volume_row(key: tuple[str, ...], counts: dict[str, int] | None,
-                deltas: list[tuple[str, int]], by: str) -> dict[str, Any]:
+                backlog: int) -> dict[str, Any]:
     counts = counts or {"created": 0, "resolved": 0, "closed": 0}
-    end = _period_end(key[0], by)
-    backlog = sum(d for day, d in deltas if day < end)
     rate = round(100.0 * counts["resolved"] / counts["created"], 1) if counts["created"] else None
     return {"period": key[0], "tenant": key[1], "category": key[2], "channel": key[3],
             "priority": key[4], **counts, "backlog": backlog, "resolution_rate": rate}
-
-
 
 
 def satisfaction_report(
@@ -154,12 +286,17 @@ def times_report(
     tenant: str | None = None,
 ) -> list[dict[str, Any]]:
     """Mean, p50 and p90 of counted minutes to first response and to resolution, for
-    clocks met in [since, until), by tenant × plan × priority."""
+    clocks met in [since, until), by tenant × plan × priority.
+
+    Clocks are evaluated at `until`, for the candidates of `sla_report` with `until` as
+    the as-of instant and met instants instead of due ones: a settled ticket's clocks
+    are met (with the same counted time and priority) when its stored rows say."""
     samples: dict[tuple[str, ...], dict[str, list[float]]] = defaultdict(
         lambda: {name: [] for name in CLOCKS})
-    for row in ticket_rows(conn, t, tenant):
+    for row in _candidates(conn, t, policy_of, tenant, _Window("met_at", since, until),
+                           settled_by=until):
         policy = policy_of(row)
-        if policy is None or row["created_at"] >= until.isoformat():
+        if policy is None or not _existed(row, until, until):
             continue
         result = sla_of(row, policy, until)
         for name in CLOCKS:
