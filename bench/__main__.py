@@ -13,7 +13,7 @@ import argparse
 import time
 from contextlib import ExitStack
 
-from bench import dataset, latency, projections, relay, write
+from bench import dataset, growth, latency, projections, relay, write
 from bench.common import Figures, emit, kafka, machine, postgres, say
 
 BENCHMARKS = ("write", "relay", "projections", "latency", "growth")
@@ -39,7 +39,8 @@ def main() -> int:
     document: Figures = {"machine": machine(), "results": {}}
     results = document["results"]
     with ExitStack() as services:
-        fresh_pg = services.enter_context(postgres()) if {"write", "latency"} & set(chosen) \
+        fresh_pg = services.enter_context(postgres()) \
+            if {"write", "latency", "growth"} & set(chosen) \
             else None
         bootstrap = services.enter_context(kafka()) \
             if {"relay", "projections", "latency"} & set(chosen) else ""
@@ -55,6 +56,9 @@ def main() -> int:
                 results["projections"]["kafka"] = projections.from_kafka(bootstrap, topic, events)
         if "latency" in chosen and fresh_pg:
             results["latency"] = latency.run(bootstrap, fresh_pg(), rate=args.rate)
+        if "growth" in chosen and fresh_pg:
+            results["growth"] = growth.run({"sqlite": write.sqlite_maker(),
+                                            "postgresql": fresh_pg})
     document["seconds"] = round(time.perf_counter() - started, 1)
     say(f"done in {document['seconds']} s")
     emit(document)
