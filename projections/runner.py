@@ -56,6 +56,9 @@ class Projector:
         self.deferred: set[str] = set()
         self.t: Tables = tables(suffix)
         self.t.metadata.create_all(engine)
+        for table in self.t.metadata.tables.values():  # indexes added since a table was made
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
 
     def position(self) -> int:
         with self.engine.connect() as conn:

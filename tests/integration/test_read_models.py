@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
 
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import TICKET_TOPIC, TicketingApp
@@ -316,3 +316,20 @@ def test_random_histories_projected_live_equal_a_replay(
         projected = snapshot(live)
         rebuild(app, engine)
         assert snapshot(Projector(app, engine)) == projected
+
+
+def test_indexes_added_since_the_tables_were_made_are_created_when_they_are_opened(
+    db_url: str,
+) -> None:
+    with build_app(Settings(db=db_url)) as app:
+        engine = engine_for(db_url)
+        Projector(app, engine)
+        with engine.begin() as conn:  # as a database made by an older version
+            conn.execute(text('DROP INDEX "rm_sla_clocks_due"'))
+        assert "rm_sla_clocks_due" not in index_names(engine, "rm_sla_clocks")
+        Projector(app, engine)
+        assert "rm_sla_clocks_due" in index_names(engine, "rm_sla_clocks")
+
+
+def index_names(engine: Any, table: str) -> set[str]:
+    return {index["name"] for index in inspect(engine).get_indexes(table)}
