@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Connection, Engine, select
 
@@ -41,45 +42,59 @@ VOLUME_COUNTERS = ("created", "resolved", "reopened", "closed")
 VolumeCounts = Counter[tuple[tuple[str, ...], str]]
 
 
+def _share(stream_id: UUID | str, shares: int) -> int:
+    """Which of `shares` replay processes a stream's events go to."""
+    return (stream_id if isinstance(stream_id, UUID) else UUID(stream_id)).int % shares
+
+
 class OutOfOrder(RuntimeError):
     """An event arrived before one of its ticket's earlier events."""
 
 
 class Projector:
     def __init__(self, app: TicketingApp, engine: Engine, suffix: str = "",
-                 *, defer_clocks: bool = False) -> None:
-        """`defer_clocks`: evaluate SLA clocks once per ticket in `write_deferred_clocks`
-        instead of in every batch (a rebuild, whose tables nobody reads until swapped)."""
+                 *, private: bool = False, position: str = POSITION) -> None:
+        """`private`: the tables are a rebuild's, which nobody reads until they are
+        swapped in; SLA clocks are then evaluated once per ticket (`write_deferred_clocks`)
+        instead of in every batch, and secondary indexes are left to the rebuild.
+        `position`: the name the runner's position is stored under."""
         self.app = app
         self.engine = engine
-        self.defer_clocks = defer_clocks
+        self.private = private
+        self.position_name = position
         self.deferred: set[str] = set()
         self.t: Tables = tables(suffix)
         self.t.metadata.create_all(engine)
-        for table in self.t.metadata.tables.values():  # indexes added since a table was made
-            for index in table.indexes:
-                index.create(engine, checkfirst=True)
+        if not private:  # indexes added since a table was made
+            for table in self.t.metadata.tables.values():
+                for index in table.indexes:
+                    index.create(engine, checkfirst=True)
 
     def position(self) -> int:
         with self.engine.connect() as conn:
             found = conn.execute(select(self.t.positions.c.position)
-                                 .where(self.t.positions.c.name == POSITION)).scalar()
+                                 .where(self.t.positions.c.name == self.position_name)).scalar()
         return int(found or 0)
 
     def catch_up(self, progress: Callable[[int], None] | None = None,
-                 batch_size: int = 2000) -> int:
-        """Apply every event recorded since the last position; returns how many."""
+                 batch_size: int = 2000, *, until: int | None = None,
+                 share: tuple[int, int] | None = None) -> int:
+        """Apply every event recorded since the last position (up to notification
+        `until`); returns how many. With `share` = (i, n), only the streams whose id
+        is i modulo n: n projectors then split a replay between them."""
         applied, position = 0, self.position()
         while True:
             records = self.app.recorder.select_notifications(position + 1, batch_size,
-                                                             topics=STREAM_TOPICS)
+                                                             stop=until, topics=STREAM_TOPICS)
             if not records:
                 return applied
-            envelopes = [self.app.envelope_of(r) for r in records]
             position = records[-1].id
+            if share is not None:
+                records = [r for r in records if _share(r.originator_id, share[1]) == share[0]]
+            envelopes = [self.app.envelope_of(r) for r in records]
             with self.engine.begin() as conn:
                 self.apply(conn, envelopes)
-                self._store_position(conn, position)
+                self.store_position(conn, position)
             applied += len(envelopes)
             if progress:
                 progress(applied)
@@ -128,7 +143,7 @@ class Projector:
         insert_many(conn, self.t.satisfaction, answers)
         insert_many(conn, self.t.articles, articles)
         insert_many(conn, self.t.timeline, events)
-        if self.defer_clocks:
+        if self.private:
             self.deferred |= timed
         else:
             self._write_clocks(conn, [rows[key] for key in sorted(timed)])
@@ -221,7 +236,8 @@ class Projector:
                                           for key, deltas in sorted(per_key.items())],
                     names, add=VOLUME_COUNTERS)
 
-    def _store_position(self, conn: Connection, position: int) -> None:
-        statement = insert(conn, self.t.positions).values(name=POSITION, position=position)
+    def store_position(self, conn: Connection, position: int) -> None:
+        statement = insert(conn, self.t.positions).values(name=self.position_name,
+                                                           position=position)
         conn.execute(statement.on_conflict_do_update(index_elements=["name"],
                                                      set_={"position": position}))

@@ -178,6 +178,19 @@ def test_a_replay_from_the_start_equals_the_live_read_models_twice_over(db_url: 
             assert snapshot(Projector(app, engine)) == expected
 
 
+def test_a_replay_split_between_processes_equals_the_live_read_models(db_url: str) -> None:
+    with loaded(db_url) as app:
+        engine = engine_for(db_url)
+        live = Projector(app, engine)
+        live.catch_up()
+        expected = snapshot(live)
+        assert rebuild(app, engine, workers=3) == sum(1 for _ in app.stream_records())
+        replayed = Projector(app, engine)
+        assert snapshot(replayed) == expected
+        assert replayed.position() == app.recorder.max_notification_id()
+        assert replayed.catch_up() == 0  # nothing left over, nothing applied twice
+
+
 def test_reports_after_a_replay_are_identical(db_url: str) -> None:
     def reports(projector: Projector, app: TicketingApp) -> str:
         window = {"since": START, "until": START + timedelta(days=10),
