@@ -161,10 +161,14 @@ class TicketingApp(Application[UUID]):
         strictly before `before`, or at or before `until` (at most `limit`)."""
         fired: list[Outcome] = []
         while limit is None or len(fired) < limit:
-            due = self._next_due(ticket_id)
-            if due is None or not _in_window(due[0].at, before, until):
+            try:
+                ticket = self.load_ticket(ticket_id)
+            except NotFound:
                 break
-            command, raw = due[1]
+            due = self._first_due(ticket)
+            if due is None or not _in_window(due.at, before, until):
+                break
+            command, raw = _timer_command(due, ticket)
             outcome = self._apply_alone(raw, command, prefire=False)
             fired.append(outcome)
             if outcome.status != "accepted":
@@ -172,21 +176,15 @@ class TicketingApp(Application[UUID]):
         return fired
 
     def next_due_at(self, ticket_id: str) -> datetime | None:
-        due = self._next_due(ticket_id)
-        return None if due is None else due[0].at
-
-    def _next_due(self, ticket_id: str) -> tuple[Due, tuple[CommandBase, bytes]] | None:
         try:
-            return self._due_command(self.load_ticket(ticket_id))
+            due = self._first_due(self.load_ticket(ticket_id))
         except NotFound:
             return None
+        return None if due is None else due.at
 
-    def _due_command(self, ticket: Ticket) -> tuple[Due, tuple[CommandBase, bytes]] | None:
+    def _first_due(self, ticket: Ticket) -> Due | None:
         dues = self._dues_of(ticket)
-        if not dues:
-            return None
-        envelope = dues[0].envelope(ticket, fire_at(dues[0], ticket))
-        return dues[0], (parse_document(envelope), json.dumps(envelope).encode("utf-8"))
+        return dues[0] if dues else None
 
     def _dues_of(self, ticket: Ticket) -> list[Due]:
         """`due_commands` of the ticket, remembered while nothing they depend on changes:
@@ -256,10 +254,10 @@ class TicketingApp(Application[UUID]):
                 return
             if ticket.tenant != tenant:
                 return
-            due = self._due_command(ticket)
-            if due is None or not due[0].at < before:
+            due = self._first_due(ticket)
+            if due is None or not due.at < before:
                 return
-            command, raw = due[1]
+            command, raw = _timer_command(due, ticket)
             if command.message_id in unit.keys:
                 return  # never loop on a timer command
             if self._run_in(unit, command, raw).status != "accepted":
@@ -522,6 +520,12 @@ def _lost_creation_race(exc: Exception) -> bool:
     # eventsourcing wraps most SQLite errors, but not the one from switching to WAL
     locked = isinstance(exc, OperationalError | sqlite3.OperationalError)
     return locked and "locked" in str(exc)
+
+
+def _timer_command(due: Due, ticket: Ticket) -> tuple[CommandBase, bytes]:
+    """The inbound command the timer sends for a due rule (parsed, and as its bytes)."""
+    envelope = due.envelope(ticket, fire_at(due, ticket))
+    return parse_document(envelope), json.dumps(envelope).encode("utf-8")
 
 
 def _in_window(at: datetime, before: datetime | None, until: datetime | None) -> bool:
