@@ -84,6 +84,8 @@ def run(databases: dict[str, Callable[[], str]], tickets: int = 700) -> Figures:
             name = "per_command" if batch == 1 else f"batch_{batch}"
             say(f"write: {backend}, {name}")
             results[f"{backend}.{name}"] = measure(fresh, raws, batch, payload)
+        batched, single = results[f"{backend}.batch_{BATCH}"], results[f"{backend}.per_command"]
+        batched["ratio_to_plain_single_saves"] = round(batched["ours"] / single["baseline"], 3)
     return results
 
 
