@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -291,14 +291,23 @@ def times_report(
     Clocks are evaluated at `until`, for the candidates of `sla_report` with `until` as
     the as-of instant and met instants instead of due ones: a settled ticket's clocks
     are met (with the same counted time and priority) when its stored rows say."""
+    def results() -> Iterator[tuple[Row, SlaResult]]:
+        for row in _candidates(conn, t, policy_of, tenant, _Window("met_at", since, until),
+                               settled_by=until):
+            policy = policy_of(row)
+            if policy is not None and _existed(row, until, until):
+                yield row, sla_of(row, policy, until)
+
+    return times_rows(results(), since=since, until=until)
+
+
+def times_rows(results: Iterable[tuple[Row, SlaResult]], *, since: datetime,
+               until: datetime) -> list[dict[str, Any]]:
+    """(ticket row, clocks at `until`) → the distribution of counted minutes of the
+    clocks met in [since, until), by tenant × plan × priority."""
     samples: dict[tuple[str, ...], dict[str, list[float]]] = defaultdict(
         lambda: {name: [] for name in CLOCKS})
-    for row in _candidates(conn, t, policy_of, tenant, _Window("met_at", since, until),
-                           settled_by=until):
-        policy = policy_of(row)
-        if policy is None or not _existed(row, until, until):
-            continue
-        result = sla_of(row, policy, until)
+    for row, result in results:
         for name in CLOCKS:
             clock = result.clock(name)
             if clock.met_at is not None and since <= clock.met_at < until:

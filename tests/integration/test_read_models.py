@@ -55,6 +55,14 @@ def snapshot(projector: Projector) -> dict[str, list[dict[str, Any]]]:
         }
 
 
+def live_read_models(app: TicketingApp, db_url: str) -> tuple[Any, dict[str, Any]]:
+    """The read models caught up live, and a snapshot of them."""
+    engine = engine_for(db_url)
+    live = Projector(app, engine)
+    live.catch_up()
+    return engine, snapshot(live)
+
+
 def test_the_read_models_hold_every_ticket_at_its_latest_version(db_url: str) -> None:
     with loaded(db_url) as app:
         projector = Projector(app, engine_for(db_url))
@@ -169,10 +177,7 @@ def test_a_poison_event_is_parked_its_ticket_held_back_and_retried_in_order(
 
 def test_a_replay_from_the_start_equals_the_live_read_models_twice_over(db_url: str) -> None:
     with loaded(db_url) as app:
-        engine = engine_for(db_url)
-        live = Projector(app, engine)
-        live.catch_up()
-        expected = snapshot(live)
+        engine, expected = live_read_models(app, db_url)
         for _ in range(2):  # the second replay must cope with the first one's tables
             assert rebuild(app, engine) > 0
             assert snapshot(Projector(app, engine)) == expected
@@ -180,10 +185,7 @@ def test_a_replay_from_the_start_equals_the_live_read_models_twice_over(db_url: 
 
 def test_a_replay_split_between_processes_equals_the_live_read_models(db_url: str) -> None:
     with loaded(db_url) as app:
-        engine = engine_for(db_url)
-        live = Projector(app, engine)
-        live.catch_up()
-        expected = snapshot(live)
+        engine, expected = live_read_models(app, db_url)
         assert rebuild(app, engine, workers=3) == sum(1 for _ in app.stream_records())
         replayed = Projector(app, engine)
         assert snapshot(replayed) == expected

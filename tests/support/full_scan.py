@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ticketflow.domain.sla import CLOCKS, SlaResult
+from ticketflow.domain.sla import SlaResult
 from ticketflow.projections.db import Tables
-from ticketflow.projections.reports import _PRIORITY, PolicyOf, _distribution
+from ticketflow.projections.reports import PolicyOf, times_rows
 from ticketflow.projections.sla_clocks import sla_of
 from ticketflow.projections.sla_compliance import ComplianceRow, compliance_rows
 from ticketflow.projections.tickets import Row
@@ -50,21 +50,13 @@ def times_report(
     conn: Connection, t: Tables, policy_of: PolicyOf, *, since: datetime, until: datetime,
     tenant: str | None = None,
 ) -> list[dict[str, Any]]:
-    samples: dict[tuple[str, ...], dict[str, list[float]]] = defaultdict(
-        lambda: {name: [] for name in CLOCKS})
-    for row in ticket_rows(conn, t, tenant):
-        policy = policy_of(row)
-        if policy is None or row["created_at"] >= until.isoformat():
-            continue
-        result = sla_of(row, policy, until)
-        for name in CLOCKS:
-            clock = result.clock(name)
-            if clock.met_at is not None and since <= clock.met_at < until:
-                key = (row["tenant"], row["plan"], result.priority)
-                samples[key][name].append(clock.counted_seconds / 60)
-    return [{"tenant": k[0], "plan": k[1], "priority": k[2],
-             **{name: _distribution(samples[k][name]) for name in CLOCKS}}
-            for k in sorted(samples, key=lambda k: (k[0], k[1], _PRIORITY.get(k[2], 9)))]
+    def results() -> Iterator[tuple[Row, SlaResult]]:  # every ticket, no index
+        for row in ticket_rows(conn, t, tenant):
+            policy = policy_of(row)
+            if policy is not None and row["created_at"] < until.isoformat():
+                yield row, sla_of(row, policy, until)
+
+    return times_rows(results(), since=since, until=until)
 
 
 def volume_report(
