@@ -15,6 +15,8 @@ class Code(StrEnum):
     INVALID_MESSAGE = "invalid_message"
     POLICY_VIOLATION = "policy_violation"
     CONFLICT = "conflict"
+    UNAUTHENTICATED = "unauthenticated"
+    IDEMPOTENCY_MISMATCH = "idempotency_mismatch"
 
 
 class Rejected(Exception):
@@ -56,3 +58,20 @@ class PolicyViolation(Rejected):
 
 class Conflict(Rejected):
     code = Code.CONFLICT
+
+
+class Unauthenticated(Rejected):
+    code = Code.UNAUTHENTICATED
+
+
+class IdempotencyMismatch(Rejected):
+    code = Code.IDEMPOTENCY_MISMATCH
+
+
+class AmbiguousId(LookupError):
+    """A bare id that several tenants use: the caller must name the tenant."""
+
+    def __init__(self, kind: str, stream_id: str, tenants: list[str]) -> None:
+        self.tenants = tenants
+        super().__init__(f"{kind} {stream_id} exists in tenants {', '.join(tenants)};"
+                         " name one with --tenant T (or TICKETFLOW_TENANT)")

@@ -12,11 +12,11 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from ticketflow.domain.policy import Policy, policy_from_data
-from ticketflow.domain.streams import stream_uuid
+from ticketflow.domain.streams import unscoped_uuid
 
 
 def policy_version_uuid(policy_id: str, version: str) -> Any:
-    return stream_uuid("policy", f"{policy_id}@{version}")
+    return unscoped_uuid("policy", f"{policy_id}@{version}")
 
 
 class PolicyVersion(Aggregate):

@@ -21,9 +21,18 @@ NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/streams")
 
 
 @lru_cache(maxsize=65536)
-def stream_uuid(kind: str, stream_id: str) -> UUID:
-    """The event-store id of a stream: a ticket, a self-service session, a receipt."""
-    return uuid5(NAMESPACE, f"{kind}/{stream_id}")
+def stream_uuid(kind: str, tenant: str, stream_id: str) -> UUID:
+    """The event-store id of a tenant's stream: a ticket, a self-service session, a
+    receipt. Ids are scoped by tenant (SPEC §5): two tenants' "T-1" are two streams."""
+    return uuid5(NAMESPACE, f"{kind}@{tenant}/{stream_id}")
+
+
+@lru_cache(maxsize=65536)
+def unscoped_uuid(kind: str, name: str) -> UUID:
+    """The id of something every tenant shares (a policy version), and the id the
+    release before tenant scoping gave every stream (read where it is: see
+    `TicketingApp.legacy_ids`). Never equal to a `stream_uuid`: "kind/…" vs "kind@…"."""
+    return uuid5(NAMESPACE, f"{kind}/{name}")
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,8 @@ class Stream(Aggregate):
         for envelope in envelopes:
             event_class = getattr(cls, envelope["type"])
             fields: dict[str, Any] = {
-                "originator_id": stream_uuid(cls.KIND, envelope["ticket_id"]),
+                "originator_id": stream_uuid(cls.KIND, envelope["tenant"],
+                                             envelope["ticket_id"]),
                 "originator_version": envelope["version"],
                 "timestamp": datetime.fromisoformat(envelope["recorded_at"]),
                 "occurred_at": datetime.fromisoformat(envelope["occurred_at"]),
@@ -114,12 +124,13 @@ class Stream(Aggregate):
         cls: type[S], created: type[Any], stream_id: str, ctx: Context,
         data: dict[str, Any],
     ) -> S:
-        fields = _event_fields(created, cls.KIND, stream_id, 1, "", ctx, data)
-        return cls._create(created, id=stream_uuid(cls.KIND, stream_id), **fields)
+        uuid = stream_uuid(cls.KIND, ctx.tenant, stream_id)
+        fields = _event_fields(created, uuid, stream_id, 1, "", ctx, data)
+        return cls._create(created, id=uuid, **fields)
 
     def _emit(self, event_class: type[Stream.Event], ctx: Context, data: dict[str, Any]) -> None:
         fields = _event_fields(
-            event_class, self.KIND, self.stream_id, self.version + 1, self.last_hash, ctx, data
+            event_class, self.id, self.stream_id, self.version + 1, self.last_hash, ctx, data
         )
         self.trigger_event(event_class, **fields)
 
@@ -137,10 +148,10 @@ class Stream(Aggregate):
 
 
 def _event_fields(
-    event_class: type[Stream.Event], kind: str, stream_id: str, version: int,
+    event_class: type[Stream.Event], uuid: UUID, stream_id: str, version: int,
     previous_hash: str, ctx: Context, data: dict[str, Any],
 ) -> dict[str, Any]:
-    event_id = str(uuid5(stream_uuid(kind, stream_id), str(version)))
+    event_id = str(uuid5(uuid, str(version)))  # the stream's own id: legacy ones keep theirs
     envelope = make_envelope(
         event_id=event_id, type_=event_class.__name__,
         schema_version=getattr(event_class, "class_version", 1), tenant=ctx.tenant,

@@ -22,6 +22,8 @@ from ticketflow.domain.sla import CLOCKS, ClockStatus
 from ticketflow.domain.ticket import Ticket
 
 SYSTEM_ACTOR = "ticketflow-timer"
+#: The timer's message ids begin so; no inbound message may use them (SPEC §8).
+TIMER_ID_PREFIX = "timer:"
 
 
 @dataclass(frozen=True, order=True)
@@ -34,7 +36,7 @@ class Due:
     payload: dict[str, Any]
 
     def message_id(self, ticket_id: str) -> str:
-        return f"timer:{ticket_id}:{self.rule}:{utc_iso(self.at)}"
+        return f"{TIMER_ID_PREFIX}{ticket_id}:{self.rule}:{utc_iso(self.at)}"
 
     def envelope(self, ticket: Ticket, occurred_at: datetime) -> dict[str, Any]:
         """The inbound command, as the timer sends it."""

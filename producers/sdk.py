@@ -27,7 +27,7 @@ from typing import Any
 from kafka.producer import KafkaProducer
 
 from ticketflow.application import TicketingApp
-from ticketflow.domain.errors import Forbidden
+from ticketflow.domain.errors import AmbiguousId, Forbidden
 from ticketflow.producers.relay import producer_config
 from ticketflow.producers.topics import Topics
 from ticketflow.schemas.commands import CommandBase, parse_document
@@ -106,10 +106,15 @@ def outcome(
     app: TicketingApp, message_id: str, tenant: str | None = None
 ) -> CommandOutcome | None:
     """What became of a message, from its receipt; None while it is not yet handled, or
-    (for a caller confined to `tenant`) when it belongs to another tenant."""
-    receipt = app.receipt(message_id)
-    if receipt is None or (tenant is not None and receipt.tenant != tenant):
+    (for a caller confined to `tenant`) when only another tenant used the id. A message
+    kept by its digest (invalid, or reusing an id for another body) has no outcome under
+    its id: it did not use the id up. Several tenants using the id: AmbiguousId."""
+    receipts = app.receipts_of(message_id, tenant)
+    if not receipts:
         return None
+    if len(receipts) > 1:
+        raise AmbiguousId("message", message_id, sorted(str(r.tenant) for r in receipts))
+    receipt = receipts[0]
     return CommandOutcome(message_id, receipt.status, receipt.ticket_id,
                           list(zip(receipt.events, receipt.versions, strict=True)),
                           receipt.error)

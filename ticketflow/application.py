@@ -9,6 +9,7 @@ with the original bytes (the embedded default's dead letters).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import sqlite3
@@ -16,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
@@ -36,7 +37,11 @@ from eventsourcing.persistence import (
 
 from ticketflow.domain.errors import (
     AlreadyExists,
+    AmbiguousId,
+    Code,
     Conflict,
+    Forbidden,
+    IdempotencyMismatch,
     InvalidMessage,
     NotFound,
     Rejected,
@@ -44,12 +49,21 @@ from ticketflow.domain.errors import (
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.policy import Policy, PolicyError
 from ticketflow.domain.policy_versions import PolicyVersion, policy_version_uuid
-from ticketflow.domain.receipt import Receipt, receipt_key, receipt_uuid
+from ticketflow.domain.receipt import (
+    Oversized,
+    Receipt,
+    body_digest,
+    digest_key,
+    legacy_receipt_uuid,
+    receipt_uuid,
+)
 from ticketflow.domain.selfservice import SelfServiceSession
-from ticketflow.domain.streams import Context, Stream, stream_uuid
+from ticketflow.domain.store_format import STORE_FORMAT_ID, StoreFormat
+from ticketflow.domain.streams import Context, Stream, stream_uuid, unscoped_uuid
 from ticketflow.domain.ticket import Ticket
-from ticketflow.domain.timers import Due, due_commands, fire_at
+from ticketflow.domain.timers import SYSTEM_ACTOR, TIMER_ID_PREFIX, Due, due_commands, fire_at
 from ticketflow.schemas.commands import (
+    MAX_MESSAGE_BYTES,
     CommandBase,
     parse_command,
     parse_document,
@@ -76,6 +90,10 @@ STREAM_TOPICS = tuple(
     if (name == "SelfServiceRecorded") == prefix.startswith(SelfServiceSession.__module__)
 )
 RECEIPT_TOPIC = f"{Receipt.__module__}:Receipt.Recorded"
+#: How far ahead of the engine's clock a command may be dated (SPEC §5).
+DEFAULT_MAX_SKEW = timedelta(minutes=5)
+#: Rejections kept under the message's digest: they do not use up its id.
+KEPT_BY_DIGEST = frozenset({Code.INVALID_MESSAGE, Code.IDEMPOTENCY_MISMATCH})
 TICKET_TOPIC = STREAM_TOPIC_PREFIXES[0]
 
 Clock = Callable[[], datetime]
@@ -94,6 +112,9 @@ class Outcome:
     events: list[str] = field(default_factory=list)
     error: dict[str, str] | None = None
     ticket_id: str | None = None
+    #: (tenant, receipt key, body digest) of the receipt this outcome recorded
+    claim: tuple[str | None, str, str | None] | None = field(default=None, compare=False,
+                                                             repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"message_id": self.message_id, "status": self.status,
@@ -114,14 +135,17 @@ class TicketingApp(Application[UUID]):
 
     def __init__(
         self, policies: dict[str, Policy], env: dict[str, str] | None = None,
-        clock: Clock = wall_clock,
+        clock: Clock = wall_clock, max_skew: timedelta = DEFAULT_MAX_SKEW,
     ) -> None:
         super().__init__(env)
         self.policies = policies
+        self.max_skew = max_skew
         self.clock = clock
         self._stored_policies: dict[tuple[str, str], Policy] = {}
         self._streams = StreamCache()
         self._dues: OrderedDict[UUID, tuple[tuple[Any, ...], list[Due]]] = OrderedDict()
+        #: The store holds streams of the release before ids were scoped by tenant.
+        self.legacy_ids = self._open_store_format()
 
     def construct_recorder(self) -> ApplicationRecorder:
         """A process recorder: the application's events plus Tracking positions,
@@ -138,32 +162,36 @@ class TicketingApp(Application[UUID]):
 
     # -- commands --------------------------------------------------------------------
 
-    def apply(self, raw: bytes) -> Outcome:
+    def apply(self, raw: bytes | str | Oversized) -> Outcome:
         """Apply one inbound message (bytes as received) and record its outcome."""
-        return self._apply_alone(raw)
+        return self._apply_alone(_as_bytes(raw))
 
-    def apply_batch(self, raws: Sequence[bytes]) -> list[Outcome]:
+    def apply_batch(self, raws: Sequence[bytes | str | Oversized]) -> list[Outcome]:
         """Apply messages in order, as `apply` would one by one, saving them all in
         one transaction. If that save collides (a message or a ticket another process
         recorded meanwhile), the batch is applied again one message at a time."""
-        if len(raws) > 1:
+        messages = [_as_bytes(raw) for raw in raws]
+        if len(messages) > 1:
             unit = Unit()
-            outcomes = [self._attempt(unit, raw) for raw in raws]
+            outcomes = [self._attempt(unit, raw) for raw in messages]
             if self._commit(unit):
                 return outcomes
-        return [self._apply_alone(raw) for raw in raws]
+        return [self._apply_alone(raw) for raw in messages]
 
     def fire_due(
         self, ticket_id: str, *, before: datetime | None = None, until: datetime | None = None,
-        limit: int | None = None,
+        limit: int | None = None, tenant: str | None = None,
     ) -> list[Outcome]:
         """Send the ticket's due time-driven commands, earliest first: those due
-        strictly before `before`, or at or before `until` (at most `limit`)."""
+        strictly before `before`, or at or before `until` (at most `limit`). Nothing
+        due after the engine's clock fires: no event is recorded before it happened."""
+        now = self.clock()
+        until = now if until is None else min(until, now)
         fired: list[Outcome] = []
         while limit is None or len(fired) < limit:
             try:
-                ticket = self.load_ticket(ticket_id)
-            except NotFound:
+                ticket = self.load_ticket(ticket_id, tenant=tenant)
+            except (NotFound, AmbiguousId):
                 break
             due = self._first_due(ticket)
             if due is None or not _in_window(due.at, before, until):
@@ -175,10 +203,10 @@ class TicketingApp(Application[UUID]):
                 break  # another timer got there first, or a bug: never loop on it
         return fired
 
-    def next_due_at(self, ticket_id: str) -> datetime | None:
+    def next_due_at(self, ticket_id: str, tenant: str | None = None) -> datetime | None:
         try:
-            due = self._first_due(self.load_ticket(ticket_id))
-        except NotFound:
+            due = self._first_due(self.load_ticket(ticket_id, tenant=tenant))
+        except (NotFound, AmbiguousId):
             return None
         return None if due is None else due.at
 
@@ -200,11 +228,12 @@ class TicketingApp(Application[UUID]):
         return memo[1]
 
     def _apply_alone(
-        self, raw: bytes, command: CommandBase | None = None, *, prefire: bool = True
+        self, raw: Message, command: CommandBase | None = None, *, prefire: bool = True
     ) -> Outcome:
         """One message in a transaction of its own. A lost optimistic-concurrency race
         is retried from fresh state (for up to `RACE_BUDGET_SECONDS`, backing off); a
-        message seen before is answered `duplicate`. A message that keeps losing is
+        message whose id its tenant used before is answered `duplicate` (same body) or
+        rejected `idempotency_mismatch` (another body). A message that keeps losing is
         answered `conflict` *without* recording it: nothing happened, so the same
         message may be sent again (the command consumer does so itself)."""
         deadline = time.monotonic() + RACE_BUDGET_SECONDS
@@ -214,8 +243,11 @@ class TicketingApp(Application[UUID]):
             outcome = self._attempt(unit, raw, command, prefire=prefire)
             if self._commit(unit):
                 return outcome
-            if self._seen(receipt_key(outcome.message_id, raw)):
-                return Outcome(outcome.message_id, "duplicate", ticket_id=outcome.ticket_id)
+            if outcome.claim is not None:
+                tenant, key, digest = outcome.claim
+                seen = self.receipt(tenant, key)
+                if seen is not None:
+                    return self._answer_reuse(raw, outcome, seen, digest)
             if time.monotonic() > deadline:
                 break
             attempt += 1
@@ -225,77 +257,117 @@ class TicketingApp(Application[UUID]):
         return Outcome(outcome.message_id, "rejected", error=conflict.as_dict(),
                        ticket_id=outcome.ticket_id)
 
+    def _answer_reuse(self, raw: Message, outcome: Outcome, seen: Receipt,
+                      digest: str | None) -> Outcome:
+        """A message id its tenant used before: the same body is a duplicate; another
+        body is kept as a dead letter (by its digest) and the first outcome stands."""
+        if digest is None or seen.body_sha256 in (None, digest):
+            return Outcome(outcome.message_id, "duplicate", ticket_id=outcome.ticket_id)
+        unit = Unit()
+        rejected = self._reject_in(unit, raw, _mismatch(seen), _identity_of(outcome, seen),
+                                   by_digest=True)
+        self._commit(unit)  # a collision: the same mismatching bytes are kept already
+        return rejected
+
     def _attempt(
-        self, unit: Unit, raw: bytes, command: CommandBase | None = None, *,
+        self, unit: Unit, raw: Message, command: CommandBase | None = None, *,
         prefire: bool = True,
     ) -> Outcome:
         """Run one message into the unit (nothing is saved yet): first the ticket's
         time-driven commands that fell due before it (so a late or absent timer
         process never changes history), then the message itself."""
-        if command is None:
+        now = self.clock().astimezone(UTC)
+        if isinstance(raw, Oversized):
+            return self._reject_in(unit, raw, InvalidMessage(
+                f"message is {raw.length} bytes; the limit is {MAX_MESSAGE_BYTES}"),
+                peek_identity(raw.head), by_digest=True)
+        if command is None:  # from outside: check what only the engine may say
             try:
                 command = parse_command(raw)
+                self._admit(command, now)
             except InvalidMessage as rejection:
-                return self._reject_in(unit, raw, rejection, peek_identity(raw))
-        if command.message_id in unit.keys:
-            return Outcome(command.message_id, "duplicate", ticket_id=command.stream_id)
+                return self._reject_in(unit, raw, rejection, peek_identity(raw),
+                                       by_digest=True)
+            except Forbidden as rejection:
+                identity = _identity(command) if command else peek_identity(raw)
+                return self._reject_in(unit, raw, rejection, identity, by_digest=True)
+        at = min(command.occurred_at.astimezone(UTC), now)
+        claim = (command.tenant, command.message_id, body_digest(raw))
+        if claim[:2] in unit.keys:
+            seen_digest = unit.keys[claim[:2]]
+            if seen_digest == claim[2]:
+                return Outcome(command.message_id, "duplicate", ticket_id=command.stream_id)
+            return self._reject_in(unit, raw, IdempotencyMismatch(
+                f"message id {command.message_id} was used for another body earlier in"
+                " this batch; the first outcome stands"), _identity(command), by_digest=True)
         if prefire and command.type not in CREATIONS and command.ticket_id:
-            self._fire_due_in(unit, command.ticket_id, before=command.occurred_at,
-                              tenant=command.tenant)
-        return self._run_in(unit, command, raw)
+            self._fire_due_in(unit, command.tenant, command.ticket_id, before=at, now=now)
+        return self._run_in(unit, command, raw, claim, at=at, now=now)
 
-    def _fire_due_in(self, unit: Unit, ticket_id: str, *, before: datetime,
-                     tenant: str) -> None:
-        """Another tenant's command fires nothing: it is refused without side effects."""
+    def _admit(self, command: CommandBase, now: datetime) -> None:
+        """What a message from outside may not say: a tenant without a policy, an
+        instant further ahead of the engine's clock than the allowed skew, or the
+        timer's own actor or message ids (SPEC §5, §8)."""
+        self._tenant_policy(command.tenant)
+        if command.occurred_at > now + self.max_skew:
+            raise InvalidMessage(
+                f"occurred_at {command.occurred_at.isoformat()} is more than"
+                f" {_minutes(self.max_skew)} ahead of the engine's clock ({now.isoformat()});"
+                " send it when it has happened, or fix the sender's clock")
+        if command.message_id.startswith(TIMER_ID_PREFIX) or command.actor.id == SYSTEM_ACTOR:
+            raise Forbidden(f"message ids starting {TIMER_ID_PREFIX!r} and the actor"
+                            f" {SYSTEM_ACTOR!r} are the engine's own timer's")
+
+    def _fire_due_in(self, unit: Unit, tenant: str, ticket_id: str, *, before: datetime,
+                     now: datetime) -> None:
+        """Fire the ticket's commands due strictly before `before` into the unit."""
         while True:
             try:
-                ticket: Ticket = self._checkout(unit, "ticket", ticket_id)
+                ticket: Ticket = self._checkout(unit, "ticket", tenant, ticket_id)
             except NotFound:
-                return
-            if ticket.tenant != tenant:
                 return
             due = self._first_due(ticket)
             if due is None or not due.at < before:
                 return
             command, raw = _timer_command(due, ticket)
-            if command.message_id in unit.keys:
+            if (tenant, command.message_id) in unit.keys:
                 return  # never loop on a timer command
-            if self._run_in(unit, command, raw).status != "accepted":
+            claim = (tenant, command.message_id, body_digest(raw))
+            at = command.occurred_at.astimezone(UTC)
+            if self._run_in(unit, command, raw, claim, at=at, now=now).status != "accepted":
                 return
 
-    def _run_in(self, unit: Unit, command: CommandBase, raw: bytes) -> Outcome:
+    def _run_in(self, unit: Unit, command: CommandBase, raw: bytes,
+                claim: tuple[str, str, str], *, at: datetime, now: datetime) -> Outcome:
         try:
-            emitted = self._handle(unit, command)
+            emitted = self._handle(unit, command, self._context(command, at, now))
         except Rejected as rejection:
-            identity = {"message_id": command.message_id, "tenant": command.tenant,
-                        "ticket_id": command.stream_id}
-            return self._reject_in(unit, raw, rejection, identity)
+            return self._reject_in(unit, raw, rejection, _identity(command),
+                                   by_digest=rejection.code in KEPT_BY_DIGEST)
         unit.record(Receipt.accepted(command.message_id, command.tenant, command.stream_id,
                                      [(e.type_name, e.originator_version)
-                                      for e in emitted], self.clock()))
-        unit.keys.add(command.message_id)
-        return Outcome(command.message_id, "accepted",
-                       [e.type_name for e in emitted],
-                       ticket_id=command.stream_id)
+                                      for e in emitted], now, claim[2]))
+        unit.keys[claim[:2]] = claim[2]
+        return Outcome(command.message_id, "accepted", [e.type_name for e in emitted],
+                       ticket_id=command.stream_id, claim=claim)
 
-    def _handle(self, unit: Unit, command: CommandBase) -> list[Any]:
+    def _handle(self, unit: Unit, command: CommandBase, ctx: Context) -> list[Any]:
         """Run the command on its stream; returns its events (also queued in the unit)."""
-        ctx = self._context(command)
         policy = self._tenant_policy(command.tenant)
         payload = command.payload_dict()
         stream: Stream
         done = 0  # events the stream already had pending in this unit
         if command.type == "record_self_service":
-            self._must_not_exist(unit, "session", command.stream_id)
+            self._must_not_exist(unit, "session", command.tenant, command.stream_id)
             stream = SelfServiceSession.record(ctx, command.stream_id, payload)
             unit.streams[stream.id] = stream
         elif command.type == "create_ticket":
-            self._must_not_exist(unit, "ticket", command.stream_id)
+            self._must_not_exist(unit, "ticket", command.tenant, command.stream_id)
             stream = Ticket.create(ctx, policy, command.stream_id, payload)
             unit.streams[stream.id] = stream
             self._publish_policy(unit, policy)
         else:
-            ticket: Ticket = self._checkout(unit, "ticket", command.stream_id)
+            ticket: Ticket = self._checkout(unit, "ticket", command.tenant, command.stream_id)
             done = len(ticket.pending_events)
             ticket.handle(command.type, ctx, self.policy_of(ticket), payload)
             stream = ticket
@@ -303,17 +375,28 @@ class TicketingApp(Application[UUID]):
         unit.events.extend(emitted)
         return emitted
 
-    def _checkout(self, unit: Unit, kind: str, stream_id: str) -> Any:
-        """The unit's copy of a stream: cached, or loaded from the store."""
-        uuid = stream_uuid(kind, stream_id)
-        stream = unit.streams.get(uuid) or self._streams.take(uuid)
-        if stream is None:
-            try:
-                stream = self.repository.get(uuid)
-            except AggregateNotFoundError:
-                raise NotFound(f"{kind} {stream_id} not found") from None
-        unit.streams[uuid] = stream
-        return stream
+    def _stream_uuids(self, kind: str, tenant: str, stream_id: str) -> list[UUID]:
+        """Where a tenant's stream may be: its own id, and in a store written before ids
+        were scoped by tenant, the id that release gave it."""
+        scoped = stream_uuid(kind, tenant, stream_id)
+        return [scoped, unscoped_uuid(kind, stream_id)] if self.legacy_ids else [scoped]
+
+    def _checkout(self, unit: Unit, kind: str, tenant: str, stream_id: str) -> Any:
+        """The unit's copy of a tenant's stream: cached, or loaded from the store.
+        Another tenant's stream under the same id is not there for this tenant."""
+        for uuid in self._stream_uuids(kind, tenant, stream_id):
+            stream = unit.streams.get(uuid) or self._streams.take(uuid)
+            if stream is None:
+                try:
+                    stream = self.repository.get(uuid)
+                except AggregateNotFoundError:
+                    continue
+            if stream.tenant != tenant:  # an unscoped stream of another tenant
+                self._streams.give_back([stream])
+                continue
+            unit.streams[uuid] = stream
+            return stream
+        raise NotFound(f"{kind} {stream_id} not found")
 
     def _commit(self, unit: Unit) -> bool:
         """Save the unit in one transaction, its events in the order the commands
@@ -332,38 +415,60 @@ class TicketingApp(Application[UUID]):
         self._streams.give_back(unit.streams.values())
         return True
 
-    def _context(self, command: CommandBase) -> Context:
+    def _context(self, command: CommandBase, at: datetime, now: datetime) -> Context:
+        """Who, for which tenant, when: `at` is the command's instant, never later
+        than `now`, the instant it is recorded (a sender's clock a little fast, within
+        the allowed skew, is taken as now)."""
         return Context(
             message_id=command.message_id, tenant=command.tenant, actor_id=command.actor.id,
-            role=Role(command.actor.role), occurred_at=command.occurred_at.astimezone(UTC),
-            recorded_at=self.clock().astimezone(UTC),
+            role=Role(command.actor.role), occurred_at=at, recorded_at=now,
         )
 
     def _reject_in(
-        self, unit: Unit, raw: bytes, rejection: Rejected, identity: dict[str, Any]
+        self, unit: Unit, raw: Message, rejection: Rejected, identity: dict[str, Any], *,
+        by_digest: bool,
     ) -> Outcome:
-        """Keep a rejected message (original bytes, code, reason) as its receipt."""
+        """Keep a rejected message (original bytes, code, reason) as its receipt: under
+        its tenant and id, or, for one that must not use up its id, under its digest."""
         message_id = identity.get("message_id")
-        key = receipt_key(message_id, raw)
+        tenant = identity.get("tenant") if identity.get("tenant") in self.policies else None
         stream_id = identity.get("ticket_id") or identity.get("session_id")
-        if key in unit.keys:
+        by_digest = by_digest or tenant is None or not message_id
+        key = _digest_key(raw) if by_digest else str(message_id)
+        digest = None if by_digest or isinstance(raw, Oversized) else body_digest(raw)
+        claim = (tenant, key, digest)
+        if (tenant, key) in unit.keys:
             return Outcome(message_id, "duplicate", ticket_id=stream_id)
         unit.record(Receipt.rejected(key, raw, rejection.as_dict(), self.clock(),
-                                     identity.get("tenant"), stream_id))
-        unit.keys.add(key)
-        return Outcome(message_id, "rejected", error=rejection.as_dict(), ticket_id=stream_id)
+                                     tenant, stream_id, message_id=message_id))
+        unit.keys[(tenant, key)] = digest
+        return Outcome(message_id, "rejected", error=rejection.as_dict(),
+                       ticket_id=stream_id, claim=claim)
 
-    def _seen(self, key: str) -> bool:
-        return self._recorded(receipt_uuid(key))
+    def _must_not_exist(self, unit: Unit, kind: str, tenant: str, stream_id: str) -> None:
+        for uuid in self._stream_uuids(kind, tenant, stream_id):
+            if uuid in unit.streams or self._recorded(uuid, tenant):
+                raise AlreadyExists(f"{kind} {stream_id} already exists")
 
-    def _must_not_exist(self, unit: Unit, kind: str, stream_id: str) -> None:
-        uuid = stream_uuid(kind, stream_id)
-        if uuid in unit.streams or self._recorded(uuid):
-            raise AlreadyExists(f"{kind} {stream_id} already exists")
+    def _recorded(self, uuid: UUID, tenant: str | None = None) -> bool:
+        """Whether the store holds the stream (of `tenant`, if given): one indexed read,
+        no reconstruction."""
+        records = self.recorder.select_events(uuid, limit=1)
+        if not records or tenant is None:
+            return bool(records)
+        return bool(self.envelope_of(records[0])["tenant"] == tenant)
 
-    def _recorded(self, uuid: UUID) -> bool:
-        """Whether the store holds the stream (one indexed read, no reconstruction)."""
-        return bool(self.recorder.select_events(uuid, limit=1))
+    def _open_store_format(self) -> bool:
+        """Whether the store holds streams of the release before ids were scoped by
+        tenant (True: look for a tenant's stream under its old id too). A new store is
+        marked as scoped from the start, so it never pays for the second look-up."""
+        if self._recorded(STORE_FORMAT_ID):
+            return False
+        if self.recorder.select_notifications(1, 1):
+            return True
+        with contextlib.suppress(IntegrityError):  # another process marked it first
+            self.save(StoreFormat.mark(self.clock()))
+        return False
 
     # -- policies --------------------------------------------------------------------
 
@@ -406,8 +511,32 @@ class TicketingApp(Application[UUID]):
 
     # -- queries ---------------------------------------------------------------------
 
-    def load_ticket(self, ticket_id: str, as_of: datetime | None = None) -> Ticket:
-        uuid = stream_uuid("ticket", ticket_id)
+    def stream_uuid_of(self, kind: str, stream_id: str, tenant: str | None = None) -> UUID:
+        """The store id of a ticket or session named by its id, and its tenant where
+        given. A bare id that only one tenant uses needs no tenant; one that several
+        use raises AmbiguousId; one that none uses (for `tenant`) raises NotFound."""
+        tenants = [tenant] if tenant is not None else sorted(self.policies)
+        found: dict[str, UUID] = {}
+        for name in tenants:
+            scoped = stream_uuid(kind, name, stream_id)
+            if self._recorded(scoped):
+                found[name] = scoped
+        if self.legacy_ids:  # the release before kept it under its bare id
+            legacy = unscoped_uuid(kind, stream_id)
+            records = self.recorder.select_events(legacy, limit=1)
+            owner = self.envelope_of(records[0])["tenant"] if records else None
+            if owner is not None and tenant in (None, owner):
+                found.setdefault(owner, legacy)
+        if not found:
+            raise NotFound(f"{kind} {stream_id} not found")
+        if len(found) > 1:
+            raise AmbiguousId(kind, stream_id, sorted(found))
+        return next(iter(found.values()))
+
+    def load_ticket(self, ticket_id: str, as_of: datetime | None = None,
+                    tenant: str | None = None) -> Ticket:
+        """The ticket (as of an instant) of `tenant`, or of the one tenant using the id."""
+        uuid = self.stream_uuid_of("ticket", ticket_id, tenant)
         try:
             if as_of is None:
                 return self.repository.get(uuid)
@@ -425,11 +554,9 @@ class TicketingApp(Application[UUID]):
             raise NotFound(f"ticket {ticket_id} did not exist yet at {as_of.isoformat()}")
         return ticket
 
-    def timeline(self, ticket_id: str) -> list[dict[str, Any]]:
+    def timeline(self, ticket_id: str, tenant: str | None = None) -> list[dict[str, Any]]:
         """Every stored event of the ticket as its envelope, exactly as recorded."""
-        records = self.recorder.select_events(stream_uuid("ticket", ticket_id))
-        if not records:
-            raise NotFound(f"ticket {ticket_id} not found")
+        records = self.recorder.select_events(self.stream_uuid_of("ticket", ticket_id, tenant))
         return [self.envelope_of(record) for record in records]
 
     def envelope_of(self, record: StoredEvent) -> dict[str, Any]:
@@ -468,12 +595,40 @@ class TicketingApp(Application[UUID]):
 
         return [finding.as_dict() for finding in verify_store(self, ticket_id)]
 
-    def receipt(self, message_id: str | None, raw: bytes = b"") -> Receipt | None:
-        """The recorded outcome of a message (by id; an id-less one by its bytes)."""
+    def receipt(self, tenant: str | None, key: str) -> Receipt | None:
+        """The recorded outcome of a tenant's message id (or of a message kept by its
+        digest, `key` = "sha256:…"); in a store from before tenant scoping, also the
+        receipt that release kept under the bare id, if it was this tenant's."""
         try:
-            return self.repository.get(receipt_uuid(receipt_key(message_id, raw)))
+            return self.repository.get(receipt_uuid(tenant, key))
+        except AggregateNotFoundError:
+            pass
+        if not self.legacy_ids:
+            return None
+        try:
+            legacy: Receipt = self.repository.get(legacy_receipt_uuid(key))
         except AggregateNotFoundError:
             return None
+        return legacy if legacy.tenant == tenant or tenant is None else None
+
+    def receipt_of(self, raw: bytes) -> Receipt | None:
+        """The receipt that answered these bytes: under their tenant and message id, or
+        under their digest (an invalid message, a reuse of an id for another body)."""
+        identity = peek_identity(raw)
+        tenant = identity.get("tenant") if identity.get("tenant") in self.policies else None
+        by_digest = self.receipt(tenant, digest_key(raw))
+        if by_digest is not None or tenant is None or not identity.get("message_id"):
+            return by_digest
+        return self.receipt(tenant, str(identity["message_id"]))
+
+    def receipts_of(self, message_id: str, tenant: str | None = None) -> list[Receipt]:
+        """The receipts of a message id, in every tenant (or in `tenant`)."""
+        tenants = [tenant] if tenant is not None else sorted(self.policies)
+        found = [receipt for name in tenants if (receipt := self.receipt(name, message_id))]
+        if tenant is None and not found and self.legacy_ids:
+            legacy = self.receipt(None, message_id)
+            found = [legacy] if legacy is not None else []
+        return found
 
     def rejected(self) -> Iterator[Receipt]:
         """Dead letters of the embedded default: every rejected message's receipt."""
@@ -526,6 +681,43 @@ def _timer_command(due: Due, ticket: Ticket) -> tuple[CommandBase, bytes]:
     """The inbound command the timer sends for a due rule (parsed, and as its bytes)."""
     envelope = due.envelope(ticket, fire_at(due, ticket))
     return parse_document(envelope), json.dumps(envelope).encode("utf-8")
+
+
+def _identity(command: CommandBase) -> dict[str, Any]:
+    return {"message_id": command.message_id, "tenant": command.tenant,
+            "ticket_id": command.stream_id}
+
+
+def _identity_of(outcome: Outcome, seen: Receipt) -> dict[str, Any]:
+    return {"message_id": outcome.message_id, "tenant": seen.tenant,
+            "ticket_id": outcome.ticket_id}
+
+
+def _mismatch(seen: Receipt) -> IdempotencyMismatch:
+    return IdempotencyMismatch(
+        f"message id {seen.message_id} was used for another body (recorded"
+        f" {seen.recorded_at.isoformat()}, {seen.status}); the first outcome stands:"
+        " send a new command with a new message id")
+
+
+Message = bytes | Oversized
+
+
+def _as_bytes(raw: bytes | str | Oversized) -> Message:
+    """A message as received: text is taken as its UTF-8 bytes (a lone surrogate kept
+    as such, to be refused as not UTF-8); an oversized one as what was kept of it."""
+    if isinstance(raw, str):
+        return raw.encode("utf-8", errors="surrogatepass")
+    return raw
+
+
+def _digest_key(raw: Message) -> str:
+    return "sha256:" + raw.sha256 if isinstance(raw, Oversized) else digest_key(raw)
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = span.total_seconds() / 60
+    return f"{minutes:g} minute{'s' if minutes != 1 else ''}"
 
 
 def _in_window(at: datetime, before: datetime | None, until: datetime | None) -> bool:

@@ -32,7 +32,7 @@ from ticketflow.domain.chain import chain_hash
 from ticketflow.domain.errors import NotFound
 from ticketflow.domain.receipt import Receipt
 from ticketflow.domain.selfservice import SelfServiceSession
-from ticketflow.domain.streams import stream_uuid
+from ticketflow.domain.streams import stream_uuid, unscoped_uuid
 
 BATCH = 1000
 #: What a tampered row can make decoding raise (bad JSON, a missing field, bad cipher).
@@ -74,7 +74,7 @@ def verify_store(
     if ticket_id is None:
         streams, promises = _scan_log(app)
     else:
-        uuid = stream_uuid("ticket", ticket_id)
+        uuid = _stream_of(app, ticket_id, tenant)
         promises = {uuid: _scan_receipts(app, uuid).get(uuid, {})}
         streams = {uuid}
     findings = []
@@ -178,6 +178,17 @@ def _at(
     return Finding(stream_id, tenant, version, event_id(uuid, version), type_, problem)
 
 
+def _stream_of(app: TicketingApp, ticket_id: str, tenant: str | None) -> UUID:
+    """The ticket's stream; for a tenant's ticket whose every event is gone, where its
+    events should be (its receipts may still promise them)."""
+    try:
+        return app.stream_uuid_of("ticket", ticket_id, tenant)
+    except NotFound:
+        if tenant is None:
+            raise
+        return stream_uuid("ticket", tenant, ticket_id)
+
+
 # -- reading the log --------------------------------------------------------------------
 
 
@@ -221,7 +232,8 @@ def _note_promises(
         return
     kind = "session" if SelfServiceSession.SelfServiceRecorded.__name__ in receipt.events \
         else "ticket"
-    uuid = stream_uuid(kind, receipt.ticket_id)
+    uuid = (stream_uuid(kind, str(receipt.tenant), receipt.ticket_id) if receipt.scoped
+            else unscoped_uuid(kind, receipt.ticket_id))
     if only is not None and uuid != only:
         return
     stream = promises.setdefault(uuid, {})

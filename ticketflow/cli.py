@@ -549,16 +549,19 @@ def cmd_tick(app: TicketingApp, args: argparse.Namespace) -> int:
 
 def cmd_dead_letters(app: TicketingApp, args: argparse.Namespace) -> int:
     letters: list[dict[str, Any]] = [
-        {"key": r.key, "tenant": r.tenant, "ticket_id": r.ticket_id, "error": r.error,
+        {"key": r.key, "message_id": r.message_id, "tenant": r.tenant,
+         "ticket_id": r.ticket_id, "error": r.error,
          "recorded_at": r.recorded_at.isoformat(), "original": r.raw,
-         "original_encoding": r.raw_encoding}
+         "original_encoding": r.raw_encoding, "original_length": r.raw_length,
+         "original_sha256": r.raw_sha256}
         for r in app.rejected() if args.tenant in (None, r.tenant)
     ]
     if args.json:
         _print_json(letters)
     else:
         render.table("dead letters", ("message", "ticket", "code", "message text"),
-                     ((d["key"], d["ticket_id"], (d["error"] or {}).get("code"),
+                     ((d["message_id"] or d["key"], d["ticket_id"],
+                       (d["error"] or {}).get("code"),
                        (d["error"] or {}).get("message")) for d in letters))
     return 0
 

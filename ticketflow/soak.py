@@ -199,8 +199,9 @@ class Tracker:
         with self.lock:
             pending = list(self.pending)
         for sent in pending:
-            if sent.status is None and (receipt := self.app.receipt(sent.message_id)):
-                sent.status, sent.versions = receipt.status, list(receipt.versions)
+            receipts = self.app.receipts_of(sent.message_id) if sent.status is None else []
+            if receipts:  # the soak's message ids are unique across its tenants
+                sent.status, sent.versions = receipts[0].status, list(receipts[0].versions)
         shown = read_model_versions(self.engine, {s.ticket_id for s in pending
                                                   if s.status == "accepted"})
         for sent in pending:

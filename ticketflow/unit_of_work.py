@@ -26,7 +26,8 @@ from ticketflow.domain.streams import Stream
 class Unit:
     streams: dict[UUID, Stream] = field(default_factory=dict)  # changed or only read
     events: list[Any] = field(default_factory=list)  # to record, in the order they happened
-    keys: set[str] = field(default_factory=set)  # receipt keys recorded here
+    #: (tenant, receipt key) recorded here → the body digest it was recorded with
+    keys: dict[tuple[str | None, str], str | None] = field(default_factory=dict)
     policies: set[tuple[str, str]] = field(default_factory=set)  # (id, version) published
 
     def record(self, aggregate: Any) -> None:

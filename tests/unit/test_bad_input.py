@@ -116,7 +116,8 @@ def test_a_malformed_message_is_an_invalid_message_kept_as_a_dead_letter(raw: by
 
 
 RULE_BREAKING: dict[str, tuple[bytes, str]] = {
-    "another tenant's ticket": (_set("tenant", "growgrebuddy"), "forbidden"),
+    # ids are scoped by tenant: another tenant's ticket is answered like a missing one
+    "another tenant's ticket": (_set("tenant", "growgrebuddy"), "not_found"),
     "a ticket that does not exist": (_set("ticket_id", "T-404"), "not_found"),
     "a ticket id already in use": (
         encoded({**valid_command("create_ticket"), "ticket_id": TICKET}), "already_exists"),
@@ -162,7 +163,9 @@ def test_a_rejected_message_is_kept_with_the_ticket_it_named() -> None:
     app = app_with_a_ticket()
     reject_and_keep(app, INVALID_MESSAGES["no actor role"])
     (letter,) = list(app.rejected())
-    assert (letter.key, letter.tenant, letter.ticket_id) == ("m-ok", "personalysispro", TICKET)
+    assert (letter.message_id, letter.tenant, letter.ticket_id) == \
+        ("m-ok", "personalysispro", TICKET)
+    assert letter.key.startswith("sha256:")  # an invalid message does not use up its id
 
 
 def test_the_command_the_bad_ones_were_made_from_is_accepted() -> None:
