@@ -34,6 +34,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
+from ticketflow.clock import Clock, default_clock
 from ticketflow.domain.errors import (
     AlreadyExists,
     Conflict,
@@ -78,13 +79,6 @@ STREAM_TOPICS = tuple(
 RECEIPT_TOPIC = f"{Receipt.__module__}:Receipt.Recorded"
 TICKET_TOPIC = STREAM_TOPIC_PREFIXES[0]
 
-Clock = Callable[[], datetime]
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What `ticketflow apply` prints for one input line (SPEC §6)."""
@@ -114,11 +108,11 @@ class TicketingApp(Application[UUID]):
 
     def __init__(
         self, policies: dict[str, Policy], env: dict[str, str] | None = None,
-        clock: Clock = wall_clock,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(env)
         self.policies = policies
-        self.clock = clock
+        self.clock: Clock = clock or default_clock()
         self._stored_policies: dict[tuple[str, str], Policy] = {}
         self._streams = StreamCache()
         self._dues: OrderedDict[UUID, tuple[tuple[Any, ...], list[Due]]] = OrderedDict()
