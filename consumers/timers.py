@@ -2,10 +2,11 @@
 fires what falls due, in due order, through the normal command path.
 
 `ticketflow tick --until T` fires everything due up to T (tests, backfills, replays);
-`ticketflow worker timers` (and `serve`) does the same continuously against the wall
-clock. Firing is idempotent (the message id is derived from ticket, rule and due
-instant), so a restart or a second timer process never doubles an event, and a
-timer made moot by a later change fires nothing (dues are recomputed before firing).
+`ticketflow worker timers` (and `serve`) does the same continuously against the
+application's clock (the wall clock unless TICKETFLOW_CLOCK or a test says otherwise).
+Firing is idempotent (the message id is derived from ticket, rule and due instant), so
+a restart or a second timer process never doubles an event, and a timer made moot by a
+later change fires nothing (dues are recomputed before firing).
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ class Timers:
         heapq.heappush(self.heap, (at, ticket_id))
 
     def run_once(self) -> int:
-        """Fire what is due by now (the worker's step); returns how many fired."""
-        return len(self.fire_until(datetime.now(UTC)))
+        """Fire what is due by now on the application's clock (the worker's step);
+        returns how many fired."""
+        return len(self.fire_until(self.app.clock().astimezone(UTC)))
 
     def run(self, stop: threading.Event, period: float = 1.0) -> None:
         while not stop.is_set():

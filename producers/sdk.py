@@ -21,12 +21,13 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from kafka.producer import KafkaProducer
 
 from ticketflow.application import TicketingApp
+from ticketflow.clock import Clock, default_clock
 from ticketflow.domain.errors import AmbiguousId, Forbidden
 from ticketflow.producers.relay import producer_config
 from ticketflow.producers.topics import Topics
@@ -39,11 +40,12 @@ class CommandClient:
 
     def __init__(
         self, bootstrap: str | list[str], topics: Topics | None = None, *,
-        tenant: str | None = None, **client_options: Any,
+        tenant: str | None = None, clock: Clock | None = None, **client_options: Any,
     ) -> None:
         servers = bootstrap.split(",") if isinstance(bootstrap, str) else bootstrap
         self.topic = (topics or Topics()).commands
         self.tenant = tenant
+        self.clock = clock or default_clock()  # occurred_at of commands sent without one
         options = options_for(KafkaProducer, client_options)  # consumer-only ones dropped
         self.producer = KafkaProducer(**producer_config(
             {**options, "bootstrap_servers": servers}))
@@ -56,7 +58,7 @@ class CommandClient:
         """Validate and publish one command; returns its message_id."""
         document: dict[str, Any] = {
             "message_id": message_id or f"sdk-{uuid.uuid4()}", "type": type_,
-            "tenant": tenant, "occurred_at": (occurred_at or datetime.now(UTC)).isoformat(),
+            "tenant": tenant, "occurred_at": (occurred_at or self.clock()).isoformat(),
             "actor": {"id": actor[0], "role": actor[1]}, "payload": payload,
         }
         if ticket_id is not None:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh machine, then run it.
-#   - PostgreSQL server, Java, Maven and kcat from Debian's packages, where missing
-#     (the tests start private PostgreSQL clusters and a Kafka broker; kcat is the
-#     non-Python client of the wire-format test)
+#   - PostgreSQL server, Java, Maven, kcat and faketime from Debian's packages, where
+#     missing (the tests start private PostgreSQL clusters and a Kafka broker; kcat is
+#     the non-Python client of the wire-format test; faketime moves the clock ahead)
 #   - a virtualenv with ticketflow and its dev tools
 #   - the Apache Kafka broker's jars, fetched once by Maven into ~/.cache
-# Then: ruff, mypy and pytest. Extra arguments go to pytest.
+# Then: ruff, mypy and pytest; then the same tests again with the clock a year ahead, to
+# prove that no outcome depends on the date the suite runs (TICKETFLOW_CLOCK_AHEAD=0
+# skips those two passes in a quick local loop). Extra arguments go to every pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v kcat >/dev/null || missing+=(kcat)
+command -v faketime >/dev/null || missing+=(faketime)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]} (Debian packages)"
   as_root apt-get update -qq
@@ -37,3 +40,22 @@ MYPY="$PWD/.venv/bin/mypy" bash scripts/typecheck.sh
 
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
+
+# pytest exits 5 when a marker leaves nothing to run (e.g. only unit tests were asked for).
+allowing_none() { local rc=0; "$@" || rc=$?; [ "$rc" = 5 ] && rc=0; return "$rc"; }
+
+if [ "${TICKETFLOW_CLOCK_AHEAD:-1}" != 0 ]; then
+  # libfaketime moves the whole process 400 days ahead: Python's clock, SQLite's, the
+  # tests' own. It cannot carry the tests with worker processes (timed semaphore waits
+  # fail under it) or Kafka (a broker refuses records from a year ahead), and the
+  # servers stay on real time.
+  echo "== pytest, a year from now (faketime +400d): tests without Kafka or child processes"
+  allowing_none env FAKETIME_DONT_FAKE_MONOTONIC=1 \
+    FAKETIME_SKIP_CMDS=java,postgres,initdb,pg_ctl,pg_ctlcluster \
+    faketime -f +400d .venv/bin/python -m pytest -m "not kafka and not processes" "$@"
+  # The rest move the engine's own clock instead: every component that reads the time
+  # (timers, recorded_at, the soak's stories, default as-of instants) in this process and
+  # in the workers it starts.
+  echo "== pytest, the engine's clock a year ahead (TICKETFLOW_CLOCK=+400d): Kafka and processes"
+  allowing_none env TICKETFLOW_CLOCK=+400d .venv/bin/python -m pytest -m "kafka or processes" "$@"
+fi

@@ -16,6 +16,15 @@ from tests.support.kafka import (  # noqa: F401 - fixtures, registered here for 
 )
 from tests.support.postgres import PostgresCluster, create_database
 
+#: A test that asks for any of these talks to a real Kafka broker (marker `kafka`).
+KAFKA_FIXTURES = frozenset({"kafka_bootstrap", "local_kafka", "start_extra_kafka"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if KAFKA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.kafka)
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:

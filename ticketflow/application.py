@@ -35,6 +35,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
+from ticketflow.clock import Clock, default_clock
 from ticketflow.domain.errors import (
     AlreadyExists,
     AmbiguousId,
@@ -96,13 +97,6 @@ DEFAULT_MAX_SKEW = timedelta(minutes=5)
 KEPT_BY_DIGEST = frozenset({Code.INVALID_MESSAGE, Code.IDEMPOTENCY_MISMATCH})
 TICKET_TOPIC = STREAM_TOPIC_PREFIXES[0]
 
-Clock = Callable[[], datetime]
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What `ticketflow apply` prints for one input line (SPEC §6)."""
@@ -135,12 +129,12 @@ class TicketingApp(Application[UUID]):
 
     def __init__(
         self, policies: dict[str, Policy], env: dict[str, str] | None = None,
-        clock: Clock = wall_clock, max_skew: timedelta = DEFAULT_MAX_SKEW,
+        clock: Clock | None = None, max_skew: timedelta = DEFAULT_MAX_SKEW,
     ) -> None:
         super().__init__(env)
         self.policies = policies
         self.max_skew = max_skew
-        self.clock = clock
+        self.clock: Clock = clock or default_clock()
         self._stored_policies: dict[tuple[str, str], Policy] = {}
         self._streams = StreamCache()
         self._dues: OrderedDict[UUID, tuple[tuple[Any, ...], list[Due]]] = OrderedDict()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ticketflow.application import Clock, TicketingApp, wall_clock
+from ticketflow.application import TicketingApp
 from ticketflow.cipher import check_store_key
+from ticketflow.clock import Clock
 from ticketflow.domain.policy import Policy, load_policy_dir, shipped_policies
 from ticketflow.settings import Settings, eventstore_env
 
@@ -16,9 +17,11 @@ def load_policies(settings: Settings) -> dict[str, Policy]:
     return policies
 
 
-def build_app(settings: Settings, clock: Clock = wall_clock) -> TicketingApp:
-    """The application service on the configured event store (and its key, if any)."""
-    app = TicketingApp(load_policies(settings), eventstore_env(settings.db), clock=clock)
+def build_app(settings: Settings, clock: Clock | None = None) -> TicketingApp:
+    """The application service on the configured event store (and its key, if any),
+    reading `clock` (default: the settings' clock) for recorded_at and what is due."""
+    app = TicketingApp(load_policies(settings), eventstore_env(settings.db),
+                       clock=clock or settings.clock)
     try:
         check_store_key(app)
     except Exception:

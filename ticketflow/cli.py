@@ -10,7 +10,7 @@ import select
 import stat
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import IO, Any
 
@@ -369,7 +369,7 @@ def cmd_verify(app: TicketingApp, args: argparse.Namespace) -> int:
 def cmd_sla(app: TicketingApp, args: argparse.Namespace) -> int:
     _confine(app, args, args.ticket_id)
     ticket = app.load_ticket(args.ticket_id)
-    as_of = args.as_of or datetime.now(UTC)
+    as_of = args.as_of or app.clock()
     result = ticket.sla(app.policy_of(ticket), as_of.astimezone(UTC), explain=args.explain)
     report = {
         "ticket_id": ticket.ticket_id, "tenant": ticket.tenant, "plan": ticket.plan,
@@ -415,7 +415,7 @@ def _read_models(app: TicketingApp, args: argparse.Namespace) -> Projector:
 
 def cmd_report_sla(app: TicketingApp, args: argparse.Namespace) -> int:
     projector = _read_models(app, args)
-    as_of = (args.as_of or min(args.until, datetime.now(UTC))).astimezone(UTC)
+    as_of = (args.as_of or min(args.until, app.clock())).astimezone(UTC)
     window = {"since": args.since.astimezone(UTC), "until": args.until.astimezone(UTC),
               "as_of": as_of, "tenant": args.tenant}
     what_if = load_policy_file(args.policy) if args.policy else None

@@ -32,6 +32,7 @@ from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
 
 from ticketflow.bootstrap import build_app
+from ticketflow.clock import ENV as CLOCK_ENV
 from ticketflow.consumers.commands import CommandConsumer
 from ticketflow.consumers.projections import KafkaProjectionRunner
 from ticketflow.consumers.timers import Timers
@@ -216,7 +217,8 @@ class WorkerProcess:
                 "--partitions", str(self.partitions)]
 
     def start(self) -> WorkerProcess:
-        env = {**os.environ, "TICKETFLOW_TOPIC_PREFIX": self.settings.topic_prefix, **self.env}
+        env = {**os.environ, "TICKETFLOW_TOPIC_PREFIX": self.settings.topic_prefix,
+               CLOCK_ENV: self.settings.clock.spec, **self.env}
         if self.settings.policies_dir is not None:
             env["TICKETFLOW_POLICIES"] = str(self.settings.policies_dir)
         with self.log_path.open("ab") as log:

@@ -6,7 +6,7 @@ import argparse
 import base64
 import binascii
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -15,11 +15,22 @@ from urllib.parse import unquote, urlsplit
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from ticketflow.clock import ENV as CLOCK_ENV
+from ticketflow.clock import ClockSettingError, SystemClock
+
 DEFAULT_DB = "sqlite:///ticketflow.db"
 
 
 class SettingsError(ValueError):
     """A setting is unusable; the message says what to change."""
+
+
+def clock_from_env() -> SystemClock:
+    """The clock TICKETFLOW_CLOCK names (the system clock when unset)."""
+    try:
+        return SystemClock.parse(os.environ.get(CLOCK_ENV))
+    except ClockSettingError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,8 @@ class Settings:
     kafka: str | None = None
     policies_dir: Path | None = None
     topic_prefix: str = ""
+    #: The engine's clock (recorded_at, what the timers find due, default as-of instants).
+    clock: SystemClock = field(default_factory=clock_from_env)
 
     @classmethod
     def from_env(cls, db: str | None = None, kafka: str | None = None) -> Settings:
@@ -37,7 +50,9 @@ class Settings:
             kafka=kafka or os.environ.get("TICKETFLOW_KAFKA"),
             policies_dir=Path(policies) if policies else None,
             topic_prefix=os.environ.get("TICKETFLOW_TOPIC_PREFIX", ""),
+            clock=clock_from_env(),
         )
+
 
 
 #: Environment variables passed to the kafka-python clients, for real clusters:

@@ -35,10 +35,10 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
+from ticketflow.clock import Clock, default_clock
 from ticketflow.kafka_broker import LocalKafka
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics, ensure_topics
@@ -60,7 +61,6 @@ from ticketflow.projections.runner import Projector
 from ticketflow.serve import ROLES, WorkerProcess
 from ticketflow.settings import Settings, kafka_client_config, options_for
 
-Clock = Callable[[], datetime]
 log = logging.getLogger("ticketflow.soak")
 
 # -- the workload -----------------------------------------------------------------------
@@ -103,24 +103,25 @@ class Stories:
     about 7 × open tickets ÷ rate seconds. Every 10th ticket is created 45 minutes in
     the past as enterprise × critical, so its first-response breach is already due and
     the timers fire it; every 7th ticket gets a command its state refuses (a dead
-    letter). All other instants are the wall clock, and tickets live far shorter than
-    the earliest SLA or escalation due (30 min), so nothing else falls due: a timer event
-    can never overtake a command in flight and make it stale.
+    letter). All other instants are the engine's clock (`settings.clock`, which the
+    workers share), and tickets live far shorter than the earliest SLA or escalation due
+    (30 min), so nothing else falls due: a timer event can never overtake a command in
+    flight and make it stale.
     """
 
     def __init__(self, seed: int, run: str, open_tickets: int = 20,
-                 clock: Clock = lambda: datetime.now(UTC)) -> None:
+                 clock: Clock | None = None) -> None:
         self.rng = random.Random(seed)
-        self.run, self.clock = run, clock
+        self.run, self.clock = run, clock or default_clock()
         self.created = 0
         self.open = [self._story() for _ in range(open_tickets)]
         self.round: list[int] = []
         self.overdue: set[str] = set()  # published tickets the timers must breach
 
     @classmethod
-    def at_rate(cls, seed: int, run: str, rate: float) -> Stories:
+    def at_rate(cls, seed: int, run: str, rate: float, clock: Clock | None = None) -> Stories:
         """As many open tickets as keep each one's life near a minute (at most 20)."""
-        return cls(seed, run, open_tickets=max(1, min(20, round(rate * 10))))
+        return cls(seed, run, open_tickets=max(1, min(20, round(rate * 10))), clock=clock)
 
     def _story(self) -> Story:
         n = self.created
@@ -398,10 +399,10 @@ def run(settings: Settings, minutes: float, rate: float, *, seed: int = 1,
         engine = engine_for(settings.db)
         with _workers(settings, logs if spawn else None) as workers, \
                 CommandClient(settings.kafka or "", topics) as client:
-            _wait_ready(client, Stories(seed, f"{run_id}-ready", 1), Tracker(app, engine),
-                        warm_up)
+            _wait_ready(client, Stories(seed, f"{run_id}-ready", 1, clock=settings.clock),
+                        Tracker(app, engine), warm_up)
             tracker = Tracker(app, engine)
-            stories = Stories.at_rate(seed, run_id, rate)
+            stories = Stories.at_rate(seed, run_id, rate, clock=settings.clock)
             _publish_and_follow(client, stories, tracker, rate, minutes * 60)
             tracker.drain(drain, stories.overdue)
             exited = [worker.role for worker in workers if not worker.running]

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.bootstrap import build_app
 from ticketflow.settings import Settings
@@ -46,6 +48,7 @@ def run_writers(db_url: str) -> list[dict[str, object]]:
     return [json.loads(line) for output in outputs for line in output.splitlines()]
 
 
+@pytest.mark.processes
 def test_writer_processes_and_threads_on_one_ticket_lose_no_update(db_url: str) -> None:
     with build_app(Settings(db=db_url)) as app:
         app.apply(command_line("m-1", "create_ticket", "T-1", T0, "customer",

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ from tests.support.builders import T0, command_line, create_payload
 from tests.support.waiting import wait_for
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
+from ticketflow.clock import SystemClock
 from ticketflow.consumers.projections import KafkaProjectionRunner
+from ticketflow.consumers.timers import Timers
 from ticketflow.domain.chain import find_break
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.producers.relay import OutboxRelay, producer_config
@@ -64,10 +67,17 @@ class Pipeline:
             assert not self.thread.is_alive(), "serve did not stop"
 
 
+#: The engine's clock in these tests: an hour after the stories begin, running. The
+#: stories end minutes after T0, so nothing is due before the 7-day auto-close, whatever
+#: the date the suite runs on (the timer role fires what is due by this clock).
+STORY_CLOCK = T0 + timedelta(hours=1)
+
+
 @pytest.fixture
 def settings(kafka_bootstrap: str, sqlite_url: str) -> Settings:
     return Settings(db=sqlite_url, kafka=kafka_bootstrap,
-                    topic_prefix=f"t{uuid.uuid4().hex[:8]}.")
+                    topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+                    clock=SystemClock.starting_at(STORY_CLOCK))
 
 
 @pytest.fixture
@@ -323,3 +333,39 @@ def _fails(step: Any) -> bool:
     except OperationalError:
         return True
     return False
+
+
+def test_a_backfill_published_to_a_running_serve_gets_its_timers_at_their_instants(
+    settings: Settings, topics: Topics, client: CommandClient, tmp_path: Path
+) -> None:
+    """Commands from two days ago reach a running serve: the breaches that fell due in
+    between are recorded at their due instants, in order, before the later commands —
+    the history an offline `apply` of the same commands gives."""
+    comment_at, ack_at = T0 + timedelta(days=2), T0 + timedelta(days=2, minutes=1)
+    backfill = [("create_ticket", ("cust-1", "customer"), create_payload(), T0),
+                ("add_comment", ("cust-1", "customer"), {"body": "still down"}, comment_at),
+                ("acknowledge", ("agent-1", "agent"), {}, ack_at)]
+    frozen = replace(settings, clock=SystemClock.frozen(ack_at))
+    with build_app(Settings(db=f"sqlite:///{tmp_path / 'offline.db'}"),
+                   clock=frozen.clock) as offline:
+        for n, (type_, (actor, role), payload, at) in enumerate(backfill):
+            offline.apply(command_line(f"B-{n}", type_, "B-1", at, role, payload,
+                                       actor=actor))
+        Timers(offline).fire_until(ack_at)
+        expected = [(e["type"], e["occurred_at"], e["data"]) for e in offline.timeline("B-1")]
+    timer_instants = [at for type_, at, _ in expected if type_ == "SlaBreached"]
+    assert timer_instants and max(timer_instants) < comment_at.isoformat()  # the premise
+    running = Pipeline(frozen).start()
+    try:
+        for n, (type_, actor, payload, at) in enumerate(backfill):
+            client.send(type_, tenant="personalysispro", ticket_id="B-1", actor=actor,
+                        payload=payload, message_id=f"B-{n}", occurred_at=at)
+        client.flush()
+        with build_app(frozen) as app:
+            wait_for(lambda: handled(app, ["B-2"]), "the backfill handled")
+            assert {outcome(app, f"B-{n}").status for n in range(3)} == {"accepted"}  # type: ignore[union-attr]
+            live = [(e["type"], e["occurred_at"], e["data"]) for e in app.timeline("B-1")]
+    finally:
+        running.stop()
+    assert live == expected
+    assert [t for t, _, _ in live][-2:] == ["CommentAdded", "TicketAcknowledged"]

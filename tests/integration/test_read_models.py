@@ -183,6 +183,7 @@ def test_a_replay_from_the_start_equals_the_live_read_models_twice_over(db_url: 
             assert snapshot(Projector(app, engine)) == expected
 
 
+@pytest.mark.processes
 def test_a_replay_split_between_processes_equals_the_live_read_models(db_url: str) -> None:
     with loaded(db_url) as app:
         engine, expected = live_read_models(app, db_url)

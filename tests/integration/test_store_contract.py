@@ -122,6 +122,7 @@ def test_resending_a_rejected_message_is_a_duplicate(db_url: str) -> None:
         assert len(list(app.rejected())) == 1
 
 
+@pytest.mark.processes
 def test_concurrent_writers_on_one_ticket_lose_no_update(db_url: str) -> None:
     with open_app(db_url) as setup:
         setup.apply(create())
@@ -224,6 +225,7 @@ def test_recorded_at_comes_from_the_injected_clock(db_url: str) -> None:
         assert stored(app)[0]["recorded_at"] == fixed.isoformat()
 
 
+@pytest.mark.processes
 def test_several_processes_opening_a_fresh_store_at_once_all_start(
     db_url: str, request: pytest.FixtureRequest
 ) -> None:

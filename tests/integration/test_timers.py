@@ -208,3 +208,26 @@ def test_a_firing_that_fails_while_the_store_is_locked_is_retried_next_round(
         fired = timers.fire_until(FIRST_RESPONSE_DUE)  # the store is back
         assert [o.status for o in fired] == ["accepted"]
         assert [t for t, _ in history(app)] == ["TicketCreated", "SlaBreached"]
+
+
+def test_the_worker_step_fires_what_is_due_by_the_applications_clock(sqlite_url: str) -> None:
+    now = {"at": FIRST_RESPONSE_DUE - SECOND}
+    with build_app(Settings(db=sqlite_url), clock=lambda: now["at"]) as app:
+        created(app)
+        timers = Timers(app)
+        assert timers.run_once() == 0  # a second early by this clock, whatever the date
+        now["at"] = FIRST_RESPONSE_DUE
+        assert timers.run_once() == 1
+        assert history(app)[-1] == ("SlaBreached", FIRST_RESPONSE_DUE.isoformat())
+        assert app.timeline("T-1")[-1]["recorded_at"] == FIRST_RESPONSE_DUE.isoformat()
+
+
+def test_the_worker_step_follows_ticketflow_clock(sqlite_url: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETFLOW_CLOCK", "@" + (T0 + timedelta(days=30)).isoformat())
+    with build_app(Settings.from_env(db=sqlite_url)) as app:
+        created(app)
+        app.apply(command_line("m-2", "resolve", "T-1", T0 + SECOND, "agent",
+                               {"resolution": "done"}))
+        assert Timers(app).run_once() == 1  # the 7-day auto-close, due by that clock
+        assert app.load_ticket("T-1").status == "closed"

@@ -95,7 +95,7 @@ class Load:
     def __init__(self, settings: Settings, app: TicketingApp, seed: int) -> None:
         self.client = CommandClient(settings.kafka or "", Topics.named(settings.topic_prefix),
                                     reconnect_backoff_max_ms=RECONNECT_MS)
-        self.stories = Stories(seed, f"L{seed}")
+        self.stories = Stories(seed, f"L{seed}", clock=settings.clock)
         self.tracker = Tracker(app, engine_for(settings.db))
         self.stop = threading.Event()
         self.publisher: threading.Thread | None = None
