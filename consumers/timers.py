@@ -45,7 +45,10 @@ class Timers:
         return len(changed)
 
     def fire_until(self, until: datetime, progress: Progress | None = None) -> list[Outcome]:
-        """Fire every command due at or before `until`, earliest first, across tickets."""
+        """Fire every command due at or before `until`, earliest first, across tickets;
+        never anything due after the application's clock (an event is not recorded
+        before it happened: `tick --until` a future instant fires what is due by now)."""
+        until = min(until, self.app.clock())
         self.follow()
         fired: list[Outcome] = []
         while self.heap and self.heap[0][0] <= until:

@@ -35,7 +35,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
-from ticketflow.clock import Clock, default_clock
+from ticketflow.clock import DEFAULT_MAX_SKEW, Clock, default_clock
 from ticketflow.domain.errors import (
     AlreadyExists,
     AmbiguousId,
@@ -91,8 +91,6 @@ STREAM_TOPICS = tuple(
     if (name == "SelfServiceRecorded") == prefix.startswith(SelfServiceSession.__module__)
 )
 RECEIPT_TOPIC = f"{Receipt.__module__}:Receipt.Recorded"
-#: How far ahead of the engine's clock a command may be dated (SPEC §5).
-DEFAULT_MAX_SKEW = timedelta(minutes=5)
 #: Rejections kept under the message's digest: they do not use up its id.
 KEPT_BY_DIGEST = frozenset({Code.INVALID_MESSAGE, Code.IDEMPOTENCY_MISMATCH})
 TICKET_TOPIC = STREAM_TOPIC_PREFIXES[0]
@@ -241,7 +239,11 @@ class TicketingApp(Application[UUID]):
                 tenant, key, digest = outcome.claim
                 seen = self.receipt(tenant, key)
                 if seen is not None:
-                    return self._answer_reuse(raw, outcome, seen, digest)
+                    reuse = Unit()
+                    answer = self._answer_reuse_in(reuse, raw, _identity_of(outcome, seen),
+                                                   seen, digest)
+                    self._commit(reuse)  # a collision: that dead letter is kept already
+                    return answer
             if time.monotonic() > deadline:
                 break
             attempt += 1
@@ -251,17 +253,15 @@ class TicketingApp(Application[UUID]):
         return Outcome(outcome.message_id, "rejected", error=conflict.as_dict(),
                        ticket_id=outcome.ticket_id)
 
-    def _answer_reuse(self, raw: Message, outcome: Outcome, seen: Receipt,
-                      digest: str | None) -> Outcome:
+    def _answer_reuse_in(self, unit: Unit, raw: Message, identity: dict[str, Any],
+                         seen: Receipt, digest: str | None) -> Outcome:
         """A message id its tenant used before: the same body is a duplicate; another
-        body is kept as a dead letter (by its digest) and the first outcome stands."""
+        body is kept as a dead letter (by its digest) and the first outcome stands. A
+        receipt of the release before has no body digest: its id's reuse is a duplicate."""
         if digest is None or seen.body_sha256 in (None, digest):
-            return Outcome(outcome.message_id, "duplicate", ticket_id=outcome.ticket_id)
-        unit = Unit()
-        rejected = self._reject_in(unit, raw, _mismatch(seen), _identity_of(outcome, seen),
-                                   by_digest=True)
-        self._commit(unit)  # a collision: the same mismatching bytes are kept already
-        return rejected
+            return Outcome(identity.get("message_id"), "duplicate",
+                           ticket_id=identity.get("ticket_id"))
+        return self._reject_in(unit, raw, _mismatch(seen), identity, by_digest=True)
 
     def _attempt(
         self, unit: Unit, raw: Message, command: CommandBase | None = None, *,
@@ -294,6 +294,8 @@ class TicketingApp(Application[UUID]):
             return self._reject_in(unit, raw, IdempotencyMismatch(
                 f"message id {command.message_id} was used for another body earlier in"
                 " this batch; the first outcome stands"), _identity(command), by_digest=True)
+        if self.legacy_ids and (seen := self._legacy_receipt(*claim[:2])) is not None:
+            return self._answer_reuse_in(unit, raw, _identity(command), seen, claim[2])
         if prefire and command.type not in CREATIONS and command.ticket_id:
             self._fire_due_in(unit, command.tenant, command.ticket_id, before=at, now=now)
         return self._run_in(unit, command, raw, claim, at=at, now=now)
@@ -527,6 +529,22 @@ class TicketingApp(Application[UUID]):
             raise AmbiguousId(kind, stream_id, sorted(found))
         return next(iter(found.values()))
 
+    def stream_uuid_for(self, kind: str, tenant: str, stream_id: str) -> UUID:
+        """Where the tenant's stream is (under its old id, in a store from before tenant
+        scoping), or where it would be."""
+        for uuid in self._stream_uuids(kind, tenant, stream_id):
+            if self._recorded(uuid, tenant):
+                return uuid
+        return stream_uuid(kind, tenant, stream_id)
+
+    def stream_tenant(self, kind: str, stream_id: str, tenant: str | None = None) -> str:
+        """The tenant of the ticket or session `stream_id` (of `tenant`, if given)."""
+        if tenant is not None:
+            self.stream_uuid_of(kind, stream_id, tenant)  # NotFound if it is not theirs
+            return tenant
+        uuid = self.stream_uuid_of(kind, stream_id)
+        return str(self.envelope_of(self.recorder.select_events(uuid, limit=1)[0])["tenant"])
+
     def load_ticket(self, ticket_id: str, as_of: datetime | None = None,
                     tenant: str | None = None) -> Ticket:
         """The ticket (as of an instant) of `tenant`, or of the one tenant using the id."""
@@ -599,6 +617,10 @@ class TicketingApp(Application[UUID]):
             pass
         if not self.legacy_ids:
             return None
+        return self._legacy_receipt(tenant, key)
+
+    def _legacy_receipt(self, tenant: str | None, key: str) -> Receipt | None:
+        """The receipt the release before kept under the bare id, if it was `tenant`'s."""
         try:
             legacy: Receipt = self.repository.get(legacy_receipt_uuid(key))
         except AggregateNotFoundError:

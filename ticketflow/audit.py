@@ -29,7 +29,7 @@ from eventsourcing.persistence import StoredEvent
 
 from ticketflow.application import RECEIPT_TOPIC, STREAM_TOPIC_PREFIXES, TicketingApp
 from ticketflow.domain.chain import chain_hash
-from ticketflow.domain.errors import NotFound
+from ticketflow.domain.errors import AmbiguousId, NotFound
 from ticketflow.domain.receipt import Receipt
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.streams import stream_uuid, unscoped_uuid
@@ -74,8 +74,8 @@ def verify_store(
     if ticket_id is None:
         streams, promises = _scan_log(app)
     else:
-        uuid = _stream_of(app, ticket_id, tenant)
-        promises = {uuid: _scan_receipts(app, uuid).get(uuid, {})}
+        uuid, promised = _stream_of(app, ticket_id, tenant)
+        promises = {uuid: promised}
         streams = {uuid}
     findings = []
     for uuid in sorted(streams | set(promises), key=str):
@@ -178,15 +178,23 @@ def _at(
     return Finding(stream_id, tenant, version, event_id(uuid, version), type_, problem)
 
 
-def _stream_of(app: TicketingApp, ticket_id: str, tenant: str | None) -> UUID:
-    """The ticket's stream; for a tenant's ticket whose every event is gone, where its
-    events should be (its receipts may still promise them)."""
+def _stream_of(app: TicketingApp, ticket_id: str,
+               tenant: str | None) -> tuple[UUID, dict[int, Promise]]:
+    """The ticket's stream and what its receipts promise; for a ticket whose every
+    event is gone, the stream its receipts still promise events of."""
     try:
-        return app.stream_uuid_of("ticket", ticket_id, tenant)
+        uuid = app.stream_uuid_of("ticket", ticket_id, tenant)
+        return uuid, _scan_receipts(app, {uuid}).get(uuid, {})
     except NotFound:
-        if tenant is None:
+        tenants = [tenant] if tenant is not None else sorted(app.policies)
+        candidates = {stream_uuid("ticket", name, ticket_id): name for name in tenants}
+        promised = _scan_receipts(app, set(candidates))
+        if len(promised) > 1:
+            raise AmbiguousId("ticket", ticket_id,
+                              sorted(candidates[uuid] for uuid in promised)) from None
+        if not promised:
             raise
-        return stream_uuid("ticket", tenant, ticket_id)
+        return next(iter(promised.items()))
 
 
 # -- reading the log --------------------------------------------------------------------
@@ -204,7 +212,7 @@ def _scan_log(app: TicketingApp) -> tuple[set[UUID], Promises]:
     return streams, promises
 
 
-def _scan_receipts(app: TicketingApp, only: UUID) -> Promises:
+def _scan_receipts(app: TicketingApp, only: set[UUID]) -> Promises:
     promises: Promises = {}
     for notification in _notifications(app, topics=[RECEIPT_TOPIC]):
         _note_promises(app, notification, promises, only)
@@ -222,7 +230,8 @@ def _notifications(app: TicketingApp, topics: list[str] | None) -> Iterator[Stor
 
 
 def _note_promises(
-    app: TicketingApp, notification: StoredEvent, promises: Promises, only: UUID | None = None
+    app: TicketingApp, notification: StoredEvent, promises: Promises,
+    only: set[UUID] | None = None,
 ) -> None:
     try:
         receipt: Receipt = app.mapper.to_domain_event(notification).mutate(None)  # type: ignore[attr-defined]
@@ -232,9 +241,9 @@ def _note_promises(
         return
     kind = "session" if SelfServiceSession.SelfServiceRecorded.__name__ in receipt.events \
         else "ticket"
-    uuid = (stream_uuid(kind, str(receipt.tenant), receipt.ticket_id) if receipt.scoped
-            else unscoped_uuid(kind, receipt.ticket_id))
-    if only is not None and uuid != only:
+    uuid = (app.stream_uuid_for(kind, str(receipt.tenant), receipt.ticket_id)
+            if receipt.scoped else unscoped_uuid(kind, receipt.ticket_id))
+    if only is not None and uuid not in only:
         return
     stream = promises.setdefault(uuid, {})
     for type_, version in zip(receipt.events, receipt.versions, strict=True):

@@ -21,7 +21,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> TicketingApp:
     """The application service on the configured event store (and its key, if any),
     reading `clock` (default: the settings' clock) for recorded_at and what is due."""
     app = TicketingApp(load_policies(settings), eventstore_env(settings.db),
-                       clock=clock or settings.clock)
+                       clock=clock or settings.clock, max_skew=settings.max_skew)
     try:
         check_store_key(app)
     except Exception:

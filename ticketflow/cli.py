@@ -23,10 +23,12 @@ from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
 from ticketflow.demo import DEFAULT_START, demo_reports, run_demo
 from ticketflow.demo import progress_bar as _bar
-from ticketflow.domain.errors import Forbidden, NotFound, Rejected
+from ticketflow.domain.errors import AmbiguousId, Forbidden, InvalidMessage, Rejected
 from ticketflow.domain.policy import Policy, PolicyError, load_policy_file
+from ticketflow.domain.receipt import Oversized
 from ticketflow.export import add_export_command
 from ticketflow.kafka_broker import add_kafka_commands
+from ticketflow.lines import bounded_lines
 from ticketflow.producers.sdk import CommandClient, outcome
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import engine_for
@@ -39,7 +41,7 @@ from ticketflow.projections.reports import (
 )
 from ticketflow.projections.runner import Projector
 from ticketflow.projections.timeline import ticket_as_of, timeline
-from ticketflow.schemas.commands import peek_identity
+from ticketflow.schemas.commands import MAX_MESSAGE_BYTES, peek_identity
 from ticketflow.serve import ROLES, serve
 from ticketflow.settings import (
     Settings,
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         with app:
             _known_tenant(app, getattr(args, "tenant", None))
             return int(args.handler(app, args))
-    except (SettingsError, PolicyError) as exc:
+    except (SettingsError, PolicyError, AmbiguousId) as exc:
         render.errors.print(f"[red]error:[/red] {exc}")
         return 2
     except PersistenceError as exc:
@@ -97,17 +99,13 @@ def _known_tenant(app: TicketingApp, tenant: str | None) -> None:
                             f" known: {known}")
 
 
-def _confine(app: TicketingApp, args: argparse.Namespace, ticket_id: str) -> None:
-    """A caller confined to a tenant sees another tenant's ticket exactly as a missing
-    one: same code, same message, so existence does not leak."""
-    if args.tenant is None:
-        return
-    try:
-        owner = app.load_ticket(ticket_id).tenant
-    except NotFound:
-        owner = None
-    if owner != args.tenant:
-        raise NotFound(f"ticket {ticket_id} not found")
+def _confine(app: TicketingApp, args: argparse.Namespace, ticket_id: str) -> str:
+    """The tenant whose ticket `ticket_id` names: the caller's (a confined caller sees
+    another tenant's ticket exactly as a missing one: same code, same message, so
+    existence does not leak), or the one tenant using the id (several: AmbiguousId)."""
+    tenant = app.stream_tenant("ticket", ticket_id, args.tenant)
+    args.tenant = tenant
+    return tenant
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -278,9 +276,9 @@ def cmd_apply(app: TicketingApp, args: argparse.Namespace) -> int:
     return 1 if any_rejected else 0
 
 
-def _batches(stream: IO[bytes], size: int) -> Iterator[list[bytes]]:
-    batch: list[bytes] = []
-    for line in _lines(stream):
+def _batches(stream: IO[bytes], size: int) -> Iterator[list[bytes | Oversized]]:
+    batch: list[bytes | Oversized] = []
+    for line in bounded_lines(stream):
         batch.append(line)
         if len(batch) >= size or not _more_ready(stream):
             yield batch
@@ -295,9 +293,9 @@ def _more_ready(stream: IO[bytes]) -> bool:
     return stat.S_ISREG(os.fstat(fd).st_mode) or bool(select.select([fd], [], [], 0)[0])
 
 
-def _refused_by_scope(raw: bytes, tenant: str | None) -> Outcome | None:
+def _refused_by_scope(raw: bytes | Oversized, tenant: str | None) -> Outcome | None:
     """A confined caller's line naming another tenant is refused before the engine."""
-    named = peek_identity(raw)
+    named = peek_identity(raw.head if isinstance(raw, Oversized) else raw)
     if tenant is None or named.get("tenant") in (None, tenant):
         return None
     refusal = Forbidden(f"this caller is confined to tenant {tenant!r}; the command names"
@@ -315,7 +313,7 @@ def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
             ticket = ticket_as_of(conn, projector.t, args.ticket_id, args.as_of)
         _warn_parked(projector, args.ticket_id)
     else:
-        ticket = app.load_ticket(args.ticket_id)
+        ticket = app.load_ticket(args.ticket_id, tenant=args.tenant)
     state = ticket.state()
     if args.as_of:
         state["as_of"] = args.as_of.isoformat()
@@ -368,7 +366,7 @@ def cmd_verify(app: TicketingApp, args: argparse.Namespace) -> int:
 
 def cmd_sla(app: TicketingApp, args: argparse.Namespace) -> int:
     _confine(app, args, args.ticket_id)
-    ticket = app.load_ticket(args.ticket_id)
+    ticket = app.load_ticket(args.ticket_id, tenant=args.tenant)
     as_of = args.as_of or app.clock()
     result = ticket.sla(app.policy_of(ticket), as_of.astimezone(UTC), explain=args.explain)
     report = {
@@ -625,8 +623,11 @@ def cmd_publish(args: argparse.Namespace) -> int:
     with CommandClient(settings.kafka or "", topics, tenant=args.tenant,
                        **_options(settings)) as client, \
             _open_input(args.file) as stream:
-        for line in _lines(stream):
+        for line in bounded_lines(stream):
             try:
+                if isinstance(line, Oversized):
+                    raise InvalidMessage(f"message is {line.length} bytes; the limit is"
+                                         f" {MAX_MESSAGE_BYTES}")
                 message_id = client.send_document(json.loads(line))
                 print(json.dumps({"message_id": message_id, "status": "published"}))
             except (Rejected, ValueError) as exc:
@@ -684,14 +685,6 @@ def _open_input(name: str) -> IO[bytes]:
         return open(name, "rb")
     except OSError as exc:
         raise SettingsError(f"cannot read {name}: {exc.strerror}") from exc
-
-
-def _lines(stream: IO[bytes]) -> Iterator[bytes]:
-    """Non-blank lines, without their line ending (blank lines are not commands)."""
-    for line in stream:
-        stripped = line.rstrip(b"\r\n")
-        if stripped.strip():
-            yield stripped
 
 
 def _print_json(value: Any) -> None:

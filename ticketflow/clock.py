@@ -31,6 +31,9 @@ from datetime import UTC, datetime, timedelta
 Clock = Callable[[], datetime]
 
 ENV = "TICKETFLOW_CLOCK"
+#: How far ahead of the engine's clock a command may be dated (SPEC §5);
+#: TICKETFLOW_MAX_CLOCK_SKEW overrides it.
+DEFAULT_MAX_SKEW = timedelta(minutes=5)
 _OFFSET = re.compile(r"^([+-])(\d+(?:\.\d+)?)([dhms])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 

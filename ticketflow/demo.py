@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Engine
 
 from ticketflow.application import TicketingApp
+from ticketflow.clock import SystemClock
 from ticketflow.consumers.timers import Timers
 from ticketflow.projections.reports import (
     satisfaction_report,
@@ -38,7 +39,11 @@ class DemoResult:
 def run_demo(
     app: TicketingApp, seed: int, tickets: int, start: datetime, days: int, progress: bool
 ) -> DemoResult:
-    """Apply the workload, then fire what the timers have due by the window's end."""
+    """Apply the workload, then fire what the timers have due by the window's end.
+    A window reaching past now is simulated on a clock started at its end (the engine
+    refuses commands dated ahead of its clock, and fires nothing due after it)."""
+    if start + timedelta(days=days) > app.clock():
+        app.clock = SystemClock.starting_at(start + timedelta(days=days))
     commands = generate_workload(seed, tickets=tickets, start=start, days=days)
     statuses: Counter[str] = Counter()
     rejections: Counter[str] = Counter()

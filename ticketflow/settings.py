@@ -7,7 +7,7 @@ import base64
 import binascii
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from ticketflow.clock import DEFAULT_MAX_SKEW, ClockSettingError, SystemClock
 from ticketflow.clock import ENV as CLOCK_ENV
-from ticketflow.clock import ClockSettingError, SystemClock
 
 DEFAULT_DB = "sqlite:///ticketflow.db"
 
@@ -33,6 +33,22 @@ def clock_from_env() -> SystemClock:
         raise SettingsError(str(exc)) from None
 
 
+MAX_SKEW_ENV = "TICKETFLOW_MAX_CLOCK_SKEW"
+
+
+def max_skew_from_env() -> timedelta:
+    """TICKETFLOW_MAX_CLOCK_SKEW: a duration such as `5m`, `90s`, `1h` (default 5 min)."""
+    text = os.environ.get(MAX_SKEW_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_SKEW
+    try:
+        skew = SystemClock.parse("+" + text.lstrip("+")).offset
+    except ClockSettingError:
+        raise SettingsError(f"{MAX_SKEW_ENV}={text!r} is not a duration: write it like"
+                            " '5m', '90s' or '1h'") from None
+    return skew
+
+
 @dataclass(frozen=True)
 class Settings:
     db: str = DEFAULT_DB
@@ -41,6 +57,8 @@ class Settings:
     topic_prefix: str = ""
     #: The engine's clock (recorded_at, what the timers find due, default as-of instants).
     clock: SystemClock = field(default_factory=clock_from_env)
+    #: How far ahead of `clock` a command may be dated (SPEC §5).
+    max_skew: timedelta = field(default_factory=max_skew_from_env)
 
     @classmethod
     def from_env(cls, db: str | None = None, kafka: str | None = None) -> Settings:
@@ -51,7 +69,9 @@ class Settings:
             policies_dir=Path(policies) if policies else None,
             topic_prefix=os.environ.get("TICKETFLOW_TOPIC_PREFIX", ""),
             clock=clock_from_env(),
+            max_skew=max_skew_from_env(),
         )
+
 
 
 

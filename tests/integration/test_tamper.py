@@ -79,7 +79,8 @@ def test_verify_names_the_tampered_event(
     code, breaks = verify(db_url, capsys)
     assert (code, named(breaks)) == (1, [expected])
     assert fragment in breaks[0]["problem"]
-    assert breaks[0]["event_id"] == event_id(stream_uuid("ticket", expected[0]), expected[1])
+    assert breaks[0]["event_id"] == event_id(stream_uuid("ticket", "personalysispro", expected[0]),
+                                            expected[1])
     assert verify(db_url, capsys, expected[0]) == (1, breaks)
 
 

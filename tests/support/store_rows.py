@@ -14,8 +14,9 @@ from ticketflow.domain.streams import stream_uuid
 class StoreRows:
     """Direct SQL on the eventsourcing events table of a SQLite or PostgreSQL store."""
 
-    def __init__(self, db_url: str) -> None:
+    def __init__(self, db_url: str, tenant: str = "personalysispro") -> None:
         self.url = db_url
+        self.tenant = tenant  # whose ticket ids the methods name
         self.sqlite = db_url.startswith("sqlite")
 
     def _run(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
@@ -30,7 +31,7 @@ class StoreRows:
             return cursor.fetchall() if cursor.description else []
 
     def _id(self, ticket_id: str) -> Any:
-        uuid = stream_uuid("ticket", ticket_id)
+        uuid = stream_uuid("ticket", self.tenant, ticket_id)
         return uuid.hex if self.sqlite else uuid
 
     def row(self, ticket_id: str, version: int) -> tuple[str, bytes]:
