@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ticketflow.application import TICKET_TOPIC, Outcome, TicketingApp
+from ticketflow.domain.sla import SlaError
 
 Progress = Callable[[int], None]
 
@@ -27,6 +28,9 @@ class Timers:
         self.position = 0
         self.next_due: dict[str, datetime] = {}
         self.heap: list[tuple[datetime, str]] = []
+        #: Tickets whose policy version cannot serve them: nothing is scheduled for
+        #: them (the reason, by ticket id), the others' timers run on.
+        self.unserviceable: dict[str, str] = {}
 
     def follow(self) -> int:
         """Read the log since last time; reschedule every ticket that changed."""
@@ -64,7 +68,13 @@ class Timers:
         return fired
 
     def _schedule(self, ticket_id: str) -> None:
-        at = self.app.next_due_at(ticket_id)
+        try:
+            at = self.app.next_due_at(ticket_id)
+        except SlaError as error:
+            self.unserviceable[ticket_id] = str(error)
+            at = None
+        else:
+            self.unserviceable.pop(ticket_id, None)
         if at is None:
             self.next_due.pop(ticket_id, None)
             return

@@ -39,6 +39,7 @@ from ticketflow.domain.errors import (
     Conflict,
     InvalidMessage,
     NotFound,
+    PolicyViolation,
     Rejected,
 )
 from ticketflow.domain.lifecycle import Role
@@ -46,6 +47,7 @@ from ticketflow.domain.policy import Policy, PolicyError
 from ticketflow.domain.policy_versions import PolicyVersion, policy_version_uuid
 from ticketflow.domain.receipt import Receipt, receipt_key, receipt_uuid
 from ticketflow.domain.selfservice import SelfServiceSession
+from ticketflow.domain.sla import SlaError
 from ticketflow.domain.streams import Context, Stream, stream_uuid
 from ticketflow.domain.ticket import Ticket
 from ticketflow.domain.timers import Due, due_commands, fire_at
@@ -239,10 +241,15 @@ class TicketingApp(Application[UUID]):
                 return self._reject_in(unit, raw, rejection, peek_identity(raw))
         if command.message_id in unit.keys:
             return Outcome(command.message_id, "duplicate", ticket_id=command.stream_id)
-        if prefire and command.type not in CREATIONS and command.ticket_id:
-            self._fire_due_in(unit, command.ticket_id, before=command.occurred_at,
-                              tenant=command.tenant)
-        return self._run_in(unit, command, raw)
+        try:
+            if prefire and command.type not in CREATIONS and command.ticket_id:
+                self._fire_due_in(unit, command.ticket_id, before=command.occurred_at,
+                                  tenant=command.tenant)
+            return self._run_in(unit, command, raw)
+        except SlaError as error:  # its policy version cannot serve this ticket
+            identity = {"message_id": command.message_id, "tenant": command.tenant,
+                        "ticket_id": command.stream_id}
+            return self._reject_in(unit, raw, PolicyViolation(str(error)), identity)
 
     def _fire_due_in(self, unit: Unit, ticket_id: str, *, before: datetime,
                      tenant: str) -> None:
