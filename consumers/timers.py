@@ -17,8 +17,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ticketflow.application import TICKET_TOPIC, Outcome, TicketingApp
+from ticketflow.domain.sla import SlaError
 
 Progress = Callable[[int], None]
+#: A ticket, as the timer knows it: (tenant, ticket id) — ids are scoped by tenant.
+Key = tuple[str, str]
 
 
 class Timers:
@@ -26,22 +29,26 @@ class Timers:
         self.app = app
         self.batch_size = batch_size
         self.position = 0
-        self.next_due: dict[str, datetime] = {}
-        self.heap: list[tuple[datetime, str]] = []
+        self.next_due: dict[Key, datetime] = {}
+        self.heap: list[tuple[datetime, Key]] = []
+        #: Tickets whose policy version cannot serve them: nothing is scheduled for
+        #: them (the reason, by ticket), the others' timers run on.
+        self.unserviceable: dict[Key, str] = {}
 
     def follow(self) -> int:
         """Read the log since last time; reschedule every ticket that changed."""
-        changed: set[str] = set()
+        changed: set[Key] = set()
         while True:
             records = self.app.recorder.select_notifications(self.position + 1, self.batch_size)
             if not records:
                 break
             for record in records:
                 if record.topic.startswith(TICKET_TOPIC):
-                    changed.add(self.app.envelope_of(record)["ticket_id"])
+                    envelope = self.app.envelope_of(record)
+                    changed.add((envelope["tenant"], envelope["ticket_id"]))
             self.position = records[-1].id
-        for ticket_id in sorted(changed):
-            self._schedule(ticket_id)
+        for key in sorted(changed):
+            self._schedule(key)
         return len(changed)
 
     def fire_until(self, until: datetime, progress: Progress | None = None) -> list[Outcome]:
@@ -52,28 +59,36 @@ class Timers:
         self.follow()
         fired: list[Outcome] = []
         while self.heap and self.heap[0][0] <= until:
-            at, ticket_id = heapq.heappop(self.heap)
-            if self.next_due.get(ticket_id) != at:
+            at, key = heapq.heappop(self.heap)
+            if self.next_due.get(key) != at:
                 continue  # superseded by a later schedule of the same ticket
-            del self.next_due[ticket_id]
+            del self.next_due[key]
+            tenant, ticket_id = key
             try:
-                fired += self.app.fire_due(ticket_id, until=until, limit=1)
+                fired += self.app.fire_due(ticket_id, until=until, limit=1, tenant=tenant)
             except Exception:  # the store is away: keep the due for the next round
-                self.next_due[ticket_id] = at
-                heapq.heappush(self.heap, (at, ticket_id))
+                self.next_due[key] = at
+                heapq.heappush(self.heap, (at, key))
                 raise
             self.follow()
             if progress:
                 progress(len(fired))
         return fired
 
-    def _schedule(self, ticket_id: str) -> None:
-        at = self.app.next_due_at(ticket_id)
+    def _schedule(self, key: Key) -> None:
+        tenant, ticket_id = key
+        try:
+            at = self.app.next_due_at(ticket_id, tenant=tenant)
+        except SlaError as error:
+            self.unserviceable[key] = str(error)
+            at = None
+        else:
+            self.unserviceable.pop(key, None)
         if at is None:
-            self.next_due.pop(ticket_id, None)
+            self.next_due.pop(key, None)
             return
-        self.next_due[ticket_id] = at
-        heapq.heappush(self.heap, (at, ticket_id))
+        self.next_due[key] = at
+        heapq.heappush(self.heap, (at, key))
 
     def run_once(self) -> int:
         """Fire what is due by now on the application's clock (the worker's step);

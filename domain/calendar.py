@@ -14,9 +14,21 @@ from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 MINUTES_PER_DAY = 1440
-#: Longest search for the end of a target, in days, before giving up (a calendar
-#: with no open time at all would otherwise loop forever).
-MAX_SEARCH_DAYS = 3660
+ONE_DAY = timedelta(days=1)
+#: How far `advance` looks for the end of a target before giving up: 100 years of local
+#: days. Policy validation only lets through targets that fall due within half of it
+#: wherever they start (`ticketflow.domain.policy.DUE_HORIZON_DAYS`).
+MAX_SEARCH_DAYS = 36_524
+#: Whole stretches of days (52 weeks, a week) whose open time is cached and skipped at
+#: once by `advance` and `open_seconds`, so a target years away costs a few hundred
+#: steps. A stretch starts on a day whose ordinal it divides: the same stretches serve
+#: every ticket.
+STRETCHES = (364, 7)
+
+
+class CalendarError(ValueError):
+    """An instant the calendar cannot give: no due instant within `MAX_SEARCH_DAYS`
+    (or before the end of the datetime range)."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +102,21 @@ class ZonedCalendar:
         if self.calendar.always_open:
             return (end - start).total_seconds()
         total = 0.0
-        for opens, closes in self._open_hours(start, end.astimezone(self.tz).date()):
-            if opens >= end:
-                break
-            if closes > start:
-                total += (min(closes, end) - max(opens, start)).total_seconds()
+        first, last = start.astimezone(self.tz).date(), end.astimezone(self.tz).date()
+        day = first
+        while day <= last:
+            # days strictly between the first and the last lie wholly in [start, end)
+            stretch = self._stretch(day, last - ONE_DAY) if day > first else None
+            if stretch:
+                total += stretch[1]
+                day += timedelta(days=stretch[0])
+                continue
+            for opens, closes in _day_hours(self.calendar, self.tz, day):
+                if opens >= end:
+                    return total
+                if closes > start:
+                    total += (min(closes, end) - max(opens, start)).total_seconds()
+            day += ONE_DAY
         return total
 
     def advance(self, start: datetime, seconds: float) -> datetime:
@@ -102,26 +124,51 @@ class ZonedCalendar:
         start = _utc(start)
         if seconds <= 0:
             return start
-        if self.calendar.always_open:
-            return start + timedelta(seconds=seconds)
-        remaining = seconds
-        last = start.astimezone(self.tz).date() + timedelta(days=MAX_SEARCH_DAYS)
-        for opens, closes in self._open_hours(start, last):
-            if closes <= start:
-                continue
-            lo = max(opens, start)
-            available = (closes - lo).total_seconds()
-            if available >= remaining:
-                return lo + timedelta(seconds=remaining)
-            remaining -= available
-        raise ValueError(f"calendar {self.name!r} has no open time within {MAX_SEARCH_DAYS} days")
+        try:
+            if self.calendar.always_open:
+                return start + timedelta(seconds=seconds)
+            return self._advance(start, seconds)
+        except OverflowError:
+            pass
+        raise CalendarError(f"calendar {self.name!r}: {seconds / 60:.0f} open minutes from"
+                            f" {start.isoformat()} end after the year {date.max.year}")
 
-    def _open_hours(self, start: datetime, last: date) -> Iterator[tuple[datetime, datetime]]:
-        """The open intervals (UTC) of the local days from `start`'s to `last`, in order."""
-        day = start.astimezone(self.tz).date()
+    def _advance(self, start: datetime, seconds: float) -> datetime:
+        remaining = seconds
+        first = start.astimezone(self.tz).date()
+        last = first + timedelta(days=MAX_SEARCH_DAYS)
+        day = first
         while day <= last:
-            yield from _day_hours(self.calendar, self.tz, day)
-            day += timedelta(days=1)
+            # a stretch after the first day lies wholly after `start`; skipped if the
+            # target runs on past it (one it ends in is walked day by day)
+            stretch = self._stretch(day, last, below=remaining) if day > first else None
+            if stretch:
+                remaining -= stretch[1]
+                day += timedelta(days=stretch[0])
+                continue
+            for opens, closes in _day_hours(self.calendar, self.tz, day):
+                if closes <= start:
+                    continue
+                lo = max(opens, start)
+                available = (closes - lo).total_seconds()
+                if available >= remaining:
+                    return lo + timedelta(seconds=remaining)
+                remaining -= available
+            day += ONE_DAY
+        raise CalendarError(f"calendar {self.name!r} has less than {seconds / 60:.0f} open"
+                            f" minutes in the {MAX_SEARCH_DAYS} days from {start.isoformat()}")
+
+    def _stretch(self, day: date, last: date, below: float | None = None
+                 ) -> tuple[int, float] | None:
+        """The longest cached stretch from `day` that ends by `last` (and has less open
+        time than `below`): (days, open seconds), or None."""
+        for days in STRETCHES:
+            if day.toordinal() % days or day + timedelta(days=days - 1) > last:
+                continue
+            seconds = _stretch_seconds(self.calendar, self.tz, day, days)
+            if below is None or seconds < below:
+                return days, seconds
+        return None
 
     def _day_pieces(self, start: datetime, end: datetime) -> Iterator[Piece]:
         day = start.astimezone(self.tz).date()
@@ -165,6 +212,17 @@ def _day_hours(
     zoned = ZonedCalendar(calendar, tz)
     return tuple((zoned._wall(day, o), zoned._wall(day, c))
                  for o, c in calendar.weekly[day.weekday()])
+
+
+@lru_cache(maxsize=65536)
+def _stretch_seconds(calendar: Calendar, tz: ZoneInfo, first: date, days: int) -> float:
+    """Open seconds of the `days` local days from `first`: a week from its days, a longer
+    stretch from its weeks (whole seconds, so the sums are exact)."""
+    if days == 7:
+        return sum((closes - opens).total_seconds() for n in range(7)
+                   for opens, closes in _day_hours(calendar, tz, first + timedelta(days=n)))
+    return sum(_stretch_seconds(calendar, tz, first + timedelta(days=n), 7)
+               for n in range(0, days, 7))
 
 
 def _utc(instant: datetime) -> datetime:

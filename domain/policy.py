@@ -23,11 +23,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from ticketflow.domain.calendar import MINUTES_PER_DAY, Calendar
+from ticketflow.domain.calendar import MAX_SEARCH_DAYS, MINUTES_PER_DAY, Calendar
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -38,6 +39,10 @@ _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 #: The longest duration a policy may give (a target, a window, an escalation delay):
 #: anything longer is a typo, and would send the calendar maths on a very long walk.
 MAX_DURATION_MINUTES = 366 * MINUTES_PER_DAY
+#: Every SLA target and automatic-escalation delay must fall due within this many days
+#: (50 years) on its calendar, wherever it starts, in any time zone. The evaluator looks
+#: twice as far (`calendar.MAX_SEARCH_DAYS`), which leaves daylight-saving changes room.
+DUE_HORIZON_DAYS = MAX_SEARCH_DAYS // 2
 
 
 class PolicyError(ValueError):
@@ -96,6 +101,22 @@ class CalendarSpec(Strict):
         if not any(hours.values()):
             raise ValueError("a calendar needs some opening hours")
         return hours
+
+    def open_minutes(self, day: Weekday) -> int:
+        return sum(end - start for start, end in map(_parse_window, self.hours.get(day, [])))
+
+    def surely_open_minutes(self) -> int:
+        """Open minutes the calendar has within `DUE_HORIZON_DAYS` of any instant, at the
+        least: the whole weeks there, less every holiday it lists (wherever they fall)."""
+        weekly = sum(self.open_minutes(day) for day in WEEKDAYS)
+        lost = sum(self.open_minutes(WEEKDAYS[day.weekday()]) for day in set(self.holidays))
+        return (DUE_HORIZON_DAYS - 1) // 7 * weekly - lost
+
+    def describe(self) -> str:
+        """'open 120 min a week, less 3 holidays'."""
+        weekly = sum(self.open_minutes(day) for day in WEEKDAYS)
+        holidays = len(set(self.holidays))
+        return f"open {weekly} min a week" + (f", less {holidays} holidays" if holidays else "")
 
     def build(self, name: str) -> Calendar:
         weekly = tuple(
@@ -171,8 +192,12 @@ class Policy(Strict):
         return _distinct(values)
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> Policy:
+    def _references_resolve(self, info: ValidationInfo) -> Policy:
         problems = list(self._reference_problems())
+        # A version already in the event store was accepted when first used and never
+        # changes; its tickets are evaluated (or refused one by one) under it.
+        if not problems and not (info.context or {}).get("stored"):
+            problems = self._horizon_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -217,6 +242,30 @@ class Policy(Strict):
             fallback = plan.priority_fallback
             problems += [f"plans.{plan_name}.priority_fallback: unknown priority {p!r}"
                          for p in {*fallback, *fallback.values()} - prios]
+        return problems
+
+    def _horizon_problems(self) -> list[str]:
+        """Targets and delays that might not fall due within `DUE_HORIZON_DAYS` on their
+        calendar: the evaluator could not serve a ticket under them."""
+        timed = [(f"escalation.automatic.{n}.after", rule.after, rule.calendar)
+                 for n, rule in enumerate(self.escalation.automatic)]
+        for plan_name, plan in self.plans.items():
+            for prio in self.priorities:
+                calendar = self.calendar_name(plan_name, prio)
+                source = plan.priority_fallback.get(prio, prio)
+                timed.append((f"plans.{plan_name}.first_response.{source}",
+                              plan.first_response[source], calendar))
+                if prio in self.resolution:
+                    timed.append((f"resolution.{prio}", self.resolution[prio], calendar))
+        problems = []
+        for key, minutes, calendar in dict.fromkeys(timed):
+            spec = self.calendars[calendar]
+            most = spec.surely_open_minutes()
+            if minutes > most:
+                problems.append(
+                    f"{key}: {minutes} min may not fall due within {DUE_HORIZON_DAYS // 365}"
+                    f" years on calendar {calendar!r} ({spec.describe()}): at most"
+                    f" {max(most, 0)} min fit")
         return problems
 
     # --- lookups used by the aggregate and the SLA maths -------------------------------
@@ -276,9 +325,11 @@ def load_policy_text(text: str, source: str) -> Policy:
     return policy_from_data(raw, source)
 
 
-def policy_from_data(raw: dict[str, Any], source: str) -> Policy:
+def policy_from_data(raw: dict[str, Any], source: str, *, stored: bool = False) -> Policy:
+    """Validate a policy document. `stored`: a version kept in the event store, held to
+    the rules it was accepted under (checks that only guard new files are skipped)."""
     try:
-        return Policy.model_validate(raw)
+        return Policy.model_validate(raw, context={"stored": stored})
     except ValidationError as exc:
         lines = [f"{source}: invalid policy"]
         for err in exc.errors():

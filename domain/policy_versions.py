@@ -44,4 +44,4 @@ class PolicyVersion(Aggregate):
 
     def policy(self) -> Policy:
         source = f"stored policy {self.policy_id}@{self.policy_version}"
-        return policy_from_data(self.document, source)
+        return policy_from_data(self.document, source, stored=True)

@@ -10,14 +10,38 @@ state (so snapshots carry them) and the read models call the same functions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from ticketflow.domain.calendar import ZonedCalendar
-from ticketflow.domain.policy import Policy
+from ticketflow.domain.policy import Policy, PolicyError
+
+#: What the calendar maths may raise under a policy it cannot serve: a CalendarError (no
+#: due instant in the search horizon), an overflow, a name the policy version lacks.
+EVALUATION_ERRORS = (ValueError, ArithmeticError, LookupError)
+
+
+class SlaError(PolicyError):
+    """A ticket's clocks cannot be evaluated under its policy version: one accepted
+    before validation refused what the evaluator cannot serve. Whoever evaluates
+    rejects that one command (`policy_violation`) or reports that one ticket; other
+    tickets and tenants carry on."""
+
+
+@contextmanager
+def evaluating(policy: Policy, what: str) -> Iterator[None]:
+    """Turn a failure of the calendar maths into an SlaError naming the policy."""
+    try:
+        yield
+    except SlaError:
+        raise
+    except EVALUATION_ERRORS as exc:
+        raise SlaError(f"policy {policy.id} {policy.version} cannot evaluate {what}:"
+                       f" {exc}") from exc
 
 
 class ClockStatus(StrEnum):
@@ -227,7 +251,16 @@ def evaluate(
     *,
     explain: bool = False,
 ) -> SlaResult:
-    """Both clocks of a ticket as of `as_of`, from its facts (in occurrence order)."""
+    """Both clocks of a ticket as of `as_of`, from its facts (in occurrence order).
+    SlaError if the policy cannot serve them (the calendar maths failed)."""
+    with evaluating(policy, f"the SLA clocks of plan {plan!r} in {timezone}"):
+        return _evaluate(policy, plan, timezone, facts, as_of, explain=explain)
+
+
+def _evaluate(
+    policy: Policy, plan: str, timezone: str, facts: Iterable[Fact], as_of: datetime, *,
+    explain: bool,
+) -> SlaResult:
     # All instants in UTC: an instant in a repeated autumn hour (fold=1) never equals
     # one in another zone (PEP 495), so local offsets would make equal results differ.
     as_of = as_of.astimezone(UTC)

@@ -18,7 +18,7 @@ from typing import Any
 from ticketflow.domain.chain import utc_iso
 from ticketflow.domain.lifecycle import OPEN, Status
 from ticketflow.domain.policy import AutoEscalation, Policy
-from ticketflow.domain.sla import CLOCKS, ClockStatus
+from ticketflow.domain.sla import CLOCKS, ClockStatus, evaluating
 from ticketflow.domain.ticket import Ticket
 
 SYSTEM_ACTOR = "ticketflow-timer"
@@ -49,9 +49,11 @@ class Due:
 
 
 def due_commands(ticket: Ticket, policy: Policy) -> list[Due]:
-    """Every command due for the ticket as it stands, earliest first."""
+    """Every command due for the ticket as it stands, earliest first; SlaError if
+    its policy version cannot serve the ticket."""
     status = Status(ticket.status)
-    dues = _breaches(ticket, policy) + _escalations(ticket, policy) if status in OPEN else []
+    with evaluating(policy, f"the time-driven commands of ticket {ticket.ticket_id}"):
+        dues = _breaches(ticket, policy) + _escalations(ticket, policy) if status in OPEN else []
     if status is Status.RESOLVED and policy.auto_close_after and ticket.resolved_at:
         at = ticket.resolved_at + timedelta(minutes=policy.auto_close_after)
         dues.append(Due(at, "auto_close", "close", {"reason": "auto_closed"}))

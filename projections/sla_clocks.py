@@ -13,15 +13,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from ticketflow.domain.policy import Policy
-from ticketflow.domain.sla import CLOCKS, Fact, SlaResult, evaluate
+from ticketflow.domain.sla import CLOCKS, Fact, SlaError, SlaResult, evaluate
 from ticketflow.projections.tickets import Row
 
 
 def sla_of(row: Row, policy: Policy, as_of: datetime) -> SlaResult:
-    """The ticket row's clocks evaluated at `as_of` under `policy`."""
+    """The ticket row's clocks evaluated at `as_of` under `policy` (an SlaError names
+    the ticket)."""
     facts = [Fact(datetime.fromisoformat(f["at"]), f["kind"], f.get("value"))
              for f in row["sla_facts"]]
-    return evaluate(policy, row["plan"], row["timezone"], facts, as_of)
+    try:
+        return evaluate(policy, row["plan"], row["timezone"], facts, as_of)
+    except SlaError as error:
+        raise SlaError(f"ticket {row['ticket_id']} ({row['tenant']}): {error}") from error
 
 
 def clock_rows(row: Row, policy: Policy, as_of: datetime) -> list[Row]:

@@ -45,6 +45,7 @@ from ticketflow.domain.errors import (
     IdempotencyMismatch,
     InvalidMessage,
     NotFound,
+    PolicyViolation,
     Rejected,
 )
 from ticketflow.domain.lifecycle import Role
@@ -59,6 +60,7 @@ from ticketflow.domain.receipt import (
     receipt_uuid,
 )
 from ticketflow.domain.selfservice import SelfServiceSession
+from ticketflow.domain.sla import SlaError
 from ticketflow.domain.store_format import STORE_FORMAT_ID, StoreFormat
 from ticketflow.domain.streams import Context, Stream, stream_uuid, unscoped_uuid
 from ticketflow.domain.ticket import Ticket
@@ -296,9 +298,13 @@ class TicketingApp(Application[UUID]):
                 " this batch; the first outcome stands"), _identity(command), by_digest=True)
         if self.legacy_ids and (seen := self._legacy_receipt(*claim[:2])) is not None:
             return self._answer_reuse_in(unit, raw, _identity(command), seen, claim[2])
-        if prefire and command.type not in CREATIONS and command.ticket_id:
-            self._fire_due_in(unit, command.tenant, command.ticket_id, before=at, now=now)
-        return self._run_in(unit, command, raw, claim, at=at, now=now)
+        try:
+            if prefire and command.type not in CREATIONS and command.ticket_id:
+                self._fire_due_in(unit, command.tenant, command.ticket_id, before=at, now=now)
+            return self._run_in(unit, command, raw, claim, at=at, now=now)
+        except SlaError as error:  # its policy version cannot serve this ticket
+            return self._reject_in(unit, raw, PolicyViolation(str(error)), _identity(command),
+                                   by_digest=False)
 
     def _admit(self, command: CommandBase, now: datetime) -> None:
         """What a message from outside may not say: a tenant without a policy, an

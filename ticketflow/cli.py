@@ -535,13 +535,20 @@ def cmd_replay(app: TicketingApp, args: argparse.Namespace) -> int:
 
 
 def cmd_tick(app: TicketingApp, args: argparse.Namespace) -> int:
-    """One JSON line per fired command (breaches, automatic escalations, auto-close)."""
-    fired = Timers(app).fire_until(args.until.astimezone(UTC))
+    """One JSON line per fired command (breaches, automatic escalations, auto-close);
+    exit 2 naming each ticket its policy version cannot serve (the others still fire)."""
+    timers = Timers(app)
+    fired = timers.fire_until(args.until.astimezone(UTC))
     for fired_outcome in fired:
         print(json.dumps(fired_outcome.as_dict(), ensure_ascii=False))
     if not args.json:
         render.errors.print(f"fired {len(fired)} time-driven command(s) due by "
                             f"{args.until.isoformat()}")
+    for (tenant, ticket_id), problem in sorted(timers.unserviceable.items()):
+        render.errors.print(f"[red]error:[/red] nothing fired for ticket {ticket_id}"
+                            f" ({tenant}): {problem}")
+    if timers.unserviceable:
+        return 2
     return 1 if any(o.status == "rejected" for o in fired) else 0
 
 

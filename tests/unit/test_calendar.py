@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit import oracle
-from ticketflow.domain.calendar import Calendar, ZonedCalendar
+from ticketflow.domain.calendar import MAX_SEARCH_DAYS, Calendar, CalendarError, ZonedCalendar
 from ticketflow.domain.policy import CalendarSpec, shipped_policies
 
 POLICIES = shipped_policies()
@@ -342,3 +342,64 @@ def test_a_naive_datetime_is_refused() -> None:
 
     with pytest.raises(ValueError, match="naive"):
         business.open_seconds(datetime(2026, 6, 1, 9), utc("2026-06-02T00:00"))
+
+
+# --- targets years away (issue 13.6) ---------------------------------------------------------
+# `advance` and `open_seconds` skip whole cached weeks and 52-week stretches; `pieces` still
+# walks day by day, so it is the reference for spans of years. Window edges stay clear of
+# the hours daylight saving skips or repeats in these zones (a separate question).
+
+SPARSE_ZONES = ["UTC", NEW_YORK, BERLIN, "Asia/Kathmandu", "Australia/Lord_Howe"]
+day_windows = st.lists(st.integers(240, 1440), min_size=2, max_size=4, unique=True).map(sorted).map(
+    lambda b: [f"{x // 60:02d}:{x % 60:02d}-{y // 60:02d}:{y % 60:02d}"
+               for x, y in zip(b[::2], b[1::2], strict=False)])
+sparse_specs = st.fixed_dictionaries({
+    "hours": st.dictionaries(st.sampled_from(oracle.DAYS), day_windows, min_size=1, max_size=7),
+    "holidays": st.lists(st.dates(date(2026, 1, 1), date(2033, 1, 1)), max_size=40),
+})
+
+
+def open_by_pieces(calendar: ZonedCalendar, start: datetime, end: datetime) -> float:
+    return sum(p.seconds for p in calendar.pieces(start, end) if p.open)
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=sparse_specs, tz=st.sampled_from(SPARSE_ZONES), start=instants(),
+       length=offsets(0, 6 * 365 * DAY))
+def test_open_time_over_years_is_what_the_day_by_day_pieces_add_up_to(
+    spec: dict[str, Any], tz: str, start: datetime, length: int
+) -> None:
+    calendar = CalendarSpec.model_validate(spec).build("sparse").zoned(tz)
+    end = start + timedelta(seconds=length)
+
+    counted = calendar.open_seconds(start, end)
+    landed = calendar.advance(start, counted)
+
+    assert counted == open_by_pieces(calendar, start, end)
+    assert open_by_pieces(calendar, start, landed) == counted
+    assert not any(p.open for p in calendar.pieces(landed, end))
+    if counted > 0:
+        assert open_by_pieces(calendar, landed - timedelta(seconds=1), landed) == 1
+
+
+def test_ninety_days_on_two_hours_a_week_fall_due_two_decades_on_at_the_last_open_minute(
+) -> None:
+    # The policy of issue 13.6: open Saturdays 10-12 (New York), a 90-day target. From
+    # Mon 2026-11-16, the 1080th Saturday is 2047-07-27; 12:00 EDT is 16:00Z.
+    saturdays = CalendarSpec.model_validate({"hours": {"sat": ["10:00-12:00"]}}).build("sat")
+    calendar = saturdays.zoned(NEW_YORK)
+    start = at(NEW_YORK, "2026-11-16 09:00")
+
+    landed = calendar.advance(start, 90 * DAY)
+
+    assert landed == utc("2047-07-27T16:00")
+    assert calendar.open_seconds(start, landed) == 90 * DAY
+    assert calendar.open_seconds(start, landed - timedelta(minutes=1)) == 90 * DAY - 60
+
+
+def test_a_target_the_calendar_cannot_give_within_the_search_horizon_is_a_calendar_error(
+) -> None:
+    minute = CalendarSpec.model_validate({"hours": {"sat": ["10:00-10:01"]}}).build("minute")
+
+    with pytest.raises(CalendarError, match=f"in the {MAX_SEARCH_DAYS} days from"):
+        minute.zoned(NEW_YORK).advance(at(NEW_YORK, "2026-11-16 09:00"), 366 * DAY)

@@ -7,17 +7,23 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from ticketflow.domain.policy import Policy, PolicyError, load_policy_file
+from tests.support.builders import PAYLOAD_OF, ROLE_OF, T0, create_payload, ctx
+from ticketflow.domain.calendar import MINUTES_PER_DAY
+from ticketflow.domain.lifecycle import Role
+from ticketflow.domain.policy import Policy, PolicyError, load_policy_file, policy_from_data
+from ticketflow.domain.ticket import Ticket
+from ticketflow.domain.timers import due_commands
 
 SHIPPED = sorted(Path(__file__, "../../../domain/policies").resolve().glob("*.toml"))
+PERSONALYSISPRO = next(path for path in SHIPPED if path.stem == "personalysispro")
 FUZZ = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
@@ -186,3 +192,117 @@ def test_the_shipped_policies_round_trip_through_the_fuzzers_toml_writer(tmp_pat
         document = tomllib.loads(source.read_text(encoding="utf-8"))
         policy = load(tmp_path, toml_document(document))
         assert isinstance(policy, Policy) and policy.id == source.stem
+
+
+# --- a policy that loads can be evaluated (issue 13.6) ---------------------------------
+# A calendar open 2 h a week with a 90-day target once validated and then crashed the
+# engine: the calendar maths gave up after ten years. Now whatever loads is served.
+
+ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kathmandu",
+         "America/Santiago", "Pacific/Apia"]
+PRIORITIES = ["critical", "high", "medium", "low"]
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+#: 0-2 sorted, disjoint windows a day; short ones and none at all are likely.
+day_windows = st.lists(st.integers(0, MINUTES_PER_DAY), max_size=4, unique=True).map(
+    lambda bounds: [f"{_hhmm(a)}-{_hhmm(b)}" for a, b in zip(sorted(bounds)[::2],
+                                                             sorted(bounds)[1::2], strict=False)])
+weekly_hours = st.dictionaries(st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+                               day_windows, max_size=7)
+holiday_lists = st.one_of(
+    st.lists(st.dates(date(2020, 1, 1), date(2080, 1, 1)), max_size=30),
+    # a long run of closed days from around the ticket's creation on
+    st.builds(lambda first, days: [T0.date() + timedelta(days=first + n) for n in range(days)],
+              st.integers(-10, 400), st.integers(0, 4000)),
+)
+targets = st.one_of(st.integers(1, 3 * MINUTES_PER_DAY), st.integers(1, 366 * MINUTES_PER_DAY),
+                    st.sampled_from([90 * MINUTES_PER_DAY, 366 * MINUTES_PER_DAY]))
+
+
+@FUZZ
+@given(hours=weekly_hours, holidays=holiday_lists, minutes=st.lists(targets, min_size=8,
+       max_size=8), tz=st.sampled_from(ZONES), priority=st.sampled_from(PRIORITIES),
+       as_of_days=st.integers(0, 20_000))
+def test_a_policy_that_loads_can_evaluate_a_ticket_under_it(
+    tmp_path: Path, hours: dict[str, list[str]], holidays: list[date], minutes: list[int],
+    tz: str, priority: str, as_of_days: int,
+) -> None:
+    """Either the loader refuses the calendar and targets (PolicyError naming the file),
+    or the clocks and the due commands of a ticket under them evaluate, however sparse
+    the calendar, however long the target, whatever the zone and the as-of instant."""
+    document = tomllib.loads(PERSONALYSISPRO.read_text(encoding="utf-8"))
+    document["calendars"]["business"] = {"hours": hours, "holidays": holidays}
+    document["plans"]["standard"]["first_response"] = dict(zip(PRIORITIES[1:], minutes,
+                                                               strict=False))
+    document["resolution"] = dict(zip(PRIORITIES, minutes[3:], strict=False))
+    document["escalation"]["automatic"] = [
+        {"to": "second_level", "after": minutes[7], "calendar": "business"}]
+    policy = load(tmp_path, toml_document(document))
+    event("refused" if isinstance(policy, PolicyError) else "served")
+    if isinstance(policy, PolicyError):
+        return
+    ticket = Ticket.create(ctx(T0, Role.CUSTOMER), policy, "T-9", create_payload(
+        plan="standard", timezone=tz, priority=priority))
+    later = T0 + timedelta(days=as_of_days)
+    ticket.sla(policy, T0, explain=True)
+    for hours_after, command in ((0, None), (5, "acknowledge"), (6, "request_user_input"),
+                                 (54, "receive_user_input")):
+        if command:
+            ticket.handle(command, ctx(T0 + timedelta(hours=hours_after), ROLE_OF[command]),
+                          policy, PAYLOAD_OF[command])
+        ticket.sla(policy, later)
+        due_commands(ticket, policy)
+
+
+def _with_calendar(hours: dict[str, list[str]], holidays: list[date] | None = None,
+                   **targets: Any) -> dict[str, Any]:
+    """personalysispro with `business` replaced, and some targets changed (by key)."""
+    document = tomllib.loads(PERSONALYSISPRO.read_text(encoding="utf-8"))
+    document["calendars"]["business"] = {"hours": hours, "holidays": holidays or []}
+    for key, value in targets.items():
+        section, name = key.split("__")
+        document[section][name] = value
+    return document
+
+
+EVERY_SATURDAY = [date(2026, 1, 3) + timedelta(weeks=n) for n in range(60 * 53)]
+
+
+@pytest.mark.parametrize("document, fragment", [
+    # one minute a week: a 366-day target would take ten thousand years
+    (_with_calendar({"sat": ["10:00-10:01"]}, resolution__low="366d"),
+     "resolution.low: 527040 min may not fall due within 50 years on calendar 'business'"
+     " (open 1 min a week): at most 2608 min fit"),
+    # holidays on every opening day for 60 years: no open time left for any target
+    (_with_calendar({"sat": ["10:00-12:00"]}, EVERY_SATURDAY),
+     "plans.standard.first_response.high: 240 min may not fall due within 50 years on"
+     " calendar 'business' (open 120 min a week, less 3180 holidays): at most 0 min fit"),
+])
+def test_a_target_that_may_not_fall_due_within_fifty_years_is_refused_with_its_key(
+    tmp_path: Path, document: dict[str, Any], fragment: str
+) -> None:
+    result = load(tmp_path, toml_document(document))
+    assert isinstance(result, PolicyError) and fragment in " ".join(str(result).split()), result
+
+
+def test_an_automatic_escalation_delay_is_held_to_the_same_horizon(tmp_path: Path) -> None:
+    document = _with_calendar({"sun": ["09:00-09:05"]})
+    document["escalation"]["automatic"] = [{"to": "management", "after": "200d",
+                                            "calendar": "business"}]
+    result = str(load(tmp_path, toml_document(document)))
+    assert "escalation.automatic.0.after: 288000 min may not fall due within 50 years" in result
+
+
+def test_the_calendar_of_the_issue_is_served_and_a_stored_version_is_not_held_to_the_horizon(
+    tmp_path: Path,
+) -> None:
+    issue = _with_calendar({"sat": ["10:00-12:00"]}, resolution__low="90d")
+    assert isinstance(load(tmp_path, toml_document(issue)), Policy)
+    unservable = _with_calendar({"sat": ["10:00-10:01"]}, resolution__low="366d")
+    with pytest.raises(PolicyError):
+        policy_from_data(unservable, "a new file")
+    assert policy_from_data(unservable, "stored", stored=True).resolution["low"] == 527040

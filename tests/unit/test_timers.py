@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from tests.support.builders import PP, T0, Story
+import pytest
+
+from tests.support.builders import POLICIES, PP, T0, Story
 from ticketflow.domain.lifecycle import Role
+from ticketflow.domain.policy import policy_from_data
+from ticketflow.domain.sla import SlaError
 from ticketflow.domain.timers import due_commands
 
 
@@ -87,3 +93,37 @@ def test_system_escalation_may_skip_a_level_for_a_non_critical_ticket() -> None:
     story = Story().do("record_sla_breach", clock="resolution", due_at=T0,
                        after=timedelta(days=2), role=Role.SYSTEM)
     assert story.ticket.level == "management"
+
+
+# --- a stored policy version the evaluator cannot serve (issue 13.6) ----------------------
+
+
+def stored_version(policy_id: str, calendar: str) -> dict[str, Any]:
+    """A shipped policy as an older version kept in the event store, its `calendar` open
+    one minute a week (no longer accepted from a file with the targets set below)."""
+    document = POLICIES[policy_id].model_dump(mode="json") | {"version": "0.9.0"}
+    document["calendars"][calendar] = {"hours": {"sat": ["10:00-10:01"]}, "holidays": []}
+    return document
+
+
+def test_clocks_a_stored_version_cannot_serve_are_an_sla_error_naming_it() -> None:
+    document = stored_version("personalysispro", "extended")
+    document["resolution"]["high"] = 366 * 1440
+    old = policy_from_data(document, "stored", stored=True)
+
+    with pytest.raises(SlaError, match=re.escape(
+            "policy personalysispro 0.9.0 cannot evaluate the SLA clocks of plan"
+            " 'professional' in America/New_York: calendar 'extended' has less than 527040"
+            " open minutes in the 36524 days")):
+        due_commands(Story().ticket, old)
+
+
+def test_an_escalation_a_stored_version_cannot_time_is_an_sla_error_naming_the_ticket() -> None:
+    document = stored_version("growgrebuddy", "business")
+    document["escalation"]["automatic"][2]["after"] = 366 * 1440  # tier3 after tier2
+    old = policy_from_data(document, "stored", stored=True)
+    story = Story("growgrebuddy", ticket_id="G-7", priority="high")
+    story.do("escalate", level="tier2", reason="stuck")
+
+    with pytest.raises(SlaError, match="cannot evaluate the time-driven commands of ticket G-7"):
+        due_commands(story.ticket, old)
