@@ -6,7 +6,8 @@ builds fresh ones before swapping them in.
 
 Ticket and session ids are scoped by tenant (SPEC §5), so every row of a ticket or a
 session is keyed by (tenant, ticket_id) or (tenant, session_id): two tenants' "T-1"
-are two tickets.
+are two tickets. `outdated` finds tables whose stored primary key is not the declared
+one (a database made by an older release), which `replay.upgrade` rebuilds.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    inspect,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -150,6 +152,16 @@ def _ticket_version_key() -> tuple[Column[Any], ...]:
     return (Column("tenant", String(200), primary_key=True),
             Column("ticket_id", String(200), primary_key=True),
             Column("version", Integer, primary_key=True))
+
+
+def outdated(engine: Engine, t: Tables) -> list[str]:
+    """The tables that exist with another primary key than `t` declares for them: made
+    by an older release (before ticket ids were scoped by tenant, keyed by ticket id
+    alone). Their rows cannot be migrated in place; they are rebuilt from the events."""
+    found = inspect(engine)
+    return [name for name, table in t.metadata.tables.items() if found.has_table(name)
+            and found.get_pk_constraint(name)["constrained_columns"]
+            != [c.name for c in table.primary_key.columns]]
 
 
 def engine_for(url: str) -> Engine:

@@ -73,6 +73,11 @@ class Projector:
         self.position_name = position
         self.deferred: set[Key] = set()
         self.t: Tables = tables(suffix)
+        if not (private or suffix):
+            # replay imports this module: it builds the Projectors of a rebuild
+            from ticketflow.projections.replay import upgrade  # noqa: PLC0415
+
+            upgrade(app, engine)  # read models made by an older release are rebuilt first
         self.t.metadata.create_all(engine)
         if not private:  # indexes added since a table was made
             for table in self.t.metadata.tables.values():

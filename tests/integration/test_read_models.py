@@ -4,6 +4,8 @@ redelivery, equal after a replay, and reports with hand-checked figures."""
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,12 +17,13 @@ from hypothesis import strategies as st
 from sqlalchemy import inspect, select, text
 
 from tests.support.builders import T0, command_line, create_payload
+from tests.support.released_read_models import RELEASED_KEYS, released_tables
 from tests.support.tenants import GB, PP, SharedIds, fixed_clock, same_ids_story
 from ticketflow.application import TICKET_TOPIC, TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
 from ticketflow.domain.errors import NotFound
-from ticketflow.projections.db import engine_for
+from ticketflow.projections.db import engine_for, outdated, tables
 from ticketflow.projections.replay import rebuild
 from ticketflow.projections.reports import (
     satisfaction_report,
@@ -466,3 +469,70 @@ def test_reports_count_both_tenants_tickets_with_the_same_id(
             for r in answers["satisfaction"]] == [(GB, 1, 2.0), (PP, 1, 5.0)]
     assert [(r["tenant"], r["sessions"], r["solved"]) for r in answers["self_service"]] == [
         (GB, 1, 0), (PP, 1, 1)]
+
+
+# -- read models made by the released version (keyed by ticket id alone) -----------------
+
+
+@pytest.fixture
+def released_db(db_url: str) -> Iterator[tuple[TicketingApp, dict[str, Any]]]:
+    """A store with a workload, and its read models in the released shape (made by
+    today's projection, then copied into tables keyed as release 0.1.0 keyed them);
+    with a snapshot of what they hold."""
+    with build_app(Settings(db=db_url), clock=fixed_clock) as app:
+        for command in generate_workload(5, tickets=12, start=START, days=5):
+            app.apply(json.dumps(command).encode())
+        engine = engine_for(db_url)
+        made = Projector(app, engine, suffix="__made")
+        made.catch_up()
+        expected = snapshot(made)
+        released = released_tables()
+        released.create_all(engine)
+        with engine.begin() as conn:
+            for name, table in released.tables.items():
+                rows = [dict(r._mapping) for r in conn.execute(select(tables("__made").metadata
+                                                                     .tables[f"{name}__made"]))]
+                if rows:
+                    conn.execute(table.insert(), [{c.name: row[c.name] for c in table.columns}
+                                                  for row in rows])
+        made.t.metadata.drop_all(engine)
+        assert outdated(engine, tables()) == list(RELEASED_KEYS)
+        yield app, expected
+
+
+def test_read_models_of_the_released_version_are_rebuilt_when_opened(
+    released_db: tuple[TicketingApp, dict[str, Any]], db_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, expected = released_db
+    engine = engine_for(db_url)
+    with caplog.at_level(logging.WARNING, logger="ticketflow.projections.replay"):
+        projector = Projector(app, engine)
+    assert outdated(engine, tables()) == []
+    assert "made by an older release" in caplog.text and "rm_tickets" in caplog.text
+    assert f"rebuilt from {len(list(app.stream_records()))} events" in caplog.text
+    assert snapshot(projector) == expected
+    assert projector.catch_up() == 0  # its position came with the rebuilt tables
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ticketflow.projections.replay"):
+        Projector(app, engine)  # current now: opened as it is
+    assert caplog.text == ""
+
+
+def test_processes_opening_released_read_models_at_once_rebuild_them_once(
+    released_db: tuple[TicketingApp, dict[str, Any]], db_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, expected = released_db
+    engine = engine_for(db_url)
+    opened: list[Projector] = []
+    with caplog.at_level(logging.WARNING, logger="ticketflow.projections.replay"):
+        threads = [threading.Thread(target=lambda: opened.append(Projector(app, engine)))
+                   for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(opened) == 3
+    assert caplog.text.count("rebuilt from") == 1
+    assert snapshot(opened[0]) == expected
