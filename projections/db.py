@@ -3,6 +3,11 @@
 Read models live beside the event store (the same URL), in tables prefixed `rm_`.
 `tables(suffix)` builds the same tables under another name, which is how `replay`
 builds fresh ones before swapping them in.
+
+Ticket and session ids are scoped by tenant (SPEC §5), so every row of a ticket or a
+session is keyed by (tenant, ticket_id) or (tenant, session_id): two tenants' "T-1"
+are two tickets. `outdated` finds tables whose stored primary key is not the declared
+one (a database made by an older release), which `replay.upgrade` rebuilds.
 """
 
 from __future__ import annotations
@@ -27,11 +32,14 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    inspect,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 NAMES = ("rm_positions", "rm_tickets", "rm_volume", "rm_satisfaction", "rm_self_service",
          "rm_articles", "rm_parked", "rm_offsets", "rm_timeline", "rm_sla_clocks")
+#: The key of a ticket's rows (a session's: tenant, session_id).
+TICKET_KEY = ("tenant", "ticket_id")
 
 
 @dataclass(frozen=True)
@@ -58,8 +66,8 @@ def tables(suffix: str = "") -> Tables:
     )
     tickets = Table(
         f"rm_tickets{suffix}", metadata,
+        Column("tenant", String(100), primary_key=True),
         Column("ticket_id", String(200), primary_key=True),
-        Column("tenant", String(100), nullable=False),
         Column("version", Integer, nullable=False),
         *(Column(name, String(200)) for name in (
             "status", "plan", "priority", "initial_priority", "channel", "category",
@@ -81,31 +89,29 @@ def tables(suffix: str = "") -> Tables:
     )
     satisfaction = Table(
         f"rm_satisfaction{suffix}", metadata,
-        Column("ticket_id", String(200), primary_key=True),
-        Column("version", Integer, primary_key=True),
-        *(Column(name, String(200), nullable=False) for name in ("tenant", "plan", "day")),
+        *_ticket_version_key(),
+        *(Column(name, String(200), nullable=False) for name in ("plan", "day")),
         Column("score", Integer, nullable=False),
         Column("nps", Integer),
         Index(f"rm_satisfaction{suffix}_day", "day"),
     )
     self_service = Table(
         f"rm_self_service{suffix}", metadata,
+        Column("tenant", String(200), primary_key=True),
         Column("session_id", String(200), primary_key=True),
-        *(Column(name, String(200), nullable=False) for name in ("tenant", "day", "outcome")),
+        *(Column(name, String(200), nullable=False) for name in ("day", "outcome")),
         Column("articles_viewed", Integer, nullable=False),
         Index(f"rm_self_service{suffix}_day", "day"),
     )
     articles = Table(  # knowledge-base links, publication consents and publications
         f"rm_articles{suffix}", metadata,
-        Column("ticket_id", String(200), primary_key=True),
-        Column("version", Integer, primary_key=True),
-        *(Column(name, String(200), nullable=False) for name in ("tenant", "day", "kind")),
+        *_ticket_version_key(),
+        *(Column(name, String(200), nullable=False) for name in ("day", "kind")),
         Column("article_id", String(200)),
     )
     parked = Table(  # events held back: a poison event and its ticket's later events
         f"rm_parked{suffix}", metadata,
-        Column("ticket_id", String(200), primary_key=True),
-        Column("version", Integer, primary_key=True),
+        *_ticket_version_key(),
         Column("envelope", JSON, nullable=False),
         Column("error", String(2000), nullable=False),
     )
@@ -117,17 +123,17 @@ def tables(suffix: str = "") -> Tables:
     )
     timeline = Table(  # the audit timeline: every ticket event's envelope as recorded
         f"rm_timeline{suffix}", metadata,
-        Column("ticket_id", String(200), primary_key=True),
-        Column("version", Integer, primary_key=True),
-        *(Column(name, String(200), nullable=False) for name in ("tenant", "type", "occurred_at")),
+        *_ticket_version_key(),
+        *(Column(name, String(200), nullable=False) for name in ("type", "occurred_at")),
         Column("envelope", JSON, nullable=False),
     )
     sla_clocks = Table(  # both SLA clocks of every ticket, as of its latest event
         f"rm_sla_clocks{suffix}", metadata,
+        Column("tenant", String(200), primary_key=True),
         Column("ticket_id", String(200), primary_key=True),
         Column("clock", String(50), primary_key=True),
         *(Column(name, String(200), nullable=False)
-          for name in ("tenant", "plan", "priority", "status", "evaluated_at")),
+          for name in ("plan", "priority", "status", "evaluated_at")),
         Column("target_minutes", Integer),
         Column("counted_minutes", Float, nullable=False),
         *(Column(name, String(200)) for name in ("due_at", "met_at", "breached_at")),
@@ -139,6 +145,23 @@ def tables(suffix: str = "") -> Tables:
     )
     return Tables(metadata, positions, tickets, volume, satisfaction, self_service, articles,
                   parked, offsets, timeline, sla_clocks)
+
+
+def _ticket_version_key() -> tuple[Column[Any], ...]:
+    """(tenant, ticket_id, version): one row per ticket event."""
+    return (Column("tenant", String(200), primary_key=True),
+            Column("ticket_id", String(200), primary_key=True),
+            Column("version", Integer, primary_key=True))
+
+
+def outdated(engine: Engine, t: Tables) -> list[str]:
+    """The tables that exist with another primary key than `t` declares for them: made
+    by an older release (before ticket ids were scoped by tenant, keyed by ticket id
+    alone). Their rows cannot be migrated in place; they are rebuilt from the events."""
+    found = inspect(engine)
+    return [name for name, table in t.metadata.tables.items() if found.has_table(name)
+            and found.get_pk_constraint(name)["constrained_columns"]
+            != [c.name for c in table.primary_key.columns]]
 
 
 def engine_for(url: str) -> Engine:
@@ -193,38 +216,51 @@ def upsert_many(conn: Connection, table: Table, rows: list[dict[str, Any]],
     _execute_many(conn, sql, table, rows)
 
 
-def update_many(conn: Connection, table: Table, rows: list[dict[str, Any]], key: str) -> None:
-    """UPDATE every other column of the rows found by `key`."""
+def update_many(conn: Connection, table: Table, rows: list[dict[str, Any]],
+                key: Sequence[str]) -> None:
+    """UPDATE every other column of the rows found by their `key` columns."""
     if not rows:
         return
     mark = _mark(conn)
-    others = [c for c in table.columns if c.name != key]
+    others = [c for c in table.columns if c.name not in key]
     sql = (f'UPDATE "{table.name}" SET {", ".join(f"{_q(c.name)} = {mark}" for c in others)}'
-           f" WHERE {_q(key)} = {mark}")
+           f" WHERE {' AND '.join(f'{_q(name)} = {mark}' for name in key)}")
     json_columns = _json_columns(table)
     conn.exec_driver_sql(sql, [
         (*(_json_text(row[c.name]) if c.name in json_columns else row[c.name] for c in others),
-         row[key]) for row in rows])
+         *(row[name] for name in key)) for row in rows])
 
 
-def select_many(conn: Connection, table: Table, key: str,
-                values: Sequence[Any]) -> list[dict[str, Any]]:
-    """The rows whose `key` is one of `values`, as dicts (JSON columns decoded)."""
+def select_many(conn: Connection, table: Table, key: Sequence[str],
+                values: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The rows whose `key` columns equal one of `values` (tuples in `key` order), as
+    dicts (JSON columns decoded). Each group of values sharing all but the last column
+    is one equality on those and an IN list on the last: an index seek per value when
+    `key` leads an index (a primary key: tenant, ticket_id)."""
     names = [c.name for c in table.columns]
     json_columns = _json_columns(table)
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for value in values:
+        groups.setdefault(tuple(value[:-1]), []).append(value[-1])
+    mark = _mark(conn)
+    equal = "".join(f"{_q(name)} = {mark} AND " for name in key[:-1])
     found: list[dict[str, Any]] = []
-    for start in range(0, len(values), 500):
-        chunk = tuple(values[start:start + 500])
-        marks = ", ".join([_mark(conn)] * len(chunk))
-        cursor = conn.exec_driver_sql(
-            f'SELECT {_names(names)} FROM "{table.name}" WHERE {_q(key)} IN ({marks})', chunk)
-        for values_row in cursor:
-            row = dict(zip(names, values_row, strict=True))
-            for name in json_columns:
-                if isinstance(row[name], str | bytes):  # PostgreSQL decodes JSON itself
-                    row[name] = orjson.loads(row[name])
-            found.append(row)
+    for prefix, lasts in groups.items():
+        for start in range(0, len(lasts), 500):
+            chunk = tuple(lasts[start:start + 500])
+            cursor = conn.exec_driver_sql(
+                f'SELECT {_names(names)} FROM "{table.name}" WHERE {equal}{_q(key[-1])}'
+                f' IN ({", ".join([mark] * len(chunk))})', (*prefix, *chunk))
+            found.extend(_decoded(json_columns, dict(zip(names, row, strict=True)))
+                         for row in cursor)
     return found
+
+
+def _decoded(json_columns: frozenset[str], row: dict[str, Any]) -> dict[str, Any]:
+    for name in json_columns:
+        if isinstance(row[name], str | bytes):  # PostgreSQL decodes JSON itself
+            row[name] = orjson.loads(row[name])
+    return row
 
 
 def _execute_many(conn: Connection, sql: str, table: Table, rows: list[dict[str, Any]]) -> None:

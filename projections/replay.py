@@ -9,21 +9,33 @@ inside it on SQLite (readers keep their snapshot of the old tables until it comm
 A large history is replayed by several processes at once (one per core, up to four),
 each projecting the tickets whose stream id falls to its share: a ticket's events all
 go to one process, in order, so the tables end up exactly as one process leaves them.
+
+`upgrade` is the same rebuild, run when the read models are opened and a table's
+primary key is not the one this release declares: a database made before ids were
+scoped by tenant keys rows by ticket id alone. Such rows cannot be re-keyed in place
+(one row may mix two tenants' "T-1"); the events tell them apart.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
 
 from ticketflow.application import TicketingApp
-from ticketflow.projections.db import NAMES, engine_for, tables
+from ticketflow.projections.db import NAMES, engine_for, outdated, tables
 from ticketflow.projections.runner import POSITION, Projector
+
+log = logging.getLogger(__name__)
 
 NEXT = "__next"
 BATCH = 10_000
@@ -31,6 +43,10 @@ BATCH = 10_000
 PARALLEL_FROM = 100_000
 
 Progress = Callable[[int], None]
+#: PostgreSQL advisory lock held by the process upgrading the read models.
+UPGRADE_LOCK = zlib.crc32(b"ticketflow: read-model upgrade")
+#: Seconds between two progress lines of an upgrade.
+UPGRADE_PROGRESS_EVERY = 10.0
 
 
 def rebuild(app: TicketingApp, engine: Engine, progress: Progress | None = None,
@@ -109,3 +125,62 @@ def _swap(engine: Engine, fresh: Projector) -> None:
             else:
                 for index in final[name].indexes:
                     index.create(conn)
+
+
+def upgrade(app: TicketingApp, engine: Engine) -> bool:
+    """Rebuild the read models if a table has another primary key than this release
+    declares (see the module docstring); True if it did. One process upgrades at a
+    time; the others wait for it, then find the tables current."""
+    if not outdated(engine, tables()):
+        return False
+    with _upgrading(engine):
+        stale = outdated(engine, tables())
+        if not stale:
+            return False  # another process upgraded them while this one waited
+        log.warning("the read models %s were made by an older release (rows keyed by"
+                    " ticket id alone); rebuilding every read model from the event store"
+                    " (as `ticketflow replay --from-start` does)", ", ".join(stale))
+        started = time.monotonic()
+        applied = rebuild(app, engine, _logged_progress())
+        log.warning("read models rebuilt from %d events in %.1f s", applied,
+                    time.monotonic() - started)
+    return True
+
+
+def _logged_progress() -> Progress:
+    last = time.monotonic()
+
+    def progress(applied: int) -> None:
+        nonlocal last
+        if time.monotonic() - last >= UPGRADE_PROGRESS_EVERY:
+            last = time.monotonic()
+            log.warning("rebuilding the read models: %d events applied", applied)
+    return progress
+
+
+@contextmanager
+def _upgrading(engine: Engine) -> Iterator[None]:
+    """Held while one process upgrades: an advisory lock on PostgreSQL, an exclusive
+    lock on a file beside a SQLite database (released by the system if it dies)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": UPGRADE_LOCK})
+            conn.commit()  # the lock is the session's: no transaction stays open
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": UPGRADE_LOCK})
+                conn.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield  # one connection's database: no other process sees it
+        return
+    lock = Path(f"{database}.upgrade-lock")
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+            lock.unlink(missing_ok=True)  # done: whoever still waits finds them current
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -22,12 +22,13 @@ from sqlalchemy import ColumnElement, Connection, Select, func, select
 
 from ticketflow.domain.policy import Policy
 from ticketflow.domain.sla import CLOCKS, SlaResult
-from ticketflow.projections.db import Tables, select_many
+from ticketflow.projections.db import TICKET_KEY, Tables, select_many
 from ticketflow.projections.sla_clocks import sla_of
 from ticketflow.projections.sla_compliance import ComplianceRow, compliance_rows
 from ticketflow.projections.tickets import Row
 
 PolicyOf = Callable[[Row], Policy | None]
+Keys = set[tuple[str, str]]  # (tenant, ticket_id) of ticket rows
 
 
 def sla_report(
@@ -84,45 +85,46 @@ def _candidates(conn: Connection, t: Tables, policy_of: PolicyOf, tenant: str | 
                 window: _Window, *, settled_by: datetime) -> list[Row]:
     """The ticket rows that can have a clock instant in the window, evaluated at
     `settled_by` (see `sla_report`), in no particular order."""
-    ids = (_settled(conn, t, window, settled_by, tenant)
-           | _unsettled(conn, t, settled_by, window.end, tenant)
-           | _foreign(conn, t, policy_of, tenant))
-    return select_many(conn, t.tickets, "ticket_id", sorted(ids))
+    keys = (_settled(conn, t, window, settled_by, tenant)
+            | _unsettled(conn, t, settled_by, window.end, tenant)
+            | _foreign(conn, t, policy_of, tenant))
+    return select_many(conn, t.tickets, TICKET_KEY, sorted(keys))
 
 
 def _settled(conn: Connection, t: Tables, window: _Window, settled_by: datetime,
-             tenant: str | None) -> set[str]:
+             tenant: str | None) -> Keys:
     """Tickets whose latest SLA fact is at or before `settled_by` and whose stored
     clock instant (due or met) is in the window."""
     c = t.sla_clocks.c
     instant = c[window.column]
-    query = select(c.ticket_id).where(
+    query = select(c.tenant, c.ticket_id).where(
         instant >= _text(window.start), instant < _text(window.end),
         c.evaluated_at <= _text(settled_by))
-    return _ids(conn, query, c.tenant == tenant if tenant else None)
+    return _keys(conn, query, c.tenant == tenant if tenant else None)
 
 
 def _unsettled(conn: Connection, t: Tables, after: datetime, until: datetime,
-               tenant: str | None) -> set[str]:
+               tenant: str | None) -> Keys:
     """Tickets with an SLA fact after `after` that existed at it and before `until`."""
     c, k = t.sla_clocks.c, t.tickets.c
-    query = select(c.ticket_id).join_from(t.sla_clocks, t.tickets, k.ticket_id == c.ticket_id)
+    query = select(c.tenant, c.ticket_id).join_from(
+        t.sla_clocks, t.tickets, (k.tenant == c.tenant) & (k.ticket_id == c.ticket_id))
     query = query.where(c.evaluated_at > _text(after), k.created_at <= _text(after),
                         k.created_at < _text(until))
-    return _ids(conn, query, c.tenant == tenant if tenant else None)
+    return _keys(conn, query, c.tenant == tenant if tenant else None)
 
 
-def _foreign(conn: Connection, t: Tables, policy_of: PolicyOf, tenant: str | None) -> set[str]:
+def _foreign(conn: Connection, t: Tables, policy_of: PolicyOf, tenant: str | None) -> Keys:
     """Tickets `policy_of` gives another policy than the one they recorded (a what-if),
     asked once per (tenant, recorded policy): it answers by those alone."""
     k = t.tickets.c
-    ids: set[str] = set()
+    keys: Keys = set()
     for row in _policy_samples(conn, t, tenant):
         policy = policy_of(row)
         if policy is not None and policy.content_hash != row["policy_hash"]:
-            ids |= _ids(conn, select(k.ticket_id).where(
+            keys |= _keys(conn, select(k.tenant, k.ticket_id).where(
                 k.tenant == row["tenant"], k.policy_hash == row["policy_hash"]))
-    return ids
+    return keys
 
 
 def _policy_samples(conn: Connection, t: Tables, tenant: str | None) -> Iterator[Row]:
@@ -142,9 +144,10 @@ def _distinct(conn: Connection, column: Any, *where: ColumnElement[bool]) -> Ite
         value = conn.execute(select(func.min(column)).where(*where, column > value)).scalar()
 
 
-def _ids(conn: Connection, query: Select[Any], tenant: ColumnElement[bool] | None = None,
-         ) -> set[str]:
-    return set(conn.scalars(query if tenant is None else query.where(tenant)))
+def _keys(conn: Connection, query: Select[Any], tenant: ColumnElement[bool] | None = None,
+          ) -> Keys:
+    return {(row[0], row[1]) for row in conn.execute(
+        query if tenant is None else query.where(tenant))}
 
 
 def _text(instant: datetime) -> str:

@@ -3,7 +3,9 @@
 Each batch is applied in memory (the affected ticket rows are read once), then the
 rows, the daily counters and the runner's position are written in one transaction.
 A ticket row's `version` makes a redelivered event a no-op; an event that skips a
-version is refused (per-ticket order is never broken).
+version is refused (per-ticket order is never broken). A ticket is known by its
+tenant and its id (`Key`): two tenants' "T-1" are two tickets, each with its own
+version, its own parked events and its own rows.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import Connection, Engine, select
 
 from ticketflow.application import STREAM_TOPICS, TicketingApp
 from ticketflow.projections.db import (
+    TICKET_KEY,
     Tables,
     insert,
     insert_many,
@@ -40,6 +43,12 @@ from ticketflow.projections.timeline import timeline_row
 POSITION = "read-models"
 VOLUME_COUNTERS = ("created", "resolved", "reopened", "closed")
 VolumeCounts = Counter[tuple[tuple[str, ...], str]]
+#: (tenant, ticket_id): what names a ticket (ids are scoped by tenant, SPEC §5).
+Key = tuple[str, str]
+
+
+def key_of(envelope_or_row: dict[str, Any]) -> Key:
+    return envelope_or_row["tenant"], envelope_or_row["ticket_id"]
 
 
 def _share(stream_id: UUID | str, shares: int) -> int:
@@ -62,8 +71,13 @@ class Projector:
         self.engine = engine
         self.private = private
         self.position_name = position
-        self.deferred: set[str] = set()
+        self.deferred: set[Key] = set()
         self.t: Tables = tables(suffix)
+        if not (private or suffix):
+            # replay imports this module: it builds the Projectors of a rebuild
+            from ticketflow.projections.replay import upgrade  # noqa: PLC0415
+
+            upgrade(app, engine)  # read models made by an older release are rebuilt first
         self.t.metadata.create_all(engine)
         if not private:  # indexes added since a table was made
             for table in self.t.metadata.tables.values():
@@ -103,33 +117,34 @@ class Projector:
         sessions = [e for e in envelopes if e["type"] == "SelfServiceRecorded"]
         self._write_sessions(conn, sessions)
         envelopes = [e for e in envelopes if e["type"] != "SelfServiceRecorded"]
-        ids = sorted({e["ticket_id"] for e in envelopes})
-        known = self._rows(conn, ids)
+        keys = sorted({key_of(e) for e in envelopes})
+        known = self._rows(conn, keys)
         rows = dict(known)
-        held = self._held(conn, ids)
+        held = self._held(conn, keys)
         counts: VolumeCounts = Counter()
         answers: list[Row] = []
         articles: list[Row] = []
         events: list[Row] = []
         parked: list[Row] = []
-        timed: set[str] = set()  # tickets whose SLA facts changed in this batch
+        timed: set[Key] = set()  # tickets whose SLA facts changed in this batch
         for envelope in envelopes:
-            ticket_id = envelope["ticket_id"]
-            row = rows.get(ticket_id)
+            key = key_of(envelope)
+            row = rows.get(key)
             if envelope["version"] <= (row["version"] if row else 0):
                 continue  # delivered before: already applied
             try:
-                if ticket_id in held:
-                    raise OutOfOrder(f"held back behind parked v{held[ticket_id]}")
+                if key in held:
+                    raise OutOfOrder(f"held back behind parked v{held[key]}")
                 row, bump, answer, article = self._project(row, envelope)
             except Exception as exc:  # a poison event: park it, go on with other tickets
-                held.setdefault(ticket_id, envelope["version"])
-                parked.append({"ticket_id": ticket_id, "version": envelope["version"],
-                               "envelope": envelope, "error": f"{type(exc).__name__}: {exc}"})
+                held.setdefault(key, envelope["version"])
+                parked.append({"tenant": key[0], "ticket_id": key[1],
+                               "version": envelope["version"], "envelope": envelope,
+                               "error": f"{type(exc).__name__}: {exc}"})
                 continue
-            if ticket_id not in rows or row["sla_facts"] != rows[ticket_id]["sla_facts"]:
-                timed.add(ticket_id)
-            rows[ticket_id] = row
+            if key not in rows or row["sla_facts"] != rows[key]["sla_facts"]:
+                timed.add(key)
+            rows[key] = row
             events.append(timeline_row(envelope))
             if bump:
                 counts[bump] += 1
@@ -159,34 +174,36 @@ class Projector:
         return (row, volume_key(row, envelope), satisfaction_row(row, envelope),
                 article_row(row, envelope))
 
-    def _held(self, conn: Connection, ids: list[str]) -> dict[str, int]:
-        """Tickets with parked events: their later events wait behind them."""
-        table, held = self.t.parked, dict[str, int]()
-        for start in range(0, len(ids), 500):
-            query = select(table.c.ticket_id, table.c.version).where(
-                table.c.ticket_id.in_(ids[start:start + 500])).order_by(table.c.version)
-            for ticket_id, version in conn.execute(query):
-                held.setdefault(ticket_id, version)
+    def _held(self, conn: Connection, keys: list[Key]) -> dict[Key, int]:
+        """Tickets with parked events (their first parked version): their later events
+        wait behind them."""
+        held: dict[Key, int] = {}
+        for row in select_many(conn, self.t.parked, TICKET_KEY, keys):
+            key = key_of(row)
+            held[key] = min(row["version"], held.get(key, row["version"]))
         return held
 
     def _write_parked(self, conn: Connection, parked: list[Row]) -> None:
-        insert_many(conn, self.t.parked, parked, unless_exists=("ticket_id", "version"))
+        insert_many(conn, self.t.parked, parked, unless_exists=(*TICKET_KEY, "version"))
 
-    def parked(self, ticket_id: str | None = None) -> list[Row]:
-        """Every parked event (or one ticket's), by ticket and version."""
+    def parked(self, tenant: str | None = None, ticket_id: str | None = None) -> list[Row]:
+        """Every parked event (or a tenant's, or the tenant's ticket's), by tenant,
+        ticket and version."""
         table = self.t.parked
+        query = select(table).order_by(table.c.tenant, table.c.ticket_id, table.c.version)
+        if tenant is not None:
+            query = query.where(table.c.tenant == tenant)
+        if ticket_id is not None:
+            query = query.where(table.c.ticket_id == ticket_id)
         with self.engine.connect() as conn:
-            query = select(table).order_by(table.c.ticket_id, table.c.version)
-            if ticket_id is not None:
-                query = query.where(table.c.ticket_id == ticket_id)
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def retry_parked(self) -> tuple[int, int]:
         """Apply parked events again, in order; returns (applied, still parked)."""
         table = self.t.parked
         with self.engine.begin() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(
-                select(table).order_by(table.c.ticket_id, table.c.version))]
+            rows = [dict(r._mapping) for r in conn.execute(select(table).order_by(
+                table.c.tenant, table.c.ticket_id, table.c.version))]
             conn.execute(table.delete())
             self.apply(conn, [row["envelope"] for row in rows])
             remaining = conn.execute(select(table.c.version)).all()
@@ -195,16 +212,15 @@ class Projector:
     def _write_sessions(self, conn: Connection, sessions: list[dict[str, Any]]) -> None:
         """Insert-or-ignore: a session records once, so a redelivery is a no-op."""
         insert_many(conn, self.t.self_service, [self_service_row(e) for e in sessions],
-                    unless_exists=("session_id",))
+                    unless_exists=("tenant", "session_id"))
 
-    def _rows(self, conn: Connection, ids: list[str]) -> dict[str, Row]:
-        found = select_many(conn, self.t.tickets, "ticket_id", ids)
-        return {row["ticket_id"]: row for row in found}
+    def _rows(self, conn: Connection, keys: list[Key]) -> dict[Key, Row]:
+        return {key_of(row): row for row in select_many(conn, self.t.tickets, TICKET_KEY, keys)}
 
-    def _write_rows(self, conn: Connection, known: dict[str, Row], rows: dict[str, Row]) -> None:
+    def _write_rows(self, conn: Connection, known: dict[Key, Row], rows: dict[Key, Row]) -> None:
         insert_many(conn, self.t.tickets, [row for key, row in rows.items() if key not in known])
         update_many(conn, self.t.tickets, [row for key, row in rows.items()
-                                           if key in known and row != known[key]], "ticket_id")
+                                           if key in known and row != known[key]], TICKET_KEY)
 
     def _write_clocks(self, conn: Connection, rows: list[Row]) -> None:
         """Both clocks of each ticket, as of its latest SLA fact."""
@@ -214,7 +230,7 @@ class Projector:
                                              row["policy_hash"])
             at = datetime.fromisoformat(row["sla_facts"][-1]["at"])
             clocks.extend(clock_rows(row, policy, at))
-        upsert_many(conn, self.t.sla_clocks, clocks, ("ticket_id", "clock"))
+        upsert_many(conn, self.t.sla_clocks, clocks, (*TICKET_KEY, "clock"))
 
     def write_deferred_clocks(self, chunk: int = 2000) -> None:
         """The clocks of every ticket whose facts changed while they were deferred."""

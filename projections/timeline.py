@@ -1,6 +1,6 @@
 """The audit timeline read model: every ticket event's envelope, exactly as recorded.
 
-One row per (ticket, version), so a redelivered event is a no-op. It answers
+One row per (tenant, ticket, version), so a redelivered event is a no-op. It answers
 `ticketflow timeline` and `ticketflow ticket --as-of`: the state at a past instant is
 folded from the rows with the ticket aggregate's own events and mutators, never a
 second implementation of the lifecycle. `ticketflow verify` keeps reading the event
@@ -27,9 +27,10 @@ def timeline_row(envelope: dict[str, Any]) -> Row:
             "occurred_at": envelope["occurred_at"], "envelope": envelope}
 
 
-def timeline(conn: Connection, t: Tables, ticket_id: str) -> list[dict[str, Any]]:
-    """The ticket's envelopes in version order; NotFound if it has none."""
-    query = (select(t.timeline.c.envelope).where(t.timeline.c.ticket_id == ticket_id)
+def timeline(conn: Connection, t: Tables, tenant: str, ticket_id: str) -> list[dict[str, Any]]:
+    """The tenant's ticket's envelopes in version order; NotFound if it has none."""
+    query = (select(t.timeline.c.envelope).where(t.timeline.c.tenant == tenant,
+                                                 t.timeline.c.ticket_id == ticket_id)
              .order_by(t.timeline.c.version))
     envelopes = list(conn.execute(query).scalars())
     if not envelopes:
@@ -37,10 +38,12 @@ def timeline(conn: Connection, t: Tables, ticket_id: str) -> list[dict[str, Any]
     return envelopes
 
 
-def ticket_as_of(conn: Connection, t: Tables, ticket_id: str, as_of: datetime) -> Ticket:
-    """The ticket as it stood at `as_of`: every event that occurred at or before it."""
+def ticket_as_of(conn: Connection, t: Tables, tenant: str, ticket_id: str,
+                 as_of: datetime) -> Ticket:
+    """The tenant's ticket as it stood at `as_of`: every event that occurred at or
+    before it."""
     def until_as_of() -> Any:
-        for envelope in timeline(conn, t, ticket_id):
+        for envelope in timeline(conn, t, tenant, ticket_id):
             if datetime.fromisoformat(envelope["occurred_at"]) > as_of:
                 return  # occurred_at never goes backwards within a ticket
             yield upcast_envelope(envelope)

@@ -308,10 +308,11 @@ def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
     """Now: the aggregate from the event store; --as-of: folded from the timeline."""
     _confine(app, args, args.ticket_id)
     if args.as_of:
+        tenant = _tenant_of(app, args)
         projector = _read_models(app, args)
         with projector.engine.connect() as conn:
-            ticket = ticket_as_of(conn, projector.t, args.ticket_id, args.as_of)
-        _warn_parked(projector, args.ticket_id)
+            ticket = ticket_as_of(conn, projector.t, tenant, args.ticket_id, args.as_of)
+        _warn_parked(projector, tenant, args.ticket_id)
     else:
         ticket = app.load_ticket(args.ticket_id, tenant=args.tenant)
     state = ticket.state()
@@ -327,10 +328,11 @@ def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
 def cmd_timeline(app: TicketingApp, args: argparse.Namespace) -> int:
     """From the timeline read model; `verify` checks the event store itself."""
     _confine(app, args, args.ticket_id)
+    tenant = _tenant_of(app, args)
     projector = _read_models(app, args)
     with projector.engine.connect() as conn:
-        envelopes = timeline(conn, projector.t, args.ticket_id)
-    _warn_parked(projector, args.ticket_id)
+        envelopes = timeline(conn, projector.t, tenant, args.ticket_id)
+    _warn_parked(projector, tenant, args.ticket_id)
     if args.json:
         _print_json(envelopes)
         return 0
@@ -343,8 +345,13 @@ def cmd_timeline(app: TicketingApp, args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_parked(projector: Projector, ticket_id: str) -> None:
-    held = [p["version"] for p in projector.parked(ticket_id)]
+def _tenant_of(app: TicketingApp, args: argparse.Namespace) -> str:
+    """The tenant whose ticket `args.ticket_id` the read models are asked about."""
+    return str(args.tenant or app.load_ticket(args.ticket_id).tenant)
+
+
+def _warn_parked(projector: Projector, tenant: str, ticket_id: str) -> None:
+    held = [p["version"] for p in projector.parked(tenant, ticket_id)]
     if held:
         render.errors.print(
             f"[yellow]warning:[/yellow] {len(held)} event(s) of {ticket_id} from version"
@@ -508,14 +515,15 @@ def cmd_parked(app: TicketingApp, args: argparse.Namespace) -> int:
     if args.retry:
         applied, remaining = projector.retry_parked()
         render.errors.print(f"applied {applied} parked event(s); {remaining} still parked")
-    parked = [{"ticket_id": p["ticket_id"], "version": p["version"],
-               "type": p["envelope"]["type"], "error": p["error"]} for p in projector.parked()
-              if args.tenant in (None, p["envelope"]["tenant"])]
+    parked = [{"tenant": p["tenant"], "ticket_id": p["ticket_id"], "version": p["version"],
+               "type": p["envelope"]["type"], "error": p["error"]}
+              for p in projector.parked(args.tenant)]
     if args.json:
         _print_json(parked)
     else:
-        render.table("parked events", ("ticket", "version", "type", "error"),
-                     ((p["ticket_id"], p["version"], p["type"], p["error"]) for p in parked))
+        render.table("parked events", ("tenant", "ticket", "version", "type", "error"),
+                     ((p["tenant"], p["ticket_id"], p["version"], p["type"], p["error"])
+                      for p in parked))
     return 1 if parked else 0
 
 

@@ -241,8 +241,8 @@ def quiescent(app: TicketingApp, engine: Engine, overdue: set[str]) -> bool:
     t = tables()
     with engine.connect() as conn:
         shown = {tuple(row) for row in conn.execute(
-            select(t.timeline.c.ticket_id, t.timeline.c.version))}
-    return {(e["ticket_id"], e["version"]) for e in events} <= shown
+            select(t.timeline.c.tenant, t.timeline.c.ticket_id, t.timeline.c.version))}
+    return {(e["tenant"], e["ticket_id"], e["version"]) for e in events} <= shown
 
 
 def read_model_versions(engine: Engine, ticket_ids: set[str]) -> dict[str, int]:

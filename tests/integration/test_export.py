@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support.builders import T0, command_line, create_payload
+from tests.support.tenants import PP, SharedIds, fixed_clock, same_ids_story
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
@@ -220,6 +221,26 @@ def test_the_tenant_filter_keeps_only_that_tenants_events(store: TicketingApp) -
     exported = jsonl(store, tenant=GB)
     assert exported == [e for e in stored(store) if e["tenant"] == GB]
     assert {e["ticket_id"] for e in exported} == {"G-1", "SS-1"}
+
+
+def test_two_tenants_tickets_with_the_same_id_are_both_exported(
+    sqlite_url: str, tmp_path: Path,
+) -> None:
+    with build_app(Settings(db=sqlite_url), clock=fixed_clock) as app:
+        shared = SharedIds(app, f"sqlite:///{tmp_path / 'scratch.db'}", home=PP)
+        try:
+            same_ids_story(shared)
+            expected = {PP: app.timeline("T-1"), GB: shared.scratch.timeline("T-1")}
+        finally:
+            shared.close()
+        for tenant, timeline in expected.items():
+            assert [e for e in jsonl(app, tenant=tenant)
+                    if e["type"] != "SelfServiceRecorded"] == timeline
+        exported = list(csv.DictReader(io.StringIO(export(app, "csv").decode("utf-8"))))
+    assert sorted((r["tenant"], r["ticket_id"], r["type"]) for r in exported
+                  if r["type"] in {"TicketCreated", "SelfServiceRecorded"}) == [
+        (GB, "SS-1", "SelfServiceRecorded"), (GB, "T-1", "TicketCreated"),
+        (PP, "SS-1", "SelfServiceRecorded"), (PP, "T-1", "TicketCreated")]
 
 
 def test_the_time_range_is_half_open_on_occurred_at(store: TicketingApp) -> None:

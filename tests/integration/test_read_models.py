@@ -4,7 +4,11 @@ redelivery, equal after a replay, and reports with hand-checked figures."""
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +17,13 @@ from hypothesis import strategies as st
 from sqlalchemy import inspect, select, text
 
 from tests.support.builders import T0, command_line, create_payload
+from tests.support.released_read_models import RELEASED_KEYS, released_tables
+from tests.support.tenants import GB, PP, SharedIds, fixed_clock, same_ids_story
 from ticketflow.application import TICKET_TOPIC, TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
 from ticketflow.domain.errors import NotFound
-from ticketflow.projections.db import engine_for
+from ticketflow.projections.db import engine_for, outdated, tables
 from ticketflow.projections.replay import rebuild
 from ticketflow.projections.reports import (
     satisfaction_report,
@@ -45,11 +51,10 @@ def snapshot(projector: Projector) -> dict[str, list[dict[str, Any]]]:
     t = projector.t
     with projector.engine.connect() as conn:
         return {
-            "tickets": [dict(r._mapping) for r in conn.execute(
-                select(t.tickets).order_by(t.tickets.c.ticket_id))],
             **{name: [dict(r._mapping) for r in conn.execute(
                 select(table).order_by(*table.primary_key.columns))]
-               for name, table in (("volume", t.volume), ("satisfaction", t.satisfaction),
+               for name, table in (("tickets", t.tickets), ("volume", t.volume),
+                                   ("satisfaction", t.satisfaction),
                                    ("self_service", t.self_service), ("articles", t.articles),
                                    ("timeline", t.timeline), ("sla_clocks", t.sla_clocks))},
         }
@@ -83,10 +88,10 @@ def test_the_timeline_read_model_holds_every_event_exactly_as_stored(db_url: str
         rows = snapshot(projector)["tickets"]
         with projector.engine.connect() as conn:
             for row in rows:
-                assert timeline(conn, projector.t, row["ticket_id"]) == app.timeline(
-                    row["ticket_id"])
+                assert timeline(conn, projector.t, row["tenant"], row["ticket_id"]) == (
+                    app.timeline(row["ticket_id"]))
             with pytest.raises(NotFound):
-                timeline(conn, projector.t, "T-NOBODY")
+                timeline(conn, projector.t, rows[0]["tenant"], "T-NOBODY")
 
 
 def test_ticket_as_of_from_the_timeline_equals_the_event_store_at_every_instant(
@@ -100,11 +105,12 @@ def test_ticket_as_of_from_the_timeline_equals_the_event_store_at_every_instant(
                 instants = sorted({datetime.fromisoformat(e["occurred_at"])
                                    for e in app.timeline(row["ticket_id"])})
                 for at in [*instants, instants[-1] + timedelta(days=30)]:
-                    from_model = ticket_as_of(conn, projector.t, row["ticket_id"], at)
+                    from_model = ticket_as_of(conn, projector.t, row["tenant"],
+                                              row["ticket_id"], at)
                     from_store = app.load_ticket(row["ticket_id"], at)
                     assert from_model.state() == from_store.state()
                 with pytest.raises(NotFound, match="did not exist yet"):
-                    ticket_as_of(conn, projector.t, row["ticket_id"],
+                    ticket_as_of(conn, projector.t, row["tenant"], row["ticket_id"],
                                  instants[0] - timedelta(seconds=1))
 
 
@@ -349,3 +355,185 @@ def test_indexes_added_since_the_tables_were_made_are_created_when_they_are_open
 
 def index_names(engine: Any, table: str) -> set[str]:
     return {index["name"] for index in inspect(engine).get_indexes(table)}
+
+
+# -- two tenants, one ticket id (SPEC §5: ids are scoped by tenant) ----------------------
+
+
+@pytest.fixture
+def same_ids(db_url: str, tmp_path: Path) -> Iterator[SharedIds]:
+    """personalysispro's and growgrebuddy's T-1 and SS-1 in the store (`same_ids_story`)."""
+    with build_app(Settings(db=db_url), clock=fixed_clock) as app:
+        shared = SharedIds(app, f"sqlite:///{tmp_path / 'scratch.db'}", home=PP)
+        try:
+            same_ids_story(shared)
+            yield shared
+        finally:
+            shared.close()
+
+
+def keys(rows: list[dict[str, Any]], *extra: str) -> list[tuple[Any, ...]]:
+    return [(r["tenant"], r.get("ticket_id", r.get("session_id")), *(r[e] for e in extra))
+            for r in rows]
+
+
+def test_two_tenants_tickets_with_the_same_id_are_two_tickets_in_every_read_model(
+    same_ids: SharedIds, db_url: str,
+) -> None:
+    app = same_ids.app
+    projector = Projector(app, engine_for(db_url))
+    projector.catch_up()
+    rows = snapshot(projector)
+    assert keys(rows["tickets"], "plan", "status", "version") == [
+        (GB, "T-1", "standard", "resolved", 6), (PP, "T-1", "professional", "resolved", 5)]
+    assert keys(rows["sla_clocks"], "clock", "status") == [
+        (GB, "T-1", "first_response", "met"), (GB, "T-1", "resolution", "not_applicable"),
+        (PP, "T-1", "first_response", "met"), (PP, "T-1", "resolution", "met")]
+    assert keys(rows["satisfaction"], "score", "nps") == [(GB, "T-1", 2, 3), (PP, "T-1", 5, 9)]
+    assert keys(rows["articles"], "article_id") == [(GB, "T-1", "KB-8"), (PP, "T-1", "KB-7")]
+    assert keys(rows["self_service"], "outcome") == [(GB, "SS-1", "ticket_created"),
+                                                     (PP, "SS-1", "solved")]
+    assert len(rows["timeline"]) == 11  # GB's escalation to tier2 fell due at 60 minutes
+    with projector.engine.connect() as conn:
+        assert timeline(conn, projector.t, PP, "T-1") == app.timeline("T-1")
+        assert timeline(conn, projector.t, GB, "T-1") == same_ids.scratch.timeline("T-1")
+        for tenant, level in ((PP, None), (GB, "tier1")):
+            ticket = ticket_as_of(conn, projector.t, tenant, "T-1", T0 + timedelta(minutes=45))
+            assert (ticket.tenant, ticket.status, ticket.level) == (
+                tenant, "acknowledged" if tenant == GB else "created", level)
+
+
+def test_a_replay_equals_the_live_read_models_of_two_tenants_using_the_same_id(
+    same_ids: SharedIds, db_url: str,
+) -> None:
+    engine, expected = live_read_models(same_ids.app, db_url)
+    assert len(expected["tickets"]) == 2
+    live = Projector(same_ids.app, engine)
+    with engine.begin() as conn:  # at-least-once: everything again, one tenant's first
+        live.apply(conn, sorted((same_ids.app.envelope_of(r)
+                                 for r in same_ids.app.stream_records()),
+                                key=lambda e: e["tenant"]))
+    assert snapshot(live) == expected
+    assert rebuild(same_ids.app, engine) == 13
+    assert snapshot(Projector(same_ids.app, engine)) == expected
+
+
+def test_parked_events_of_one_tenants_ticket_do_not_hold_back_anothers_with_the_same_id(
+    same_ids: SharedIds, db_url: str,
+) -> None:
+    pp, gb = same_ids.app.timeline("T-1"), same_ids.scratch.timeline("T-1")
+    projector = Projector(same_ids.app, engine_for(db_url))
+
+    def versions() -> list[tuple[Any, ...]]:
+        return keys(snapshot(projector)["tickets"], "version")
+
+    with projector.engine.begin() as conn:  # PP's v3 before its v2; GB's in order
+        projector.apply(conn, [pp[0], pp[2], gb[0], gb[1]])
+    assert keys(projector.parked(), "version") == [(PP, "T-1", 3)]
+    assert versions() == [(GB, "T-1", 2), (PP, "T-1", 1)]
+    with projector.engine.begin() as conn:  # PP's v2: held behind its parked v3
+        projector.apply(conn, [pp[1], *gb[2:]])
+    assert keys(projector.parked(PP, "T-1"), "version") == [(PP, "T-1", 2), (PP, "T-1", 3)]
+    assert projector.parked(GB) == [] and projector.parked(GB, "T-1") == []
+    assert versions() == [(GB, "T-1", 6), (PP, "T-1", 1)]
+    assert projector.retry_parked() == (2, 0)
+    with projector.engine.begin() as conn:
+        projector.apply(conn, pp[3:])
+    assert versions() == [(GB, "T-1", 6), (PP, "T-1", 5)]
+
+
+def test_reports_count_both_tenants_tickets_with_the_same_id(
+    same_ids: SharedIds, db_url: str,
+) -> None:
+    app = same_ids.app
+    projector = Projector(app, engine_for(db_url))
+    projector.catch_up()
+
+    def policy_of(r: dict[str, Any]) -> Any:
+        return app.policy_version(r["policy_id"], r["policy_version"], r["policy_hash"])
+
+    day, since, until = T0.date(), T0, T0 + timedelta(days=2)  # GB's first response: Tue
+    with projector.engine.connect() as conn:
+        sla = sla_report(conn, projector.t, policy_of, since=since, until=until, as_of=until)
+        times = times_report(conn, projector.t, policy_of, since=since, until=until)
+        volume = volume_report(conn, projector.t, since=day, until=day + timedelta(days=1),
+                               by="day")
+        answers = satisfaction_report(conn, projector.t, since=day,
+                                      until=day + timedelta(days=1), by="day")
+    assert [(r.tenant, r.tickets, r.clocks["first_response"].met) for r in sla] == [
+        (GB, 1, 1), (PP, 1, 1)]
+    assert [(r["tenant"], r["first_response"]["count"], r["first_response"]["mean"])
+            for r in times] == [(GB, 1, 30.0), (PP, 1, 60.0)]
+    assert [(r["tenant"], r["created"], r["resolved"], r["backlog"]) for r in volume] == [
+        (GB, 1, 1, 0), (PP, 1, 1, 0)]
+    assert [(r["tenant"], r["responses"], r["mean_score"])
+            for r in answers["satisfaction"]] == [(GB, 1, 2.0), (PP, 1, 5.0)]
+    assert [(r["tenant"], r["sessions"], r["solved"]) for r in answers["self_service"]] == [
+        (GB, 1, 0), (PP, 1, 1)]
+
+
+# -- read models made by the released version (keyed by ticket id alone) -----------------
+
+
+@pytest.fixture
+def released_db(db_url: str) -> Iterator[tuple[TicketingApp, dict[str, Any]]]:
+    """A store with a workload, and its read models in the released shape (made by
+    today's projection, then copied into tables keyed as release 0.1.0 keyed them);
+    with a snapshot of what they hold."""
+    with build_app(Settings(db=db_url), clock=fixed_clock) as app:
+        for command in generate_workload(5, tickets=12, start=START, days=5):
+            app.apply(json.dumps(command).encode())
+        engine = engine_for(db_url)
+        made = Projector(app, engine, suffix="__made")
+        made.catch_up()
+        expected = snapshot(made)
+        released = released_tables()
+        released.create_all(engine)
+        with engine.begin() as conn:
+            for name, table in released.tables.items():
+                rows = [dict(r._mapping) for r in conn.execute(select(tables("__made").metadata
+                                                                     .tables[f"{name}__made"]))]
+                if rows:
+                    conn.execute(table.insert(), [{c.name: row[c.name] for c in table.columns}
+                                                  for row in rows])
+        made.t.metadata.drop_all(engine)
+        assert outdated(engine, tables()) == list(RELEASED_KEYS)
+        yield app, expected
+
+
+def test_read_models_of_the_released_version_are_rebuilt_when_opened(
+    released_db: tuple[TicketingApp, dict[str, Any]], db_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, expected = released_db
+    engine = engine_for(db_url)
+    with caplog.at_level(logging.WARNING, logger="ticketflow.projections.replay"):
+        projector = Projector(app, engine)
+    assert outdated(engine, tables()) == []
+    assert "made by an older release" in caplog.text and "rm_tickets" in caplog.text
+    assert f"rebuilt from {len(list(app.stream_records()))} events" in caplog.text
+    assert snapshot(projector) == expected
+    assert projector.catch_up() == 0  # its position came with the rebuilt tables
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ticketflow.projections.replay"):
+        Projector(app, engine)  # current now: opened as it is
+    assert caplog.text == ""
+
+
+def test_processes_opening_released_read_models_at_once_rebuild_them_once(
+    released_db: tuple[TicketingApp, dict[str, Any]], db_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, expected = released_db
+    engine = engine_for(db_url)
+    opened: list[Projector] = []
+    with caplog.at_level(logging.WARNING, logger="ticketflow.projections.replay"):
+        threads = [threading.Thread(target=lambda: opened.append(Projector(app, engine)))
+                   for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(opened) == 3
+    assert caplog.text.count("rebuilt from") == 1
+    assert snapshot(opened[0]) == expected

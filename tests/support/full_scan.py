@@ -25,7 +25,7 @@ from ticketflow.projections.tickets import Row
 
 
 def ticket_rows(conn: Connection, t: Tables, tenant: str | None) -> Iterator[Row]:
-    query = select(t.tickets).order_by(t.tickets.c.ticket_id)
+    query = select(t.tickets).order_by(t.tickets.c.tenant, t.tickets.c.ticket_id)
     if tenant:
         query = query.where(t.tickets.c.tenant == tenant)
     for row in conn.execute(query):
