@@ -306,9 +306,8 @@ def _refused_by_scope(raw: bytes | Oversized, tenant: str | None) -> Outcome | N
 
 def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
     """Now: the aggregate from the event store; --as-of: folded from the timeline."""
-    _confine(app, args, args.ticket_id)
+    tenant = _confine(app, args, args.ticket_id)
     if args.as_of:
-        tenant = _tenant_of(app, args)
         projector = _read_models(app, args)
         with projector.engine.connect() as conn:
             ticket = ticket_as_of(conn, projector.t, tenant, args.ticket_id, args.as_of)
@@ -327,8 +326,7 @@ def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
 
 def cmd_timeline(app: TicketingApp, args: argparse.Namespace) -> int:
     """From the timeline read model; `verify` checks the event store itself."""
-    _confine(app, args, args.ticket_id)
-    tenant = _tenant_of(app, args)
+    tenant = _confine(app, args, args.ticket_id)
     projector = _read_models(app, args)
     with projector.engine.connect() as conn:
         envelopes = timeline(conn, projector.t, tenant, args.ticket_id)
@@ -343,11 +341,6 @@ def cmd_timeline(app: TicketingApp, args: argparse.Namespace) -> int:
          for e in envelopes),
     )
     return 0
-
-
-def _tenant_of(app: TicketingApp, args: argparse.Namespace) -> str:
-    """The tenant whose ticket `args.ticket_id` the read models are asked about."""
-    return str(args.tenant or app.load_ticket(args.ticket_id).tenant)
 
 
 def _warn_parked(projector: Projector, tenant: str, ticket_id: str) -> None:
