@@ -22,7 +22,7 @@ from tests.support.builders import T0, command_line, create_payload
 from tests.support.waiting import wait_for
 from ticketflow.bootstrap import build_app
 from ticketflow.domain.errors import Forbidden
-from ticketflow.producers.sdk import CommandClient
+from ticketflow.producers.sdk import CommandClient, outcome
 from ticketflow.producers.topics import Topics
 from ticketflow.settings import Settings
 
@@ -82,4 +82,47 @@ def test_a_tenant_client_sends_and_sees_only_its_own_tenant(
                      "both creations handled")
             assert grow.outcome(app, "pro-1") is None
             assert pro.outcome(app, "grow-1") is None
-            assert app.receipt("grow-2") is None  # refused before it left the process
+            assert app.receipts_of("grow-2") == []  # refused before it left the process
+
+
+def test_another_tenant_can_neither_block_nor_stall_a_ticket_over_kafka(
+    settings: Settings, topics: Topics, pipeline: Pipeline, client: CommandClient,  # noqa: F811
+) -> None:
+    """Tenant B sends, keyed like tenant A's ticket (same partition): garbage under A's
+    next message id, a forged breach under A's timer id, its own ticket with A's id.
+    A's commands are all accepted in order behind them, nothing is redelivered forever,
+    and B's refusals are dead-lettered."""
+    due = "2026-11-16T17:00:00+00:00"  # KT-1's first-response breach (see test_timers.py)
+    raw = KafkaProducer(bootstrap_servers=settings.kafka)
+    for value in (
+        json.dumps({"message_id": "a-2", "tenant": "growgrebuddy", "ticket_id": "KT-1"}),
+        json.dumps({**json.loads(command_line(
+            f"timer:KT-1:breach:first_response:{due}", "record_sla_breach", "KT-1",
+            T0 + timedelta(hours=3), "system", {"clock": "first_response", "due_at": due},
+            tenant="growgrebuddy"))}),
+    ):
+        raw.send(topics.commands, key=b"KT-1", value=value.encode())
+    raw.flush()
+    raw.close()
+    client.send("create_ticket", tenant="growgrebuddy", ticket_id="KT-1",
+                actor=("c", "customer"), payload=create_payload("growgrebuddy"),
+                message_id="a-1", occurred_at=T0)
+    for n, (type_, actor, payload, minutes) in enumerate([
+        ("create_ticket", ("c", "customer"), create_payload(), 0),
+        ("add_comment", ("c", "customer"), {"body": "hello"}, 30),
+        ("acknowledge", ("a", "agent"), {}, 31),
+    ], start=1):
+        client.send(type_, tenant="personalysispro", ticket_id="KT-1", actor=actor,
+                    payload=payload, message_id=f"a-{n}",
+                    occurred_at=T0 + timedelta(minutes=minutes))
+    client.flush()
+    with build_app(settings) as app:
+        wait_for(lambda: outcome(app, "a-3", tenant="personalysispro"), "tenant A's commands")
+        assert [outcome(app, f"a-{n}", tenant="personalysispro").status  # type: ignore[union-attr]
+                for n in (1, 2, 3)] == ["accepted"] * 3
+        history = [e["type"] for e in app.timeline("KT-1", tenant="personalysispro")]
+        assert history == ["TicketCreated", "CommentAdded", "TicketAcknowledged"]
+        assert app.load_ticket("KT-1", tenant="growgrebuddy").version == 1
+    letters = read_topic(settings.kafka or "", topics.dead_letter, expected=2)
+    assert sorted(r["headers"]["error_code"].decode() for r in letters) == \
+        ["forbidden", "invalid_message"]

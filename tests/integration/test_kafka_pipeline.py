@@ -232,7 +232,7 @@ def test_a_non_python_client_sends_a_command_and_reads_the_events(
     kcat = shutil.which("kcat") or shutil.which("kafkacat")
     assert kcat, "kcat is missing: apt-get install kcat (scripts/test.sh installs it)"
     command = {"message_id": "kcat-1", "type": "create_ticket", "tenant": "growgrebuddy",
-               "ticket_id": "KC-1", "occurred_at": "2026-11-20T10:00:00Z",
+               "ticket_id": "KC-1", "occurred_at": "2026-11-16T14:30:00Z",
                "actor": {"id": "widget", "role": "customer"},
                "payload": create_payload("growgrebuddy")}
     subprocess.run([kcat, "-P", "-b", settings.kafka or "", "-t", topics.commands, "-K", "\t"],
