@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support.builders import T0, command_line, create_payload
-from tests.support.tenants import PP, SharedIds, fixed_clock, same_ids_story
+from tests.support.tenants import PP, fixed_clock, same_ids_story
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
@@ -227,12 +227,8 @@ def test_two_tenants_tickets_with_the_same_id_are_both_exported(
     sqlite_url: str, tmp_path: Path,
 ) -> None:
     with build_app(Settings(db=sqlite_url), clock=fixed_clock) as app:
-        shared = SharedIds(app, f"sqlite:///{tmp_path / 'scratch.db'}", home=PP)
-        try:
-            same_ids_story(shared)
-            expected = {PP: app.timeline("T-1"), GB: shared.scratch.timeline("T-1")}
-        finally:
-            shared.close()
+        same_ids_story(app)
+        expected = {PP: app.timeline("T-1", tenant=PP), GB: app.timeline("T-1", tenant=GB)}
         for tenant, timeline in expected.items():
             assert [e for e in jsonl(app, tenant=tenant)
                     if e["type"] != "SelfServiceRecorded"] == timeline

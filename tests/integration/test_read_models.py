@@ -8,7 +8,6 @@ import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from sqlalchemy import inspect, select, text
 
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.released_read_models import RELEASED_KEYS, released_tables
-from tests.support.tenants import GB, PP, SharedIds, fixed_clock, same_ids_story
+from tests.support.tenants import GB, PP, fixed_clock, same_ids_story
 from ticketflow.application import TICKET_TOPIC, TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
@@ -361,15 +360,11 @@ def index_names(engine: Any, table: str) -> set[str]:
 
 
 @pytest.fixture
-def same_ids(db_url: str, tmp_path: Path) -> Iterator[SharedIds]:
+def same_ids(db_url: str) -> Iterator[TicketingApp]:
     """personalysispro's and growgrebuddy's T-1 and SS-1 in the store (`same_ids_story`)."""
     with build_app(Settings(db=db_url), clock=fixed_clock) as app:
-        shared = SharedIds(app, f"sqlite:///{tmp_path / 'scratch.db'}", home=PP)
-        try:
-            same_ids_story(shared)
-            yield shared
-        finally:
-            shared.close()
+        same_ids_story(app)
+        yield app
 
 
 def keys(rows: list[dict[str, Any]], *extra: str) -> list[tuple[Any, ...]]:
@@ -378,9 +373,9 @@ def keys(rows: list[dict[str, Any]], *extra: str) -> list[tuple[Any, ...]]:
 
 
 def test_two_tenants_tickets_with_the_same_id_are_two_tickets_in_every_read_model(
-    same_ids: SharedIds, db_url: str,
+    same_ids: TicketingApp, db_url: str,
 ) -> None:
-    app = same_ids.app
+    app = same_ids
     projector = Projector(app, engine_for(db_url))
     projector.catch_up()
     rows = snapshot(projector)
@@ -395,8 +390,8 @@ def test_two_tenants_tickets_with_the_same_id_are_two_tickets_in_every_read_mode
                                                      (PP, "SS-1", "solved")]
     assert len(rows["timeline"]) == 11  # GB's escalation to tier2 fell due at 60 minutes
     with projector.engine.connect() as conn:
-        assert timeline(conn, projector.t, PP, "T-1") == app.timeline("T-1")
-        assert timeline(conn, projector.t, GB, "T-1") == same_ids.scratch.timeline("T-1")
+        assert timeline(conn, projector.t, PP, "T-1") == app.timeline("T-1", tenant=PP)
+        assert timeline(conn, projector.t, GB, "T-1") == same_ids.timeline("T-1", tenant=GB)
         for tenant, level in ((PP, None), (GB, "tier1")):
             ticket = ticket_as_of(conn, projector.t, tenant, "T-1", T0 + timedelta(minutes=45))
             assert (ticket.tenant, ticket.status, ticket.level) == (
@@ -404,25 +399,25 @@ def test_two_tenants_tickets_with_the_same_id_are_two_tickets_in_every_read_mode
 
 
 def test_a_replay_equals_the_live_read_models_of_two_tenants_using_the_same_id(
-    same_ids: SharedIds, db_url: str,
+    same_ids: TicketingApp, db_url: str,
 ) -> None:
-    engine, expected = live_read_models(same_ids.app, db_url)
+    engine, expected = live_read_models(same_ids, db_url)
     assert len(expected["tickets"]) == 2
-    live = Projector(same_ids.app, engine)
+    live = Projector(same_ids, engine)
     with engine.begin() as conn:  # at-least-once: everything again, one tenant's first
-        live.apply(conn, sorted((same_ids.app.envelope_of(r)
-                                 for r in same_ids.app.stream_records()),
+        live.apply(conn, sorted((same_ids.envelope_of(r)
+                                 for r in same_ids.stream_records()),
                                 key=lambda e: e["tenant"]))
     assert snapshot(live) == expected
-    assert rebuild(same_ids.app, engine) == 13
-    assert snapshot(Projector(same_ids.app, engine)) == expected
+    assert rebuild(same_ids, engine) == 13
+    assert snapshot(Projector(same_ids, engine)) == expected
 
 
 def test_parked_events_of_one_tenants_ticket_do_not_hold_back_anothers_with_the_same_id(
-    same_ids: SharedIds, db_url: str,
+    same_ids: TicketingApp, db_url: str,
 ) -> None:
-    pp, gb = same_ids.app.timeline("T-1"), same_ids.scratch.timeline("T-1")
-    projector = Projector(same_ids.app, engine_for(db_url))
+    pp, gb = same_ids.timeline("T-1", tenant=PP), same_ids.timeline("T-1", tenant=GB)
+    projector = Projector(same_ids, engine_for(db_url))
 
     def versions() -> list[tuple[Any, ...]]:
         return keys(snapshot(projector)["tickets"], "version")
@@ -443,9 +438,9 @@ def test_parked_events_of_one_tenants_ticket_do_not_hold_back_anothers_with_the_
 
 
 def test_reports_count_both_tenants_tickets_with_the_same_id(
-    same_ids: SharedIds, db_url: str,
+    same_ids: TicketingApp, db_url: str,
 ) -> None:
-    app = same_ids.app
+    app = same_ids
     projector = Projector(app, engine_for(db_url))
     projector.catch_up()
 
