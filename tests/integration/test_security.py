@@ -89,7 +89,7 @@ def test_every_command_and_report_works_on_an_encrypted_store(
 ) -> None:
     db = ("--db", encrypted)
     code, out, _ = cli(capsys, "timeline", "T-P", "--json", *db)
-    assert code == 0 and as_json(out)[0]["data"]["subject"] == SUBJECT
+    assert code == 0 and as_json(out)["events"][0]["data"]["subject"] == SUBJECT
     assert as_json(cli(capsys, "ticket", "T-P", "--json", *db)[1])["status"] == "resolved"
     sla = as_json(cli(capsys, "sla", "T-P", "--json", "--as-of", "2026-11-17T00:00Z", *db)[1])
     assert sla["first_response"]["status"] == "met"
