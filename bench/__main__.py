@@ -1,6 +1,6 @@
 """`python -m bench`: every benchmark, each figure beside its same-run baseline, as JSON.
 
-    python -m bench [--only write,relay,projections,latency,growth] [--events N]
+    python -m bench [--only write,relay,projections,latency,growth,long_ticket] [--events N]
 
 Progress goes to stderr, the JSON document to stdout. The services (a private
 PostgreSQL cluster and Kafka broker) are started here and stopped at the end; large
@@ -13,10 +13,10 @@ import argparse
 import time
 from contextlib import ExitStack
 
-from bench import dataset, growth, latency, projections, relay, write
+from bench import dataset, growth, latency, long_ticket, projections, relay, write
 from bench.common import Figures, emit, kafka, machine, postgres, say
 
-BENCHMARKS = ("write", "relay", "projections", "latency", "growth")
+BENCHMARKS = ("write", "relay", "projections", "latency", "growth", "long_ticket")
 
 
 def main() -> int:
@@ -60,6 +60,8 @@ def main() -> int:
         if "growth" in chosen and fresh_pg:
             results["growth"] = growth.run({"sqlite": write.sqlite_maker(),
                                             "postgresql": fresh_pg})
+        if "long_ticket" in chosen:
+            results["long_ticket"] = long_ticket.run()
     document["seconds"] = round(time.perf_counter() - started, 1)
     say(f"done in {document['seconds']} s")
     emit(document)

@@ -36,7 +36,7 @@ from ticketflow.domain.streams import stream_uuid
 from ticketflow.settings import Settings
 from ticketflow.workload import generate_workload
 
-RECIPE = 1  # bump when what is generated changes: old cache files are then ignored
+RECIPE = 2  # bump when what is generated changes: old cache files are then ignored
 BASE_TICKETS = 5000
 START = datetime(2026, 10, 5, tzinfo=UTC)
 DAYS = 28
@@ -105,10 +105,12 @@ def _clone(app: TicketingApp, records: list[StoredEvent], states: list[dict[str,
         state["ticket_id"] = original["ticket_id"] and _renamed(original["ticket_id"], k)
         if record.topic == RECEIPT_TOPIC:
             state["key"] = _renamed(original["key"], k)
-            yield _stored(app, receipt_uuid(state["key"]), record, state)
+            if original.get("message_id"):
+                state["message_id"] = _renamed(original["message_id"], k)
+            yield _stored(app, receipt_uuid(state["tenant"], state["key"]), record, state)
             continue
         kind = "ticket" if record.topic.startswith(STREAM_TOPIC_PREFIXES[0]) else "session"
-        stream = stream_uuid(kind, state["ticket_id"])
+        stream = stream_uuid(kind, state["tenant"], state["ticket_id"])
         state["occurred_at"] = original["occurred_at"] - shift
         state["causation_id"] = _renamed(original["causation_id"], k)
         state["event_id"] = str(uuid5(stream, str(record.originator_version)))

@@ -118,12 +118,13 @@ def _build_ticket(app: TicketingApp, events: int) -> None:
     for start in range(0, len(raws), 500):
         outcomes = app.apply_batch(raws[start:start + 500])
         assert all(o.status == "accepted" for o in outcomes), outcomes[0].as_dict()
-    assert app.repository.get(stream_uuid("ticket", ticket)).version == events
+    assert app.repository.get(stream_uuid("ticket", "personalysispro", ticket)).version \
+        == events
 
 
 def _load_ms(repository: Repository[Any], events: int) -> float:
     """Milliseconds per load of the ticket: the best of three rounds of ≥ 0.3 s."""
-    uuid = stream_uuid("ticket", f"L-{events}")
+    uuid = stream_uuid("ticket", "personalysispro", f"L-{events}")
     return _best_ms(lambda: repository.get(uuid), rounds=3, at_least=0.3)
 
 

@@ -73,6 +73,7 @@ from ticketflow.schemas.commands import (
     peek_identity,
 )
 from ticketflow.schemas.events import SCHEMA_VERSIONS
+from ticketflow.snapshots import CheckedSnapshots
 from ticketflow.unit_of_work import StreamCache, Unit
 
 CREATIONS = frozenset({"create_ticket", "record_self_service"})
@@ -147,8 +148,9 @@ class TicketingApp(Application[UUID]):
         return _creating_tables(self.factory.process_recorder)
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
+        """Snapshots checked against the stored event at their version (ticketflow.snapshots)."""
         recorder = _creating_tables(lambda: self.factory.aggregate_recorder(purpose="snapshots"))
-        return self.factory.event_store(mapper=self.mapper, recorder=recorder)
+        return CheckedSnapshots(self.mapper, recorder, self.envelope_at)
 
     @property
     def process_recorder(self) -> ProcessRecorder:
@@ -538,6 +540,8 @@ class TicketingApp(Application[UUID]):
     def stream_uuid_for(self, kind: str, tenant: str, stream_id: str) -> UUID:
         """Where the tenant's stream is (under its old id, in a store from before tenant
         scoping), or where it would be."""
+        if not self.legacy_ids:  # the common case: no read at all
+            return stream_uuid(kind, tenant, stream_id)
         for uuid in self._stream_uuids(kind, tenant, stream_id):
             if self._recorded(uuid, tenant):
                 return uuid
@@ -582,6 +586,11 @@ class TicketingApp(Application[UUID]):
         state = self._plain(record)
         decoded = _decoded(state, instants_as_text=True) or self.mapper.transcoder.decode(state)
         return envelope_from_state(record.topic, record.originator_version, decoded)
+
+    def envelope_at(self, uuid: UUID, version: int) -> dict[str, Any] | None:
+        """The envelope of a stream's stored event at a version (None: there is none)."""
+        records = self.recorder.select_events(uuid, gt=version - 1, lte=version)
+        return self.envelope_of(records[0]) if records else None
 
     def decode(self, record: StoredEvent) -> dict[str, Any]:
         """A stored event's state: decrypted, decompressed and decoded."""

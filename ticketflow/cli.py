@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from eventsourcing.persistence import PersistenceError
+from sqlalchemy import Connection
 
 from ticketflow import render
 from ticketflow.application import Outcome, TicketingApp
@@ -31,7 +32,7 @@ from ticketflow.kafka_broker import add_kafka_commands
 from ticketflow.lines import bounded_lines
 from ticketflow.producers.sdk import CommandClient, outcome
 from ticketflow.producers.topics import Topics
-from ticketflow.projections.db import engine_for
+from ticketflow.projections.db import Tables, engine_for
 from ticketflow.projections.replay import rebuild
 from ticketflow.projections.reports import (
     satisfaction_report,
@@ -40,7 +41,13 @@ from ticketflow.projections.reports import (
     volume_report,
 )
 from ticketflow.projections.runner import Projector
-from ticketflow.projections.timeline import ticket_as_of, timeline
+from ticketflow.projections.timeline import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    ticket_as_of,
+    timeline_page,
+)
 from ticketflow.schemas.commands import MAX_MESSAGE_BYTES, peek_identity
 from ticketflow.serve import ROLES, serve
 from ticketflow.settings import (
@@ -127,11 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--as-of", type=instant, help="state as of this instant (ISO-8601)")
     cmd.set_defaults(handler=cmd_ticket)
 
-    cmd = sub.add_parser("timeline", parents=[common, _scope()], help="every event of a ticket")
+    cmd = sub.add_parser("timeline", parents=[common, _scope()],
+                         help="a ticket's events with their hashes, a page at a time")
     cmd.add_argument("ticket_id")
+    cmd.add_argument("--after", type=_count(0), default=0, metavar="V",
+                     help="the events after version V: the previous page's `next` (default 0)")
+    cmd.add_argument("--limit", type=_count(1, MAX_LIMIT), default=DEFAULT_LIMIT, metavar="N",
+                     help=f"at most N events (1 to {MAX_LIMIT:,}; default {DEFAULT_LIMIT:,})")
+    cmd.add_argument("--all", action="store_true",
+                     help="every event after V, read and printed N at a time; with --json,"
+                     " one envelope per line (JSON Lines)")
     cmd.set_defaults(handler=cmd_timeline)
 
-    cmd = sub.add_parser("verify", parents=[common, _scope()], help="check the hash chains")
+    cmd = sub.add_parser("verify", parents=[common, _scope()],
+                         help="check the hash chains, snapshots and timeline rows")
     cmd.add_argument("ticket_id", nargs="?")
     cmd.set_defaults(handler=cmd_verify)
 
@@ -325,22 +341,73 @@ def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
 
 
 def cmd_timeline(app: TicketingApp, args: argparse.Namespace) -> int:
-    """From the timeline read model; `verify` checks the event store itself."""
+    """A page of the timeline read model (--json: {"events", "next"}, as the HTTP API),
+    or with --all every event, streamed. `verify` compares these rows with the store."""
     tenant = _confine(app, args, args.ticket_id)
     projector = _read_models(app, args)
     with projector.engine.connect() as conn:
-        envelopes = timeline(conn, projector.t, tenant, args.ticket_id)
+        if args.all:
+            _stream_timeline(conn, projector.t, tenant, args)
+        else:
+            _show_page(timeline_page(conn, projector.t, tenant, args.ticket_id,
+                                     after=args.after, limit=args.limit), args)
     _warn_parked(projector, tenant, args.ticket_id)
+    return 0
+
+
+def _show_page(page: Page, args: argparse.Namespace) -> None:
     if args.json:
-        _print_json(envelopes)
-        return 0
+        _print_json(page.as_dict())
+        return
+    _show_timeline(args.ticket_id, page.events)
+    if page.next is not None:
+        limit = f" --limit {args.limit}" if args.limit != DEFAULT_LIMIT else ""
+        render.console.print(f"more events: ticketflow timeline {args.ticket_id} --after"
+                             f" {page.next}{limit}", markup=False, highlight=False)
+
+
+def _stream_timeline(conn: Connection, t: Tables, tenant: str,
+                     args: argparse.Namespace) -> None:
+    """Every event after --after, a page in memory at a time."""
+    after = args.after
+    while True:
+        page = timeline_page(conn, t, tenant, args.ticket_id, after=after, limit=args.limit)
+        if args.json:
+            sys.stdout.write("".join(json.dumps(e, ensure_ascii=False) + "\n"
+                                     for e in page.events))
+            sys.stdout.flush()
+        elif page.events:
+            _show_timeline(args.ticket_id, page.events)
+        if page.next is None:
+            return
+        after = page.next
+
+
+def _show_timeline(ticket_id: str, envelopes: list[dict[str, Any]]) -> None:
+    if not envelopes:
+        render.console.print(f"no events of {ticket_id} after that version", markup=False)
+        return
     render.table(
-        f"timeline of {args.ticket_id}", ("v", "occurred_at", "type", "actor", "data", "hash"),
+        f"timeline of {ticket_id}, versions {envelopes[0]['version']} to"
+        f" {envelopes[-1]['version']}", ("v", "occurred_at", "type", "actor", "data", "hash"),
         ((e["version"], e["occurred_at"], e["type"], f"{e['actor']['role']}:{e['actor']['id']}",
           _short(json.dumps(e["data"], ensure_ascii=False)), e["hash"][:16] + "…")
          for e in envelopes),
     )
-    return 0
+
+
+def _count(least: int, most: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from `least` to `most`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least or (most is not None and value > most):
+            bound = f"from {least} to {most:,}" if most is not None else f"{least} or more"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {bound}")
+        return value
+    return parse
 
 
 def _warn_parked(projector: Projector, tenant: str, ticket_id: str) -> None:
@@ -352,15 +419,19 @@ def _warn_parked(projector: Projector, tenant: str, ticket_id: str) -> None:
 
 
 def cmd_verify(app: TicketingApp, args: argparse.Namespace) -> int:
-    """Hash chains, positions and receipts of the event store (ticketflow.audit)."""
-    findings = [f.as_dict() for f in verify_store(app, args.ticket_id, tenant=args.tenant)]
+    """Hash chains, positions and receipts of the event store, and the snapshots and
+    timeline rows served in its place (ticketflow.audit)."""
+    read_models = engine_for(Settings.from_env(db=args.db).db)
+    findings = [f.as_dict() for f in verify_store(app, args.ticket_id, tenant=args.tenant,
+                                                  read_models=read_models)]
     if args.json:
         _print_json({"ok": not findings, "breaks": findings})
     elif findings:
         render.table("tampered or damaged streams", ("ticket", "version", "type", "problem"),
                      ((f["ticket_id"], f["version"], f["type"], f["problem"]) for f in findings))
     else:
-        render.console.print("all hash chains intact, no event missing")
+        render.console.print("all hash chains intact, no event missing; snapshots and"
+                             " timeline rows agree with the events")
     return 1 if findings else 0
 
 

@@ -128,9 +128,10 @@ def test_ticket_as_of_shows_the_state_at_that_instant(tmp_path: Path, sqlite_url
 
 def test_timeline_and_verify_report_an_intact_chain(tmp_path: Path, sqlite_url: str) -> None:
     run("apply", str(write_jsonl(tmp_path / "in.jsonl", SPEC_EXAMPLE)), db=sqlite_url)
-    timeline = as_json(run("timeline", "T-1001", "--json", db=sqlite_url))
-    assert [e["type"] for e in timeline] == ["TicketCreated"]
-    assert len(timeline[0]["hash"]) == 64
+    page = as_json(run("timeline", "T-1001", "--json", db=sqlite_url))
+    assert [e["type"] for e in page["events"]] == ["TicketCreated"]
+    assert len(page["events"][0]["hash"]) == 64
+    assert page["next"] is None
     assert as_json(run("verify", "--json", db=sqlite_url)) == {"ok": True, "breaks": []}
 
 

@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import Mapper
 
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.store_rows import StoreRows
+from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
+from ticketflow.settings import Settings
 
 SUBJECT = "Quarterly exports vanish overnight"
 KEY = base64.b64encode(b"k" * 32).decode()
@@ -89,7 +93,7 @@ def test_every_command_and_report_works_on_an_encrypted_store(
 ) -> None:
     db = ("--db", encrypted)
     code, out, _ = cli(capsys, "timeline", "T-P", "--json", *db)
-    assert code == 0 and as_json(out)[0]["data"]["subject"] == SUBJECT
+    assert code == 0 and as_json(out)["events"][0]["data"]["subject"] == SUBJECT
     assert as_json(cli(capsys, "ticket", "T-P", "--json", *db)[1])["status"] == "resolved"
     sla = as_json(cli(capsys, "sla", "T-P", "--json", "--as-of", "2026-11-17T00:00Z", *db)[1])
     assert sla["first_response"]["status"] == "met"
@@ -113,6 +117,23 @@ def test_an_edited_encrypted_row_is_named_by_verify(
     assert code == 1
     assert [(b["ticket_id"], b["version"]) for b in as_json(out)["breaks"]] == [("T-P", 3)]
     assert as_json(out)["breaks"][0]["problem"].startswith("unreadable")
+
+
+def test_a_snapshot_not_written_with_the_key_is_ignored_and_named_by_verify(
+    encrypted: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The true head hash, tenant and ticket id copied in do not help without the key."""
+    with build_app(Settings(db=encrypted)) as app:
+        snapshot = Snapshot.take(app.load_ticket("T-P"))
+        snapshot.state["status"] = "in_progress"
+        stored = Mapper(transcoder=app.mapper.transcoder).to_stored_event(snapshot)
+    StoreRows(encrypted).insert_snapshot("T-P", 4, stored.topic, stored.state)
+    assert as_json(cli(capsys, "ticket", "T-P", "--json", "--db", encrypted)[1])[
+        "status"] == "resolved"
+    code, out, _ = cli(capsys, "verify", "T-P", "--json", "--db", encrypted)
+    (found,) = as_json(out)["breaks"]
+    assert (code, found["version"], found["record"]) == (1, 4, "snapshot")
+    assert "does not decode" in found["problem"]
 
 
 @pytest.mark.parametrize("key, fragment", [

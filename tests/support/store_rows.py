@@ -7,8 +7,10 @@ import sqlite3
 from typing import Any
 
 import psycopg
+from sqlalchemy import delete, select, update
 
 from ticketflow.domain.streams import stream_uuid
+from ticketflow.projections.db import engine_for, tables
 
 
 class StoreRows:
@@ -57,9 +59,53 @@ class StoreRows:
         assert old in state
         self.put(ticket_id, version, topic, state.replace(old, new))
 
+    def insert_snapshot(self, ticket_id: str, version: int, topic: str, state: bytes) -> None:
+        """A snapshot row INSERTed behind the application's back."""
+        table = "stored_snapshots" if self.sqlite else "ticketflow_snapshots"
+        self._run(f"INSERT INTO {table} (originator_id, originator_version, topic, state)"
+                  " VALUES ({p}, {p}, {p}, {p})", (self._id(ticket_id), version, topic, state))
+
     def states(self) -> list[bytes]:
         """Every stored event's and snapshot's bytes."""
         snapshots = "stored_snapshots" if self.sqlite else "ticketflow_snapshots"
         rows = self._run("SELECT state FROM {t}", ())
         rows += self._run(f"SELECT state FROM {snapshots}", ())
         return [bytes(row[0]) for row in rows]
+
+
+class TimelineRows:
+    """Direct SQL on the timeline read model (rm_timeline), whatever the backend."""
+
+    def __init__(self, db_url: str) -> None:
+        self.engine = engine_for(db_url)
+        self.table = tables().timeline
+
+    def _where(self, ticket_id: str, version: int) -> Any:
+        return (self.table.c.ticket_id == ticket_id) & (self.table.c.version == version)
+
+    def envelope(self, ticket_id: str, version: int) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            found: dict[str, Any] = conn.execute(select(self.table.c.envelope).where(
+                self._where(ticket_id, version))).scalar_one()
+        return found
+
+    def edit(self, ticket_id: str, version: int, **fields: Any) -> None:
+        """Change fields of the row's envelope (what `timeline` shows)."""
+        envelope = {**self.envelope(ticket_id, version), **fields}
+        with self.engine.begin() as conn:
+            conn.execute(update(self.table).where(self._where(ticket_id, version))
+                         .values(envelope=envelope))
+
+    def delete(self, ticket_id: str, version: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(self.table).where(self._where(ticket_id, version)))
+
+    def copy(self, ticket_id: str, version: int, *, to_version: int,
+             to_ticket: str | None = None) -> None:
+        """INSERT a copy of a row under another version (and ticket), its envelope to match."""
+        envelope = self.envelope(ticket_id, version)
+        envelope.update(version=to_version, ticket_id=to_ticket or ticket_id)
+        with self.engine.begin() as conn:
+            conn.execute(self.table.insert().values(
+                ticket_id=envelope["ticket_id"], version=to_version, tenant=envelope["tenant"],
+                type=envelope["type"], occurred_at=envelope["occurred_at"], envelope=envelope))
