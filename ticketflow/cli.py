@@ -69,13 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             _known_tenant(app, getattr(args, "tenant", None))
             return int(args.handler(app, args))
     except (SettingsError, PolicyError) as exc:
-        render.errors.print(f"[red]error:[/red] {exc}")
+        render.error("error", str(exc))
         return 2
     except PersistenceError as exc:
-        render.errors.print(
-            f"[red]error:[/red] the event store is unavailable: {exc}\n"
-            "Check --db (or TICKETFLOW_DB) and that the database server is running."
-        )
+        render.error("error", f"the event store is unavailable: {exc}")
+        render.note("Check --db (or TICKETFLOW_DB) and that the database server is running.")
         return 2
     except Rejected as exc:
         _fail(args, exc.as_dict())
@@ -273,7 +271,7 @@ def cmd_apply(app: TicketingApp, args: argparse.Namespace) -> int:
             for refusal in refused:
                 outcome = refusal or next(applied)
                 any_rejected |= outcome.status == "rejected"
-                print(json.dumps(outcome.as_dict(), ensure_ascii=False))
+                print(render.json_text(outcome.as_dict()))
             sys.stdout.flush()
     return 1 if any_rejected else 0
 
@@ -348,9 +346,8 @@ def cmd_timeline(app: TicketingApp, args: argparse.Namespace) -> int:
 def _warn_parked(projector: Projector, ticket_id: str) -> None:
     held = [p["version"] for p in projector.parked(ticket_id)]
     if held:
-        render.errors.print(
-            f"[yellow]warning:[/yellow] {len(held)} event(s) of {ticket_id} from version"
-            f" {held[0]} on are parked and not shown; see `ticketflow parked`.")
+        render.warning(f"{len(held)} event(s) of {ticket_id} from version {held[0]} on are"
+                       " parked and not shown; see `ticketflow parked`.")
 
 
 def cmd_verify(app: TicketingApp, args: argparse.Namespace) -> int:
@@ -362,7 +359,7 @@ def cmd_verify(app: TicketingApp, args: argparse.Namespace) -> int:
         render.table("tampered or damaged streams", ("ticket", "version", "type", "problem"),
                      ((f["ticket_id"], f["version"], f["type"], f["problem"]) for f in findings))
     else:
-        render.console.print("all hash chains intact, no event missing")
+        render.say("all hash chains intact, no event missing")
     return 1 if findings else 0
 
 
@@ -387,7 +384,7 @@ def cmd_sla(app: TicketingApp, args: argparse.Namespace) -> int:
 
 def _show_sla(report: dict[str, Any], explain: bool) -> None:
     zone = report["timezone"]
-    render.console.print(
+    render.say(
         f"{report['ticket_id']} ({report['tenant']}, plan {report['plan']}, priority"
         f" {report['priority']}, calendar {report['calendar']}, times in {zone})"
     )
@@ -509,7 +506,7 @@ def cmd_parked(app: TicketingApp, args: argparse.Namespace) -> int:
     projector = Projector(app, engine_for(Settings.from_env(db=args.db).db))
     if args.retry:
         applied, remaining = projector.retry_parked()
-        render.errors.print(f"applied {applied} parked event(s); {remaining} still parked")
+        render.note(f"applied {applied} parked event(s); {remaining} still parked")
     parked = [{"ticket_id": p["ticket_id"], "version": p["version"],
                "type": p["envelope"]["type"], "error": p["error"]} for p in projector.parked()
               if args.tenant in (None, p["envelope"]["tenant"])]
@@ -532,7 +529,7 @@ def cmd_replay(app: TicketingApp, args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"applied": applied, "from_start": args.from_start})
     else:
-        render.errors.print(f"applied {applied} events to the read models")
+        render.note(f"applied {applied} events to the read models")
     return 0
 
 
@@ -540,10 +537,10 @@ def cmd_tick(app: TicketingApp, args: argparse.Namespace) -> int:
     """One JSON line per fired command (breaches, automatic escalations, auto-close)."""
     fired = Timers(app).fire_until(args.until.astimezone(UTC))
     for fired_outcome in fired:
-        print(json.dumps(fired_outcome.as_dict(), ensure_ascii=False))
+        print(render.json_text(fired_outcome.as_dict()))
     if not args.json:
-        render.errors.print(f"fired {len(fired)} time-driven command(s) due by "
-                            f"{args.until.isoformat()}")
+        render.note(f"fired {len(fired)} time-driven command(s) due by"
+                    f" {args.until.isoformat()}")
     return 1 if any(o.status == "rejected" for o in fired) else 0
 
 
@@ -583,8 +580,8 @@ def cmd_demo(app: TicketingApp, args: argparse.Namespace) -> int:
                      "outcomes": dict(result.statuses),
                      "rejections": dict(result.rejections), **reports})
         return 0
-    render.console.print(f"outcomes: {dict(result.statuses)}  rejections: "
-                         f"{dict(result.rejections) or 'none'}")
+    render.say(f"outcomes: {dict(result.statuses)}  rejections: "
+               f"{dict(result.rejections) or 'none'}")
     window = f"{result.start.date()} – {result.as_of.date()}"
     _show_compliance(f"SLA compliance, clocks due {window}", reports["sla"])
     _show_rows(f"ticket volume by week, {window}", reports["volume"],
@@ -692,14 +689,14 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes]:
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+    print(render.json_text(value, indent=2))
 
 
 def _fail(args: argparse.Namespace, error: dict[str, str]) -> None:
     if getattr(args, "json", False):
         _print_json({"error": error})
     else:
-        render.errors.print(f"[red]{error['code']}:[/red] {error['message']}")
+        render.error(error["code"], error["message"])
 
 
 def _short(text: str, limit: int = 60) -> str:
