@@ -21,6 +21,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     create_model,
     model_validator,
 )
@@ -28,6 +29,7 @@ from pydantic import (
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.policy import iana_zone
+from ticketflow.schemas.characters import id_problem
 
 COMMAND_SCHEMA_VERSION: Literal[1] = 1
 #: Instants a command may carry: anything outside is a typo or garbage, and keeps the
@@ -71,7 +73,30 @@ def _clip(text: str, limit: int = 60) -> str:
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_instant), AfterValidator(_in_range)]
 SchemaVersion = Annotated[Literal[1], BeforeValidator(_version_one)]
-Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+
+
+def _plain_id(value: str) -> str:
+    problem = id_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+#: What the JSON Schema can say of an id's characters (ECMA-262 syntax): no control
+#: characters, no common invisible, bidi or non-ASCII space characters, no space at
+#: either end. The engine checks the whole rule (`id_problem`), NFC included.
+_NOT_IN_ID = (r"\x00-\x1f\x7f-\x9f\u00a0\u00ad\u061c\u1680\u180e\u2000-\u200f"
+              r"\u2028-\u202f\u205f-\u206f\u3000\ufeff")
+ID_PATTERN = rf"^[^ {_NOT_IN_ID}](?:[^{_NOT_IN_ID}]*[^ {_NOT_IN_ID}])?$"
+ID_MAX = 200
+Id = Annotated[
+    str, StringConstraints(min_length=1, max_length=ID_MAX), AfterValidator(_plain_id),
+    WithJsonSchema({
+        "type": "string", "minLength": 1, "maxLength": ID_MAX, "pattern": ID_PATTERN,
+        "description": "An identifier, compared exactly: no control, invisible or"
+        " formatting (bidi, zero-width) characters, no space but U+0020 and none at"
+        " either end, in Unicode normalisation form NFC."}),
+]
 
 
 def _loadable_zone(name: str) -> str:
