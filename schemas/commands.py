@@ -275,6 +275,16 @@ MAX_MESSAGE_BYTES = 256 * 1024
 ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
 
 
+def message_bytes(raw: bytes | str) -> bytes:
+    """An inbound message as the bytes it is: text is encoded as UTF-8, a lone surrogate
+    included (`surrogatepass`), so such text is refused as not UTF-8, not a crash."""
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogatepass")
+    if isinstance(raw, bytes | bytearray | memoryview):
+        return bytes(raw)
+    raise TypeError(f"a message is bytes (or str), not {type(raw).__name__}")
+
+
 def parse_command(raw: bytes) -> CommandBase:
     """Decode and validate one inbound message, or raise InvalidMessage saying why."""
     if len(raw) > MAX_MESSAGE_BYTES:

@@ -51,6 +51,7 @@ from ticketflow.domain.ticket import Ticket
 from ticketflow.domain.timers import Due, due_commands, fire_at
 from ticketflow.schemas.commands import (
     CommandBase,
+    message_bytes,
     parse_command,
     parse_document,
     peek_identity,
@@ -138,9 +139,9 @@ class TicketingApp(Application[UUID]):
 
     # -- commands --------------------------------------------------------------------
 
-    def apply(self, raw: bytes) -> Outcome:
-        """Apply one inbound message (bytes as received) and record its outcome."""
-        return self._apply_alone(raw)
+    def apply(self, raw: bytes | str) -> Outcome:
+        """Apply one inbound message (bytes as received, or text) and record its outcome."""
+        return self._apply_alone(message_bytes(raw))
 
     def apply_batch(self, raws: Sequence[bytes]) -> list[Outcome]:
         """Apply messages in order, as `apply` would one by one, saving them all in

@@ -198,3 +198,22 @@ def test_the_command_the_bad_ones_were_made_from_is_accepted() -> None:
     assert app_with_a_ticket().apply(_session("S-1")).status == "accepted"
     comment = json.loads(encoded(valid_command()))
     assert comment["occurred_at"] == SOON.isoformat()
+
+
+def test_a_message_given_as_text_is_applied_as_its_utf8_bytes() -> None:
+    text = encoded(valid_command()).decode("ascii").replace("Any news?", "Des nouvelles ? 票")
+    app = app_with_a_ticket()
+    assert app.apply(text).status == "accepted"
+    assert app.apply(text.encode("utf-8")).status == "duplicate"  # the same message
+
+
+def test_text_that_cannot_be_utf8_is_a_dead_letter_not_a_crash() -> None:
+    app = app_with_a_ticket()
+    outcome = app.apply('{"message_id": "m-\ud800"}')
+    assert outcome.error is not None and outcome.error["code"] == "invalid_message"
+    assert len(list(app.rejected())) == 1
+
+
+def test_a_message_that_is_neither_bytes_nor_text_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="bytes"):
+        app_with_a_ticket().apply(valid_command())  # type: ignore[arg-type]
