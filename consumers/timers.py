@@ -21,9 +21,13 @@ Progress = Callable[[int], None]
 
 
 class Timers:
-    def __init__(self, app: TicketingApp, batch_size: int = 1000) -> None:
+    """Fires every tenant's due commands, or with `tenant` only that tenant's."""
+
+    def __init__(self, app: TicketingApp, batch_size: int = 1000,
+                 tenant: str | None = None) -> None:
         self.app = app
         self.batch_size = batch_size
+        self.tenant = tenant
         self.position = 0
         self.next_due: dict[str, datetime] = {}
         self.heap: list[tuple[datetime, str]] = []
@@ -37,7 +41,9 @@ class Timers:
                 break
             for record in records:
                 if record.topic.startswith(TICKET_TOPIC):
-                    changed.add(self.app.envelope_of(record)["ticket_id"])
+                    envelope = self.app.envelope_of(record)
+                    if self.tenant in (None, envelope["tenant"]):
+                        changed.add(envelope["ticket_id"])
             self.position = records[-1].id
         for ticket_id in sorted(changed):
             self._schedule(ticket_id)

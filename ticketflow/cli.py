@@ -42,6 +42,7 @@ from ticketflow.projections.timeline import ticket_as_of, timeline
 from ticketflow.schemas.commands import peek_identity
 from ticketflow.serve import ROLES, serve
 from ticketflow.settings import (
+    TENANT_ENV,
     Settings,
     SettingsError,
     instant,
@@ -80,11 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _scope() -> argparse.ArgumentParser:
-    """--tenant on the commands that read or send one ticket's or message's data."""
+def _scope(what: str = "another tenant's ticket or message is not_found"
+           ) -> argparse.ArgumentParser:
+    """--tenant on the commands that read, send or fire one tenant's data."""
     scope = argparse.ArgumentParser(add_help=False)
-    scope.add_argument("--tenant", help="confine to this tenant: another tenant's ticket or"
-                       " message is not_found (env TICKETFLOW_TENANT)")
+    scope.add_argument("--tenant", help=f"confine to this tenant: {what}"
+                       " (env TICKETFLOW_TENANT)")
     return scope
 
 
@@ -141,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--explain", action="store_true", help="add each clock's ledger")
     cmd.set_defaults(handler=cmd_sla)
 
-    cmd = sub.add_parser("tick", parents=[common],
+    cmd = sub.add_parser("tick", parents=[common, _scope("only its tickets' commands fire")],
                          help="fire every time-driven command due up to an instant")
     cmd.add_argument("--until", type=instant, required=True, help="ISO-8601 instant")
     cmd.set_defaults(handler=cmd_tick)
@@ -535,7 +537,7 @@ def cmd_replay(app: TicketingApp, args: argparse.Namespace) -> int:
 
 def cmd_tick(app: TicketingApp, args: argparse.Namespace) -> int:
     """One JSON line per fired command (breaches, automatic escalations, auto-close)."""
-    fired = Timers(app).fire_until(args.until.astimezone(UTC))
+    fired = Timers(app, tenant=args.tenant).fire_until(args.until.astimezone(UTC))
     for fired_outcome in fired:
         print(render.json_text(fired_outcome.as_dict()))
     if not args.json:
@@ -570,7 +572,13 @@ def _show_compliance(title: str, rows: list[dict[str, Any]]) -> None:
 
 
 def cmd_demo(app: TicketingApp, args: argparse.Namespace) -> int:
-    """Apply a seeded workload for both tenants, then print the reports."""
+    """Apply a seeded workload for both tenants, then print the reports. A caller
+    confined to one tenant (TICKETFLOW_TENANT) is refused: it would write every tenant's."""
+    confined = tenant_scope(None)
+    if confined:
+        raise SettingsError(f"{TENANT_ENV}={confined} confines this caller to one tenant,"
+                            " and the demo writes a workload for every tenant; run it"
+                            f" without {TENANT_ENV}")
     result = run_demo(app, args.seed, args.tickets, DEFAULT_START, args.days,
                       progress=not args.json)
     engine = engine_for(Settings.from_env(db=args.db).db)

@@ -211,3 +211,32 @@ def test_a_confined_caller_applies_only_its_own_tenants_commands(
     assert [o["status"] for o in outcomes] == ["rejected"] * 4 + ["accepted", "rejected"]
     assert {o["error"]["code"] for o in outcomes[:4]} == {"forbidden"}
     assert outcomes[5]["error"]["code"] == "invalid_message"  # unreadable: the engine's
+
+
+def test_a_confined_tick_fires_only_its_own_tenants_tickets(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cli(capsys, "apply", str(commands_file(tmp_path)), "--db", sqlite_url)
+    until = (T0 + timedelta(days=30)).isoformat()
+    monkeypatch.setenv("TICKETFLOW_TENANT", "growgrebuddy")
+    code, out, _ = cli(capsys, "tick", "--until", until, "--json", "--db", sqlite_url)
+    fired = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and fired and {o["ticket_id"] for o in fired} == {"T-G"}
+    monkeypatch.delenv("TICKETFLOW_TENANT")
+    ticket = as_json(cli(capsys, "ticket", "T-P", "--json", "--db", sqlite_url)[1])
+    assert ticket["status"] == "resolved"  # its auto-close was due, but not this caller's
+    code, out, _ = cli(capsys, "tick", "--until", until, "--json", "--db", sqlite_url)
+    assert {json.loads(line)["ticket_id"] for line in out.splitlines()} == {"T-P"}
+
+
+def test_a_confined_caller_cannot_run_the_demo_for_every_tenant(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TICKETFLOW_TENANT", "growgrebuddy")
+    code, out, err = cli(capsys, "demo", "--tickets", "4", "--days", "2", "--json",
+                         "--db", sqlite_url)
+    assert code == 2 and "the demo writes a workload for every tenant" in " ".join(err.split())
+    monkeypatch.delenv("TICKETFLOW_TENANT")
+    code, out, _ = cli(capsys, "export", "--format", "jsonl", "--db", sqlite_url)
+    assert (code, out) == (0, "")  # not one event written
