@@ -16,14 +16,14 @@ from typing import IO, Any
 
 from eventsourcing.persistence import PersistenceError
 
-from ticketflow import render
-from ticketflow.application import Outcome, TicketingApp
+from ticketflow import confinement, render
+from ticketflow.application import TicketingApp
 from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
 from ticketflow.demo import DEFAULT_START, demo_reports, run_demo
 from ticketflow.demo import progress_bar as _bar
-from ticketflow.domain.errors import Forbidden, NotFound, Rejected
+from ticketflow.domain.errors import NotFound, Rejected
 from ticketflow.domain.policy import Policy, PolicyError, load_policy_file
 from ticketflow.export import add_export_command
 from ticketflow.kafka_broker import add_kafka_commands
@@ -39,7 +39,6 @@ from ticketflow.projections.reports import (
 )
 from ticketflow.projections.runner import Projector
 from ticketflow.projections.timeline import ticket_as_of, timeline
-from ticketflow.schemas.commands import peek_identity
 from ticketflow.serve import ROLES, serve
 from ticketflow.settings import (
     TENANT_ENV,
@@ -267,7 +266,7 @@ def cmd_apply(app: TicketingApp, args: argparse.Namespace) -> int:
     any_rejected = False
     with _open_input(args.file) as stream:
         for batch in _batches(stream, APPLY_BATCH):
-            refused = [_refused_by_scope(line, args.tenant) for line in batch]
+            refused = [confinement.refused(app, line, args.tenant) for line in batch]
             applied = iter(app.apply_batch([line for line, no in zip(batch, refused,
                                                                      strict=True) if not no]))
             for refusal in refused:
@@ -293,17 +292,6 @@ def _more_ready(stream: IO[bytes]) -> bool:
     """Whether reading on would not wait: always for a file, else if input is pending."""
     fd = stream.fileno()
     return stat.S_ISREG(os.fstat(fd).st_mode) or bool(select.select([fd], [], [], 0)[0])
-
-
-def _refused_by_scope(raw: bytes, tenant: str | None) -> Outcome | None:
-    """A confined caller's line naming another tenant is refused before the engine."""
-    named = peek_identity(raw)
-    if tenant is None or named.get("tenant") in (None, tenant):
-        return None
-    refusal = Forbidden(f"this caller is confined to tenant {tenant!r}; the command names"
-                        f" {named['tenant']!r}")
-    return Outcome(named.get("message_id"), "rejected", error=refusal.as_dict(),
-                   ticket_id=named.get("ticket_id"))
 
 
 def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
