@@ -89,14 +89,24 @@ _NOT_IN_ID = (r"\x00-\x1f\x7f-\x9f\u00a0\u00ad\u061c\u1680\u180e\u2000-\u200f"
               r"\u2028-\u202f\u205f-\u206f\u3000\ufeff")
 ID_PATTERN = rf"^[^ {_NOT_IN_ID}](?:[^{_NOT_IN_ID}]*[^ {_NOT_IN_ID}])?$"
 ID_MAX = 200
-Id = Annotated[
-    str, StringConstraints(min_length=1, max_length=ID_MAX), AfterValidator(_plain_id),
-    WithJsonSchema({
-        "type": "string", "minLength": 1, "maxLength": ID_MAX, "pattern": ID_PATTERN,
+#: A ticket or session id leaves room for the ids the engine derives from it: the
+#: timer's message id `timer:<ticket>:<rule>:<due instant>` is itself an `Id`, and a rule
+#: (`breach:first_response`, `escalate:<level>`) and an instant take up to 66 more.
+STREAM_ID_MAX = 128
+
+
+def _id_schema(max_length: int) -> WithJsonSchema:
+    return WithJsonSchema({
+        "type": "string", "minLength": 1, "maxLength": max_length, "pattern": ID_PATTERN,
         "description": "An identifier, compared exactly: no control, invisible or"
         " formatting (bidi, zero-width) characters, no space but U+0020 and none at"
-        " either end, in Unicode normalisation form NFC."}),
-]
+        " either end, in Unicode normalisation form NFC."})
+
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX),
+               AfterValidator(_plain_id), _id_schema(ID_MAX)]
+StreamId = Annotated[str, StringConstraints(min_length=1, max_length=STREAM_ID_MAX),
+                     AfterValidator(_plain_id), _id_schema(STREAM_ID_MAX)]
 
 
 def _loadable_zone(name: str) -> str:
@@ -197,7 +207,7 @@ class RecordSlaBreach(Wire):
 class RecordSelfService(Wire):
     articles_viewed: Annotated[list[Id], Field(max_length=1000)]
     outcome: Literal["solved", "ticket_created"]
-    ticket_id: Id | None = None
+    ticket_id: StreamId | None = None
 
 
 PAYLOADS: dict[str, type[Wire]] = {
@@ -230,8 +240,8 @@ class CommandBase(Wire):
     type: str
     schema_version: SchemaVersion = COMMAND_SCHEMA_VERSION
     tenant: Id
-    ticket_id: Id | None = None
-    session_id: Id | None = None
+    ticket_id: StreamId | None = None
+    session_id: StreamId | None = None
     occurred_at: Instant
     actor: Actor
     payload: Wire

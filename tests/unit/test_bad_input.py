@@ -80,6 +80,8 @@ INVALID_MESSAGES: dict[str, bytes] = {
     "a body over 20,000 characters": _set("payload.body", "x" * 20_001),
     "a subject over 500 characters": _set("payload.subject", "s" * 501, "create_ticket"),
     "a message_id over 200 characters": _set("message_id", "m" * 201),
+    "a ticket id leaving no room for its timers' ids": _set("ticket_id", "T" * 129,
+                                                            "create_ticket"),
     # invalid UTF-8 and unusable text
     "bytes that are not UTF-8": b"\xff\xfe not even text",
     "a stray byte inside a string": encoded(valid_command()).replace(b"Any", b"A\xffny"),

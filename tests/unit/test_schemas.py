@@ -87,7 +87,7 @@ def test_malformed_messages_are_invalid_with_a_reason(raw: bytes, fragment: str)
 
 
 @pytest.mark.parametrize("ticket_id", ["[/]", "mk-3[/x]", "チケット-1", "T 1", "\u00e9-1",
-                                       "Ω/7", "😀", "#1: a/b", "x" * 200])
+                                       "Ω/7", "😀", "#1: a/b", "x" * 128])
 def test_an_id_in_any_script_with_markup_or_inner_spaces_is_accepted(ticket_id: str) -> None:
     raw = command_line("m-1", "create_ticket", ticket_id, T0, "customer", create_payload())
     assert parse_command(raw).stream_id == ticket_id

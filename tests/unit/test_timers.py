@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.support.builders import PP, T0, Story
+import pytest
+
+from tests.support.bad_input import in_memory_app
+from tests.support.builders import PP, T0, Story, command_line, create_payload
+from ticketflow.consumers.timers import Timers
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.timers import due_commands
+from ticketflow.schemas.commands import STREAM_ID_MAX
 
 
 def dues(story: Story) -> list[tuple[str, datetime]]:
@@ -87,3 +92,14 @@ def test_system_escalation_may_skip_a_level_for_a_non_critical_ticket() -> None:
     story = Story().do("record_sla_breach", clock="resolution", due_at=T0,
                        after=timedelta(days=2), role=Role.SYSTEM)
     assert story.ticket.level == "management"
+
+
+@pytest.mark.parametrize("tenant", ["personalysispro", "growgrebuddy"])
+def test_the_longest_ticket_id_leaves_room_for_its_timers_message_ids(tenant: str) -> None:
+    app = in_memory_app()
+    at = T0 + timedelta(microseconds=123_456)  # the longest instant in a timer's id
+    create = command_line("m-1", "create_ticket", "T" * STREAM_ID_MAX, at, "customer",
+                          create_payload(tenant, priority="high"), tenant=tenant)
+    assert app.apply(create).status == "accepted"
+    fired = Timers(app).fire_until(T0 + timedelta(days=30))
+    assert len(fired) >= 2 and {o.status for o in fired} == {"accepted"}
