@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ticketflow.application import TICKET_TOPIC, Outcome, TicketingApp
+from ticketflow.domain.errors import Rejected
 
 Progress = Callable[[int], None]
 
@@ -60,6 +61,10 @@ class Timers:
             del self.next_due[ticket_id]
             try:
                 fired += self.app.fire_due(ticket_id, until=until, limit=1)
+            except Rejected as refused:  # its command cannot be sent (an id stored before
+                # the id rule): say so, and go on with the others instead of stopping them
+                fired.append(Outcome(None, "rejected", error=refused.as_dict(),
+                                     ticket_id=ticket_id))
             except Exception:  # the store is away: keep the due for the next round
                 self.next_due[ticket_id] = at
                 heapq.heappush(self.heap, (at, ticket_id))

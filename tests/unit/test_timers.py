@@ -103,3 +103,16 @@ def test_the_longest_ticket_id_leaves_room_for_its_timers_message_ids(tenant: st
     assert app.apply(create).status == "accepted"
     fired = Timers(app).fire_until(T0 + timedelta(days=30))
     assert len(fired) >= 2 and {o.status for o in fired} == {"accepted"}
+
+
+def test_a_ticket_whose_timer_command_cannot_be_sent_does_not_stop_the_others() -> None:
+    # a ticket stored before ids were checked as they are now (a zero-width space)
+    app = in_memory_app()
+    legacy = Story(ticket_id="T-\u200b1").ticket
+    app.save(legacy)
+    create = command_line("m-1", "create_ticket", "T-2", T0, "customer", create_payload())
+    assert app.apply(create).status == "accepted"
+    fired = Timers(app).fire_until(T0 + timedelta(days=1))
+    refused = [o for o in fired if o.ticket_id == "T-\u200b1"]
+    assert [o.error["code"] for o in refused if o.error] == ["invalid_message"]
+    assert {o.status for o in fired if o.ticket_id == "T-2"} == {"accepted"}
