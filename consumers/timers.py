@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ticketflow.application import TICKET_TOPIC, Outcome, TicketingApp
+from ticketflow.domain.errors import Rejected
 from ticketflow.domain.sla import SlaError
 
 Progress = Callable[[int], None]
@@ -25,9 +26,13 @@ Key = tuple[str, str]
 
 
 class Timers:
-    def __init__(self, app: TicketingApp, batch_size: int = 1000) -> None:
+    """Fires every tenant's due commands, or with `tenant` only that tenant's."""
+
+    def __init__(self, app: TicketingApp, batch_size: int = 1000,
+                 tenant: str | None = None) -> None:
         self.app = app
         self.batch_size = batch_size
+        self.tenant = tenant
         self.position = 0
         self.next_due: dict[Key, datetime] = {}
         self.heap: list[tuple[datetime, Key]] = []
@@ -45,7 +50,8 @@ class Timers:
             for record in records:
                 if record.topic.startswith(TICKET_TOPIC):
                     envelope = self.app.envelope_of(record)
-                    changed.add((envelope["tenant"], envelope["ticket_id"]))
+                    if self.tenant in (None, envelope["tenant"]):
+                        changed.add((envelope["tenant"], envelope["ticket_id"]))
             self.position = records[-1].id
         for key in sorted(changed):
             self._schedule(key)
@@ -66,6 +72,10 @@ class Timers:
             tenant, ticket_id = key
             try:
                 fired += self.app.fire_due(ticket_id, until=until, limit=1, tenant=tenant)
+            except Rejected as refused:  # its command cannot be sent (an id stored before
+                # the id rule): say so, and go on with the others instead of stopping them
+                fired.append(Outcome(None, "rejected", error=refused.as_dict(),
+                                     ticket_id=ticket_id))
             except Exception:  # the store is away: keep the due for the next round
                 self.next_due[key] = at
                 heapq.heappush(self.heap, (at, key))

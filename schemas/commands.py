@@ -21,6 +21,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     create_model,
     model_validator,
 )
@@ -28,6 +29,7 @@ from pydantic import (
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.policy import iana_zone
+from ticketflow.schemas.characters import id_problem
 
 COMMAND_SCHEMA_VERSION: Literal[1] = 1
 #: Instants a command may carry: anything outside is a typo or garbage, and keeps the
@@ -71,7 +73,40 @@ def _clip(text: str, limit: int = 60) -> str:
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_instant), AfterValidator(_in_range)]
 SchemaVersion = Annotated[Literal[1], BeforeValidator(_version_one)]
-Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+
+
+def _plain_id(value: str) -> str:
+    problem = id_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+#: What the JSON Schema can say of an id's characters (ECMA-262 syntax): no control
+#: characters, no common invisible, bidi or non-ASCII space characters, no space at
+#: either end. The engine checks the whole rule (`id_problem`), NFC included.
+_NOT_IN_ID = (r"\x00-\x1f\x7f-\x9f\u00a0\u00ad\u061c\u1680\u180e\u2000-\u200f"
+              r"\u2028-\u202f\u205f-\u206f\u3000\ufeff")
+ID_PATTERN = rf"^[^ {_NOT_IN_ID}](?:[^{_NOT_IN_ID}]*[^ {_NOT_IN_ID}])?$"
+ID_MAX = 200
+#: A ticket or session id leaves room for the ids the engine derives from it: the
+#: timer's message id `timer:<ticket>:<rule>:<due instant>` is itself an `Id`, and a rule
+#: (`breach:first_response`, `escalate:<level>`) and an instant take up to 66 more.
+STREAM_ID_MAX = 128
+
+
+def _id_schema(max_length: int) -> WithJsonSchema:
+    return WithJsonSchema({
+        "type": "string", "minLength": 1, "maxLength": max_length, "pattern": ID_PATTERN,
+        "description": "An identifier, compared exactly: no control, invisible or"
+        " formatting (bidi, zero-width) characters, no space but U+0020 and none at"
+        " either end, in Unicode normalisation form NFC."})
+
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX),
+               AfterValidator(_plain_id), _id_schema(ID_MAX)]
+StreamId = Annotated[str, StringConstraints(min_length=1, max_length=STREAM_ID_MAX),
+                     AfterValidator(_plain_id), _id_schema(STREAM_ID_MAX)]
 
 
 def _loadable_zone(name: str) -> str:
@@ -172,7 +207,7 @@ class RecordSlaBreach(Wire):
 class RecordSelfService(Wire):
     articles_viewed: Annotated[list[Id], Field(max_length=1000)]
     outcome: Literal["solved", "ticket_created"]
-    ticket_id: Id | None = None
+    ticket_id: StreamId | None = None
 
 
 PAYLOADS: dict[str, type[Wire]] = {
@@ -205,8 +240,8 @@ class CommandBase(Wire):
     type: str
     schema_version: SchemaVersion = COMMAND_SCHEMA_VERSION
     tenant: Id
-    ticket_id: Id | None = None
-    session_id: Id | None = None
+    ticket_id: StreamId | None = None
+    session_id: StreamId | None = None
     occurred_at: Instant
     actor: Actor
     payload: Wire
@@ -248,6 +283,16 @@ COMMAND_ADAPTER: TypeAdapter[CommandBase] = TypeAdapter(_COMMAND_UNION)
 #: Largest inbound message accepted; anything bigger is rejected unread.
 MAX_MESSAGE_BYTES = 256 * 1024
 ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
+
+
+def message_bytes(raw: bytes | str) -> bytes:
+    """An inbound message as the bytes it is: text is encoded as UTF-8, a lone surrogate
+    included (`surrogatepass`), so such text is refused as not UTF-8, not a crash."""
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogatepass")
+    if isinstance(raw, bytes | bytearray | memoryview):
+        return bytes(raw)
+    raise TypeError(f"a message is bytes (or str), not {type(raw).__name__}")
 
 
 def parse_command(raw: bytes) -> CommandBase:

@@ -17,14 +17,14 @@ from typing import IO, Any
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy import Connection
 
-from ticketflow import render
-from ticketflow.application import Outcome, TicketingApp
+from ticketflow import confinement, render
+from ticketflow.application import TicketingApp
 from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
 from ticketflow.demo import DEFAULT_START, demo_reports, run_demo
 from ticketflow.demo import progress_bar as _bar
-from ticketflow.domain.errors import AmbiguousId, Forbidden, InvalidMessage, Rejected
+from ticketflow.domain.errors import AmbiguousId, InvalidMessage, Rejected
 from ticketflow.domain.policy import Policy, PolicyError, load_policy_file
 from ticketflow.domain.receipt import Oversized
 from ticketflow.export import add_export_command
@@ -48,9 +48,10 @@ from ticketflow.projections.timeline import (
     ticket_as_of,
     timeline_page,
 )
-from ticketflow.schemas.commands import MAX_MESSAGE_BYTES, peek_identity
+from ticketflow.schemas.commands import MAX_MESSAGE_BYTES
 from ticketflow.serve import ROLES, serve
 from ticketflow.settings import (
+    TENANT_ENV,
     Settings,
     SettingsError,
     instant,
@@ -78,24 +79,23 @@ def main(argv: list[str] | None = None) -> int:
             _known_tenant(app, getattr(args, "tenant", None))
             return int(args.handler(app, args))
     except (SettingsError, PolicyError, AmbiguousId) as exc:
-        render.errors.print(f"[red]error:[/red] {exc}")
+        render.error("error", str(exc))
         return 2
     except PersistenceError as exc:
-        render.errors.print(
-            f"[red]error:[/red] the event store is unavailable: {exc}\n"
-            "Check --db (or TICKETFLOW_DB) and that the database server is running."
-        )
+        render.error("error", f"the event store is unavailable: {exc}")
+        render.note("Check --db (or TICKETFLOW_DB) and that the database server is running.")
         return 2
     except Rejected as exc:
         _fail(args, exc.as_dict())
         return 1
 
 
-def _scope() -> argparse.ArgumentParser:
-    """--tenant on the commands that read or send one ticket's or message's data."""
+def _scope(what: str = "another tenant's ticket or message is not_found"
+           ) -> argparse.ArgumentParser:
+    """--tenant on the commands that read, send or fire one tenant's data."""
     scope = argparse.ArgumentParser(add_help=False)
-    scope.add_argument("--tenant", help="confine to this tenant: another tenant's ticket or"
-                       " message is not_found (env TICKETFLOW_TENANT)")
+    scope.add_argument("--tenant", help=f"confine to this tenant: {what}"
+                       " (env TICKETFLOW_TENANT)")
     return scope
 
 
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--explain", action="store_true", help="add each clock's ledger")
     cmd.set_defaults(handler=cmd_sla)
 
-    cmd = sub.add_parser("tick", parents=[common],
+    cmd = sub.add_parser("tick", parents=[common, _scope("only its tickets' commands fire")],
                          help="fire every time-driven command due up to an instant")
     cmd.add_argument("--until", type=instant, required=True, help="ISO-8601 instant")
     cmd.set_defaults(handler=cmd_tick)
@@ -281,13 +281,13 @@ def cmd_apply(app: TicketingApp, args: argparse.Namespace) -> int:
     any_rejected = False
     with _open_input(args.file) as stream:
         for batch in _batches(stream, APPLY_BATCH):
-            refused = [_refused_by_scope(line, args.tenant) for line in batch]
+            refused = [confinement.refused(app, line, args.tenant) for line in batch]
             applied = iter(app.apply_batch([line for line, no in zip(batch, refused,
                                                                      strict=True) if not no]))
             for refusal in refused:
                 outcome = refusal or next(applied)
                 any_rejected |= outcome.status == "rejected"
-                print(json.dumps(outcome.as_dict(), ensure_ascii=False))
+                print(render.json_text(outcome.as_dict()))
             sys.stdout.flush()
     return 1 if any_rejected else 0
 
@@ -307,17 +307,6 @@ def _more_ready(stream: IO[bytes]) -> bool:
     """Whether reading on would not wait: always for a file, else if input is pending."""
     fd = stream.fileno()
     return stat.S_ISREG(os.fstat(fd).st_mode) or bool(select.select([fd], [], [], 0)[0])
-
-
-def _refused_by_scope(raw: bytes | Oversized, tenant: str | None) -> Outcome | None:
-    """A confined caller's line naming another tenant is refused before the engine."""
-    named = peek_identity(raw.head if isinstance(raw, Oversized) else raw)
-    if tenant is None or named.get("tenant") in (None, tenant):
-        return None
-    refusal = Forbidden(f"this caller is confined to tenant {tenant!r}; the command names"
-                        f" {named['tenant']!r}")
-    return Outcome(named.get("message_id"), "rejected", error=refusal.as_dict(),
-                   ticket_id=named.get("ticket_id"))
 
 
 def cmd_ticket(app: TicketingApp, args: argparse.Namespace) -> int:
@@ -413,9 +402,8 @@ def _count(least: int, most: int | None = None) -> Callable[[str], int]:
 def _warn_parked(projector: Projector, tenant: str, ticket_id: str) -> None:
     held = [p["version"] for p in projector.parked(tenant, ticket_id)]
     if held:
-        render.errors.print(
-            f"[yellow]warning:[/yellow] {len(held)} event(s) of {ticket_id} from version"
-            f" {held[0]} on are parked and not shown; see `ticketflow parked`.")
+        render.warning(f"{len(held)} event(s) of {ticket_id} from version {held[0]} on are"
+                       " parked and not shown; see `ticketflow parked`.")
 
 
 def cmd_verify(app: TicketingApp, args: argparse.Namespace) -> int:
@@ -430,8 +418,8 @@ def cmd_verify(app: TicketingApp, args: argparse.Namespace) -> int:
         render.table("tampered or damaged streams", ("ticket", "version", "type", "problem"),
                      ((f["ticket_id"], f["version"], f["type"], f["problem"]) for f in findings))
     else:
-        render.console.print("all hash chains intact, no event missing; snapshots and"
-                             " timeline rows agree with the events")
+        render.say("all hash chains intact, no event missing; snapshots and timeline rows"
+                   " agree with the events")
     return 1 if findings else 0
 
 
@@ -456,7 +444,7 @@ def cmd_sla(app: TicketingApp, args: argparse.Namespace) -> int:
 
 def _show_sla(report: dict[str, Any], explain: bool) -> None:
     zone = report["timezone"]
-    render.console.print(
+    render.say(
         f"{report['ticket_id']} ({report['tenant']}, plan {report['plan']}, priority"
         f" {report['priority']}, calendar {report['calendar']}, times in {zone})"
     )
@@ -578,7 +566,7 @@ def cmd_parked(app: TicketingApp, args: argparse.Namespace) -> int:
     projector = Projector(app, engine_for(Settings.from_env(db=args.db).db))
     if args.retry:
         applied, remaining = projector.retry_parked()
-        render.errors.print(f"applied {applied} parked event(s); {remaining} still parked")
+        render.note(f"applied {applied} parked event(s); {remaining} still parked")
     parked = [{"tenant": p["tenant"], "ticket_id": p["ticket_id"], "version": p["version"],
                "type": p["envelope"]["type"], "error": p["error"]}
               for p in projector.parked(args.tenant)]
@@ -602,23 +590,22 @@ def cmd_replay(app: TicketingApp, args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"applied": applied, "from_start": args.from_start})
     else:
-        render.errors.print(f"applied {applied} events to the read models")
+        render.note(f"applied {applied} events to the read models")
     return 0
 
 
 def cmd_tick(app: TicketingApp, args: argparse.Namespace) -> int:
     """One JSON line per fired command (breaches, automatic escalations, auto-close);
     exit 2 naming each ticket its policy version cannot serve (the others still fire)."""
-    timers = Timers(app)
+    timers = Timers(app, tenant=args.tenant)
     fired = timers.fire_until(args.until.astimezone(UTC))
     for fired_outcome in fired:
-        print(json.dumps(fired_outcome.as_dict(), ensure_ascii=False))
+        print(render.json_text(fired_outcome.as_dict()))
     if not args.json:
-        render.errors.print(f"fired {len(fired)} time-driven command(s) due by "
-                            f"{args.until.isoformat()}")
+        render.note(f"fired {len(fired)} time-driven command(s) due by"
+                    f" {args.until.isoformat()}")
     for (tenant, ticket_id), problem in sorted(timers.unserviceable.items()):
-        render.errors.print(f"[red]error:[/red] nothing fired for ticket {ticket_id}"
-                            f" ({tenant}): {problem}")
+        render.error("error", f"nothing fired for ticket {ticket_id} ({tenant}): {problem}")
     if timers.unserviceable:
         return 2
     return 1 if any(o.status == "rejected" for o in fired) else 0
@@ -653,7 +640,13 @@ def _show_compliance(title: str, rows: list[dict[str, Any]]) -> None:
 
 
 def cmd_demo(app: TicketingApp, args: argparse.Namespace) -> int:
-    """Apply a seeded workload for both tenants, then print the reports."""
+    """Apply a seeded workload for both tenants, then print the reports. A caller
+    confined to one tenant (TICKETFLOW_TENANT) is refused: it would write every tenant's."""
+    confined = tenant_scope(None)
+    if confined:
+        raise SettingsError(f"{TENANT_ENV}={confined} confines this caller to one tenant,"
+                            " and the demo writes a workload for every tenant; run it"
+                            f" without {TENANT_ENV}")
     result = run_demo(app, args.seed, args.tickets, DEFAULT_START, args.days,
                       progress=not args.json)
     engine = engine_for(Settings.from_env(db=args.db).db)
@@ -663,8 +656,8 @@ def cmd_demo(app: TicketingApp, args: argparse.Namespace) -> int:
                      "outcomes": dict(result.statuses),
                      "rejections": dict(result.rejections), **reports})
         return 0
-    render.console.print(f"outcomes: {dict(result.statuses)}  rejections: "
-                         f"{dict(result.rejections) or 'none'}")
+    render.say(f"outcomes: {dict(result.statuses)}  rejections: "
+               f"{dict(result.rejections) or 'none'}")
     window = f"{result.start.date()} – {result.as_of.date()}"
     _show_compliance(f"SLA compliance, clocks due {window}", reports["sla"])
     _show_rows(f"ticket volume by week, {window}", reports["volume"],
@@ -767,14 +760,14 @@ def _open_input(name: str) -> IO[bytes]:
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+    print(render.json_text(value, indent=2))
 
 
 def _fail(args: argparse.Namespace, error: dict[str, str]) -> None:
     if getattr(args, "json", False):
         _print_json({"error": error})
     else:
-        render.errors.print(f"[red]{error['code']}:[/red] {error['message']}")
+        render.error(error["code"], error["message"])
 
 
 def _short(text: str, limit: int = 60) -> str:

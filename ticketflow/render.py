@@ -1,7 +1,17 @@
-"""Readable tables for people; the CLI prints JSON instead when asked with --json."""
+"""Readable tables for people; the CLI prints JSON instead when asked with --json.
+
+Everything shown here is data, never markup: a comment body `[/bold]`, a ticket id
+`[/]` or an emoji code `:smile:` prints as written, and a character that could act on
+the terminal or reorder what it shows (ESC, carriage return, C1 controls, bidi
+overrides) prints as an escape such as `\\x1b` or `\\u202e`, in reverse video where
+the output is a terminal. The only styling is this module's own fixed labels.
+The JSON printed (`json_text`) is exact: the same characters escape JSON's way.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -10,23 +20,77 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from ticketflow.schemas.characters import escape, shown_hidden
 
 # Piped output gets a width that fits the report tables instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 140)
 errors = Console(stderr=True)
+ESCAPE_STYLE = "reverse"
+
+
+def literal(value: Any) -> Text:
+    """A value as text to show exactly: no markup, emoji codes or highlighting, and
+    hidden characters as visible escapes."""
+    text = "" if value is None else str(value)
+    if text.isascii() and text.isprintable():
+        return Text(text)
+    shown = Text()
+    end = 0
+    for match in shown_hidden().finditer(text):
+        shown.append(text[end:match.start()])
+        shown.append(escape(match.group()), style=ESCAPE_STYLE)
+        end = match.end()
+    shown.append(text[end:])
+    return shown
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """JSON of `value` with non-ASCII kept readable, except the hidden characters,
+    which are written as JSON escapes: the document decodes to exactly `value`, and
+    printing it cannot act on a terminal."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False)
+    if text.isascii():
+        return text  # json.dumps escaped every C0 control inside strings already
+    return shown_hidden().sub(_json_escape, text)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return char if char == "\n" else json.dumps(char)[1:-1]  # "\n" between values: indent
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    view = Table(title=title, title_justify="left", header_style="bold")
+    view = Table(title=literal(title), title_justify="left", header_style="bold")
     for column in columns:
-        view.add_column(column)
+        view.add_column(literal(column))
     for row in rows:
-        view.add_row(*("" if cell is None else str(cell) for cell in row))
+        view.add_row(*(literal(cell) for cell in row))
     console.print(view)
 
 
 def pairs(title: str, values: dict[str, Any]) -> None:
     table(title, ("field", "value"), values.items())
+
+
+def say(text: str) -> None:
+    """One line for the reader on standard output, shown literally."""
+    console.print(literal(text))
+
+
+def note(text: str) -> None:
+    """One line about the run on standard error, shown literally."""
+    errors.print(literal(text))
+
+
+def error(label: str, message: str) -> None:
+    """`label: message` on standard error, the label in red."""
+    errors.print(Text.assemble((f"{label}:", "red"), " ", literal(message)))
+
+
+def warning(message: str) -> None:
+    errors.print(Text.assemble(("warning:", "yellow"), " ", literal(message)))
 
 
 def local(instant: str | None, zone: str) -> str | None:

@@ -232,3 +232,71 @@ def test_a_confined_caller_applies_only_its_own_tenants_commands(
     assert [o["status"] for o in outcomes] == ["rejected"] * 4 + ["accepted", "rejected"]
     assert {o["error"]["code"] for o in outcomes[:4]} == {"forbidden"}
     assert outcomes[5]["error"]["code"] == "invalid_message"  # unreadable: the engine's
+
+
+def test_a_confined_tick_fires_only_its_own_tenants_tickets(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cli(capsys, "apply", str(commands_file(tmp_path)), "--db", sqlite_url)
+    until = (T0 + timedelta(days=30)).isoformat()
+    monkeypatch.setenv("TICKETFLOW_TENANT", "growgrebuddy")
+    code, out, _ = cli(capsys, "tick", "--until", until, "--json", "--db", sqlite_url)
+    fired = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and fired and {o["ticket_id"] for o in fired} == {"T-G"}
+    monkeypatch.delenv("TICKETFLOW_TENANT")
+    ticket = as_json(cli(capsys, "ticket", "T-P", "--json", "--db", sqlite_url)[1])
+    assert ticket["status"] == "resolved"  # its auto-close was due, but not this caller's
+    code, out, _ = cli(capsys, "tick", "--until", until, "--json", "--db", sqlite_url)
+    assert {json.loads(line)["ticket_id"] for line in out.splitlines()} == {"T-P"}
+
+
+def test_a_confined_caller_cannot_run_the_demo_for_every_tenant(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TICKETFLOW_TENANT", "growgrebuddy")
+    code, out, err = cli(capsys, "demo", "--tickets", "4", "--days", "2", "--json",
+                         "--db", sqlite_url)
+    assert code == 2 and "the demo writes a workload for every tenant" in " ".join(err.split())
+    monkeypatch.delenv("TICKETFLOW_TENANT")
+    code, out, _ = cli(capsys, "export", "--format", "jsonl", "--db", sqlite_url)
+    assert (code, out) == (0, "")  # not one event written
+
+
+def test_a_line_refused_for_naming_another_tenant_is_kept_as_the_callers_dead_letter(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = commands_file(tmp_path)
+    foreign = source.read_bytes().splitlines()[:4]
+    for _ in range(2):  # the same lines twice: still refused, still one letter each
+        code, out, _ = cli(capsys, "apply", str(source), "--tenant", "growgrebuddy",
+                           "--db", sqlite_url)
+        assert code == 1
+        assert [json.loads(line)["status"] for line in out.splitlines()][:4] == [
+            "rejected"] * 4
+    monkeypatch.setenv("TICKETFLOW_TENANT", "growgrebuddy")
+    letters = as_json(cli(capsys, "dead-letters", "--json", "--db", sqlite_url)[1])
+    assert [(d["error"]["code"], d["tenant"], d["original"].encode()) for d in letters] == [
+        ("forbidden", "growgrebuddy", line) for line in foreign]
+    assert all(d["key"].startswith("sha256:") for d in letters)
+    monkeypatch.setenv("TICKETFLOW_TENANT", "personalysispro")
+    assert as_json(cli(capsys, "dead-letters", "--json", "--db", sqlite_url)[1]) == []
+    monkeypatch.delenv("TICKETFLOW_TENANT")
+    _, out, _ = cli(capsys, "apply", str(source), "--tenant", "personalysispro",
+                       "--db", sqlite_url)  # the ids it named are still its own to use
+    assert [json.loads(line)["status"] for line in out.splitlines()][:4] == ["accepted"] * 4
+
+
+def test_a_refused_line_over_the_size_limit_keeps_a_bounded_part(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    huge = command_line("p-9", "create_ticket", "T-H", T0, "customer",
+                        create_payload(description="x" * 300_000))
+    (tmp_path / "huge.jsonl").write_bytes(huge + b"\n")
+    code, _, _ = cli(capsys, "apply", str(tmp_path / "huge.jsonl"), "--tenant",
+                     "growgrebuddy", "--db", sqlite_url)
+    (letter,) = as_json(cli(capsys, "dead-letters", "--json", "--db", sqlite_url)[1])
+    assert code == 1 and letter["error"]["code"] == "forbidden"
+    assert letter["original"].encode() == huge[:256 * 1024]
+    assert f"the line is {len(huge)} bytes" in letter["error"]["message"]

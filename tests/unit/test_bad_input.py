@@ -41,6 +41,16 @@ def _drop(path: str, type_: str = "add_comment") -> bytes:
     return encoded(document)
 
 
+def _session(session_id: str, **payload: Any) -> bytes:
+    """A record_self_service command (it names a session instead of a ticket)."""
+    document = valid_command() | {"type": "record_self_service", "session_id": session_id,
+                                  "actor": {"id": "widget", "role": "customer"},
+                                  "payload": {"articles_viewed": ["KB-1"], "outcome": "solved",
+                                              **payload}}
+    del document["ticket_id"]
+    return encoded(document)
+
+
 INVALID_MESSAGES: dict[str, bytes] = {
     # wrong types
     "occurred_at as a number": _set("occurred_at", int(SOON.timestamp())),
@@ -70,6 +80,8 @@ INVALID_MESSAGES: dict[str, bytes] = {
     "a body over 20,000 characters": _set("payload.body", "x" * 20_001),
     "a subject over 500 characters": _set("payload.subject", "s" * 501, "create_ticket"),
     "a message_id over 200 characters": _set("message_id", "m" * 201),
+    "a ticket id leaving no room for its timers' ids": _set("ticket_id", "T" * 129,
+                                                            "create_ticket"),
     # invalid UTF-8 and unusable text
     "bytes that are not UTF-8": b"\xff\xfe not even text",
     "a stray byte inside a string": encoded(valid_command()).replace(b"Any", b"A\xffny"),
@@ -78,6 +90,23 @@ INVALID_MESSAGES: dict[str, bytes] = {
     "a lone surrogate escape in the id": _set("message_id", "m-\ud800"),
     "a lone surrogate escape in the body": _set("payload.body", "\udfff"),
     "a control character in the id": _set("message_id", "m-\x00-1"),
+    # lookalike ids (issue #13, item 11): refused, never taken as other ids
+    "a zero-width space in the ticket id": _set("ticket_id", TICKET + "\u200b"),
+    "a right-to-left override in the message id": _set("message_id", "\u202em-9"),
+    "a DEL in the actor id": _set("actor.id", "agent\x7f"),
+    "a C1 control in the article id": _set("payload.article_id", "KB\x9b12", "link_article"),
+    "a lone space as the ticket id": _set("ticket_id", " "),
+    "a trailing space in the ticket id": _set("ticket_id", TICKET + " "),
+    "a leading space in the tenant": _set("tenant", " personalysispro"),
+    "a line separator in the tenant": _set("tenant", "personalysispro\u2028"),
+    "a no-break space in the account id": _set("payload.account_id", "acme\u00a0corp",
+                                               "create_ticket"),
+    "a byte-order mark in the agent id": _set("payload.agent_id", "\ufeffagent-7", "assign"),
+    "a Hangul filler as the ticket id": _set("ticket_id", "\u3164"),
+    "a tag character in the message id": _set("message_id", "m-1\U000e0041"),
+    "a decomposed accent in the ticket id": _set("ticket_id", "Te\u0301-1"),
+    "a zero-width joiner in the session id": _session("S\u200d1"),
+    "a soft hyphen in a viewed article": _session("S-1", articles_viewed=["KB\u00ad1"]),
     "JSON nested too deeply": b"[" * 100_000,
     "a 5,000-digit number": b'{"message_id": ' + b"9" * 5_000 + b"}",
     "a byte-order mark": b"\xef\xbb\xbf" + encoded(valid_command()),
@@ -171,5 +200,25 @@ def test_a_rejected_message_is_kept_with_the_ticket_it_named() -> None:
 def test_the_command_the_bad_ones_were_made_from_is_accepted() -> None:
     for type_ in ("add_comment", "escalate", "create_ticket"):
         assert app_with_a_ticket().apply(encoded(valid_command(type_))).status == "accepted"
+    assert app_with_a_ticket().apply(_session("S-1")).status == "accepted"
     comment = json.loads(encoded(valid_command()))
     assert comment["occurred_at"] == SOON.isoformat()
+
+
+def test_a_message_given_as_text_is_applied_as_its_utf8_bytes() -> None:
+    text = encoded(valid_command()).decode("ascii").replace("Any news?", "Des nouvelles ? 票")
+    app = app_with_a_ticket()
+    assert app.apply(text).status == "accepted"
+    assert app.apply(text.encode("utf-8")).status == "duplicate"  # the same message
+
+
+def test_text_that_cannot_be_utf8_is_a_dead_letter_not_a_crash() -> None:
+    app = app_with_a_ticket()
+    outcome = app.apply('{"message_id": "m-\ud800"}')
+    assert outcome.error is not None and outcome.error["code"] == "invalid_message"
+    assert len(list(app.rejected())) == 1
+
+
+def test_a_message_that_is_neither_bytes_nor_text_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="bytes"):
+        app_with_a_ticket().apply(valid_command())  # type: ignore[arg-type]

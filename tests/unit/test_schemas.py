@@ -4,15 +4,19 @@ older event envelopes upcast to the current schema."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.support.builders import T0, Story, command_line, create_payload
 from ticketflow.domain.chain import find_break
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.schemas import generate
-from ticketflow.schemas.commands import parse_command
+from ticketflow.schemas.characters import id_problem
+from ticketflow.schemas.commands import ID_PATTERN, parse_command
 from ticketflow.schemas.events import (
     EVENT_DATA,
     SCHEMA_VERSIONS,
@@ -80,6 +84,36 @@ def test_malformed_messages_are_invalid_with_a_reason(raw: bytes, fragment: str)
     with pytest.raises(InvalidMessage) as refused:
         parse_command(raw)
     assert fragment in refused.value.message
+
+
+@pytest.mark.parametrize("ticket_id", ["[/]", "mk-3[/x]", "チケット-1", "T 1", "\u00e9-1",
+                                       "Ω/7", "😀", "#1: a/b", "x" * 128])
+def test_an_id_in_any_script_with_markup_or_inner_spaces_is_accepted(ticket_id: str) -> None:
+    raw = command_line("m-1", "create_ticket", ticket_id, T0, "customer", create_payload())
+    assert parse_command(raw).stream_id == ticket_id
+
+
+@pytest.mark.parametrize("ticket_id, reason", [
+    ("T-1\u200b", "an invisible or formatting character (U+200B, character 4)"),
+    ("T-\x7f1", "a control character (U+007F, character 3)"),
+    ("T\u00a01", "a space other than U+0020 (U+00A0, character 2)"),
+    (" T-1", "begin or end with a space"),
+    ("\t ", "blank"),
+    ("Te\u0301", "normalisation form NFC; send the composed form, 'T\\xe9'"),
+])
+def test_a_lookalike_id_is_refused_saying_which_character(ticket_id: str, reason: str) -> None:
+    raw = command_line("m-1", "create_ticket", ticket_id, T0, "customer", create_payload())
+    with pytest.raises(InvalidMessage) as refused:
+        parse_command(raw)
+    assert str(refused.value).startswith("ticket_id: an id "), str(refused.value)
+    assert reason in str(refused.value)
+
+
+@given(st.text(st.one_of(st.characters(), st.sampled_from(" \u00a0\u200b\u202e\x7f\x85")),
+               max_size=8))
+def test_an_id_the_json_schema_pattern_refuses_is_refused_by_the_engine(text: str) -> None:
+    if not re.fullmatch(ID_PATTERN, text):
+        assert text == "" or id_problem(text) is not None
 
 
 def test_every_envelope_a_story_emits_validates_and_chains() -> None:

@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.builders import POLICIES, PP, T0, Story
+from tests.support.bad_input import in_memory_app
+from tests.support.builders import POLICIES, PP, T0, Story, command_line, create_payload
+from ticketflow.consumers.timers import Timers
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.policy import policy_from_data
 from ticketflow.domain.sla import SlaError
 from ticketflow.domain.timers import due_commands
+from ticketflow.schemas.commands import STREAM_ID_MAX
 
 
 def dues(story: Story) -> list[tuple[str, datetime]]:
@@ -127,3 +130,27 @@ def test_an_escalation_a_stored_version_cannot_time_is_an_sla_error_naming_the_t
 
     with pytest.raises(SlaError, match="cannot evaluate the time-driven commands of ticket G-7"):
         due_commands(story.ticket, old)
+
+
+@pytest.mark.parametrize("tenant", ["personalysispro", "growgrebuddy"])
+def test_the_longest_ticket_id_leaves_room_for_its_timers_message_ids(tenant: str) -> None:
+    app = in_memory_app()
+    at = T0 + timedelta(microseconds=123_456)  # the longest instant in a timer's id
+    create = command_line("m-1", "create_ticket", "T" * STREAM_ID_MAX, at, "customer",
+                          create_payload(tenant, priority="high"), tenant=tenant)
+    assert app.apply(create).status == "accepted"
+    fired = Timers(app).fire_until(T0 + timedelta(days=30))
+    assert len(fired) >= 2 and {o.status for o in fired} == {"accepted"}
+
+
+def test_a_ticket_whose_timer_command_cannot_be_sent_does_not_stop_the_others() -> None:
+    # a ticket stored before ids were checked as they are now (a zero-width space)
+    app = in_memory_app()
+    legacy = Story(ticket_id="T-\u200b1").ticket
+    app.save(legacy)
+    create = command_line("m-1", "create_ticket", "T-2", T0, "customer", create_payload())
+    assert app.apply(create).status == "accepted"
+    fired = Timers(app).fire_until(T0 + timedelta(days=1))
+    refused = [o for o in fired if o.ticket_id == "T-\u200b1"]
+    assert [o.error["code"] for o in refused if o.error] == ["invalid_message"]
+    assert {o.status for o in fired if o.ticket_id == "T-2"} == {"accepted"}
