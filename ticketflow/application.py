@@ -68,6 +68,7 @@ from ticketflow.domain.timers import SYSTEM_ACTOR, TIMER_ID_PREFIX, Due, due_com
 from ticketflow.schemas.commands import (
     MAX_MESSAGE_BYTES,
     CommandBase,
+    message_bytes,
     parse_command,
     parse_document,
     peek_identity,
@@ -737,9 +738,7 @@ Message = bytes | Oversized
 def _as_bytes(raw: bytes | str | Oversized) -> Message:
     """A message as received: text is taken as its UTF-8 bytes (a lone surrogate kept
     as such, to be refused as not UTF-8); an oversized one as what was kept of it."""
-    if isinstance(raw, str):
-        return raw.encode("utf-8", errors="surrogatepass")
-    return raw
+    return raw if isinstance(raw, Oversized) else message_bytes(raw)
 
 
 def _digest_key(raw: Message) -> str:

@@ -153,23 +153,41 @@ def verify_store(
 
 def _verify(app: TicketingApp, ticket_id: str | None, tenant: str | None,
             reader: TimelineReader | None) -> list[Finding]:
-    if ticket_id is None:
-        streams, promises = _scan_log(app)
-    else:
-        uuid, promised = _stream_of(app, ticket_id, tenant)
-        promises, streams = {uuid: promised}, {uuid}
+    if ticket_id is not None:
+        return _verify_ticket(app, ticket_id, tenant, reader)
+    streams, promises = _scan_log(app)
     findings: list[Finding] = []
     known = streams | set(promises)
     for uuid in sorted(known, key=str):
-        audit = StreamAudit(app, uuid, promises.get(uuid) or Promised(), reader, ticket_id)
-        mine = tenant is None or audit.owner() == tenant  # else as if it did not exist
-        found = audit.check() if mine else None
-        if found is None and ticket_id is not None:
-            raise NotFound(f"ticket {ticket_id} not found")
-        findings += found or []
-    if reader is not None and ticket_id is None:
+        audit = StreamAudit(app, uuid, promises.get(uuid) or Promised(), reader, None)
+        if tenant is None or audit.owner() == tenant:  # else as if it did not exist
+            findings += audit.check() or []
+    if reader is not None:
         findings += _rows_without_stream(app, reader, known, tenant)
     return findings
+
+
+def _verify_ticket(app: TicketingApp, ticket_id: str, tenant: str | None,
+                   reader: TimelineReader | None) -> list[Finding]:
+    """One ticket: its stream (of `tenant`, or of the one tenant using the id); a ticket
+    with no event and no receipt left is looked for in each tenant's place, where a
+    snapshot or timeline rows may still stand."""
+    try:
+        uuid, promised = _stream_of(app, ticket_id, tenant)
+    except NotFound:
+        places = {stream_uuid("ticket", name, ticket_id): name
+                  for name in ([tenant] if tenant is not None else sorted(app.policies))}
+    else:
+        audit = StreamAudit(app, uuid, promised, reader, ticket_id)
+        found = audit.check() if tenant in (None, audit.owner()) else None
+        if found is None:
+            raise NotFound(f"ticket {ticket_id} not found")
+        return found
+    results = [StreamAudit(app, uuid, Promised(), reader, ticket_id, owner).check()
+               for uuid, owner in places.items()]
+    if all(found is None for found in results):
+        raise NotFound(f"ticket {ticket_id} not found")
+    return [finding for found in results for finding in found or []]
 
 
 class StreamAudit:

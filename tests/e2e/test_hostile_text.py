@@ -187,9 +187,9 @@ def json_outputs(capsys: pytest.CaptureFixture[str], db: str, ticket: str, messa
         outputs[name] = json.loads(out)
     assert (outputs["outcome"]["message_id"], outputs["outcome"]["ticket_id"]) == (message,
                                                                                  ticket)
-    timeline: list[dict[str, Any]] = outputs["timeline"]
+    timeline: list[dict[str, Any]] = outputs["timeline"]["events"]
     assert [e["data"].get("body") for e in timeline if e["type"] == "CommentAdded"] == [text]
     assert {e["actor"]["id"] for e in timeline} == {actor}
     assert timeline[0]["data"]["subject"] == text
-    letters = {letter["key"]: letter for letter in outputs["dead-letters"]}
+    letters = {letter["message_id"]: letter for letter in outputs["dead-letters"]}
     assert json.loads(letters[f"{message}-x"]["original"])["occurred_at"] == f"when {text}"

@@ -5,6 +5,7 @@ commands (--tenant / TICKETFLOW_TENANT)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from datetime import timedelta
@@ -297,6 +298,10 @@ def test_a_refused_line_over_the_size_limit_keeps_a_bounded_part(
     code, _, _ = cli(capsys, "apply", str(tmp_path / "huge.jsonl"), "--tenant",
                      "growgrebuddy", "--db", sqlite_url)
     (letter,) = as_json(cli(capsys, "dead-letters", "--json", "--db", sqlite_url)[1])
-    assert code == 1 and letter["error"]["code"] == "forbidden"
-    assert letter["original"].encode() == huge[:256 * 1024]
-    assert f"the line is {len(huge)} bytes" in letter["error"]["message"]
+    # too large to be read, so its tenant is not read either: refused for its size
+    assert code == 1 and letter["error"]["code"] == "invalid_message"
+    assert f"message is {len(huge)} bytes" in letter["error"]["message"]
+    assert letter["original"].encode() == huge[:64 * 1024]
+    assert letter["original_length"] == len(huge)
+    assert letter["original_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert letter["tenant"] is None  # kept as nobody's: not the tenant it may name
