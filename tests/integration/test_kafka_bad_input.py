@@ -98,7 +98,7 @@ def test_another_tenant_can_neither_block_nor_stall_a_ticket_over_kafka(
         json.dumps({"message_id": "a-2", "tenant": "growgrebuddy", "ticket_id": "KT-1"}),
         json.dumps({**json.loads(command_line(
             f"timer:KT-1:breach:first_response:{due}", "record_sla_breach", "KT-1",
-            T0 + timedelta(hours=3), "system", {"clock": "first_response", "due_at": due},
+            T0 + timedelta(minutes=10), "system", {"clock": "first_response", "due_at": due},
             tenant="growgrebuddy"))}),
     ):
         raw.send(topics.commands, key=b"KT-1", value=value.encode())

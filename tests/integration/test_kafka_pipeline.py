@@ -181,10 +181,10 @@ def test_malformed_and_rule_breaking_messages_land_in_the_dead_letter_topic(
     client.flush()
     letters = read_topic(settings.kafka or "", topics.dead_letter, expected=2)
     by_code = {r["headers"]["error_code"].decode(): r for r in letters}
-    assert set(by_code) == {"invalid_message", "forbidden"}
+    assert set(by_code) == {"invalid_message", "not_found"}  # ids are scoped by tenant
     assert by_code["invalid_message"]["value"] == garbage
     assert b"UTF-8" in by_code["invalid_message"]["headers"]["error_message"]
-    forbidden = by_code["forbidden"]
+    forbidden = by_code["not_found"]
     assert json.loads(forbidden["value"])["message_id"] == "bad-tenant"
     assert forbidden["headers"]["message_id"] == b"bad-tenant"
     assert forbidden["key"] == b"K-1"
