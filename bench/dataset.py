@@ -77,7 +77,7 @@ def history(events: int) -> tuple[Path, int]:
     with build_app(Settings(db=f"sqlite:///{base}")) as app:
         records = [r for r in app.recorder.select_notifications(1, 10**9)
                    if r.topic.startswith(STREAM_TOPIC_PREFIXES) or r.topic == RECEIPT_TOPIC]
-        states = [app.decode(r) for r in records]
+        states = [app.event_log.decode(r) for r in records]
         per_copy = sum(r.topic != RECEIPT_TOPIC for r in records)
         copies = max(1, -(-events // per_copy))
         path = cache_dir() / f"history-r{RECIPE}-{copies}x{per_copy}.db"

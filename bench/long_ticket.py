@@ -44,11 +44,11 @@ from typing import Any
 from bench.common import Figures, compared, rate, say
 from bench.projections import in_child
 from tests.support.builders import T0, command_line, create_payload
-from ticketflow.application import RECEIPT_TOPIC
 from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
 from ticketflow.domain.streams import stream_uuid
+from ticketflow.event_log import RECEIPT_TOPIC
 from ticketflow.projections.db import engine_for, tables
 from ticketflow.projections.runner import Projector
 from ticketflow.projections.timeline import DEFAULT_LIMIT, timeline, timeline_page

@@ -23,9 +23,9 @@ from typing import Any
 from kafka.consumer import KafkaConsumer
 
 from bench.common import Figures, compared, peak_rss_mib, rate, say
-from ticketflow.application import STREAM_TOPICS
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.projections import KafkaProjectionRunner
+from ticketflow.event_log import STREAM_TOPICS
 from ticketflow.projections.db import engine_for
 from ticketflow.projections.replay import rebuild
 from ticketflow.settings import Settings

@@ -21,8 +21,8 @@ from kafka.producer import KafkaProducer
 
 from bench.common import Figures, compared, rate, say
 from bench.projections import in_child
-from ticketflow.application import STREAM_TOPICS
 from ticketflow.bootstrap import build_app
+from ticketflow.event_log import STREAM_TOPICS
 from ticketflow.producers.relay import OutboxRelay, event_message, producer_config
 from ticketflow.settings import Settings
 
@@ -56,7 +56,7 @@ def send_plain(path: str, bootstrap: str, topic: str) -> dict[str, Any]:
         messages, position = [], 0
         while records := app.recorder.select_notifications(position + 1, 10_000,
                                                            topics=STREAM_TOPICS):
-            messages += [event_message(app.envelope_of(r)) for r in records]
+            messages += [event_message(app.event_log.envelope_of(r)) for r in records]
             position = records[-1].id
     producer = KafkaProducer(**producer_config({"bootstrap_servers": bootstrap}))
     try:

@@ -117,7 +117,7 @@ class CommandConsumer:
 
     def _republish_if_rejected(self, record: ConsumerRecord, raw: bytes) -> None:
         message_id = peek_identity(raw).get("message_id")
-        receipt = self.app.receipt_of(raw)
+        receipt = self.app.event_log.receipt_of(raw)
         if receipt is not None and receipt.status == "rejected" and receipt.error:
             self.producer.send(self.dead_letter_topic,
                                **dead_letter(record, receipt.error, message_id))

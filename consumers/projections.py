@@ -18,8 +18,8 @@ from kafka.consumer import KafkaConsumer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from sqlalchemy import Connection, Engine, select
 
-from ticketflow.application import TicketingApp
 from ticketflow.consumers.commands import subscribe_when_known
+from ticketflow.event_log import Store
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import insert
 from ticketflow.projections.runner import Projector
@@ -43,7 +43,7 @@ class KafkaProjectionRunner:
         self.topic = topic
 
     @classmethod
-    def subscribe(cls, app: TicketingApp, engine: Engine, client_config: dict[str, Any],
+    def subscribe(cls, app: Store, engine: Engine, client_config: dict[str, Any],
                   topics: Topics | None = None) -> KafkaProjectionRunner:
         topic = (topics or Topics()).ticket_events
         consumer = KafkaConsumer(**client_config, group_id=f"{GROUP}:{topic}",

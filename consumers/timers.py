@@ -16,9 +16,10 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from ticketflow.application import TICKET_TOPIC, Outcome, TicketingApp
+from ticketflow.application import Outcome, TicketingApp
 from ticketflow.domain.errors import Rejected
 from ticketflow.domain.sla import SlaError
+from ticketflow.event_log import TICKET_TOPICS
 
 Progress = Callable[[int], None]
 #: A ticket, as the timer knows it: (tenant, ticket id) — ids are scoped by tenant.
@@ -43,15 +44,12 @@ class Timers:
     def follow(self) -> int:
         """Read the log since last time; reschedule every ticket that changed."""
         changed: set[Key] = set()
-        while True:
-            records = self.app.recorder.select_notifications(self.position + 1, self.batch_size)
-            if not records:
-                break
+        for records in self.app.event_log.pages(self.position + 1, TICKET_TOPICS,
+                                                self.batch_size):
             for record in records:
-                if record.topic.startswith(TICKET_TOPIC):
-                    envelope = self.app.envelope_of(record)
-                    if self.tenant in (None, envelope["tenant"]):
-                        changed.add((envelope["tenant"], envelope["ticket_id"]))
+                envelope = self.app.event_log.envelope_of(record)
+                if self.tenant in (None, envelope["tenant"]):
+                    changed.add((envelope["tenant"], envelope["ticket_id"]))
             self.position = records[-1].id
         for key in sorted(changed):
             self._schedule(key)

@@ -24,7 +24,7 @@ import orjson
 from eventsourcing.persistence import IntegrityError, Tracking
 from kafka.producer import KafkaProducer
 
-from ticketflow.application import STREAM_TOPICS, TicketingApp
+from ticketflow.event_log import STREAM_TOPICS, Store
 from ticketflow.producers.topics import TICKET_EVENTS
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def event_message(envelope: dict[str, Any]) -> dict[str, Any]:
 
 class OutboxRelay:
     def __init__(
-        self, app: TicketingApp, producer: KafkaProducer, *, batch_size: int = 1000,
+        self, app: Store, producer: KafkaProducer, *, batch_size: int = 1000,
         topic: str = TICKET_EVENTS, ack_timeout: float = 60.0,
     ) -> None:
         self.app = app
@@ -78,11 +78,12 @@ class OutboxRelay:
         try:
             if self.sent is None:
                 self.sent = self.position
-            notifications = self.app.recorder.select_notifications(
+            notifications = self.app.event_log.recorder.select_notifications(
                 self.sent + 1, self.batch_size, topics=STREAM_TOPICS)
             if notifications:
+                envelope_of = self.app.event_log.envelope_of
                 self.in_flight.append((notifications[-1].id, [
-                    self.producer.send(self.topic, **event_message(self.app.envelope_of(n)))
+                    self.producer.send(self.topic, **event_message(envelope_of(n)))
                     for n in notifications]))
                 self.sent = notifications[-1].id
             if not notifications or len(self.in_flight) > MAX_IN_FLIGHT:

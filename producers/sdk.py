@@ -26,9 +26,9 @@ from typing import Any
 
 from kafka.producer import KafkaProducer
 
-from ticketflow.application import TicketingApp
 from ticketflow.clock import Clock, default_clock
 from ticketflow.domain.errors import AmbiguousId, Forbidden
+from ticketflow.event_log import Store
 from ticketflow.producers.relay import producer_config
 from ticketflow.producers.topics import Topics
 from ticketflow.schemas.commands import CommandBase, parse_document
@@ -77,7 +77,7 @@ class CommandClient:
         self.producer.send(self.topic, key=command.stream_id.encode("utf-8"), value=value)
         return command.message_id
 
-    def outcome(self, app: TicketingApp, message_id: str) -> CommandOutcome | None:
+    def outcome(self, app: Store, message_id: str) -> CommandOutcome | None:
         """What became of a message this client's tenant sent (another's: None)."""
         return outcome(app, message_id, tenant=self.tenant)
 
@@ -105,13 +105,13 @@ class CommandOutcome:
 
 
 def outcome(
-    app: TicketingApp, message_id: str, tenant: str | None = None
+    app: Store, message_id: str, tenant: str | None = None
 ) -> CommandOutcome | None:
     """What became of a message, from its receipt; None while it is not yet handled, or
     (for a caller confined to `tenant`) when only another tenant used the id. A message
     kept by its digest (invalid, or reusing an id for another body) has no outcome under
     its id: it did not use the id up. Several tenants using the id: AmbiguousId."""
-    receipts = app.receipts_of(message_id, tenant)
+    receipts = app.event_log.receipts_of(message_id, tenant)
     if not receipts:
         return None
     if len(receipts) > 1:

@@ -31,9 +31,10 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from ticketflow.application import TicketingApp
+from ticketflow.event_log import Store
 from ticketflow.projections.db import NAMES, engine_for, outdated, tables
 from ticketflow.projections.runner import POSITION, Projector
+from ticketflow.store import ReadStore
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ UPGRADE_LOCK = zlib.crc32(b"ticketflow: read-model upgrade")
 UPGRADE_PROGRESS_EVERY = 10.0
 
 
-def rebuild(app: TicketingApp, engine: Engine, progress: Progress | None = None,
+def rebuild(app: Store, engine: Engine, progress: Progress | None = None,
             workers: int | None = None) -> int:
     """Project the whole history into fresh tables and swap them in; returns events."""
     tables(NEXT).metadata.drop_all(engine)  # leftovers of an interrupted replay
@@ -57,7 +58,7 @@ def rebuild(app: TicketingApp, engine: Engine, progress: Progress | None = None,
     for table in fresh.t.metadata.tables.values():  # built at the end, on full tables
         for index in table.indexes:
             index.drop(engine)
-    end = app.recorder.max_notification_id() or 0
+    end = app.event_log.recorder.max_notification_id() or 0
     count = workers or (min(os.cpu_count() or 1, 4) if end >= PARALLEL_FROM else 1)
     if count == 1:
         applied = fresh.catch_up(progress, BATCH, until=end)
@@ -70,13 +71,14 @@ def rebuild(app: TicketingApp, engine: Engine, progress: Progress | None = None,
     return applied
 
 
-def _in_processes(app: TicketingApp, engine: Engine, count: int, end: int,
+def _in_processes(app: Store, engine: Engine, count: int, end: int,
                   progress: Progress | None) -> int:
     context = multiprocessing.get_context("spawn")
     done = [context.Value("q", 0) for _ in range(count)]
     url = engine.url.render_as_string(hide_password=False)
     processes = [context.Process(target=_replay_share, name=f"replay-{i}",
-                                 args=(app.policies, dict(app.env), url, (i, count), end,
+                                 args=(app.policy_store.policies, dict(app.env), url,
+                                       (i, count), end,
                                        done[i]))
                  for i in range(count)]
     for process in processes:
@@ -95,7 +97,7 @@ def _in_processes(app: TicketingApp, engine: Engine, count: int, end: int,
 def _replay_share(policies: Any, env: dict[str, str], url: str, share: tuple[int, int],
                   end: int, done: Any) -> None:
     """One process's share of a replay (runs in a child process)."""
-    with TicketingApp(policies, env) as app:
+    with ReadStore(policies, env) as app:
         engine = engine_for(url)
         projector = Projector(app, engine, suffix=NEXT, private=True,
                               position=f"{POSITION}#{share[0]}")
@@ -127,7 +129,7 @@ def _swap(engine: Engine, fresh: Projector) -> None:
                     index.create(conn)
 
 
-def upgrade(app: TicketingApp, engine: Engine) -> bool:
+def upgrade(app: Store, engine: Engine) -> bool:
     """Rebuild the read models if a table has another primary key than this release
     declares (see the module docstring); True if it did. One process upgrades at a
     time; the others wait for it, then find the tables current."""

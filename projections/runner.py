@@ -18,7 +18,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Engine, select
 
-from ticketflow.application import STREAM_TOPICS, TicketingApp
+from ticketflow.event_log import STREAM_TOPICS, Store
 from ticketflow.projections.db import (
     TICKET_KEY,
     Tables,
@@ -61,7 +61,7 @@ class OutOfOrder(RuntimeError):
 
 
 class Projector:
-    def __init__(self, app: TicketingApp, engine: Engine, suffix: str = "",
+    def __init__(self, app: Store, engine: Engine, suffix: str = "",
                  *, private: bool = False, position: str = POSITION) -> None:
         """`private`: the tables are a rebuild's, which nobody reads until they are
         swapped in; SLA clocks are then evaluated once per ticket (`write_deferred_clocks`)
@@ -97,21 +97,19 @@ class Projector:
         `until`); returns how many. With `share` = (i, n), only the streams whose id
         is i modulo n: n projectors then split a replay between them."""
         applied, position = 0, self.position()
-        while True:
-            records = self.app.recorder.select_notifications(position + 1, batch_size,
-                                                             stop=until, topics=STREAM_TOPICS)
-            if not records:
-                return applied
-            position = records[-1].id
-            if share is not None:
-                records = [r for r in records if _share(r.originator_id, share[1]) == share[0]]
-            envelopes = [self.app.envelope_of(r) for r in records]
+        for page in self.app.event_log.pages(position + 1, STREAM_TOPICS, batch_size,
+                                             stop=until):
+            position = page[-1].id
+            mine = page if share is None else [
+                r for r in page if _share(r.originator_id, share[1]) == share[0]]
+            envelopes = [self.app.event_log.envelope_of(r) for r in mine]
             with self.engine.begin() as conn:
                 self.apply(conn, envelopes)
                 self.store_position(conn, position)
             applied += len(envelopes)
             if progress:
                 progress(applied)
+        return applied
 
     def apply(self, conn: Connection, envelopes: list[dict[str, Any]]) -> None:
         sessions = [e for e in envelopes if e["type"] == "SelfServiceRecorded"]
@@ -226,7 +224,7 @@ class Projector:
         """Both clocks of each ticket, as of its latest SLA fact."""
         clocks: list[Row] = []
         for row in rows:
-            policy = self.app.policy_version(row["policy_id"], row["policy_version"],
+            policy = self.app.policy_store.policy_version(row["policy_id"], row["policy_version"],
                                              row["policy_hash"])
             at = datetime.fromisoformat(row["sla_facts"][-1]["at"])
             clocks.extend(clock_rows(row, policy, at))

@@ -12,30 +12,20 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any
 from uuid import UUID
 
-import orjson
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.persistence import (
-    ApplicationRecorder,
-    EventStore,
     IntegrityError,
-    InternalError,
-    OperationalError,
-    PersistenceError,
-    ProcessRecorder,
-    ProgrammingError,
-    StoredEvent,
 )
 
-from ticketflow.clock import DEFAULT_MAX_SKEW, Clock, default_clock
+from ticketflow.clock import DEFAULT_MAX_SKEW, Clock
 from ticketflow.domain.errors import (
     AlreadyExists,
     AmbiguousId,
@@ -49,20 +39,17 @@ from ticketflow.domain.errors import (
     Rejected,
 )
 from ticketflow.domain.lifecycle import Role
-from ticketflow.domain.policy import Policy, PolicyError
-from ticketflow.domain.policy_versions import PolicyVersion, policy_version_uuid
+from ticketflow.domain.policy import Policy
 from ticketflow.domain.receipt import (
     Oversized,
     Receipt,
     body_digest,
     digest_key,
-    legacy_receipt_uuid,
-    receipt_uuid,
 )
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.sla import SlaError
 from ticketflow.domain.store_format import STORE_FORMAT_ID, StoreFormat
-from ticketflow.domain.streams import Context, Stream, stream_uuid, unscoped_uuid
+from ticketflow.domain.streams import Context, Stream
 from ticketflow.domain.ticket import Ticket
 from ticketflow.domain.timers import SYSTEM_ACTOR, TIMER_ID_PREFIX, Due, due_commands, fire_at
 from ticketflow.schemas.commands import (
@@ -73,8 +60,7 @@ from ticketflow.schemas.commands import (
     parse_document,
     peek_identity,
 )
-from ticketflow.schemas.events import SCHEMA_VERSIONS
-from ticketflow.snapshots import CheckedSnapshots
+from ticketflow.store import ReadStore
 from ticketflow.unit_of_work import StreamCache, Unit
 
 CREATIONS = frozenset({"create_ticket", "record_self_service"})
@@ -85,19 +71,8 @@ BACKOFF_SECONDS = 0.002
 MAX_BACKOFF_SECONDS = 0.05
 #: How long one message keeps retrying lost concurrency races before answering conflict.
 RACE_BUDGET_SECONDS = 10.0
-STREAM_TOPIC_PREFIXES = (
-    f"{Ticket.__module__}:Ticket.",
-    f"{SelfServiceSession.__module__}:SelfServiceSession.",
-)
-#: The exact topics of every ticket and session event type (for filtered log reads).
-STREAM_TOPICS = tuple(
-    f"{prefix}{name}" for prefix in STREAM_TOPIC_PREFIXES for name in SCHEMA_VERSIONS
-    if (name == "SelfServiceRecorded") == prefix.startswith(SelfServiceSession.__module__)
-)
-RECEIPT_TOPIC = f"{Receipt.__module__}:Receipt.Recorded"
 #: Rejections kept under the message's digest: they do not use up its id.
 KEPT_BY_DIGEST = frozenset({Code.INVALID_MESSAGE, Code.IDEMPOTENCY_MISMATCH})
-TICKET_TOPIC = STREAM_TOPIC_PREFIXES[0]
 
 @dataclass(frozen=True)
 class Outcome:
@@ -122,40 +97,23 @@ class Outcome:
         return out
 
 
-class TicketingApp(Application[UUID]):
-    """The write model: tickets, self-service sessions, receipts, policy versions."""
+class TicketingApp(ReadStore):
+    """The write service: applies commands and fires what is due, on the store it opens
+    (tickets, self-service sessions, receipts, policy versions)."""
 
-    name = "ticketflow"
     snapshotting_intervals = {Ticket: 100}
-    env = {"COMPRESSOR_TOPIC": ""}
 
     def __init__(
         self, policies: dict[str, Policy], env: dict[str, str] | None = None,
         clock: Clock | None = None, max_skew: timedelta = DEFAULT_MAX_SKEW,
     ) -> None:
-        super().__init__(env)
+        super().__init__(policies, env, clock, legacy_ids=False)
         self.policies = policies
         self.max_skew = max_skew
-        self.clock: Clock = clock or default_clock()
-        self._stored_policies: dict[tuple[str, str], Policy] = {}
         self._streams = StreamCache()
         self._dues: OrderedDict[UUID, tuple[tuple[Any, ...], list[Due]]] = OrderedDict()
         #: The store holds streams of the release before ids were scoped by tenant.
-        self.legacy_ids = self._open_store_format()
-
-    def construct_recorder(self) -> ApplicationRecorder:
-        """A process recorder: the application's events plus Tracking positions,
-        which the outbox relay uses to remember how far it has published."""
-        return _creating_tables(self.factory.process_recorder)
-
-    def construct_snapshot_store(self) -> EventStore[UUID]:
-        """Snapshots checked against the stored event at their version (ticketflow.snapshots)."""
-        recorder = _creating_tables(lambda: self.factory.aggregate_recorder(purpose="snapshots"))
-        return CheckedSnapshots(self.mapper, recorder, self.envelope_at)
-
-    @property
-    def process_recorder(self) -> ProcessRecorder:
-        return cast(ProcessRecorder, self.recorder)
+        self.legacy_ids = self.event_log.legacy_ids = self._open_store_format()
 
     # -- commands --------------------------------------------------------------------
 
@@ -218,7 +176,7 @@ class TicketingApp(Application[UUID]):
         key = (len(ticket.sla_facts), ticket.status, ticket.level, ticket.priority)
         memo = self._dues.get(ticket.id)
         if memo is None or memo[0] != key:
-            memo = (key, due_commands(ticket, self.policy_of(ticket)))
+            memo = (key, due_commands(ticket, self.policy_store.policy_of(ticket)))
             self._dues[ticket.id] = memo
             if len(self._dues) > DUES_REMEMBERED:
                 self._dues.popitem(last=False)
@@ -242,7 +200,7 @@ class TicketingApp(Application[UUID]):
                 return outcome
             if outcome.claim is not None:
                 tenant, key, digest = outcome.claim
-                seen = self.receipt(tenant, key)
+                seen = self.event_log.receipt(tenant, key)
                 if seen is not None:
                     reuse = Unit()
                     answer = self._answer_reuse_in(reuse, raw, _identity_of(outcome, seen),
@@ -299,7 +257,7 @@ class TicketingApp(Application[UUID]):
             return self._reject_in(unit, raw, IdempotencyMismatch(
                 f"message id {command.message_id} was used for another body earlier in"
                 " this batch; the first outcome stands"), _identity(command), by_digest=True)
-        if self.legacy_ids and (seen := self._legacy_receipt(*claim[:2])) is not None:
+        if self.legacy_ids and (seen := self.event_log.legacy_receipt(*claim[:2])) is not None:
             return self._answer_reuse_in(unit, raw, _identity(command), seen, claim[2])
         try:
             if prefire and command.type not in CREATIONS and command.ticket_id:
@@ -313,7 +271,7 @@ class TicketingApp(Application[UUID]):
         """What a message from outside may not say: a tenant without a policy, an
         instant further ahead of the engine's clock than the allowed skew, or the
         timer's own actor or message ids (SPEC §5, §8)."""
-        self._tenant_policy(command.tenant)
+        self.policy_store.tenant_policy(command.tenant)
         if command.occurred_at > now + self.max_skew:
             raise InvalidMessage(
                 f"occurred_at {command.occurred_at.isoformat()} is more than"
@@ -358,7 +316,7 @@ class TicketingApp(Application[UUID]):
 
     def _handle(self, unit: Unit, command: CommandBase, ctx: Context) -> list[Any]:
         """Run the command on its stream; returns its events (also queued in the unit)."""
-        policy = self._tenant_policy(command.tenant)
+        policy = self.policy_store.tenant_policy(command.tenant)
         payload = command.payload_dict()
         stream: Stream
         done = 0  # events the stream already had pending in this unit
@@ -374,22 +332,16 @@ class TicketingApp(Application[UUID]):
         else:
             ticket: Ticket = self._checkout(unit, "ticket", command.tenant, command.stream_id)
             done = len(ticket.pending_events)
-            ticket.handle(command.type, ctx, self.policy_of(ticket), payload)
+            ticket.handle(command.type, ctx, self.policy_store.policy_of(ticket), payload)
             stream = ticket
         emitted = list(stream.pending_events[done:])
         unit.events.extend(emitted)
         return emitted
 
-    def _stream_uuids(self, kind: str, tenant: str, stream_id: str) -> list[UUID]:
-        """Where a tenant's stream may be: its own id, and in a store written before ids
-        were scoped by tenant, the id that release gave it."""
-        scoped = stream_uuid(kind, tenant, stream_id)
-        return [scoped, unscoped_uuid(kind, stream_id)] if self.legacy_ids else [scoped]
-
     def _checkout(self, unit: Unit, kind: str, tenant: str, stream_id: str) -> Any:
         """The unit's copy of a tenant's stream: cached, or loaded from the store.
         Another tenant's stream under the same id is not there for this tenant."""
-        for uuid in self._stream_uuids(kind, tenant, stream_id):
+        for uuid in self.event_log.stream_uuids(kind, tenant, stream_id):
             stream = unit.streams.get(uuid) or self._streams.take(uuid)
             if stream is None:
                 try:
@@ -451,115 +403,36 @@ class TicketingApp(Application[UUID]):
                        ticket_id=stream_id, claim=claim)
 
     def _must_not_exist(self, unit: Unit, kind: str, tenant: str, stream_id: str) -> None:
-        for uuid in self._stream_uuids(kind, tenant, stream_id):
-            if uuid in unit.streams or self._recorded(uuid, tenant):
+        for uuid in self.event_log.stream_uuids(kind, tenant, stream_id):
+            if uuid in unit.streams or self.event_log.recorded(uuid, tenant):
                 raise AlreadyExists(f"{kind} {stream_id} already exists")
-
-    def _recorded(self, uuid: UUID, tenant: str | None = None) -> bool:
-        """Whether the store holds the stream (of `tenant`, if given): one indexed read,
-        no reconstruction."""
-        records = self.recorder.select_events(uuid, limit=1)
-        if not records or tenant is None:
-            return bool(records)
-        return bool(self.envelope_of(records[0])["tenant"] == tenant)
 
     def _open_store_format(self) -> bool:
         """Whether the store holds streams of the release before ids were scoped by
         tenant (True: look for a tenant's stream under its old id too). A new store is
         marked as scoped from the start, so it never pays for the second look-up."""
-        if self._recorded(STORE_FORMAT_ID):
-            return False
-        if self.recorder.select_notifications(1, 1):
-            return True
+        if self.event_log.legacy_ids_from_format() or self.event_log.recorded(STORE_FORMAT_ID):
+            return self.event_log.legacy_ids_from_format()
         with contextlib.suppress(IntegrityError):  # another process marked it first
             self.save(StoreFormat.mark(self.clock()))
         return False
 
-    # -- policies --------------------------------------------------------------------
-
-    def _tenant_policy(self, tenant: str) -> Policy:
-        try:
-            return self.policies[tenant]
-        except KeyError:
-            known = ", ".join(sorted(self.policies))
-            raise InvalidMessage(f"unknown tenant {tenant!r}; known: {known}") from None
+    # -- policies and loading ------------------------------------------------------------
 
     def _publish_policy(self, unit: Unit, policy: Policy) -> None:
         """Save a copy of the policy version with the ticket, the first time it is used."""
         key = (policy.id, policy.version)
-        if key in self._stored_policies or key in unit.policies:
+        if key in unit.policies:
             return
-        try:
-            stored: PolicyVersion = self.repository.get(policy_version_uuid(*key))
-        except AggregateNotFoundError:
-            unit.record(PolicyVersion.publish(policy))
+        copy = self.policy_store.to_publish(policy)
+        if copy is not None:
+            unit.record(copy)
             unit.policies.add(key)
-            return
-        _check_same(stored, policy)
-        self._stored_policies[key] = policy
-
-    def policy_of(self, ticket: Ticket) -> Policy:
-        """The policy version the ticket was created under."""
-        ref = ticket.policy
-        return self.policy_version(ref["id"], ref["version"], ref["hash"])
-
-    def policy_version(self, policy_id: str, version: str, content_hash: str) -> Policy:
-        """A policy version a ticket recorded: the file's, or the copy in the store."""
-        current = self.policies.get(policy_id)
-        if current and current.version == version and current.content_hash == content_hash:
-            return current
-        key = (policy_id, version)
-        if key not in self._stored_policies:
-            stored: PolicyVersion = self.repository.get(policy_version_uuid(*key))
-            self._stored_policies[key] = stored.policy()
-        return self._stored_policies[key]
-
-    # -- queries ---------------------------------------------------------------------
-
-    def stream_uuid_of(self, kind: str, stream_id: str, tenant: str | None = None) -> UUID:
-        """The store id of a ticket or session named by its id, and its tenant where
-        given. A bare id that only one tenant uses needs no tenant; one that several
-        use raises AmbiguousId; one that none uses (for `tenant`) raises NotFound."""
-        tenants = [tenant] if tenant is not None else sorted(self.policies)
-        found: dict[str, UUID] = {}
-        for name in tenants:
-            scoped = stream_uuid(kind, name, stream_id)
-            if self._recorded(scoped):
-                found[name] = scoped
-        if self.legacy_ids:  # the release before kept it under its bare id
-            legacy = unscoped_uuid(kind, stream_id)
-            records = self.recorder.select_events(legacy, limit=1)
-            owner = self.envelope_of(records[0])["tenant"] if records else None
-            if owner is not None and tenant in (None, owner):
-                found.setdefault(owner, legacy)
-        if not found:
-            raise NotFound(f"{kind} {stream_id} not found")
-        if len(found) > 1:
-            raise AmbiguousId(kind, stream_id, sorted(found))
-        return next(iter(found.values()))
-
-    def stream_uuid_for(self, kind: str, tenant: str, stream_id: str) -> UUID:
-        """Where the tenant's stream is (under its old id, in a store from before tenant
-        scoping), or where it would be."""
-        if not self.legacy_ids:  # the common case: no read at all
-            return stream_uuid(kind, tenant, stream_id)
-        for uuid in self._stream_uuids(kind, tenant, stream_id):
-            if self._recorded(uuid, tenant):
-                return uuid
-        return stream_uuid(kind, tenant, stream_id)
-
-    def stream_tenant(self, kind: str, stream_id: str, tenant: str | None = None) -> str:
-        """The tenant of the ticket or session `stream_id` (of `tenant`, if given)."""
-        if tenant is not None:
-            self.stream_uuid_of(kind, stream_id, tenant)  # NotFound if it is not theirs
-            return tenant
-        uuid = self.stream_uuid_of(kind, stream_id)
-        return str(self.envelope_of(self.recorder.select_events(uuid, limit=1)[0])["tenant"])
 
     def load_ticket(self, ticket_id: str, as_of: datetime | None = None,
                     tenant: str | None = None) -> Ticket:
         """The ticket (as of an instant) of `tenant`, or of the one tenant using the id."""
-        uuid = self.stream_uuid_of("ticket", ticket_id, tenant)
+        uuid = self.event_log.stream_uuid_of("ticket", ticket_id, tenant)
         try:
             if as_of is None:
                 return self.repository.get(uuid)
@@ -576,137 +449,6 @@ class TicketingApp(Application[UUID]):
         if ticket is None:
             raise NotFound(f"ticket {ticket_id} did not exist yet at {as_of.isoformat()}")
         return ticket
-
-    def timeline(self, ticket_id: str, tenant: str | None = None) -> list[dict[str, Any]]:
-        """Every stored event of the ticket as its envelope, exactly as recorded."""
-        records = self.recorder.select_events(self.stream_uuid_of("ticket", ticket_id, tenant))
-        return [self.envelope_of(record) for record in records]
-
-    def envelope_of(self, record: StoredEvent) -> dict[str, Any]:
-        """The envelope of a stored event, decoded without upcasting (what was hashed)."""
-        state = self._plain(record)
-        decoded = _decoded(state, instants_as_text=True) or self.mapper.transcoder.decode(state)
-        return envelope_from_state(record.topic, record.originator_version, decoded)
-
-    def envelope_at(self, uuid: UUID, version: int) -> dict[str, Any] | None:
-        """The envelope of a stream's stored event at a version (None: there is none)."""
-        records = self.recorder.select_events(uuid, gt=version - 1, lte=version)
-        return self.envelope_of(records[0]) if records else None
-
-    def decode(self, record: StoredEvent) -> dict[str, Any]:
-        """A stored event's state: decrypted, decompressed and decoded."""
-        state = self._plain(record)
-        return _decoded(state) or self.mapper.transcoder.decode(state)
-
-    def _plain(self, record: StoredEvent) -> bytes:
-        state = record.state
-        if self.mapper.cipher:
-            state = self.mapper.cipher.decrypt(state)
-        if self.mapper.compressor:
-            state = self.mapper.compressor.decompress(state)
-        return state
-
-    def stream_records(self, batch: int = 1000) -> Iterator[StoredEvent]:
-        """Every ticket and session event in recording order (the notification log)."""
-        start = 1
-        while True:
-            notifications = self.recorder.select_notifications(start, batch,
-                                                               topics=STREAM_TOPICS)
-            if not notifications:
-                return
-            yield from notifications
-            start = notifications[-1].id + 1
-
-    def verify(self, ticket_id: str | None = None) -> list[dict[str, Any]]:
-        """Tamper evidence: one finding per damaged stream (empty = intact); see audit."""
-        from ticketflow.audit import verify_store  # noqa: PLC0415 - audit imports this module
-
-        return [finding.as_dict() for finding in verify_store(self, ticket_id)]
-
-    def receipt(self, tenant: str | None, key: str) -> Receipt | None:
-        """The recorded outcome of a tenant's message id (or of a message kept by its
-        digest, `key` = "sha256:…"); in a store from before tenant scoping, also the
-        receipt that release kept under the bare id, if it was this tenant's."""
-        try:
-            return self.repository.get(receipt_uuid(tenant, key))
-        except AggregateNotFoundError:
-            pass
-        if not self.legacy_ids:
-            return None
-        return self._legacy_receipt(tenant, key)
-
-    def _legacy_receipt(self, tenant: str | None, key: str) -> Receipt | None:
-        """The receipt the release before kept under the bare id, if it was `tenant`'s."""
-        try:
-            legacy: Receipt = self.repository.get(legacy_receipt_uuid(key))
-        except AggregateNotFoundError:
-            return None
-        return legacy if legacy.tenant == tenant or tenant is None else None
-
-    def receipt_of(self, raw: bytes) -> Receipt | None:
-        """The receipt that answered these bytes: under their tenant and message id, or
-        under their digest (an invalid message, a reuse of an id for another body)."""
-        identity = peek_identity(raw)
-        tenant = identity.get("tenant") if identity.get("tenant") in self.policies else None
-        by_digest = self.receipt(tenant, digest_key(raw))
-        if by_digest is not None or tenant is None or not identity.get("message_id"):
-            return by_digest
-        return self.receipt(tenant, str(identity["message_id"]))
-
-    def receipts_of(self, message_id: str, tenant: str | None = None) -> list[Receipt]:
-        """The receipts of a message id, in every tenant (or in `tenant`)."""
-        tenants = [tenant] if tenant is not None else sorted(self.policies)
-        found = [receipt for name in tenants if (receipt := self.receipt(name, message_id))]
-        if tenant is None and not found and self.legacy_ids:
-            legacy = self.receipt(None, message_id)
-            found = [legacy] if legacy is not None else []
-        return found
-
-    def rejected(self) -> Iterator[Receipt]:
-        """Dead letters of the embedded default: every rejected message's receipt."""
-        start = 1
-        while True:
-            notifications = self.recorder.select_notifications(
-                start, 500, topics=[RECEIPT_TOPIC]
-            )
-            if not notifications:
-                return
-            for notification in notifications:
-                receipt = self.mapper.to_domain_event(notification).mutate(None)  # type: ignore[attr-defined]
-                if receipt.status == "rejected":
-                    yield receipt
-            start = notifications[-1].id + 1
-
-
-R = TypeVar("R")
-
-
-def _creating_tables(make: Callable[[], R]) -> R:
-    """Construct a recorder, whose construction creates its tables if missing.
-
-    Processes opening a fresh store at once all create its tables. On SQLite they
-    both insert the table-migration record (eventsourcing 9.5) or collide while
-    switching the file to WAL (IntegrityError, "database is locked"); on PostgreSQL
-    concurrent DDL fails with "tuple concurrently updated" or "already exists". The
-    losers try again and find the tables made. Anything else (a server that is not
-    there) fails at once.
-    """
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return make()
-        except (PersistenceError, sqlite3.OperationalError) as exc:
-            if attempt == MAX_ATTEMPTS - 1 or not _lost_creation_race(exc):
-                raise
-            time.sleep(BACKOFF_SECONDS * 2**attempt)
-    raise AssertionError("unreachable")
-
-
-def _lost_creation_race(exc: Exception) -> bool:
-    if isinstance(exc, IntegrityError | InternalError | ProgrammingError):
-        return True
-    # eventsourcing wraps most SQLite errors, but not the one from switching to WAL
-    locked = isinstance(exc, OperationalError | sqlite3.OperationalError)
-    return locked and "locked" in str(exc)
 
 
 def _timer_command(due: Due, ticket: Ticket) -> tuple[CommandBase, bytes]:
@@ -752,48 +494,3 @@ def _minutes(span: timedelta) -> str:
 
 def _in_window(at: datetime, before: datetime | None, until: datetime | None) -> bool:
     return (before is None or at < before) and (until is None or at <= until)
-
-
-def _check_same(stored: PolicyVersion, policy: Policy) -> None:
-    if stored.content_hash != policy.content_hash:
-        raise PolicyError(
-            f"policy {policy.id} version {policy.version} differs from the copy stored when"
-            f" it was first used (hash {stored.content_hash[:12]}… vs {policy.content_hash[:12]}…)."
-            " Give the changed policy a new `version`."
-        )
-
-
-def envelope_from_state(topic: str, version: int, state: dict[str, Any]) -> dict[str, Any]:
-    """The SPEC §5 envelope of a stream event, from its stored topic, version and state."""
-    return {
-        "event_id": state["event_id"], "type": topic.rsplit(".", 1)[-1],
-        "schema_version": state.get("class_version", 1), "tenant": state["tenant"],
-        "ticket_id": state["ticket_id"], "version": version,
-        "occurred_at": _utc(state["occurred_at"]), "recorded_at": _utc(state["timestamp"]),
-        "actor": state["actor"], "causation_id": state["causation_id"],
-        "data": state["data"], "hash": state["hash"],
-    }
-
-
-def _decoded(state: bytes, *, instants_as_text: bool = False) -> dict[str, Any] | None:
-    """What the library's JSON transcoder decodes, about twice as fast: orjson, then the
-    top-level datetimes the transcoder encodes as {"_type_": "datetime_iso", …} (left
-    as their ISO text with `instants_as_text`). None if the state holds any other
-    encoded value: the transcoder must decode it."""
-    decoded: dict[str, Any] = orjson.loads(state)
-    found = 0
-    for name, value in decoded.items():
-        if type(value) is dict and value.get("_type_") == "datetime_iso":
-            text = value["_data_"]
-            decoded[name] = text if instants_as_text else datetime.fromisoformat(text)
-            found += 1
-    return decoded if state.count(b'"_type_"') == found else None
-
-
-def _utc(value: datetime | str) -> str:
-    """An instant as UTC ISO-8601 text (ISO text already in UTC is taken as it is)."""
-    if isinstance(value, str):
-        if value.endswith("+00:00"):
-            return value
-        value = datetime.fromisoformat(value)
-    return value.astimezone(UTC).isoformat()

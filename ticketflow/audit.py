@@ -38,12 +38,12 @@ from uuid import UUID, uuid5
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Engine
 
-from ticketflow.application import RECEIPT_TOPIC, STREAM_TOPIC_PREFIXES, TicketingApp
 from ticketflow.audit_copies import Copies, Difference, TimelineReader, is_ticket
 from ticketflow.domain.chain import chain_hash
 from ticketflow.domain.errors import AmbiguousId, NotFound
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.streams import stream_uuid, unscoped_uuid
+from ticketflow.event_log import RECEIPT_TOPIC, STREAM_TOPIC_PREFIXES, Store
 from ticketflow.projections.db import tables
 
 BATCH = 1000  # notifications per read of the log
@@ -116,12 +116,13 @@ class Promised:
         digest = self._entry(version)[0]
         return digest in (0, _digest(type_, message_id))
 
-    def at(self, app: TicketingApp, version: int) -> Promise | None:
+    def at(self, app: Store, version: int) -> Promise | None:
         """The promise of a version, read again from its receipt."""
         position = self._entry(version)[1]
         if not position:
             return None
-        notification = app.recorder.select_notifications(position, 1, topics=[RECEIPT_TOPIC])
+        notification = app.event_log.recorder.select_notifications(position, 1,
+                                                                   topics=[RECEIPT_TOPIC])
         receipt = _receipt(app, notification[0]) if notification else None
         if receipt is None or version not in receipt.versions:
             return None
@@ -138,7 +139,7 @@ Promises = dict[UUID, Promised]
 
 
 def verify_store(
-    app: TicketingApp, ticket_id: str | None = None, tenant: str | None = None,
+    app: Store, ticket_id: str | None = None, tenant: str | None = None,
     read_models: Engine | None = None,
 ) -> list[Finding]:
     """Findings for every damaged stream (none: every stream intact), or NotFound.
@@ -151,7 +152,7 @@ def verify_store(
         return _verify(app, ticket_id, tenant, TimelineReader(app, conn, tables()))
 
 
-def _verify(app: TicketingApp, ticket_id: str | None, tenant: str | None,
+def _verify(app: Store, ticket_id: str | None, tenant: str | None,
             reader: TimelineReader | None) -> list[Finding]:
     if ticket_id is not None:
         return _verify_ticket(app, ticket_id, tenant, reader)
@@ -167,7 +168,7 @@ def _verify(app: TicketingApp, ticket_id: str | None, tenant: str | None,
     return findings
 
 
-def _verify_ticket(app: TicketingApp, ticket_id: str, tenant: str | None,
+def _verify_ticket(app: Store, ticket_id: str, tenant: str | None,
                    reader: TimelineReader | None) -> list[Finding]:
     """One ticket: its stream (of `tenant`, or of the one tenant using the id); a ticket
     with no event and no receipt left is looked for in each tenant's place, where a
@@ -176,7 +177,7 @@ def _verify_ticket(app: TicketingApp, ticket_id: str, tenant: str | None,
         uuid, promised = _stream_of(app, ticket_id, tenant)
     except NotFound:
         places = {stream_uuid("ticket", name, ticket_id): name
-                  for name in ([tenant] if tenant is not None else sorted(app.policies))}
+                  for name in ([tenant] if tenant is not None else app.event_log.tenants)}
     else:
         audit = StreamAudit(app, uuid, promised, reader, ticket_id)
         found = audit.check() if tenant in (None, audit.owner()) else None
@@ -193,7 +194,7 @@ def _verify_ticket(app: TicketingApp, ticket_id: str, tenant: str | None,
 class StreamAudit:
     """One stream's events, read once in version order, checked and shown to its copies."""
 
-    def __init__(self, app: TicketingApp, uuid: UUID, promised: Promised,
+    def __init__(self, app: Store, uuid: UUID, promised: Promised,
                  reader: TimelineReader | None, ticket_id: str | None,
                  tenant: str | None = None) -> None:
         self.app, self.uuid, self.promised, self.reader = app, uuid, promised, reader
@@ -208,7 +209,7 @@ class StreamAudit:
             return self.tenant
         for record in _events(self.app, self.uuid):
             try:
-                return str(self.app.envelope_of(record)["tenant"])
+                return str(self.app.event_log.envelope_of(record)["tenant"])
             except UNREADABLE:
                 continue
         return None
@@ -239,7 +240,7 @@ class StreamAudit:
             return self._missing(version, f"the stream goes on at version"
                                  f" {record.originator_version}")
         try:
-            self._envelope: dict[str, Any] = self.app.envelope_of(record)
+            self._envelope: dict[str, Any] = self.app.event_log.envelope_of(record)
         except UNREADABLE as exc:
             return self._at(version, "?", f"unreadable: the stored bytes do not decode"
                             f" ({type(exc).__name__}); the row was edited or damaged")
@@ -275,7 +276,7 @@ class StreamAudit:
         return self.copies
 
     def _last_stored(self) -> int:
-        last = self.app.recorder.select_events(self.uuid, desc=True, limit=1)
+        last = self.app.event_log.recorder.select_events(self.uuid, desc=True, limit=1)
         return last[0].originator_version if last else 0
 
     def _missing(self, version: int, why: str) -> Finding:
@@ -294,12 +295,12 @@ class StreamAudit:
                        difference.problem, difference.record)
 
 
-def _rows_without_stream(app: TicketingApp, reader: TimelineReader, known: set[UUID],
+def _rows_without_stream(app: Store, reader: TimelineReader, known: set[UUID],
                          tenant: str | None) -> list[Finding]:
     """Tickets the timeline read model shows and the store holds nothing of."""
     findings = []
     for ticket_id, owner in reader.tickets():
-        uuid = app.stream_uuid_for("ticket", owner, ticket_id)
+        uuid = app.event_log.stream_uuid_for("ticket", owner, ticket_id)
         if uuid not in known and tenant in (None, owner):
             findings += StreamAudit(app, uuid, Promised(), reader, ticket_id,
                                     owner).check() or []
@@ -318,15 +319,15 @@ def _recorded_version(uuid: UUID, found: str, positions: int) -> int | None:
 # -- reading the store ------------------------------------------------------------------
 
 
-def _events(app: TicketingApp, uuid: UUID) -> Iterator[StoredEvent]:
+def _events(app: Store, uuid: UUID) -> Iterator[StoredEvent]:
     """The stream's stored events in version order, read a page at a time."""
     after: int | None = None
-    while records := app.recorder.select_events(uuid, gt=after, limit=PAGE):
+    while records := app.event_log.recorder.select_events(uuid, gt=after, limit=PAGE):
         yield from records
         after = records[-1].originator_version
 
 
-def _scan_log(app: TicketingApp) -> tuple[set[UUID], Promises]:
+def _scan_log(app: Store) -> tuple[set[UUID], Promises]:
     """One pass over the notification log: every stream's id, every receipt's promises."""
     streams: set[UUID] = set()
     promises: Promises = {}
@@ -338,14 +339,14 @@ def _scan_log(app: TicketingApp) -> tuple[set[UUID], Promises]:
     return streams, promises
 
 
-def _stream_of(app: TicketingApp, ticket_id: str, tenant: str | None) -> tuple[UUID, Promised]:
+def _stream_of(app: Store, ticket_id: str, tenant: str | None) -> tuple[UUID, Promised]:
     """The ticket's stream and what its receipts promise; for a ticket whose every
     event is gone, the stream its receipts still promise events of."""
     try:
-        uuid = app.stream_uuid_of("ticket", ticket_id, tenant)
+        uuid = app.event_log.stream_uuid_of("ticket", ticket_id, tenant)
         return uuid, _scan_receipts(app, {uuid}).get(uuid) or Promised()
     except NotFound:
-        tenants = [tenant] if tenant is not None else sorted(app.policies)
+        tenants = [tenant] if tenant is not None else sorted(app.policy_store.policies)
         candidates = {stream_uuid("ticket", name, ticket_id): name for name in tenants}
         promised = _scan_receipts(app, set(candidates))
         if len(promised) > 1:
@@ -356,21 +357,15 @@ def _stream_of(app: TicketingApp, ticket_id: str, tenant: str | None) -> tuple[U
         return next(iter(promised.items()))
 
 
-def _scan_receipts(app: TicketingApp, only: set[UUID]) -> Promises:
+def _scan_receipts(app: Store, only: set[UUID]) -> Promises:
     promises: Promises = {}
     for notification in _notifications(app, topics=[RECEIPT_TOPIC]):
         _note_promises(app, notification, promises, only)
     return promises
 
 
-def _notifications(app: TicketingApp, topics: list[str] | None) -> Iterator[Any]:
-    start = 1
-    while True:
-        batch = app.recorder.select_notifications(start, BATCH, topics=topics or ())
-        if not batch:
-            return
-        yield from batch
-        start = batch[-1].id + 1
+def _notifications(app: Store, topics: list[str] | None) -> Iterator[Any]:
+    return app.event_log.records(topics=topics or (), size=BATCH)
 
 
 @dataclass(frozen=True)
@@ -387,12 +382,12 @@ class _Receipt:
     scoped: bool = True
 
 
-def _receipt(app: TicketingApp, notification: StoredEvent) -> _Receipt | None:
+def _receipt(app: Store, notification: StoredEvent) -> _Receipt | None:
     """The receipt's fields, decoded without building the aggregate (receipts are most
     of what `verify ID` reads); None if unreadable: it promises nothing, and its stream
     is still checked."""
     try:
-        state = app.decode(notification)
+        state = app.event_log.decode(notification)
         receipt = _Receipt(**{name: state[name] for name in _RECEIPT_FIELDS},
                            scoped=state["status"] != "accepted"
                            or state.get("body_sha256") is not None)
@@ -409,14 +404,14 @@ _RECEIPT_FIELDS = ("key", "status", "tenant", "ticket_id", "events", "versions")
 
 
 def _note_promises(
-    app: TicketingApp, notification: Any, promises: Promises, only: set[UUID] | None = None
+    app: Store, notification: Any, promises: Promises, only: set[UUID] | None = None
 ) -> None:
     receipt = _receipt(app, notification)
     if receipt is None or receipt.status != "accepted" or not receipt.ticket_id:
         return
     kind = "session" if SelfServiceSession.SelfServiceRecorded.__name__ in receipt.events \
         else "ticket"
-    uuid = (app.stream_uuid_for(kind, str(receipt.tenant), receipt.ticket_id)
+    uuid = (app.event_log.stream_uuid_for(kind, str(receipt.tenant), receipt.ticket_id)
             if receipt.scoped else unscoped_uuid(kind, receipt.ticket_id))
     if only is not None and uuid not in only:
         return

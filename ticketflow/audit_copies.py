@@ -30,7 +30,7 @@ from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Connection, Engine, func, inspect, select
 
-from ticketflow.application import STREAM_TOPICS, TICKET_TOPIC, TicketingApp
+from ticketflow.event_log import STREAM_TOPICS, TICKET_TOPIC, Store
 from ticketflow.projections.db import Tables, tables
 from ticketflow.projections.runner import POSITION
 from ticketflow.projections.timeline import timeline_row, timeline_rows
@@ -55,7 +55,7 @@ class Difference:
 class SnapshotCheck:
     """Every snapshot of one stream against the events it claims to summarise."""
 
-    def __init__(self, app: TicketingApp, uuid: UUID) -> None:
+    def __init__(self, app: Store, uuid: UUID) -> None:
         self.app = app
         self.pending = _snapshot_records(app, uuid)
         self.next = next(self.pending, None)
@@ -66,7 +66,7 @@ class SnapshotCheck:
         if self.difference is not None or self.next is None:
             return
         try:
-            self.folded = self.app.mapper.to_domain_event(record).mutate(self.folded)  # type: ignore[attr-defined]
+            self.folded = self.app.event_log.mapper.to_domain_event(record).mutate(self.folded)  # type: ignore[attr-defined]
         except UNREADABLE as exc:
             self.difference = Difference(envelope["version"], envelope["type"], (
                 f"unreadable: the event does not fold ({type(exc).__name__}), so no"
@@ -86,7 +86,7 @@ class SnapshotCheck:
                  last_version: int) -> None:
         if self.difference is not None:
             return
-        snapshot, problem = decode(self.app.mapper, record)
+        snapshot, problem = decode(self.app.event_log.mapper, record)
         if snapshot is None:
             problem = f"{PROBLEM}: {problem}"
         else:
@@ -97,14 +97,14 @@ class SnapshotCheck:
                                          "snapshot")
 
     def _unfolded(self, snapshot: Snapshot) -> str | None:
-        differing = state_differences(self.app.mapper, snapshot, self.folded)
+        differing = state_differences(self.app.event_log.mapper, snapshot, self.folded)
         if not differing:
             return None
         return (f"{PROBLEM}: its {', '.join(differing)} differ from the fold of the events"
                 f" up to version {snapshot.originator_version}")
 
 
-def _snapshot_records(app: TicketingApp, uuid: UUID) -> Iterator[StoredEvent]:
+def _snapshot_records(app: Store, uuid: UUID) -> Iterator[StoredEvent]:
     if app.snapshots is None:
         return
     after: int | None = None
@@ -116,7 +116,7 @@ def _snapshot_records(app: TicketingApp, uuid: UUID) -> Iterator[StoredEvent]:
 class TimelineReader:
     """Read-only access to the timeline read model for one `verify` run."""
 
-    def __init__(self, app: TicketingApp, conn: Connection, t: Tables) -> None:
+    def __init__(self, app: Store, conn: Connection, t: Tables) -> None:
         self.app = app
         self.conn = conn
         self.t = t
@@ -146,7 +146,8 @@ class TimelineReader:
             positions = self.t.positions
             position = self.conn.execute(select(positions.c.position)
                                          .where(positions.c.name == POSITION)).scalar()
-            self._whole_log = position is not None and not self.app.recorder.select_notifications(
+            recorder = self.app.event_log.recorder
+            self._whole_log = position is not None and not recorder.select_notifications(
                 position + 1, 1, topics=STREAM_TOPICS)
         return self._whole_log
 
@@ -223,7 +224,7 @@ class Copies:
         self.checks = checks
 
     @classmethod
-    def of(cls, app: TicketingApp, uuid: UUID, reader: TimelineReader | None,
+    def of(cls, app: Store, uuid: UUID, reader: TimelineReader | None,
            ticket: tuple[str, str] | None) -> Copies:
         """`ticket`: the stream's (tenant, ticket id), if it is a ticket (sessions have no
         timeline rows)."""

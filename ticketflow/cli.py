@@ -110,7 +110,7 @@ def _confine(app: TicketingApp, args: argparse.Namespace, ticket_id: str) -> str
     """The tenant whose ticket `ticket_id` names: the caller's (a confined caller sees
     another tenant's ticket exactly as a missing one: same code, same message, so
     existence does not leak), or the one tenant using the id (several: AmbiguousId)."""
-    tenant = app.stream_tenant("ticket", ticket_id, args.tenant)
+    tenant = app.event_log.stream_tenant("ticket", ticket_id, args.tenant)
     args.tenant = tenant
     return tenant
 
@@ -427,7 +427,8 @@ def cmd_sla(app: TicketingApp, args: argparse.Namespace) -> int:
     _confine(app, args, args.ticket_id)
     ticket = app.load_ticket(args.ticket_id, tenant=args.tenant)
     as_of = args.as_of or app.clock()
-    result = ticket.sla(app.policy_of(ticket), as_of.astimezone(UTC), explain=args.explain)
+    policy = app.policy_store.policy_of(ticket)
+    result = ticket.sla(policy, as_of.astimezone(UTC), explain=args.explain)
     report = {
         "ticket_id": ticket.ticket_id, "tenant": ticket.tenant, "plan": ticket.plan,
         "priority": result.priority, "calendar": result.calendar, "timezone": ticket.timezone,
@@ -501,7 +502,8 @@ def cmd_report_sla(app: TicketingApp, args: argparse.Namespace) -> int:
 
 def _recorded_policy(app: TicketingApp) -> Callable[[dict[str, Any]], Policy | None]:
     def policy_of(row: dict[str, Any]) -> Policy | None:
-        return app.policy_version(row["policy_id"], row["policy_version"], row["policy_hash"])
+        return app.policy_store.policy_version(row["policy_id"], row["policy_version"],
+                                               row["policy_hash"])
     return policy_of
 
 
@@ -618,7 +620,7 @@ def cmd_dead_letters(app: TicketingApp, args: argparse.Namespace) -> int:
          "recorded_at": r.recorded_at.isoformat(), "original": r.raw,
          "original_encoding": r.raw_encoding, "original_length": r.raw_length,
          "original_sha256": r.raw_sha256}
-        for r in app.rejected() if args.tenant in (None, r.tenant)
+        for r in app.event_log.rejected() if args.tenant in (None, r.tenant)
     ]
     if args.json:
         _print_json(letters)

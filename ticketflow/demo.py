@@ -72,7 +72,8 @@ def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
     since, until = result.start, result.as_of
 
     def recorded(row: dict[str, Any]) -> Any:
-        return app.policy_version(row["policy_id"], row["policy_version"], row["policy_hash"])
+        return app.policy_store.policy_version(row["policy_id"], row["policy_version"],
+                                               row["policy_hash"])
 
     with engine.connect() as conn:
         sla = sla_report(conn, projector.t, recorded, since=since, until=until, as_of=until)

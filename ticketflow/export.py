@@ -1,7 +1,7 @@
 """`ticketflow export`: the event history for analysts (SPEC §6), in bounded memory.
 
 Envelopes are read from the event store's notification log in recording order, one
-batch of stored records at a time (`TicketingApp.stream_records`), filtered, and written
+batch of stored records at a time (`Store.stream_records`), filtered, and written
 out at once, so memory does not grow with the size of the history:
 
 - jsonl: one SPEC §5 envelope per line, exactly as stored: compact JSON, keys sorted,
@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ticketflow import render
-from ticketflow.application import TicketingApp
+from ticketflow.event_log import Store
 from ticketflow.schemas.events import EVENT_DATA
 from ticketflow.settings import SettingsError, instant
 
@@ -63,7 +63,7 @@ _COMPACT = json.JSONEncoder(
 
 
 def export_events(
-    app: TicketingApp,
+    app: Store,
     out: BinaryIO,
     fmt: str,
     *,
@@ -104,15 +104,15 @@ def export_events(
 
 
 def _selected(
-    app: TicketingApp, *, tenant: str | None, since: datetime | None, until: datetime | None,
+    app: Store, *, tenant: str | None, since: datetime | None, until: datetime | None,
     types: set[str] | None, batch: int, progress: ProgressFn | None,
 ) -> Iterator[dict[str, Any]]:
     """The envelopes that pass the filters, in recording order."""
     matched = 0
-    for scanned, record in enumerate(app.stream_records(batch), start=1):
+    for scanned, record in enumerate(app.event_log.stream_records(batch), start=1):
         # The type is the topic's last part (as in envelope_of): skip before decoding.
         if types is None or record.topic.rsplit(".", 1)[-1] in types:
-            envelope = app.envelope_of(record)
+            envelope = app.event_log.envelope_of(record)
             if _wanted(envelope, tenant, since, until):
                 matched += 1
                 yield envelope
@@ -255,16 +255,16 @@ def _known_types() -> str:
     return f"known types: {', '.join(sorted(EVENT_DATA))}"
 
 
-def cmd_export(app: TicketingApp, args: argparse.Namespace) -> int:
+def cmd_export(app: Store, args: argparse.Namespace) -> int:
     """Write the export; progress and a one-line summary go to standard error."""
     to_stdout = args.output in (None, "-")
     if args.format == "parquet" and to_stdout:
         return _usage("--format parquet writes a binary file: give it --output PATH")
     if args.since and args.until and args.since >= args.until:
         return _usage("--from must be earlier than --to (the window is [from, to))")
-    if args.tenant is not None and args.tenant not in app.policies:
+    if args.tenant is not None and args.tenant not in app.policy_store.policies:
         print(f"warning: no policy for tenant {args.tenant!r} (configured:"
-              f" {', '.join(sorted(app.policies))}); exporting its events anyway",
+              f" {', '.join(sorted(app.policy_store.policies))}); exporting its events anyway",
               file=sys.stderr)
     target = "standard output" if to_stdout else str(args.output)
     with _progress(not args.json) as bar:

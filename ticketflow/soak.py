@@ -51,6 +51,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ticketflow.application import TicketingApp
+from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.clock import Clock, default_clock
 from ticketflow.kafka_broker import LocalKafka
@@ -200,7 +201,8 @@ class Tracker:
         with self.lock:
             pending = list(self.pending)
         for sent in pending:
-            receipts = self.app.receipts_of(sent.message_id) if sent.status is None else []
+            receipts = ([] if sent.status is not None
+                        else self.app.event_log.receipts_of(sent.message_id))
             if receipts:  # the soak's message ids are unique across its tenants
                 sent.status, sent.versions = receipts[0].status, list(receipts[0].versions)
         shown = read_model_versions(self.engine, {s.ticket_id for s in pending
@@ -298,7 +300,7 @@ def _first_difference(live: list[dict[str, Any]], replayed: list[dict[str, Any]]
 
 
 def stored_events(app: TicketingApp) -> list[dict[str, Any]]:
-    return [app.envelope_of(record) for record in app.stream_records()]
+    return [app.event_log.envelope_of(record) for record in app.event_log.stream_records()]
 
 
 def read_topic(client_config: dict[str, Any], topic: str,
@@ -345,7 +347,7 @@ def audit(app: TicketingApp, engine: Engine, sent: list[Sent], client_config: di
         "timer_events": sum(n for cause, n in by_cause.items() if cause.startswith("timer:")),
         "kafka": {"events": len(stored), "missing": len(stored - set(copies)),
                   "extra_copies": sum(copies.values()) - len(set(copies))},
-        "chain_breaks": len(app.verify()),
+        "chain_breaks": len(verify_store(app)),
         "read_model_differences": replay_differences(app, engine),
     }
 

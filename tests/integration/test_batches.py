@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.postgres import create_database
 from ticketflow.application import Outcome, TicketingApp
+from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.settings import Settings
 from ticketflow.workload import generate_workload
@@ -45,8 +46,8 @@ def workload(seed: int, tickets: int = 12) -> list[bytes]:
 def history(app: TicketingApp) -> list[dict[str, Any]]:
     """Every stream event in recording order, without the wall-clock fields
     (recorded_at, which feeds the hash)."""
-    return [{k: v for k, v in app.envelope_of(r).items() if k not in VOLATILE}
-            for r in app.stream_records()]
+    return [{k: v for k, v in app.event_log.envelope_of(r).items() if k not in VOLATILE}
+            for r in app.event_log.stream_records()]
 
 
 def applied(app: TicketingApp, raws: list[bytes], sizes: list[int]) -> list[Outcome]:
@@ -66,7 +67,7 @@ def test_a_batch_gives_the_outcomes_and_history_of_one_by_one(db_url: str) -> No
     with build_app(Settings(db=second_database(db_url))) as batched:
         assert applied(batched, raws, [50, 7, 200]) == expected
         assert history(batched) == expected_history
-        assert batched.verify() == []
+        assert verify_store(batched) == []
     assert {o.status for o in expected} >= {"accepted", "rejected"}  # the mix has both
 
 
@@ -76,8 +77,8 @@ def test_a_message_twice_in_one_batch_is_a_duplicate_the_second_time(db_url: str
         outcomes = app.apply_batch([create, create, b"not json", b"not json"])
         assert [o.status for o in outcomes] == ["accepted", "duplicate", "rejected",
                                                 "duplicate"]
-        assert [e["version"] for e in app.timeline("T-1")] == [1]
-        assert len(list(app.rejected())) == 1
+        assert [e["version"] for e in app.event_log.timeline("T-1")] == [1]
+        assert len(list(app.event_log.rejected())) == 1
 
 
 def test_a_batch_holding_a_message_seen_before_falls_back_to_one_by_one(db_url: str) -> None:
@@ -89,7 +90,7 @@ def test_a_batch_holding_a_message_seen_before_falls_back_to_one_by_one(db_url: 
         again = app.apply_batch(raws[5:])  # the first five were recorded already
         assert [o.status for o in again[:5]] == ["duplicate"] * 5
         assert again[5:] == expected[10:]
-        assert app.verify() == []
+        assert verify_store(app) == []
 
 
 def test_a_batch_whose_ticket_another_process_moved_on_is_retried_from_fresh_state(
@@ -103,7 +104,7 @@ def test_a_batch_whose_ticket_another_process_moved_on_is_retried_from_fresh_sta
         assert theirs.apply(comment[1]).status == "accepted"  # the store moves to v3
         outcomes = mine.apply_batch(comment[2:])
         assert [o.status for o in outcomes] == ["accepted", "accepted"]
-        assert [e["causation_id"] for e in mine.timeline("T-1")] == [
+        assert [e["causation_id"] for e in mine.event_log.timeline("T-1")] == [
             "m-1", "c-0", "c-1", "c-2", "c-3"]
 
 

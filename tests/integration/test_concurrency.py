@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.builders import T0, command_line, create_payload
+from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.settings import Settings
 
@@ -57,8 +58,8 @@ def test_writer_processes_and_threads_on_one_ticket_lose_no_update(db_url: str) 
     assert len(outcomes) == PROCESSES * THREADS * COMMENTS
     assert [o for o in outcomes if o["status"] != "accepted"] == []
     with build_app(Settings(db=db_url)) as app:
-        timeline = app.timeline("T-1")
-        assert app.verify() == []
+        timeline = app.event_log.timeline("T-1")
+        assert verify_store(app) == []
     assert [e["version"] for e in timeline] == list(range(1, len(outcomes) + 2))
     bodies = [e["data"]["body"] for e in timeline[1:]]
     writers = [f"p{p}-t{t}" for p in range(PROCESSES) for t in range(THREADS)]

@@ -104,7 +104,7 @@ def history_bytes(big_store: tuple[str, TicketingApp],
 
 def stored(app: TicketingApp) -> list[dict[str, Any]]:
     """Every envelope in recording order (what an unfiltered export must hold)."""
-    return [app.envelope_of(record) for record in app.stream_records()]
+    return [app.event_log.envelope_of(record) for record in app.event_log.stream_records()]
 
 
 def export(app: TicketingApp, fmt: str, **filters: Any) -> bytes:
@@ -137,7 +137,7 @@ def test_jsonl_holds_every_envelope_as_stored_one_compact_line_each(
     raw = export(store, "jsonl")
     lines = raw.decode("utf-8").splitlines()
     envelopes = [json.loads(line) for line in lines]
-    timelines = [e for ticket in TICKETS for e in store.timeline(ticket)]
+    timelines = [e for ticket in TICKETS for e in store.event_log.timeline(ticket)]
     tickets_only = [e for e in envelopes if e["type"] != "SelfServiceRecorded"]
     assert sorted(tickets_only, key=lambda e: (TICKETS.index(e["ticket_id"]), e["version"])) \
         == timelines
@@ -228,7 +228,7 @@ def test_two_tenants_tickets_with_the_same_id_are_both_exported(
 ) -> None:
     with build_app(Settings(db=sqlite_url), clock=fixed_clock) as app:
         same_ids_story(app)
-        expected = {PP: app.timeline("T-1", tenant=PP), GB: app.timeline("T-1", tenant=GB)}
+        expected = {tenant: app.event_log.timeline("T-1", tenant=tenant) for tenant in (PP, GB)}
         for tenant, timeline in expected.items():
             assert [e for e in jsonl(app, tenant=tenant)
                     if e["type"] != "SelfServiceRecorded"] == timeline
@@ -412,7 +412,7 @@ def test_the_command_exports_a_large_history_to_parquet(
     summary = json.loads(result.stderr.decode().strip().splitlines()[-1])
     table = pq.read_table(path, columns=["ticket_id", "version"])
     assert summary == {"exported": table.num_rows, "format": "parquet", "output": str(path)}
-    assert table.num_rows == sum(1 for _ in app.stream_records()) >= 20_000
+    assert table.num_rows == sum(1 for _ in app.event_log.stream_records()) >= 20_000
 
 
 def test_the_command_refuses_parquet_on_standard_output(sqlite_url: str) -> None:

@@ -56,9 +56,9 @@ def test_malformed_messages_on_the_commands_topic_are_dead_lettered_with_their_b
         MALFORMED
     assert {r["headers"]["error_code"] for r in letters} == {b"invalid_message"}
     with build_app(settings) as app:
-        causes = {e["causation_id"] for e in app.timeline("KB-1")}  # the timers may fire
+        causes = {e["causation_id"] for e in app.event_log.timeline("KB-1")}  # the timers may fire
         assert "ok-1" in causes and not any(c.startswith("bad-") for c in causes)
-        assert len(list(app.rejected())) == len(MALFORMED)
+        assert len(list(app.event_log.rejected())) == len(MALFORMED)
 
 
 def test_a_tenant_client_sends_and_sees_only_its_own_tenant(
@@ -82,7 +82,7 @@ def test_a_tenant_client_sends_and_sees_only_its_own_tenant(
                      "both creations handled")
             assert grow.outcome(app, "pro-1") is None
             assert pro.outcome(app, "grow-1") is None
-            assert app.receipts_of("grow-2") == []  # refused before it left the process
+            assert app.event_log.receipts_of("grow-2") == []  # refused before it left the process
 
 
 def test_another_tenant_can_neither_block_nor_stall_a_ticket_over_kafka(
@@ -120,7 +120,7 @@ def test_another_tenant_can_neither_block_nor_stall_a_ticket_over_kafka(
         wait_for(lambda: outcome(app, "a-3", tenant="personalysispro"), "tenant A's commands")
         assert [outcome(app, f"a-{n}", tenant="personalysispro").status  # type: ignore[union-attr]
                 for n in (1, 2, 3)] == ["accepted"] * 3
-        history = [e["type"] for e in app.timeline("KT-1", tenant="personalysispro")]
+        history = [e["type"] for e in app.event_log.timeline("KT-1", tenant="personalysispro")]
         assert history == ["TicketCreated", "CommentAdded", "TicketAcknowledged"]
         assert app.load_ticket("KT-1", tenant="growgrebuddy").version == 1
     letters = read_topic(settings.kafka or "", topics.dead_letter, expected=2)

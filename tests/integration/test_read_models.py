@@ -18,10 +18,11 @@ from sqlalchemy import inspect, select, text
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.released_read_models import RELEASED_KEYS, released_tables
 from tests.support.tenants import GB, PP, fixed_clock, same_ids_story
-from ticketflow.application import TICKET_TOPIC, TicketingApp
+from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
 from ticketflow.domain.errors import NotFound
+from ticketflow.event_log import TICKET_TOPIC
 from ticketflow.projections.db import engine_for, outdated, tables
 from ticketflow.projections.replay import rebuild
 from ticketflow.projections.reports import (
@@ -88,7 +89,7 @@ def test_the_timeline_read_model_holds_every_event_exactly_as_stored(db_url: str
         with projector.engine.connect() as conn:
             for row in rows:
                 assert timeline(conn, projector.t, row["tenant"], row["ticket_id"]) == (
-                    app.timeline(row["ticket_id"]))
+                    app.event_log.timeline(row["ticket_id"]))
             with pytest.raises(NotFound):
                 timeline(conn, projector.t, rows[0]["tenant"], "T-NOBODY")
 
@@ -102,7 +103,7 @@ def test_ticket_as_of_from_the_timeline_equals_the_event_store_at_every_instant(
         with projector.engine.connect() as conn:
             for row in snapshot(projector)["tickets"]:
                 instants = sorted({datetime.fromisoformat(e["occurred_at"])
-                                   for e in app.timeline(row["ticket_id"])})
+                                   for e in app.event_log.timeline(row["ticket_id"])})
                 for at in [*instants, instants[-1] + timedelta(days=30)]:
                     from_model = ticket_as_of(conn, projector.t, row["tenant"],
                                               row["ticket_id"], at)
@@ -123,7 +124,7 @@ def test_the_sla_clocks_read_model_equals_the_aggregate_at_its_latest_sla_fact(
         statuses = set()
         for row in snapshot(projector)["tickets"]:
             ticket = app.load_ticket(row["ticket_id"])
-            result = ticket.sla(app.policy_of(ticket), ticket.facts[-1].at)
+            result = ticket.sla(app.policy_store.policy_of(ticket), ticket.facts[-1].at)
             for name in ("first_response", "resolution"):
                 expected = result.clock(name).as_dict()
                 got = clocks[(row["ticket_id"], name)]
@@ -140,7 +141,7 @@ def test_redelivered_events_change_nothing(db_url: str) -> None:
         projector = Projector(app, engine_for(db_url))
         projector.catch_up()
         before = snapshot(projector)
-        envelopes = [app.envelope_of(r) for r in app.stream_records()
+        envelopes = [app.event_log.envelope_of(r) for r in app.event_log.stream_records()
                      if r.topic.endswith(("TicketCreated", "TicketResolved"))]
         with projector.engine.begin() as conn:  # deliver them all again
             projector.apply(conn, envelopes)
@@ -152,11 +153,12 @@ def test_a_poison_event_is_parked_its_ticket_held_back_and_retried_in_order(
 ) -> None:
     with loaded(db_url, tickets=8) as app:
         projector = Projector(app, engine_for(db_url))
-        ticket_records = [r for r in app.stream_records() if r.topic.startswith(TICKET_TOPIC)]
-        first = app.envelope_of(ticket_records[0])
-        story = app.timeline(first["ticket_id"])
-        other = next(app.envelope_of(r) for r in ticket_records
-                     if app.envelope_of(r)["ticket_id"] != first["ticket_id"])
+        ticket_records = [r for r in app.event_log.stream_records()
+                          if r.topic.startswith(TICKET_TOPIC)]
+        first = app.event_log.envelope_of(ticket_records[0])
+        story = app.event_log.timeline(first["ticket_id"])
+        other = next(app.event_log.envelope_of(r) for r in ticket_records
+                     if app.event_log.envelope_of(r)["ticket_id"] != first["ticket_id"])
         assert len(story) >= 4
         with projector.engine.begin() as conn:  # v1, then v3 before v2 (a gap), v4
             projector.apply(conn, [story[0], story[2], other, story[3]])
@@ -192,7 +194,7 @@ def test_a_replay_from_the_start_equals_the_live_read_models_twice_over(db_url: 
 def test_a_replay_split_between_processes_equals_the_live_read_models(db_url: str) -> None:
     with loaded(db_url) as app:
         engine, expected = live_read_models(app, db_url)
-        assert rebuild(app, engine, workers=3) == sum(1 for _ in app.stream_records())
+        assert rebuild(app, engine, workers=3) == sum(1 for _ in app.event_log.stream_records())
         replayed = Projector(app, engine)
         assert snapshot(replayed) == expected
         assert replayed.position() == app.recorder.max_notification_id()
@@ -204,7 +206,7 @@ def test_reports_after_a_replay_are_identical(db_url: str) -> None:
         window = {"since": START, "until": START + timedelta(days=10),
                   "as_of": START + timedelta(days=10)}
         with projector.engine.connect() as conn:
-            sla = sla_report(conn, projector.t, lambda r: app.policy_version(
+            sla = sla_report(conn, projector.t, lambda r: app.policy_store.policy_version(
                 r["policy_id"], r["policy_version"], r["policy_hash"]), **window)
             volume = volume_report(conn, projector.t, since=START.date(),
                                    until=START.date() + timedelta(days=10), by="day")
@@ -240,7 +242,7 @@ def test_hand_checked_report_figures(sqlite_url: str) -> None:
         projector.catch_up()
         as_of = T0 + timedelta(hours=4)
         with projector.engine.connect() as conn:
-            rows = sla_report(conn, projector.t, lambda r: app.policy_version(
+            rows = sla_report(conn, projector.t, lambda r: app.policy_store.policy_version(
                 r["policy_id"], r["policy_version"], r["policy_hash"]),
                 since=T0, until=T0 + timedelta(days=1), as_of=as_of)
             volume = volume_report(conn, projector.t, since=date(2026, 11, 16),
@@ -286,7 +288,7 @@ def test_hand_checked_satisfaction_self_service_and_times(sqlite_url: str) -> No
         with projector.engine.connect() as conn:
             report = satisfaction_report(conn, projector.t, since=date(2026, 11, 16),
                                          until=date(2026, 11, 23))
-            times = times_report(conn, projector.t, lambda r: app.policy_version(
+            times = times_report(conn, projector.t, lambda r: app.policy_store.policy_version(
                 r["policy_id"], r["policy_version"], r["policy_hash"]),
                 since=T0, until=T0 + timedelta(days=1))
     assert report["satisfaction"] == [{
@@ -310,7 +312,7 @@ def test_the_articles_read_model_holds_every_link_consent_and_publication(
                  "PublishedAsArticle": "published"}
         expected = sorted(
             (e["ticket_id"], e["version"], kinds[e["type"]])
-            for e in map(app.envelope_of, app.stream_records()) if e["type"] in kinds)
+            for e in map(app.envelope_of, app.event_log.stream_records()) if e["type"] in kinds)
         got = sorted((a["ticket_id"], a["version"], a["kind"])
                      for a in snapshot(projector)["articles"])
         assert got == expected and any(kind == "linked" for _, _, kind in got)
@@ -333,7 +335,8 @@ def test_random_histories_projected_live_equal_a_replay(
         live.catch_up(batch_size=batch)
         if redeliver:  # at-least-once delivery: everything again
             with engine.begin() as conn:
-                live.apply(conn, [app.envelope_of(r) for r in app.stream_records()])
+                live.apply(conn, [app.event_log.envelope_of(r)
+                                  for r in app.event_log.stream_records()])
         projected = snapshot(live)
         rebuild(app, engine)
         assert snapshot(Projector(app, engine)) == projected
@@ -390,8 +393,9 @@ def test_two_tenants_tickets_with_the_same_id_are_two_tickets_in_every_read_mode
                                                      (PP, "SS-1", "solved")]
     assert len(rows["timeline"]) == 11  # GB's escalation to tier2 fell due at 60 minutes
     with projector.engine.connect() as conn:
-        assert timeline(conn, projector.t, PP, "T-1") == app.timeline("T-1", tenant=PP)
-        assert timeline(conn, projector.t, GB, "T-1") == same_ids.timeline("T-1", tenant=GB)
+        assert timeline(conn, projector.t, PP, "T-1") == app.event_log.timeline("T-1", tenant=PP)
+        assert timeline(conn, projector.t, GB, "T-1") == \
+            same_ids.event_log.timeline("T-1", tenant=GB)
         for tenant, level in ((PP, None), (GB, "tier1")):
             ticket = ticket_as_of(conn, projector.t, tenant, "T-1", T0 + timedelta(minutes=45))
             assert (ticket.tenant, ticket.status, ticket.level) == (
@@ -405,8 +409,8 @@ def test_a_replay_equals_the_live_read_models_of_two_tenants_using_the_same_id(
     assert len(expected["tickets"]) == 2
     live = Projector(same_ids, engine)
     with engine.begin() as conn:  # at-least-once: everything again, one tenant's first
-        live.apply(conn, sorted((same_ids.envelope_of(r)
-                                 for r in same_ids.stream_records()),
+        live.apply(conn, sorted((same_ids.event_log.envelope_of(r)
+                                 for r in same_ids.event_log.stream_records()),
                                 key=lambda e: e["tenant"]))
     assert snapshot(live) == expected
     assert rebuild(same_ids, engine) == 13
@@ -416,7 +420,7 @@ def test_a_replay_equals_the_live_read_models_of_two_tenants_using_the_same_id(
 def test_parked_events_of_one_tenants_ticket_do_not_hold_back_anothers_with_the_same_id(
     same_ids: TicketingApp, db_url: str,
 ) -> None:
-    pp, gb = same_ids.timeline("T-1", tenant=PP), same_ids.timeline("T-1", tenant=GB)
+    pp, gb = (same_ids.event_log.timeline("T-1", tenant=tenant) for tenant in (PP, GB))
     projector = Projector(same_ids, engine_for(db_url))
 
     def versions() -> list[tuple[Any, ...]]:
@@ -445,7 +449,8 @@ def test_reports_count_both_tenants_tickets_with_the_same_id(
     projector.catch_up()
 
     def policy_of(r: dict[str, Any]) -> Any:
-        return app.policy_version(r["policy_id"], r["policy_version"], r["policy_hash"])
+        return app.policy_store.policy_version(r["policy_id"], r["policy_version"],
+                                               r["policy_hash"])
 
     day, since, until = T0.date(), T0, T0 + timedelta(days=2)  # GB's first response: Tue
     with projector.engine.connect() as conn:
@@ -506,7 +511,7 @@ def test_read_models_of_the_released_version_are_rebuilt_when_opened(
         projector = Projector(app, engine)
     assert outdated(engine, tables()) == []
     assert "made by an older release" in caplog.text and "rm_tickets" in caplog.text
-    assert f"rebuilt from {len(list(app.stream_records()))} events" in caplog.text
+    assert f"rebuilt from {len(list(app.event_log.stream_records()))} events" in caplog.text
     assert snapshot(projector) == expected
     assert projector.catch_up() == 0  # its position came with the rebuilt tables
     caplog.clear()

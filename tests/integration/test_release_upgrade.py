@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import TicketingApp
+from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
 from ticketflow.producers.sdk import outcome
@@ -44,15 +45,15 @@ def test_an_old_store_is_read_with_its_bare_ids_and_intact(old_store: str) -> No
         assert (ticket.tenant, ticket.version, ticket.status) == (PP, 3, "acknowledged")
         assert app.load_ticket("G-1", tenant=GB).tenant == GB
         assert outcome(app, "m-4").error["code"] == "forbidden"  # type: ignore[union-attr]
-        assert app.verify() == []
+        assert verify_store(app) == []
 
 
 def test_an_old_ticket_goes_on_for_its_tenant_and_its_chain_continues(old_store: str) -> None:
     with open_app(old_store) as app:
         more = command_line("m-5", "start_work", "T-1", T0 + timedelta(minutes=8), "agent", {})
         assert app.apply(more).status == "accepted"
-        assert [e["version"] for e in app.timeline("T-1")] == [1, 2, 3, 4]
-        assert app.verify() == []
+        assert [e["version"] for e in app.event_log.timeline("T-1")] == [1, 2, 3, 4]
+        assert verify_store(app) == []
     with open_app(old_store) as again:  # another process finds it where it was
         assert again.load_ticket("T-1").status == "in_progress"
 
@@ -79,7 +80,7 @@ def test_another_tenant_neither_sees_nor_takes_an_old_ticket_id(old_store: str) 
         assert (app.apply(again).error or {}).get("code") == "already_exists"
         assert app.load_ticket("T-1", tenant=PP).version == 3
         assert app.load_ticket("T-1", tenant=GB).version == 1
-        assert app.verify() == []
+        assert verify_store(app) == []
 
 
 def test_a_bare_id_two_tenants_use_asks_for_the_tenant(

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from tests.support.builders import PAYLOAD_OF, ROLE_OF, T0, command_line, create_payload
 from ticketflow.application import TicketingApp
+from ticketflow.audit import verify_store
 from ticketflow.domain.lifecycle import TABLE
 from ticketflow.domain.policy import shipped_policies
 from ticketflow.domain.ticket import Ticket
@@ -50,9 +51,10 @@ def test_a_fresh_process_reloads_the_same_ticket_and_sla(
                                         ROLE_OF[command].value, payload))
             ticket = live.load_ticket("T-1")
             expected_state = ticket.state()
-            expected_sla = ticket.sla(live.policy_of(ticket), at + timedelta(days=1))
+            expected_sla = ticket.sla(live.policy_store.policy_of(ticket), at + timedelta(days=1))
         with TicketingApp(POLICIES, env) as fresh:
             reloaded = fresh.load_ticket("T-1")
             assert reloaded.state() == expected_state
-            assert reloaded.sla(fresh.policy_of(reloaded), at + timedelta(days=1)) == expected_sla
-            assert fresh.verify() == []
+            policy = fresh.policy_store.policy_of(reloaded)
+            assert reloaded.sla(policy, at + timedelta(days=1)) == expected_sla
+            assert verify_store(fresh) == []

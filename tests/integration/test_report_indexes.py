@@ -50,7 +50,8 @@ def load(app: TicketingApp, url: str, seed: int, tickets: int = 40) -> Projector
 
 
 def recorded(app: TicketingApp) -> PolicyOf:
-    return lambda r: app.policy_version(r["policy_id"], r["policy_version"], r["policy_hash"])
+    return lambda r: app.policy_store.policy_version(r["policy_id"], r["policy_version"],
+                                                     r["policy_hash"])
 
 
 def halved_personalysispro() -> Policy:

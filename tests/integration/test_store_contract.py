@@ -15,6 +15,7 @@ from tests.support.builders import T0, command_line, create_payload
 from tests.support.postgres import create_database
 from ticketflow import application
 from ticketflow.application import Outcome, TicketingApp
+from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.domain.policy import PolicyError, policy_from_data, shipped_policies
 from ticketflow.settings import Settings, eventstore_env
@@ -36,7 +37,7 @@ def act(message_id: str, type_: str, minutes: int, role: str = "agent",
 
 
 def stored(app: TicketingApp, ticket_id: str = "T-1") -> list[dict[str, object]]:
-    return app.timeline(ticket_id)
+    return app.event_log.timeline(ticket_id)
 
 
 def test_an_accepted_command_is_stored_with_a_chained_envelope(db_url: str) -> None:
@@ -82,7 +83,7 @@ def test_a_rejected_command_changes_nothing_and_is_kept_with_its_reason(
         assert outcome.status == "rejected"
         assert outcome.error is not None and outcome.error["code"] == code
         assert stored(app) == before
-        letters = list(app.rejected())
+        letters = list(app.event_log.rejected())
         assert len(letters) == 1 and letters[0].error == outcome.error
         assert letters[0].original_bytes() == raw
 
@@ -109,8 +110,8 @@ def test_a_message_that_loses_every_race_is_a_conflict_that_may_be_sent_again(
         comment = act("c-3", "add_comment", 3, role="customer", body="3")
         lost = mine.apply(comment)  # from the stale v2: collides, and the budget is spent
         assert lost.error is not None and lost.error["code"] == "conflict"
-        assert mine.receipt("personalysispro", "c-3") is None  # not recorded
-        assert list(mine.rejected()) == []
+        assert mine.event_log.receipt("personalysispro", "c-3") is None  # not recorded
+        assert list(mine.event_log.rejected()) == []
         assert mine.apply(comment).status == "accepted"  # sent again: it happens
         assert [e["causation_id"] for e in stored(mine)][-2:] == ["c-2", "c-3"]
 
@@ -120,7 +121,7 @@ def test_resending_a_rejected_message_is_a_duplicate(db_url: str) -> None:
         app.apply(create())
         assert app.apply(act("m-4", "start_work", 5)).status == "rejected"
         assert app.apply(act("m-4", "start_work", 5)).status == "duplicate"
-        assert len(list(app.rejected())) == 1
+        assert len(list(app.event_log.rejected())) == 1
 
 
 @pytest.mark.processes
@@ -146,7 +147,7 @@ def test_concurrent_writers_on_one_ticket_lose_no_update(db_url: str) -> None:
     with open_app(db_url) as app:
         timeline = stored(app)
         assert [e["version"] for e in timeline] == list(range(1, 32))
-        assert app.verify() == []
+        assert verify_store(app) == []
 
 
 def test_a_ticket_loads_the_same_from_snapshots_after_many_events(db_url: str) -> None:
@@ -172,8 +173,8 @@ def test_a_ticket_keeps_the_policy_version_it_was_created_under(db_url: str) -> 
     bumped = {**shipped_policies(), "personalysispro": policy_from_data(document, "v2")}
     with TicketingApp(bumped, eventstore_env(db_url)) as app:
         ticket = app.load_ticket("T-1")
-        assert app.policy_of(ticket).version == "1.0.0"
-        result = ticket.sla(app.policy_of(ticket), T0 + timedelta(hours=1))
+        assert app.policy_store.policy_of(ticket).version == "1.0.0"
+        result = ticket.sla(app.policy_store.policy_of(ticket), T0 + timedelta(hours=1))
         assert result.first_response.target_minutes == 240
 
 
@@ -193,9 +194,9 @@ def test_verify_names_an_event_edited_in_the_store(db_url: str) -> None:
         app.apply(create())
         app.apply(act("m-2", "add_comment", 5, role="customer", body="original"))
         app.apply(act("m-3", "acknowledge", 6))
-        assert app.verify() == []
+        assert verify_store(app) == []
         tamper(app, db_url, "original", "tampered")
-        findings = app.verify()
+        findings = verify_store(app)
         assert [(f["ticket_id"], f["version"]) for f in findings] == [("T-1", 2)]
         assert app.verify("T-1")[0]["version"] == 2
 

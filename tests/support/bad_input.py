@@ -63,7 +63,7 @@ def encoded(document: Any) -> bytes:
 def streams(app: TicketingApp) -> list[tuple[str, int, str]]:
     """Every event of every stream, by (stream, version, hash)."""
     return [(e["ticket_id"], e["version"], e["hash"])
-            for e in map(app.envelope_of, app.stream_records())]
+            for e in map(app.envelope_of, app.event_log.stream_records())]
 
 
 def kept_as(letter: Receipt, raw: bytes) -> bool:
@@ -83,7 +83,7 @@ def reject_and_keep(app: TicketingApp, raw: bytes) -> Outcome:
     assert outcome.status == "rejected", outcome
     assert outcome.error is not None and outcome.error["code"] in STABLE_CODES
     assert outcome.error["message"]
-    letters = [r for r in app.rejected() if kept_as(r, raw)]
+    letters = [r for r in app.event_log.rejected() if kept_as(r, raw)]
     assert len(letters) == 1 and letters[0].error == outcome.error
     assert streams(app) == before
     return outcome

@@ -183,7 +183,7 @@ def test_a_message_with_an_unusable_id_is_kept_under_the_digest_of_its_bytes() -
     raw = INVALID_MESSAGES["a lone surrogate escape in the id"]
     outcome = reject_and_keep(app, raw)
     assert outcome.message_id is None
-    (letter,) = list(app.rejected())
+    (letter,) = list(app.event_log.rejected())
     assert letter.key.startswith("sha256:")
     assert app.apply(raw).status == "duplicate"  # the same garbage twice is one letter
 
@@ -191,7 +191,7 @@ def test_a_message_with_an_unusable_id_is_kept_under_the_digest_of_its_bytes() -
 def test_a_rejected_message_is_kept_with_the_ticket_it_named() -> None:
     app = app_with_a_ticket()
     reject_and_keep(app, INVALID_MESSAGES["no actor role"])
-    (letter,) = list(app.rejected())
+    (letter,) = list(app.event_log.rejected())
     assert (letter.message_id, letter.tenant, letter.ticket_id) == \
         ("m-ok", "personalysispro", TICKET)
     assert letter.key.startswith("sha256:")  # an invalid message does not use up its id
@@ -216,7 +216,7 @@ def test_text_that_cannot_be_utf8_is_a_dead_letter_not_a_crash() -> None:
     app = app_with_a_ticket()
     outcome = app.apply('{"message_id": "m-\ud800"}')
     assert outcome.error is not None and outcome.error["code"] == "invalid_message"
-    assert len(list(app.rejected())) == 1
+    assert len(list(app.event_log.rejected())) == 1
 
 
 def test_a_message_that_is_neither_bytes_nor_text_is_a_type_error() -> None:

@@ -192,5 +192,6 @@ def test_no_input_raises_and_a_rejection_is_kept_with_a_stable_code(raw: bytes) 
     assert outcome.status in {"accepted", "rejected", "duplicate"}
     if outcome.status == "rejected":
         assert outcome.error is not None and outcome.error["code"] in STABLE_CODES
-        assert [r.error for r in app.rejected() if r.original_bytes() == raw] == [outcome.error]
+        assert [r.error for r in app.event_log.rejected()
+                if r.original_bytes() == raw] == [outcome.error]
         assert streams(app) == before

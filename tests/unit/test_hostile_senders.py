@@ -72,7 +72,8 @@ def test_no_inbound_message_may_use_the_timers_ids_or_actor() -> None:
     before = streams(app)
     assert code(app, forged) == code(app, as_timer) == "forbidden"
     assert streams(app) == before
-    assert all(letter.key.startswith("sha256:") for letter in app.rejected())  # ids unused
+    letters = list(app.event_log.rejected())
+    assert all(letter.key.startswith("sha256:") for letter in letters)  # ids unused
     fired = Timers(app).fire_until(FIRST_RESPONSE_DUE)  # the real timer is not blocked
     assert [o.events for o in fired] == [["SlaBreached"]]
 
@@ -93,7 +94,7 @@ def test_two_tenants_use_the_same_ticket_id_without_meeting() -> None:
     assert code(app, comment("m-2", 5)) == "accepted"
     assert app.load_ticket("T-1", tenant=PP).version == 2
     assert app.load_ticket("T-1", tenant=GB).version == 1
-    assert [e["tenant"] for e in app.timeline("T-1", tenant=GB)] == [GB]
+    assert [e["tenant"] for e in app.event_log.timeline("T-1", tenant=GB)] == [GB]
 
 
 def test_another_tenants_ticket_is_answered_exactly_like_a_missing_one() -> None:
@@ -127,7 +128,7 @@ def test_a_command_within_the_skew_is_recorded_at_the_engines_clock() -> None:
     app.apply(create("m-1"))
     ahead = command_line("m-2", "acknowledge", "T-1", T0 + timedelta(minutes=13), "agent", {})
     assert code(app, ahead) == "accepted"
-    last = app.timeline("T-1")[-1]
+    last = app.event_log.timeline("T-1")[-1]
     assert last["occurred_at"] == last["recorded_at"] == (T0 + timedelta(minutes=10)).isoformat()
 
 
@@ -163,7 +164,7 @@ def test_no_event_is_ever_recorded_before_it_happened(
         app.apply(command_line(f"m-{n}", type_, "T-1", T0 + timedelta(minutes=minutes), role,
                                payload))
     Timers(app).fire_until(now + timedelta(days=30))
-    for envelope in map(app.envelope_of, app.stream_records()):
+    for envelope in map(app.envelope_of, app.event_log.stream_records()):
         assert envelope["occurred_at"] <= envelope["recorded_at"], envelope
 
 
@@ -190,9 +191,10 @@ def test_the_same_id_with_another_body_is_an_idempotency_mismatch_kept_as_a_dead
     assert (result.error or {}).get("code") == "idempotency_mismatch"
     assert streams(app) == before
     assert outcome(app, "m-2", tenant=PP).status == "accepted"  # type: ignore[union-attr]
-    assert [letter.message_id for letter in app.rejected() if kept_as(letter, other)] == ["m-2"]
+    assert [letter.message_id for letter in app.event_log.rejected()
+            if kept_as(letter, other)] == ["m-2"]
     assert code(app, other) == "idempotency_mismatch"  # again, and kept once
-    assert len([letter for letter in app.rejected() if kept_as(letter, other)]) == 1
+    assert len([letter for letter in app.event_log.rejected() if kept_as(letter, other)]) == 1
 
 
 def test_a_rejected_id_reused_for_another_body_is_a_mismatch_too() -> None:
@@ -230,7 +232,7 @@ def test_an_oversized_message_keeps_only_its_head_length_and_digest() -> None:
     app = app_at()
     huge = b'{"message_id": "big", "tenant": "personalysispro", "pad": "' + b"x" * 10_000_000
     assert code(app, huge) == "invalid_message"
-    (letter,) = app.rejected()
+    (letter,) = app.event_log.rejected()
     assert kept_as(letter, huge) and letter.truncated
     assert len(letter.original_bytes()) == KEEP_BYTES and letter.raw_length == len(huge)
     assert code(app, huge) == "duplicate"  # the same bytes again: one dead letter

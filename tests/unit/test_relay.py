@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from tests.support.builders import T0, command_line, create_payload
-from ticketflow.application import STREAM_TOPICS, TicketingApp
+from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
+from ticketflow.event_log import STREAM_TOPICS
 from ticketflow.producers import relay as relay_module
 from ticketflow.producers.relay import OutboxRelay
 from ticketflow.settings import Settings
