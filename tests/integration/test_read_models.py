@@ -312,7 +312,8 @@ def test_the_articles_read_model_holds_every_link_consent_and_publication(
                  "PublishedAsArticle": "published"}
         expected = sorted(
             (e["ticket_id"], e["version"], kinds[e["type"]])
-            for e in map(app.envelope_of, app.event_log.stream_records()) if e["type"] in kinds)
+            for e in map(app.event_log.envelope_of, app.event_log.stream_records())
+            if e["type"] in kinds)
         got = sorted((a["ticket_id"], a["version"], a["kind"])
                      for a in snapshot(projector)["articles"])
         assert got == expected and any(kind == "linked" for _, _, kind in got)

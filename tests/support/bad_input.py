@@ -63,7 +63,7 @@ def encoded(document: Any) -> bytes:
 def streams(app: TicketingApp) -> list[tuple[str, int, str]]:
     """Every event of every stream, by (stream, version, hash)."""
     return [(e["ticket_id"], e["version"], e["hash"])
-            for e in map(app.envelope_of, app.event_log.stream_records())]
+            for e in map(app.event_log.envelope_of, app.event_log.stream_records())]
 
 
 def kept_as(letter: Receipt, raw: bytes) -> bool:

@@ -164,7 +164,7 @@ def test_no_event_is_ever_recorded_before_it_happened(
         app.apply(command_line(f"m-{n}", type_, "T-1", T0 + timedelta(minutes=minutes), role,
                                payload))
     Timers(app).fire_until(now + timedelta(days=30))
-    for envelope in map(app.envelope_of, app.event_log.stream_records()):
+    for envelope in map(app.event_log.envelope_of, app.event_log.stream_records()):
         assert envelope["occurred_at"] <= envelope["recorded_at"], envelope
 
 
