@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from kafka.producer import KafkaProducer
 
 from ticketflow.clock import Clock, default_clock
-from ticketflow.domain.errors import AmbiguousId, Forbidden
-from ticketflow.event_log import Store
+from ticketflow.domain.errors import Forbidden
+from ticketflow.event_log import CommandOutcome, Store
 from ticketflow.producers.relay import producer_config
 from ticketflow.producers.topics import Topics
 from ticketflow.schemas.commands import CommandBase, parse_document
@@ -95,28 +94,8 @@ class CommandClient:
         self.close()
 
 
-@dataclass(frozen=True)
-class CommandOutcome:
-    message_id: str
-    status: str  # accepted | rejected
-    ticket_id: str | None
-    events: list[tuple[str, int]]  # (type, version) of each event it produced
-    error: dict[str, str] | None
-
-
 def outcome(
     app: Store, message_id: str, tenant: str | None = None
 ) -> CommandOutcome | None:
-    """What became of a message, from its receipt; None while it is not yet handled, or
-    (for a caller confined to `tenant`) when only another tenant used the id. A message
-    kept by its digest (invalid, or reusing an id for another body) has no outcome under
-    its id: it did not use the id up. Several tenants using the id: AmbiguousId."""
-    receipts = app.event_log.receipts_of(message_id, tenant)
-    if not receipts:
-        return None
-    if len(receipts) > 1:
-        raise AmbiguousId("message", message_id, sorted(str(r.tenant) for r in receipts))
-    receipt = receipts[0]
-    return CommandOutcome(message_id, receipt.status, receipt.ticket_id,
-                          list(zip(receipt.events, receipt.versions, strict=True)),
-                          receipt.error)
+    """What became of a message (see `EventLog.outcome`)."""
+    return app.event_log.outcome(message_id, tenant)

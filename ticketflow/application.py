@@ -60,7 +60,7 @@ from ticketflow.schemas.commands import (
     parse_document,
     peek_identity,
 )
-from ticketflow.store import ReadStore
+from ticketflow.store import APP_ENV, APP_NAME, ReadStore
 from ticketflow.unit_of_work import StreamCache, Unit
 
 CREATIONS = frozenset({"create_ticket", "record_self_service"})
@@ -101,6 +101,8 @@ class TicketingApp(ReadStore):
     """The write service: applies commands and fires what is due, on the store it opens
     (tickets, self-service sessions, receipts, policy versions)."""
 
+    name = APP_NAME  # eventsourcing names tables and settings after it: the same store
+    env = APP_ENV
     snapshotting_intervals = {Ticket: 100}
 
     def __init__(

@@ -13,11 +13,13 @@ clock. `TicketingApp` is one; a read-only process can build one without it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
+from eventsourcing.application import Repository
 from eventsourcing.persistence import (
     ApplicationRecorder,
     EventStore,
@@ -224,12 +226,38 @@ class EventLog:
             found = [legacy] if legacy is not None else []
         return found
 
+    def outcome(self, message_id: str, tenant: str | None = None) -> CommandOutcome | None:
+        """What became of a message, from its receipt; None while it is not yet handled,
+        or (for a caller confined to `tenant`) when only another tenant used the id. A
+        message kept by its digest (invalid, or reusing an id for another body) has no
+        outcome under its id: it did not use the id up. Several tenants: AmbiguousId."""
+        receipts = self.receipts_of(message_id, tenant)
+        if not receipts:
+            return None
+        if len(receipts) > 1:
+            raise AmbiguousId("message", message_id, sorted(str(r.tenant) for r in receipts))
+        receipt = receipts[0]
+        return CommandOutcome(message_id, receipt.status, receipt.ticket_id,
+                              list(zip(receipt.events, receipt.versions, strict=True)),
+                              receipt.error)
+
     def rejected(self) -> Iterator[Receipt]:
         """Dead letters of the embedded default: every rejected message's receipt."""
         for record in self.records(topics=[RECEIPT_TOPIC], size=500):
             receipt = self.receipt_from(record)
             if receipt.status == "rejected":
                 yield receipt
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """What became of a message: its status, and its events or its rejection."""
+
+    message_id: str
+    status: str  # accepted | rejected
+    ticket_id: str | None
+    events: list[tuple[str, int]]  # (type, version) of each event it produced
+    error: dict[str, str] | None
 
 
 class Store(Protocol):
@@ -248,6 +276,9 @@ class Store(Protocol):
 
     @property
     def snapshots(self) -> EventStore[UUID] | None: ...
+
+    @property
+    def repository(self) -> Repository[UUID]: ...
 
 
 def envelope_from_state(topic: str, version: int, state: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,132 @@
+"""How the command line shows query results to a person (`--json` prints them as they
+are). Every value a sender wrote goes through `render`, which prints it literally."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ticketflow import render
+from ticketflow.projections.timeline import DEFAULT_LIMIT, Page
+
+
+def json_out(value: Any) -> None:
+    print(render.json_text(value, indent=2))
+
+
+def timeline_page(ticket_id: str, page: Page, limit: int) -> None:
+    timeline(ticket_id, page.events)
+    if page.next is not None:
+        more = f" --limit {limit}" if limit != DEFAULT_LIMIT else ""
+        render.console.print(f"more events: ticketflow timeline {ticket_id} --after"
+                             f" {page.next}{more}", markup=False, highlight=False)
+
+
+def timeline(ticket_id: str, envelopes: list[dict[str, Any]]) -> None:
+    if not envelopes:
+        render.console.print(f"no events of {ticket_id} after that version", markup=False)
+        return
+    render.table(
+        f"timeline of {ticket_id}, versions {envelopes[0]['version']} to"
+        f" {envelopes[-1]['version']}", ("v", "occurred_at", "type", "actor", "data", "hash"),
+        ((e["version"], e["occurred_at"], e["type"], f"{e['actor']['role']}:{e['actor']['id']}",
+          short(json.dumps(e["data"], ensure_ascii=False)), e["hash"][:16] + "…")
+         for e in envelopes),
+    )
+
+
+def held(ticket_id: str, versions: list[int]) -> None:
+    if versions:
+        render.warning(f"{len(versions)} event(s) of {ticket_id} from version {versions[0]} on"
+                       " are parked and not shown; see `ticketflow parked`.")
+
+
+def sla(report: dict[str, Any], explain: bool) -> None:
+    zone = report["timezone"]
+    render.say(
+        f"{report['ticket_id']} ({report['tenant']}, plan {report['plan']}, priority"
+        f" {report['priority']}, calendar {report['calendar']}, times in {zone})"
+    )
+    clocks = ("first_response", "resolution")
+    render.table("SLA clocks", ("clock", "status", "target min", "counted min", "due", "met"),
+                 ((c, report[c]["status"], report[c]["target_minutes"],
+                   report[c]["counted_minutes"], render.local(report[c]["due_at"], zone),
+                   render.local(report[c]["met_at"], zone)) for c in clocks))
+    if explain:
+        for clock in clocks:
+            render.table(f"{clock} ledger", ("from", "to", "counted", "reason", "minutes"),
+                         ((render.local(e["from"], zone), render.local(e["to"], zone),
+                           "yes" if e["counted"] else "no", e["reason"], e["minutes"])
+                          for e in report[clock]["ledger"]))
+
+
+def findings(found: list[dict[str, Any]]) -> None:
+    if found:
+        render.table("tampered or damaged streams", ("ticket", "version", "type", "problem"),
+                     ((f["ticket_id"], f["version"], f["type"], f["problem"]) for f in found))
+    else:
+        render.say("all hash chains intact, no event missing; snapshots and timeline rows"
+                   " agree with the events")
+
+
+def compliance(title: str, rows: list[dict[str, Any]]) -> None:
+    render.table(
+        f"{title} (met / breached / open)",
+        ("tenant", "plan", "priority", "tickets", "first resp.", "%", "resolution", "%"),
+        ((r["tenant"], r["plan"], r["priority"], r["tickets"],
+          *_compliance(r["first_response"]), *_compliance(r["resolution"])) for r in rows),
+    )
+
+
+def rows(title: str, found: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    render.table(title, columns, ([row[c] for c in columns] for row in found))
+
+
+def times(title: str, found: list[dict[str, Any]]) -> None:
+    render.table(title, ("tenant", "plan", "priority", "first response", "resolution"),
+                 ((r["tenant"], r["plan"], r["priority"], _spread(r["first_response"]),
+                   _spread(r["resolution"])) for r in found))
+
+
+def dead_letters(letters: list[dict[str, Any]]) -> None:
+    render.table("dead letters", ("message", "ticket", "code", "message text"),
+                 ((d["message_id"] or d["key"], d["ticket_id"], (d["error"] or {}).get("code"),
+                   (d["error"] or {}).get("message")) for d in letters))
+
+
+def parked(found: list[dict[str, Any]]) -> None:
+    render.table("parked events", ("tenant", "ticket", "version", "type", "error"),
+                 ((p["tenant"], p["ticket_id"], p["version"], p["type"], p["error"])
+                  for p in found))
+
+
+def demo(result: Any, reports: dict[str, Any]) -> None:
+    render.say(f"outcomes: {dict(result.statuses)}  rejections: "
+               f"{dict(result.rejections) or 'none'}")
+    window = f"{result.start.date()} – {result.as_of.date()}"
+    compliance(f"SLA compliance, clocks due {window}", reports["sla"])
+    rows(f"ticket volume by week, {window}", reports["volume"],
+         ("period", "tenant", "created", "resolved", "closed", "backlog", "resolution_rate"))
+    rows("satisfaction by week", reports["satisfaction"],
+         ("period", "tenant", "plan", "responses", "mean_score", "csat_percent", "nps"))
+    rows("self-service success by week", reports["self_service"],
+         ("period", "tenant", "sessions", "solved", "success_rate"))
+    times("counted minutes to first response / resolution (n: mean / p50 / p90)",
+          reports["times"])
+
+
+def short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _spread(figures: dict[str, Any]) -> str:
+    if not figures["count"]:
+        return "-"
+    return f"{figures['count']}: {figures['mean']} / {figures['p50']} / {figures['p90']}"
+
+
+def _compliance(tally: dict[str, Any]) -> tuple[str, str]:
+    counts = f"{tally['met']}/{tally['breached']}/{tally['open']}"
+    if tally["met"] + tally["breached"] + tally["open"] == 0:
+        return "n/a", ""
+    return counts, render.percent(tally["compliance_percent"])
