@@ -309,7 +309,18 @@ def parse_command(raw: bytes) -> CommandBase:
         raise InvalidMessage("message is not a command: JSON nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise InvalidMessage(f"message is not a command: {_clip(str(exc), 120)}") from None
+    if b"\\ud" in raw or b"\\uD" in raw:  # JSON may escape a lone surrogate; rare, so cheap
+        _refuse_lone_surrogates(document)
     return parse_document(document)
+
+
+def _refuse_lone_surrogates(document: Any) -> None:
+    """A lone surrogate (`"\\ud800"` in JSON) is no Unicode text: it cannot be stored."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidMessage(f"message holds a lone surrogate (U+{ord(exc.object[exc.start]):04X}),"
+                             " which is not Unicode text") from None
 
 
 def parse_document(document: Any) -> CommandBase:

@@ -89,6 +89,9 @@ INVALID_MESSAGES: dict[str, bytes] = {
     "an encoded surrogate": encoded(valid_command()).replace(b"Any", b"\xed\xa0\x80Any"),
     "a lone surrogate escape in the id": _set("message_id", "m-\ud800"),
     "a lone surrogate escape in the body": _set("payload.body", "\udfff"),
+    "a lone surrogate escape in a subject": encoded(
+        {**valid_command("create_ticket"),
+         "payload": {**valid_command("create_ticket")["payload"], "subject": "x\ud800"}}),
     "a control character in the id": _set("message_id", "m-\x00-1"),
     # lookalike ids (issue #13, item 11): refused, never taken as other ids
     "a zero-width space in the ticket id": _set("ticket_id", TICKET + "\u200b"),
