@@ -29,11 +29,11 @@ from ticketflow.application import (
     envelope_from_state,
 )
 from ticketflow.bootstrap import build_app
-from ticketflow.consumers.timers import Timers
 from ticketflow.domain.chain import chain_hash
 from ticketflow.domain.receipt import receipt_uuid
 from ticketflow.domain.streams import stream_uuid
 from ticketflow.settings import Settings
+from ticketflow.timers import Timers
 from ticketflow.workload import generate_workload
 
 RECIPE = 2  # bump when what is generated changes: old cache files are then ignored

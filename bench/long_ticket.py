@@ -44,7 +44,6 @@ from typing import Any
 from bench.common import Figures, compared, rate, say
 from bench.projections import in_child
 from tests.support.builders import T0, command_line, create_payload
-from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
 from ticketflow.domain.streams import stream_uuid
@@ -53,6 +52,7 @@ from ticketflow.projections.db import engine_for, tables
 from ticketflow.projections.runner import Projector
 from ticketflow.projections.timeline import DEFAULT_LIMIT, timeline, timeline_page
 from ticketflow.settings import Settings
+from ticketflow.verification import verify_store
 
 EVENTS = 50_000
 TICKET = "LONG-1"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 from kafka.consumer import KafkaConsumer
@@ -23,6 +22,7 @@ from kafka.producer import KafkaProducer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from ticketflow.application import Outcome, TicketingApp
+from ticketflow.consumers.group import subscribe_when_known
 from ticketflow.producers.topics import DEAD_LETTER, Topics
 from ticketflow.schemas.commands import peek_identity
 
@@ -54,22 +54,6 @@ def dead_letter(
 
 def _bytes(record: ConsumerRecord) -> bytes:
     return record.value if record.value is not None else b""
-
-
-def subscribe_when_known(consumer: KafkaConsumer, topic: str, timeout: float = 60.0) -> None:
-    """Subscribe once this consumer's own metadata knows the topic's partitions.
-
-    A group leader assigns partitions from its metadata cache; if the topic is not in
-    it yet (just created), the assignment is empty, and kafka-python 3.0 does not
-    rejoin when the partitions show up later: the consumer would idle forever.
-    """
-    deadline = time.monotonic() + timeout
-    while not consumer.partitions_for_topic(topic):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topic {topic} has no partitions after {timeout:.0f} s;"
-                               " create it (ticketflow serve does) and check the broker")
-        time.sleep(0.2)
-    consumer.subscribe([topic])
 
 
 class CommandConsumer:

@@ -18,7 +18,7 @@ from kafka.consumer import KafkaConsumer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from sqlalchemy import Connection, Engine, select
 
-from ticketflow.consumers.commands import subscribe_when_known
+from ticketflow.consumers.group import subscribe_when_known
 from ticketflow.event_log import Store
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import insert

@@ -30,7 +30,6 @@ from ticketflow import cli_views as views
 from ticketflow import confinement, render
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app, load_policies
-from ticketflow.consumers.timers import Timers
 from ticketflow.demo import DEFAULT_START, demo_reports, run_demo
 from ticketflow.demo import progress_bar as _bar
 from ticketflow.domain.errors import AmbiguousId, InvalidMessage, Rejected
@@ -55,6 +54,7 @@ from ticketflow.settings import (
     kafka_client_config,
     tenant_scope,
 )
+from ticketflow.timers import Timers
 
 APPLY_BATCH = 200
 
@@ -370,7 +370,7 @@ def cmd_timeline(session: Session, args: argparse.Namespace) -> int:
 
 def cmd_verify(session: Session, args: argparse.Namespace) -> int:
     """Hash chains, positions and receipts of the event store, and the snapshots and
-    timeline rows served in its place (ticketflow.audit)."""
+    timeline rows served in its place (ticketflow.verification)."""
     found = session.queries.verify(args.ticket_id)
     if args.json:
         views.json_out({"ok": not found, "breaks": found})

@@ -13,7 +13,6 @@ from sqlalchemy import Engine
 
 from ticketflow.application import TicketingApp
 from ticketflow.clock import SystemClock
-from ticketflow.consumers.timers import Timers
 from ticketflow.projections.reports import (
     satisfaction_report,
     sla_report,
@@ -22,6 +21,7 @@ from ticketflow.projections.reports import (
 )
 from ticketflow.projections.runner import Projector
 from ticketflow.render import errors
+from ticketflow.timers import Timers
 from ticketflow.workload import generate_workload
 
 DEFAULT_START = datetime(2026, 10, 5, tzinfo=UTC)

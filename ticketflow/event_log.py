@@ -179,7 +179,7 @@ class EventLog:
             return tenant
         return str(self.envelope_of(self.recorder.select_events(uuid, limit=1)[0])["tenant"])
 
-    def timeline(self, ticket_id: str, tenant: str | None = None) -> list[dict[str, Any]]:
+    def ticket_events(self, ticket_id: str, tenant: str | None = None) -> list[dict[str, Any]]:
         """Every stored event of the ticket as its envelope, exactly as recorded."""
         records = self.recorder.select_events(self.stream_uuid_of("ticket", ticket_id, tenant))
         return [self.envelope_of(record) for record in records]

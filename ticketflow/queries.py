@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ticketflow.audit import verify_store
 from ticketflow.domain.errors import NotFound
 from ticketflow.domain.policy import Policy
 from ticketflow.domain.ticket import Ticket
@@ -32,6 +31,7 @@ from ticketflow.projections.reports import (
 )
 from ticketflow.projections.runner import Projector
 from ticketflow.projections.timeline import DEFAULT_LIMIT, Page, ticket_as_of, timeline_page
+from ticketflow.verification import verify_store
 
 Progress = Callable[[int], None]
 PolicyOf = Callable[[dict[str, Any]], Policy | None]
@@ -166,7 +166,7 @@ class Queries:
 
     def verify(self, ticket_id: str | None = None) -> list[dict[str, Any]]:
         """Tamper evidence: the event store, and the snapshots and timeline rows served
-        in its place (ticketflow.audit); [] when everything is intact."""
+        in its place (ticketflow.verification); [] when everything is intact."""
         return [finding.as_dict() for finding in verify_store(
             self.store, ticket_id, tenant=self.scope.tenant,
             read_models=self.read_models.engine)]

@@ -35,11 +35,11 @@ from ticketflow.bootstrap import build_app
 from ticketflow.clock import ENV as CLOCK_ENV
 from ticketflow.consumers.commands import CommandConsumer
 from ticketflow.consumers.projections import KafkaProjectionRunner
-from ticketflow.consumers.timers import Timers
 from ticketflow.producers.relay import OutboxRelay, producer_config
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import engine_for
 from ticketflow.settings import Settings, kafka_client_config, options_for
+from ticketflow.timers import Timers
 
 log = logging.getLogger("ticketflow.serve")
 logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is per-partition chatter

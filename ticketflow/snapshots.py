@@ -5,7 +5,7 @@ that is *placed* right: its row decodes as a snapshot of a stream class, the eve
 store holds an event at version v, and that event's hash, tenant and ticket id are the
 snapshot's own head hash (`last_hash`, the chain head the state folds up to), tenant
 and stream id. Any other snapshot is ignored — the load folds every event instead —
-and logged; `ticketflow verify` names it (ticketflow.audit_copies).
+and logged; `ticketflow verify` names it (ticketflow.verification_copies).
 
 Every snapshot the engine ever wrote carries those three fields: they are attributes
 of every stream (`Stream.note_event`), and a snapshot is the aggregate's attributes.

@@ -51,7 +51,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ticketflow.application import TicketingApp
-from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.clock import Clock, default_clock
 from ticketflow.kafka_broker import LocalKafka
@@ -61,6 +60,7 @@ from ticketflow.projections.db import Tables, engine_for, tables
 from ticketflow.projections.runner import Projector
 from ticketflow.serve import ROLES, WorkerProcess
 from ticketflow.settings import Settings, kafka_client_config, options_for
+from ticketflow.verification import verify_store
 
 log = logging.getLogger("ticketflow.soak")
 

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.postgres import create_database
 from ticketflow.application import Outcome, TicketingApp
-from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.settings import Settings
+from ticketflow.verification import verify_store
 from ticketflow.workload import generate_workload
 
 START = datetime(2026, 10, 5, tzinfo=UTC)
@@ -77,7 +77,7 @@ def test_a_message_twice_in_one_batch_is_a_duplicate_the_second_time(db_url: str
         outcomes = app.apply_batch([create, create, b"not json", b"not json"])
         assert [o.status for o in outcomes] == ["accepted", "duplicate", "rejected",
                                                 "duplicate"]
-        assert [e["version"] for e in app.event_log.timeline("T-1")] == [1]
+        assert [e["version"] for e in app.event_log.ticket_events("T-1")] == [1]
         assert len(list(app.event_log.rejected())) == 1
 
 
@@ -104,7 +104,7 @@ def test_a_batch_whose_ticket_another_process_moved_on_is_retried_from_fresh_sta
         assert theirs.apply(comment[1]).status == "accepted"  # the store moves to v3
         outcomes = mine.apply_batch(comment[2:])
         assert [o.status for o in outcomes] == ["accepted", "accepted"]
-        assert [e["causation_id"] for e in mine.event_log.timeline("T-1")] == [
+        assert [e["causation_id"] for e in mine.event_log.ticket_events("T-1")] == [
             "m-1", "c-0", "c-1", "c-2", "c-3"]
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.builders import T0, command_line, create_payload
-from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.settings import Settings
+from ticketflow.verification import verify_store
 
 PROCESSES, THREADS, COMMENTS = 3, 2, 10
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def test_writer_processes_and_threads_on_one_ticket_lose_no_update(db_url: str) 
     assert len(outcomes) == PROCESSES * THREADS * COMMENTS
     assert [o for o in outcomes if o["status"] != "accepted"] == []
     with build_app(Settings(db=db_url)) as app:
-        timeline = app.event_log.timeline("T-1")
+        timeline = app.event_log.ticket_events("T-1")
         assert verify_store(app) == []
     assert [e["version"] for e in timeline] == list(range(1, len(outcomes) + 2))
     bodies = [e["data"]["body"] for e in timeline[1:]]

@@ -24,10 +24,10 @@ from tests.support.builders import T0, command_line, create_payload
 from tests.support.tenants import PP, fixed_clock, same_ids_story
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
-from ticketflow.consumers.timers import Timers
 from ticketflow.export import COLUMNS, add_export_command, cmd_export, export_events
 from ticketflow.schemas.events import EVENT_DATA
 from ticketflow.settings import Settings
+from ticketflow.timers import Timers
 from ticketflow.workload import generate_workload
 
 GB = "growgrebuddy"
@@ -137,7 +137,7 @@ def test_jsonl_holds_every_envelope_as_stored_one_compact_line_each(
     raw = export(store, "jsonl")
     lines = raw.decode("utf-8").splitlines()
     envelopes = [json.loads(line) for line in lines]
-    timelines = [e for ticket in TICKETS for e in store.event_log.timeline(ticket)]
+    timelines = [e for ticket in TICKETS for e in store.event_log.ticket_events(ticket)]
     tickets_only = [e for e in envelopes if e["type"] != "SelfServiceRecorded"]
     assert sorted(tickets_only, key=lambda e: (TICKETS.index(e["ticket_id"]), e["version"])) \
         == timelines
@@ -228,7 +228,8 @@ def test_two_tenants_tickets_with_the_same_id_are_both_exported(
 ) -> None:
     with build_app(Settings(db=sqlite_url), clock=fixed_clock) as app:
         same_ids_story(app)
-        expected = {tenant: app.event_log.timeline("T-1", tenant=tenant) for tenant in (PP, GB)}
+        expected = {tenant: app.event_log.ticket_events("T-1", tenant=tenant)
+                    for tenant in (PP, GB)}
         for tenant, timeline in expected.items():
             assert [e for e in jsonl(app, tenant=tenant)
                     if e["type"] != "SelfServiceRecorded"] == timeline

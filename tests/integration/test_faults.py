@@ -26,7 +26,6 @@ from tests.support.postgres import PostgresCluster, create_database
 from tests.support.waiting import wait_for
 from tests.support.workers import Fleet, Load, TopicEnds, fleet, load, pipeline_settings
 from ticketflow.application import TicketingApp
-from ticketflow.audit import verify_store
 from ticketflow.kafka_broker import LocalKafka
 from ticketflow.producers.relay import TRACKING_NAME
 from ticketflow.producers.topics import Topics
@@ -41,6 +40,7 @@ from ticketflow.soak import (
     stored_events,
     topic_copies,
 )
+from ticketflow.verification import verify_store
 
 ALL_ROLES = ("commands", "commands", "relay", "projections", "timers")
 KILLABLE = ("commands", "relay", "projections")

@@ -27,11 +27,9 @@ from sqlalchemy.exc import OperationalError
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.waiting import wait_for
 from ticketflow.application import TicketingApp
-from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.clock import SystemClock
 from ticketflow.consumers.projections import KafkaProjectionRunner
-from ticketflow.consumers.timers import Timers
 from ticketflow.domain.chain import find_break
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.producers.relay import OutboxRelay, producer_config
@@ -41,6 +39,8 @@ from ticketflow.projections.db import engine_for, tables
 from ticketflow.schemas.events import validate_envelope
 from ticketflow.serve import serve
 from ticketflow.settings import Settings, kafka_client_config
+from ticketflow.timers import Timers
+from ticketflow.verification import verify_store
 
 Records = list[dict[str, Any]]
 
@@ -190,7 +190,7 @@ def test_malformed_and_rule_breaking_messages_land_in_the_dead_letter_topic(
     assert forbidden["headers"]["message_id"] == b"bad-tenant"
     assert forbidden["key"] == b"K-1"
     with build_app(settings) as app:  # the rejected command changed nothing
-        assert "bad-tenant" not in {e["causation_id"] for e in app.event_log.timeline("K-1")}
+        assert "bad-tenant" not in {e["causation_id"] for e in app.event_log.ticket_events("K-1")}
         assert app.load_ticket("K-1").status == "created"
 
 
@@ -211,7 +211,7 @@ def test_restarting_mid_stream_loses_nothing_and_duplicates_nothing(
         with build_app(settings) as app:
             wait_for(lambda: handled(app, [f"{t}-4" for t in tickets]), "every command handled")
             stored = {(e["ticket_id"], e["version"])
-                      for t in tickets for e in app.event_log.timeline(t)}
+                      for t in tickets for e in app.event_log.ticket_events(t)}
             assert verify_store(app) == []
         assert len(stored) == 60
         records = read_topic(settings.kafka or "", topics.ticket_events, expected=60)
@@ -355,7 +355,7 @@ def test_a_backfill_published_to_a_running_serve_gets_its_timers_at_their_instan
                                        actor=actor))
         Timers(offline).fire_until(ack_at)
         expected = [(e["type"], e["occurred_at"], e["data"])
-                    for e in offline.event_log.timeline("B-1")]
+                    for e in offline.event_log.ticket_events("B-1")]
     timer_instants = [at for type_, at, _ in expected if type_ == "SlaBreached"]
     assert timer_instants and max(timer_instants) < comment_at.isoformat()  # the premise
     running = Pipeline(frozen).start()
@@ -367,7 +367,8 @@ def test_a_backfill_published_to_a_running_serve_gets_its_timers_at_their_instan
         with build_app(frozen) as app:
             wait_for(lambda: handled(app, ["B-2"]), "the backfill handled")
             assert {outcome(app, f"B-{n}").status for n in range(3)} == {"accepted"}  # type: ignore[union-attr]
-            live = [(e["type"], e["occurred_at"], e["data"]) for e in app.event_log.timeline("B-1")]
+            live = [(e["type"], e["occurred_at"], e["data"])
+                    for e in app.event_log.ticket_events("B-1")]
     finally:
         running.stop()
     assert live == expected

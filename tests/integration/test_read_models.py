@@ -20,7 +20,6 @@ from tests.support.released_read_models import RELEASED_KEYS, released_tables
 from tests.support.tenants import GB, PP, fixed_clock, same_ids_story
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
-from ticketflow.consumers.timers import Timers
 from ticketflow.domain.errors import NotFound
 from ticketflow.event_log import TICKET_TOPIC
 from ticketflow.projections.db import engine_for, outdated, tables
@@ -34,6 +33,7 @@ from ticketflow.projections.reports import (
 from ticketflow.projections.runner import Projector
 from ticketflow.projections.timeline import ticket_as_of, timeline
 from ticketflow.settings import Settings
+from ticketflow.timers import Timers
 from ticketflow.workload import generate_workload
 
 START = datetime(2026, 10, 5, tzinfo=UTC)
@@ -89,7 +89,7 @@ def test_the_timeline_read_model_holds_every_event_exactly_as_stored(db_url: str
         with projector.engine.connect() as conn:
             for row in rows:
                 assert timeline(conn, projector.t, row["tenant"], row["ticket_id"]) == (
-                    app.event_log.timeline(row["ticket_id"]))
+                    app.event_log.ticket_events(row["ticket_id"]))
             with pytest.raises(NotFound):
                 timeline(conn, projector.t, rows[0]["tenant"], "T-NOBODY")
 
@@ -103,7 +103,7 @@ def test_ticket_as_of_from_the_timeline_equals_the_event_store_at_every_instant(
         with projector.engine.connect() as conn:
             for row in snapshot(projector)["tickets"]:
                 instants = sorted({datetime.fromisoformat(e["occurred_at"])
-                                   for e in app.event_log.timeline(row["ticket_id"])})
+                                   for e in app.event_log.ticket_events(row["ticket_id"])})
                 for at in [*instants, instants[-1] + timedelta(days=30)]:
                     from_model = ticket_as_of(conn, projector.t, row["tenant"],
                                               row["ticket_id"], at)
@@ -156,7 +156,7 @@ def test_a_poison_event_is_parked_its_ticket_held_back_and_retried_in_order(
         ticket_records = [r for r in app.event_log.stream_records()
                           if r.topic.startswith(TICKET_TOPIC)]
         first = app.event_log.envelope_of(ticket_records[0])
-        story = app.event_log.timeline(first["ticket_id"])
+        story = app.event_log.ticket_events(first["ticket_id"])
         other = next(app.event_log.envelope_of(r) for r in ticket_records
                      if app.event_log.envelope_of(r)["ticket_id"] != first["ticket_id"])
         assert len(story) >= 4
@@ -394,9 +394,10 @@ def test_two_tenants_tickets_with_the_same_id_are_two_tickets_in_every_read_mode
                                                      (PP, "SS-1", "solved")]
     assert len(rows["timeline"]) == 11  # GB's escalation to tier2 fell due at 60 minutes
     with projector.engine.connect() as conn:
-        assert timeline(conn, projector.t, PP, "T-1") == app.event_log.timeline("T-1", tenant=PP)
+        assert timeline(conn, projector.t, PP, "T-1") == \
+            app.event_log.ticket_events("T-1", tenant=PP)
         assert timeline(conn, projector.t, GB, "T-1") == \
-            same_ids.event_log.timeline("T-1", tenant=GB)
+            same_ids.event_log.ticket_events("T-1", tenant=GB)
         for tenant, level in ((PP, None), (GB, "tier1")):
             ticket = ticket_as_of(conn, projector.t, tenant, "T-1", T0 + timedelta(minutes=45))
             assert (ticket.tenant, ticket.status, ticket.level) == (
@@ -421,7 +422,7 @@ def test_a_replay_equals_the_live_read_models_of_two_tenants_using_the_same_id(
 def test_parked_events_of_one_tenants_ticket_do_not_hold_back_anothers_with_the_same_id(
     same_ids: TicketingApp, db_url: str,
 ) -> None:
-    pp, gb = (same_ids.event_log.timeline("T-1", tenant=tenant) for tenant in (PP, GB))
+    pp, gb = (same_ids.event_log.ticket_events("T-1", tenant=tenant) for tenant in (PP, GB))
     projector = Projector(same_ids, engine_for(db_url))
 
     def versions() -> list[tuple[Any, ...]]:

@@ -17,11 +17,11 @@ import pytest
 
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import TicketingApp
-from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
 from ticketflow.producers.sdk import outcome
 from ticketflow.settings import Settings
+from ticketflow.verification import verify_store
 
 RELEASE_STORE = Path(__file__).parent.parent / "fixtures" / "release-0.1.0.db"
 PP, GB = "personalysispro", "growgrebuddy"
@@ -52,7 +52,7 @@ def test_an_old_ticket_goes_on_for_its_tenant_and_its_chain_continues(old_store:
     with open_app(old_store) as app:
         more = command_line("m-5", "start_work", "T-1", T0 + timedelta(minutes=8), "agent", {})
         assert app.apply(more).status == "accepted"
-        assert [e["version"] for e in app.event_log.timeline("T-1")] == [1, 2, 3, 4]
+        assert [e["version"] for e in app.event_log.ticket_events("T-1")] == [1, 2, 3, 4]
         assert verify_store(app) == []
     with open_app(old_store) as again:  # another process finds it where it was
         assert again.load_ticket("T-1").status == "in_progress"

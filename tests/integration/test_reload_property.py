@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from tests.support.builders import PAYLOAD_OF, ROLE_OF, T0, command_line, create_payload
 from ticketflow.application import TicketingApp
-from ticketflow.audit import verify_store
 from ticketflow.domain.lifecycle import TABLE
 from ticketflow.domain.policy import shipped_policies
 from ticketflow.domain.ticket import Ticket
 from ticketflow.settings import eventstore_env
+from ticketflow.verification import verify_store
 
 POLICIES = shipped_policies()
 

@@ -17,7 +17,6 @@ from tests.support import full_scan
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
-from ticketflow.consumers.timers import Timers
 from ticketflow.domain.policy import Policy, policy_from_data, shipped_policies
 from ticketflow.projections.db import NAMES, engine_for, tables
 from ticketflow.projections.replay import rebuild
@@ -30,6 +29,7 @@ from ticketflow.projections.reports import (
 )
 from ticketflow.projections.runner import Projector
 from ticketflow.settings import Settings
+from ticketflow.timers import Timers
 from ticketflow.workload import generate_workload
 
 START = datetime(2026, 10, 5, tzinfo=UTC)

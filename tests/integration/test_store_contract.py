@@ -15,10 +15,10 @@ from tests.support.builders import T0, command_line, create_payload
 from tests.support.postgres import create_database
 from ticketflow import application
 from ticketflow.application import Outcome, TicketingApp
-from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.domain.policy import PolicyError, policy_from_data, shipped_policies
 from ticketflow.settings import Settings, eventstore_env
+from ticketflow.verification import verify_store
 
 
 def open_app(db_url: str) -> TicketingApp:
@@ -37,7 +37,7 @@ def act(message_id: str, type_: str, minutes: int, role: str = "agent",
 
 
 def stored(app: TicketingApp, ticket_id: str = "T-1") -> list[dict[str, object]]:
-    return app.event_log.timeline(ticket_id)
+    return app.event_log.ticket_events(ticket_id)
 
 
 def test_an_accepted_command_is_stored_with_a_chained_envelope(db_url: str) -> None:
@@ -196,9 +196,9 @@ def test_verify_names_an_event_edited_in_the_store(db_url: str) -> None:
         app.apply(act("m-3", "acknowledge", 6))
         assert verify_store(app) == []
         tamper(app, db_url, "original", "tampered")
-        findings = verify_store(app)
+        findings = [f.as_dict() for f in verify_store(app)]
         assert [(f["ticket_id"], f["version"]) for f in findings] == [("T-1", 2)]
-        assert app.verify("T-1")[0]["version"] == 2
+        assert verify_store(app, "T-1")[0].version == 2
 
 
 def tamper(app: TicketingApp, db_url: str, old: str, new: str) -> None:

@@ -15,11 +15,11 @@ from eventsourcing.domain import Snapshot
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.store_rows import StoreRows, TimelineRows
 from ticketflow import audit
-from ticketflow.audit import event_id, verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
 from ticketflow.domain.streams import stream_uuid
 from ticketflow.settings import Settings
+from ticketflow.verification import event_id, verify_store
 
 STORY = [("m-2", "add_comment", "customer", {"body": "original words"}),
          ("m-3", "acknowledge", "agent", {}),

@@ -15,11 +15,11 @@ from eventsourcing.persistence import PersistenceError
 
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import TicketingApp
-from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app, load_policies
-from ticketflow.consumers.timers import Timers
 from ticketflow.domain.sla import CLOCKS, ClockStatus
 from ticketflow.settings import Settings, eventstore_env
+from ticketflow.timers import Timers
+from ticketflow.verification import verify_store
 from ticketflow.workload import generate_workload
 
 SECOND = timedelta(seconds=1)
@@ -31,7 +31,7 @@ def app_at(url: str) -> TicketingApp:
 
 
 def history(app: TicketingApp, ticket_id: str = "T-1") -> list[tuple[str, str]]:
-    return [(e["type"], e["occurred_at"]) for e in app.event_log.timeline(ticket_id)]
+    return [(e["type"], e["occurred_at"]) for e in app.event_log.ticket_events(ticket_id)]
 
 
 def created(app: TicketingApp, **payload: Any) -> None:
@@ -46,7 +46,7 @@ def test_a_breach_fires_at_its_instant_and_not_a_second_before(sqlite_url: str) 
         fired = Timers(app).fire_until(FIRST_RESPONSE_DUE)
         assert [o.events for o in fired] == [["SlaBreached"]]
         assert history(app)[-1] == ("SlaBreached", FIRST_RESPONSE_DUE.isoformat())
-        assert app.event_log.timeline("T-1")[-1]["actor"] == {"id": "ticketflow-timer",
+        assert app.event_log.ticket_events("T-1")[-1]["actor"] == {"id": "ticketflow-timer",
                                                               "role": "system"}
 
 
@@ -85,7 +85,7 @@ def test_a_resolved_ticket_auto_closes_after_seven_days(sqlite_url: str) -> None
         assert Timers(app).fire_until(T0 + timedelta(days=7))[0].events == ["TicketClosed"]
         ticket = app.load_ticket("T-1")
         assert ticket.status == "closed"
-        assert app.event_log.timeline("T-1")[-1]["data"]["reason"] == "auto_closed"
+        assert app.event_log.ticket_events("T-1")[-1]["data"]["reason"] == "auto_closed"
 
 
 def test_a_later_command_fires_what_fell_due_before_it_first(sqlite_url: str) -> None:
@@ -181,7 +181,7 @@ def test_the_sla_status_counts_exactly_the_breaches_the_timer_recorded(tmp_path:
         for ticket_id in tickets:
             ticket = app.load_ticket(ticket_id)
             result = ticket.sla(app.policy_store.policy_of(ticket), end)
-            recorded = {e["data"]["clock"] for e in app.event_log.timeline(ticket_id)
+            recorded = {e["data"]["clock"] for e in app.event_log.ticket_events(ticket_id)
                         if e["type"] == "SlaBreached"}
             breached = {name for name in CLOCKS
                         if result.clock(name).status is ClockStatus.BREACHED}
@@ -221,7 +221,8 @@ def test_the_worker_step_fires_what_is_due_by_the_applications_clock(sqlite_url:
         now["at"] = FIRST_RESPONSE_DUE
         assert timers.run_once() == 1
         assert history(app)[-1] == ("SlaBreached", FIRST_RESPONSE_DUE.isoformat())
-        assert app.event_log.timeline("T-1")[-1]["recorded_at"] == FIRST_RESPONSE_DUE.isoformat()
+        last = app.event_log.ticket_events("T-1")[-1]
+        assert last["recorded_at"] == FIRST_RESPONSE_DUE.isoformat()
 
 
 def test_the_worker_step_follows_ticketflow_clock(sqlite_url: str,

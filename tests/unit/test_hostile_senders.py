@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from tests.support.bad_input import kept_as, streams
 from tests.support.builders import POLICIES, T0, command_line, create_payload
 from ticketflow.application import TicketingApp
-from ticketflow.consumers.timers import Timers
 from ticketflow.domain.receipt import KEEP_BYTES
 from ticketflow.producers.sdk import outcome
+from ticketflow.timers import Timers
 
 NOW = T0 + timedelta(days=30)  # the engine's clock in these tests: long after the stories
 PP, GB = "personalysispro", "growgrebuddy"
@@ -94,7 +94,7 @@ def test_two_tenants_use_the_same_ticket_id_without_meeting() -> None:
     assert code(app, comment("m-2", 5)) == "accepted"
     assert app.load_ticket("T-1", tenant=PP).version == 2
     assert app.load_ticket("T-1", tenant=GB).version == 1
-    assert [e["tenant"] for e in app.event_log.timeline("T-1", tenant=GB)] == [GB]
+    assert [e["tenant"] for e in app.event_log.ticket_events("T-1", tenant=GB)] == [GB]
 
 
 def test_another_tenants_ticket_is_answered_exactly_like_a_missing_one() -> None:
@@ -128,7 +128,7 @@ def test_a_command_within_the_skew_is_recorded_at_the_engines_clock() -> None:
     app.apply(create("m-1"))
     ahead = command_line("m-2", "acknowledge", "T-1", T0 + timedelta(minutes=13), "agent", {})
     assert code(app, ahead) == "accepted"
-    last = app.event_log.timeline("T-1")[-1]
+    last = app.event_log.ticket_events("T-1")[-1]
     assert last["occurred_at"] == last["recorded_at"] == (T0 + timedelta(minutes=10)).isoformat()
 
 

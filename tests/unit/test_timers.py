@@ -10,12 +10,12 @@ import pytest
 
 from tests.support.bad_input import in_memory_app
 from tests.support.builders import POLICIES, PP, T0, Story, command_line, create_payload
-from ticketflow.consumers.timers import Timers
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.policy import policy_from_data
 from ticketflow.domain.sla import SlaError
 from ticketflow.domain.timers import due_commands
 from ticketflow.schemas.commands import STREAM_ID_MAX
+from ticketflow.timers import Timers
 
 
 def dues(story: Story) -> list[tuple[str, datetime]]:

@@ -15,7 +15,7 @@ named by its version:
   differs from its receipt was replaced.
 
 When the events are intact, the copies served in their place are compared with them in
-the same pass (ticketflow.audit_copies): the stream's snapshots, and a ticket's rows in
+the same pass (ticketflow.verification_copies): the stream's snapshots, and a ticket's rows in
 the timeline read model. Each names its own first difference.
 
 Receipts are not chained: someone who can rewrite the database can delete an event
@@ -38,13 +38,13 @@ from uuid import UUID, uuid5
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Engine
 
-from ticketflow.audit_copies import Copies, Difference, TimelineReader, is_ticket
 from ticketflow.domain.chain import chain_hash
 from ticketflow.domain.errors import AmbiguousId, NotFound
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.streams import stream_uuid, unscoped_uuid
 from ticketflow.event_log import RECEIPT_TOPIC, STREAM_TOPIC_PREFIXES, Store
 from ticketflow.projections.db import tables
+from ticketflow.verification_copies import Copies, Difference, TimelineReader, is_ticket
 
 BATCH = 1000  # notifications per read of the log
 PAGE = 1000  # events per read of one stream

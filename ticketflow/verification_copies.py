@@ -1,6 +1,6 @@
 """The copies of a stream that are served in its place, checked against its events.
 
-`ticketflow verify` reads each stream's events once, in version order (ticketflow.audit);
+`ticketflow verify` reads each stream's events once, in version order (ticketflow.verification);
 as it goes, it shows each event to the checks here, which read their own rows in step:
 
 - **snapshots** (`SnapshotCheck`): every snapshot row of the stream must sit at a stored

@@ -1,0 +1,81 @@
+"""The import rules of docs/architecture.md, checked on the source: no cycle, and the
+read side never reaches the write service."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Installed package → folder (pyproject.toml [tool.setuptools.package-dir]).
+FOLDERS = {"ticketflow": "ticketflow", "ticketflow.domain": "domain",
+           "ticketflow.schemas": "schemas", "ticketflow.projections": "projections",
+           "ticketflow.consumers": "consumers", "ticketflow.producers": "producers"}
+WRITE_SERVICE = "ticketflow.application"
+#: What the read side is: the log and its readers. None of it may import the write
+#: service, directly or through another module.
+READ_SIDE = ("ticketflow.event_log", "ticketflow.policy_store", "ticketflow.store",
+             "ticketflow.queries", "ticketflow.verification", "ticketflow.verification_copies",
+             "ticketflow.export", "ticketflow.snapshots", "ticketflow.projections.",
+             "ticketflow.producers.relay", "ticketflow.producers.sdk",
+             "ticketflow.consumers.projections")
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package, folder in FOLDERS.items():
+        for path in sorted((ROOT / folder).glob("*.py")):
+            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+            found[name] = path
+    return found
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """The project modules a module imports when it is loaded (module level only: an
+    import under `if TYPE_CHECKING:` or inside a function is not followed)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in found if name in known}
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    return {name: imports(path, set(found)) for name, path in found.items()}
+
+
+def reach(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(graph[start])
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph.get(name, ()))
+    return seen
+
+
+def test_the_import_graph_has_no_cycle(graph: dict[str, set[str]]) -> None:
+    cycles = sorted(name for name in graph if name in reach(graph, name))
+    assert cycles == []
+
+
+def test_the_read_side_never_imports_the_write_service(graph: dict[str, set[str]]) -> None:
+    read_side = [name for name in graph if name.startswith(READ_SIDE)]
+    assert "ticketflow.queries" in read_side and "ticketflow.projections.runner" in read_side
+    assert {name: WRITE_SERVICE in reach(graph, name) for name in read_side} == \
+        dict.fromkeys(read_side, False)
+
+
+def test_the_domain_imports_nothing_outside_the_domain(graph: dict[str, set[str]]) -> None:
+    outside = {name: sorted(other for other in graph[name]
+                            if not other.startswith("ticketflow.domain"))
+               for name in graph if name.startswith("ticketflow.domain.")}
+    assert {name: found for name, found in outside.items() if found} == {}
