@@ -22,13 +22,10 @@ from ticketflow.application import TicketingApp
 from ticketflow.audit import verify_store
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.timers import Timers
-from ticketflow.demo import DEFAULT_START, demo_reports, run_demo
-from ticketflow.demo import progress_bar as _bar
 from ticketflow.domain.errors import AmbiguousId, InvalidMessage, Rejected
 from ticketflow.domain.policy import Policy, PolicyError, load_policy_file
 from ticketflow.domain.receipt import Oversized
 from ticketflow.export import add_export_command
-from ticketflow.kafka_broker import add_kafka_commands
 from ticketflow.lines import bounded_lines
 from ticketflow.producers.sdk import CommandClient, outcome
 from ticketflow.producers.topics import Topics
@@ -58,6 +55,9 @@ from ticketflow.settings import (
     kafka_client_config,
     tenant_scope,
 )
+from ticketflow.tools.demo import DEFAULT_START, demo_reports, run_demo
+from ticketflow.tools.demo import progress_bar as _bar
+from ticketflow.tools.kafka_broker import add_kafka_commands
 
 Handler = Callable[[TicketingApp, argparse.Namespace], int]
 APPLY_BATCH = 200

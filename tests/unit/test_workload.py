@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ticketflow.workload import add_working_minutes, generate_workload
+from ticketflow.tools.workload import add_working_minutes, generate_workload
 
 PP = "personalysispro"
 GB = "growgrebuddy"
