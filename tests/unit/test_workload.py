@@ -1,7 +1,8 @@
 """The demo workload generator: deterministic, realistic, and only valid commands.
 
 The checker below is written from SPEC §2, §3 and §5 on its own, without the
-generator's tables, so a mistake in one does not hide in the other.
+generator's tables, so a mistake in one does not hide in the other: the lifecycle
+comes from the tests' SPEC §3 oracle (tests/support/spec.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.support.spec import ALLOWED_FROM, CREATION_WHO_MAY, OPEN, RESULT, TIMER_ONLY, WHO_MAY
 from ticketflow.tools.workload import add_working_minutes, generate_workload
 
 PP = "personalysispro"
@@ -25,53 +27,13 @@ END = START + timedelta(days=DAYS)
 
 COMMON_FIELDS = {"message_id", "type", "tenant", "occurred_at", "actor", "payload"}
 OFFSET = re.compile(r"T\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
-OPEN = {"created", "acknowledged", "in_progress", "pending_user_input"}
-EVERY = {*OPEN, "resolved", "closed"}
-ALLOWED_FROM: dict[str, set[str]] = {
-    "acknowledge": {"created"},
-    "start_work": {"acknowledged"},
-    "request_user_input": {"acknowledged", "in_progress"},
-    "receive_user_input": {"pending_user_input"},
-    "resolve": {"created", "acknowledged", "in_progress", "pending_user_input"},
-    "reopen": {"resolved"},
-    "close": {"resolved"},
-    "escalate": OPEN,
-    "change_priority": OPEN,
-    "assign": OPEN,
-    "add_comment": EVERY - {"closed"},
-    "link_article": EVERY,
-    "record_satisfaction": {"resolved", "closed"},
-    "consent_to_publish": {"resolved", "closed"},
-    "publish_as_article": {"resolved", "closed"},
-}
-RESULT = {
-    "create_ticket": "created",
-    "acknowledge": "acknowledged",
-    "start_work": "in_progress",
-    "request_user_input": "pending_user_input",
-    "receive_user_input": "in_progress",
-    "resolve": "resolved",
-    "reopen": "in_progress",
-    "close": "closed",
-}
+#: The commands the workload sends, and as whom: never the timer's commands, and the
+#: system role only to create tickets (the social-media and status monitors).
+GENERATED = set(ALLOWED_FROM) - TIMER_ONLY
 WHO: dict[str, set[str]] = {
-    "create_ticket": {"customer", "agent", "system"},
-    "acknowledge": {"agent"},
-    "start_work": {"agent"},
-    "request_user_input": {"agent"},
-    "receive_user_input": {"customer"},
-    "resolve": {"agent"},
-    "reopen": {"customer", "agent"},
-    "close": {"customer", "agent"},
-    "escalate": {"agent", "manager"},
-    "change_priority": {"agent", "manager"},
-    "assign": {"agent", "manager"},
-    "add_comment": {"customer", "agent"},
-    "link_article": {"agent"},
-    "record_satisfaction": {"customer"},
-    "consent_to_publish": {"customer"},
-    "publish_as_article": {"agent"},
-    "record_self_service": {"customer"},
+    **{command: set(WHO_MAY[command]) - {"system"} for command in GENERATED},
+    "create_ticket": set(CREATION_WHO_MAY["create_ticket"]),
+    "record_self_service": set(CREATION_WHO_MAY["record_self_service"]) - {"system"},
 }
 PAYLOAD_KEYS: dict[str, set[str]] = {
     "acknowledge": set(),
@@ -422,7 +384,7 @@ def test_growgrebuddy_has_weekend_chat(workload: list[dict[str, Any]]) -> None:
 
 def test_story_mix(workload: list[dict[str, Any]], stories: dict[str, Story]) -> None:
     kinds = Counter(e["type"] for e in workload)
-    for kind in ALLOWED_FROM:
+    for kind in GENERATED:
         assert kinds[kind] > 0, kind
     escalated = {e["ticket_id"] for e in workload if e["type"] == "escalate"}
     assert 0.07 <= len(escalated) / 500 <= 0.25
