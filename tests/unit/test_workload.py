@@ -1,8 +1,9 @@
 """The demo workload generator: deterministic, realistic, and only valid commands.
 
 The checker below is written from SPEC §2, §3 and §5 on its own, without the
-generator's tables, so a mistake in one does not hide in the other: the lifecycle
-comes from the tests' SPEC §3 oracle (tests/support/spec.py).
+generator's code or the engine's tables, so a mistake in one does not hide in the
+other: the lifecycle from the tests' SPEC §3 oracle (tests/support/spec.py), due
+instants from the naive calendar oracle (tests/support/oracle.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.support import oracle
 from tests.support.spec import ALLOWED_FROM, CREATION_WHO_MAY, OPEN, RESULT, TIMER_ONLY, WHO_MAY
-from ticketflow.tools.workload import add_working_minutes, generate_workload
+from ticketflow.tools.workload import advance, generate_workload, policy_of
 
 PP = "personalysispro"
 GB = "growgrebuddy"
@@ -87,6 +89,14 @@ PP_FIRST_RESPONSE = {  # minutes, SPEC §2.1
     "professional": {"critical": 120, "high": 180, "medium": 480, "low": 960},
     "enterprise": {"critical": 30, "high": 60, "medium": 240, "low": 480},
 }
+
+
+ORACLE_CALENDARS = {tenant: oracle.calendars(oracle.load_policy(tenant)) for tenant in (PP, GB)}
+
+
+def due(tenant: str, start: datetime, minutes: int, calendar: str, tz_name: str) -> datetime:
+    """When `minutes` of the tenant's `calendar` have passed after `start` (the oracle)."""
+    return oracle.advance(ORACLE_CALENDARS[tenant][calendar], tz_name, start, minutes * 60)
 
 
 def when(envelope: dict[str, Any]) -> datetime:
@@ -307,26 +317,26 @@ def test_growgrebuddy_manual_tier2_comes_before_the_automatic_one(
     for story in stories.values():
         for e in story.commands:
             if e["type"] == "escalate" and e["payload"]["level"] == "tier2":
-                tz = ZoneInfo(story.create["payload"].get("timezone", "UTC"))
-                due = add_working_minutes(when(story.create), 60, "frontline", tz)
-                assert when(e) < due
+                tz = story.create["payload"].get("timezone", "UTC")
+                assert when(e) < due(GB, when(story.create), 60, "frontline", tz)
 
 
-def test_add_working_minutes_skips_closed_hours() -> None:
+def test_the_workload_counts_working_time_on_the_policies_calendars() -> None:
+    pp, gb = policy_of(PP), policy_of(GB)
     new_york = ZoneInfo("America/New_York")
     friday = datetime(2026, 10, 9, 16, 30, tzinfo=new_york)
-    assert add_working_minutes(friday, 60, "business", new_york) == datetime(
+    assert advance(pp, "business", new_york, friday, 60) == datetime(
         2026, 10, 12, 9, 30, tzinfo=new_york
     )
     berlin = ZoneInfo("Europe/Berlin")  # DST ends on Sunday 2026-10-25
     late = datetime(2026, 10, 23, 19, 30, tzinfo=berlin)
-    assert add_working_minutes(late, 60, "extended", berlin) == datetime(
+    assert advance(pp, "extended", berlin, late, 60) == datetime(
         2026, 10, 26, 7, 30, tzinfo=UTC
     )
-    assert add_working_minutes(late, 60, "frontline", berlin) == datetime(
+    assert advance(gb, "frontline", berlin, late, 60) == datetime(
         2026, 10, 24, 8, 30, tzinfo=berlin
     )
-    assert add_working_minutes(late, 90, "always", berlin) == late + timedelta(minutes=90)
+    assert advance(pp, "always", berlin, late, 90) == late + timedelta(minutes=90)
 
 
 def test_rejects_a_naive_start() -> None:
@@ -417,10 +427,9 @@ def test_first_response_mostly_within_target(stories: dict[str, Story]) -> None:
         calendar = {"standard": "business", "professional": "extended"}.get(plan, "extended")
         if plan == "enterprise" and priority == "critical":
             calendar = "always"
-        tz = ZoneInfo(p["timezone"])
         target = PP_FIRST_RESPONSE[plan][priority]
-        due = add_working_minutes(when(story.create), target, calendar, tz)
-        met, late = (met + 1, late) if when(first) <= due else (met, late + 1)
+        due_at = due(PP, when(story.create), target, calendar, p["timezone"])
+        met, late = (met + 1, late) if when(first) <= due_at else (met, late + 1)
     assert 0.75 <= met / (met + late) <= 0.97
 
 
