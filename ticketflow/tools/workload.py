@@ -53,6 +53,7 @@ from ticketflow.domain.lifecycle import TABLE, Role, Status
 from ticketflow.domain.policy import AutoEscalation, Policy, shipped_policies
 from ticketflow.domain.streams import Context
 from ticketflow.domain.ticket import Ticket
+from ticketflow.tools import texts
 
 __all__ = ["DEFAULT_START", "GB", "PP", "GeneratorBug", "generate_workload"]
 
@@ -149,226 +150,6 @@ _GB_HOURS_WEEKEND = (
     5.0, 5.0, 5.0, 5.0, 5.0, 4.8, 4.6, 4.5, 4.0, 3.0, 1.8, 1.0,
 )  # fmt: skip
 _DAY_WEIGHT = {PP: (1.0, 0.18), GB: (1.0, 0.6)}  # (weekday, weekend)
-
-# ---------------------------------------------------------------------------- texts
-_PP_SUBJECTS: dict[str, tuple[str, ...]] = {
-    "login": (
-        "Cannot log in after password reset",
-        "SSO login loops back to the sign-in page",
-        "Two-factor code never arrives",
-    ),
-    "access_permissions": (
-        "New project lead cannot see shared surveys",
-        "Need admin rights for a new team member",
-        "Viewer role can edit reports",
-    ),
-    "account_verification": (
-        "Verification email not received",
-        "Domain verification keeps failing",
-        "Cannot verify the company account",
-    ),
-    "billing": (
-        "Invoice shows the wrong seat count",
-        "Charged twice this month",
-        "Please add our VAT number to invoices",
-    ),
-    "application_error": (
-        "Survey builder crashes when adding skip logic",
-        "Error 500 when opening the dashboard",
-        "Export button does nothing",
-    ),
-    "performance": (
-        "Dashboards load very slowly",
-        "Report generation times out",
-        "Survey pages are slow for respondents",
-    ),
-    "integration": (
-        "Salesforce sync stopped overnight",
-        "Webhook deliveries are failing",
-        "Slack notifications are missing",
-    ),
-    "data_import_export": (
-        "Exports time out",
-        "CSV import rejects a valid file",
-        "SPSS export is missing variables",
-    ),
-    "new_feature": (
-        "Request: quotas per answer option",
-        "Request: offline survey mode for field teams",
-        "Request: dark theme for respondents",
-    ),
-    "enhancement": (
-        "Allow bulk editing of questions",
-        "Better filters in the response viewer",
-        "Keyboard shortcuts in the survey builder",
-    ),
-    "integration_possibility": (
-        "Is a HubSpot integration possible?",
-        "Microsoft Teams integration?",
-        "Native Power BI connector",
-    ),
-    "survey_creation": (
-        "Cannot duplicate a survey",
-        "Question piping shows the wrong value",
-        "Branching logic skips a page",
-    ),
-    "response_collection": (
-        "Responses from mobile are not recorded",
-        "Panel link quota is not enforced",
-        "Duplicate responses from the same respondent",
-    ),
-    "data_analysis": (
-        "Cross-tab totals do not match",
-        "Weighting gives odd results",
-        "Sentiment analysis missing for German answers",
-    ),
-    "report_generation": (
-        "Scheduled report was not sent",
-        "PDF report cuts off charts",
-        "Branding missing in the shared report",
-    ),
-    "data_privacy": (
-        "GDPR deletion request for a respondent",
-        "We need a data processing agreement",
-        "Respondent asks for a copy of their data",
-    ),
-    "vulnerability": (
-        "Possible XSS in the survey preview",
-        "Security researcher report",
-        "Session not invalidated after logout",
-    ),
-    "compliance": (
-        "Request for the SOC 2 report",
-        "HIPAA configuration question",
-        "Data residency for our EU accounts",
-    ),
-}
-_GB_SUBJECTS: dict[str, tuple[str, ...]] = {
-    "account": (
-        "Can't sign in to the app",
-        "Lost access after changing my phone",
-        "How do I change my email address?",
-        "My account is locked",
-    ),
-    "billing_payments": (
-        "Charged after cancelling Premium",
-        "Refund for an accidental purchase",
-        "Payment declined in the app",
-        "Premium not activated after paying",
-    ),
-    "app_functionality": (
-        "Watering reminders are not firing",
-        "Sync between my devices does not work",
-        "Photo upload is stuck",
-        "Garden planner won't save",
-    ),
-    "feature_request": (
-        "Please add a watering calendar export",
-        "Dark mode please",
-        "Support for hydroponic setups",
-        "A home-screen widget would be great",
-    ),
-    "bug_report": (
-        "App crashes on launch after the update",
-        "Soil sensor readings show zero",
-        "Notifications arrive twice",
-        "Map view is blank on Android",
-    ),
-    "data_privacy": (
-        "Delete my account and my data",
-        "Who can see my garden photos?",
-        "Export my personal data",
-        "Unexpected marketing emails",
-    ),
-}
-_DETAILS = (
-    "This started this morning and blocks part of my team.",
-    "It worked fine last week; nothing changed on our side.",
-    "Steps: open the page, click the button, wait. Screenshot attached.",
-    "We tried another browser and a different network, same result.",
-    "Happens every time for some users, never for others.",
-    "Could you look into this before our deadline on Friday?",
-    "Not urgent, but it is annoying for everyone involved.",
-    "Please advise on how to proceed.",
-)
-_INCIDENT_SUBJECTS = (
-    "Dashboard returns error 500",
-    "Survey links show a maintenance page",
-    "Responses are not being saved",
-)
-_RESOLUTIONS = (
-    "Root cause identified and fixed; confirmed working on our side.",
-    "Configuration corrected for the account.",
-    "Explained the setting that controls this behaviour; customer confirmed.",
-    "Fix deployed in today's release.",
-    "Workaround provided while a permanent fix is scheduled.",
-    "Cache cleared and data re-synced.",
-    "Permissions updated as requested.",
-    "Answered with step-by-step instructions and a knowledge-base article.",
-)
-_QUICK_RESOLUTIONS = (
-    "Duplicate of an existing ticket.",
-    "Customer solved it before we replied.",
-    "Sent to the wrong support address; forwarded to sales.",
-)
-_NO_RESPONSE = "No response from the customer after two reminders; resolving."
-_BACKLOG_RESOLUTIONS = (
-    "Shipped in this week's release.",
-    "Added to the roadmap; we will notify you when it is available.",
-    "Not planned for now; feedback shared with the product team.",
-)
-_QUESTIONS = (
-    "Could you send a screenshot of the error?",
-    "Which browser and version are you using?",
-    "Can you share the ID of the affected survey?",
-    "When did this last work for you?",
-    "Could you export the log from Settings > Diagnostics?",
-    "Which device and app version do you use?",
-)
-_INTERNAL_NOTES = (
-    "Reproduced on staging.",
-    "Looks related to last night's deployment.",
-    "Checked logs: timeouts from the export worker.",
-    "Customer is on an old app version.",
-    "Asked the specialists for a second opinion.",
-    "Known issue, linking the internal bug.",
-)
-_AGENT_UPDATES = (
-    "Thanks for your patience, we are still investigating.",
-    "We have found the cause and are working on a fix.",
-    "A fix is being tested now.",
-    "Quick update: the team is on it.",
-)
-_CUSTOMER_COMMENTS = (
-    "Any news on this?",
-    "Adding more details: it also happens on the second workspace.",
-    "This is getting urgent for us.",
-    "Here is the screenshot you asked for.",
-    "Thanks!",
-)
-_THANKS = ("Thanks, all good now!", "Works again, thank you.", "Great, much appreciated.")
-_REOPEN_REASONS = (
-    "The problem is back.",
-    "The fix did not work for all users.",
-    "Still seeing the same error.",
-)
-_AGENT_REOPEN_REASONS = ("Regression found during follow-up.", "Fix rolled back.")
-_SAT_COMMENTS = (
-    "Fast and friendly.",
-    "Took longer than I hoped.",
-    "Solved my problem, thanks.",
-    "Had to explain the issue twice.",
-    "Great support!",
-)
-_ESCALATION_REASONS = {
-    "first_level": "Needs a senior agent.",
-    "second_level": "Needs the technical specialists.",
-    "management": "Customer impact requires management attention.",
-    "tier2": "Technical issue beyond tier 1.",
-    "tier3": "Needs a developer.",
-}
-_PRIORITY_REASONS = ("Impact clarified with the customer.", "More users affected than reported.")
-
 
 # ------------------------------------------------------------------------- calendars
 def advance(policy: Policy, calendar: str, tz: ZoneInfo, at: datetime, minutes: float) -> datetime:
@@ -758,11 +539,11 @@ def _create(tk: _Ticket) -> None:
     elif not plan.via_session and rng.random() < 0.04:
         role, actor = "agent", rng.choice(tk.ctx.staff[plan.tenant].agents)
     if plan.incident:
-        subject = rng.choice(_INCIDENT_SUBJECTS)
+        subject = rng.choice(texts.INCIDENT_SUBJECTS)
     elif plan.tenant == PP:
-        subject = rng.choice(_PP_SUBJECTS[plan.subcategory or ""])
+        subject = rng.choice(texts.PP_SUBJECTS[plan.subcategory or ""])
     else:
-        subject = rng.choice(_GB_SUBJECTS[plan.category])
+        subject = rng.choice(texts.GB_SUBJECTS[plan.category])
     payload: dict[str, Any] = {"account_id": plan.account.account_id, "plan": plan.account.plan}
     if plan.account.declared_tz is not None:
         payload["timezone"] = plan.account.declared_tz
@@ -775,7 +556,7 @@ def _create(tk: _Ticket) -> None:
     payload["priority"] = plan.priority
     payload["subject"] = subject
     stop = "" if subject.endswith(("?", "!", ".")) else "."
-    payload["description"] = f"{subject}{stop} {rng.choice(_DETAILS)}"
+    payload["description"] = f"{subject}{stop} {rng.choice(texts.DETAILS)}"
     tk.emit("create_ticket", plan.created_at, actor, role, payload)
 
 
@@ -794,7 +575,7 @@ def _escalate(tk: _Ticket, at: datetime, level: str) -> bool:
     role = "manager" if level == "management" or rng.random() < 0.25 else "agent"
     staff = tk.ctx.staff[tk.tenant]
     actor = rng.choice(staff.managers) if role == "manager" else _agent(tk)
-    reason = _ESCALATION_REASONS[level]
+    reason = texts.ESCALATION_REASONS[level]
     at = tk.emit("escalate", at, actor, role, {"level": level, "reason": reason})
     pool = {"second_level": staff.specialists, "tier2": staff.specialists}.get(level)
     if level == "tier3":
@@ -836,7 +617,8 @@ def _story(tk: _Ticket) -> None:
 
     if rng.random() < 0.03:  # spam, duplicates, solved by the customer meanwhile
         at = tk.after_work(created, rng.uniform(5, 90))
-        tk.emit("resolve", at, _agent(tk), "agent", {"resolution": rng.choice(_QUICK_RESOLUTIONS)})
+        agent = _agent(tk)  # drawn before the text: the seed's stories stay the same
+        tk.emit("resolve", at, agent, "agent", {"resolution": rng.choice(texts.QUICK_RESOLUTIONS)})
         _after_resolve(tk, quick=True)
         return
 
@@ -857,7 +639,7 @@ def _story(tk: _Ticket) -> None:
         when = _customer_time(rng, when, plan.account.home_tz)
 
         def nudge(at: datetime) -> None:
-            _comment(tk, at, "customer", rng.choice(_CUSTOMER_COMMENTS))
+            _comment(tk, at, "customer", rng.choice(texts.CUSTOMER_COMMENTS))
 
         before_ack.append((when, nudge))
     if tk.tenant == GB and levels and tk.escalation_deadline is not None:
@@ -906,7 +688,7 @@ def _acknowledge_and_work(tk: _Ticket, ack_at: datetime, levels: list[str]) -> N
     at = tk.emit("acknowledge", ack_at, _agent(tk), "agent", {})
     if rng.random() < 0.1 and not levels:  # answered in the first reply
         at = tk.after_work(at, rng.uniform(3, 40))
-        tk.emit("resolve", at, _agent(tk), "agent", {"resolution": rng.choice(_RESOLUTIONS)})
+        tk.emit("resolve", at, _agent(tk), "agent", {"resolution": rng.choice(texts.RESOLUTIONS)})
         _after_resolve(tk)
         return
     if rng.random() < 0.1:
@@ -927,13 +709,13 @@ def _acknowledge_and_work(tk: _Ticket, ack_at: datetime, levels: list[str]) -> N
 def _pause(tk: _Ticket, at: datetime) -> bool:
     """request_user_input and, usually, the answer. False if the story ended here."""
     rng = tk.rng
-    question = {"question": rng.choice(_QUESTIONS)}
+    question = {"question": rng.choice(texts.QUESTIONS)}
     asked = tk.emit("request_user_input", at, _agent(tk), "agent", question)
     if rng.random() < 0.07:  # the customer never answers
         reminder = tk.after_work(asked + timedelta(days=2), 30)
         _comment(tk, reminder, "agent", "Friendly reminder: we still need your answer.")
         final = tk.after_work(asked + timedelta(days=5), 30)
-        tk.emit("resolve", final, _agent(tk), "agent", {"resolution": _NO_RESPONSE})
+        tk.emit("resolve", final, _agent(tk), "agent", {"resolution": texts.NO_RESPONSE})
         _after_resolve(tk)
         return False
     answer = asked + _wall(rng, 5, 1.1, 96)
@@ -969,11 +751,11 @@ def _work(tk: _Ticket, at: datetime, first_round: bool) -> None:
             return
         at = tk.last or at
     at = tk.after_work(at, total * chunks[-1])
-    resolution = rng.choice(_RESOLUTIONS)
+    resolution = rng.choice(texts.RESOLUTIONS)
     if backlog:
         _comment(tk, at, "agent", "Logged as product feedback.", internal=True)
         at = tk.after_work(at + _wall(rng, 14 * 24, 0.6, 60 * 24), 30)
-        resolution = rng.choice(_BACKLOG_RESOLUTIONS)
+        resolution = rng.choice(texts.BACKLOG_RESOLUTIONS)
     elif rng.random() < 0.07:  # waiting for a vendor or a release
         at = at + _wall(rng, 6 * 24, 0.6, 30 * 24)
     tk.emit("resolve", at, _agent(tk), "agent", {"resolution": resolution})
@@ -983,12 +765,12 @@ def _work(tk: _Ticket, at: datetime, first_round: bool) -> None:
 def _interlude(tk: _Ticket, kind: str, at: datetime) -> bool:
     rng = tk.rng
     if kind == "internal":
-        _comment(tk, at, "agent", rng.choice(_INTERNAL_NOTES), internal=True)
+        _comment(tk, at, "agent", rng.choice(texts.INTERNAL_NOTES), internal=True)
     elif kind == "update":
-        _comment(tk, at, "agent", rng.choice(_AGENT_UPDATES))
+        _comment(tk, at, "agent", rng.choice(texts.AGENT_UPDATES))
     elif kind == "customer":
         when = _customer_time(rng, at, tk.plan.account.home_tz)
-        _comment(tk, when, "customer", rng.choice(_CUSTOMER_COMMENTS))
+        _comment(tk, when, "customer", rng.choice(texts.CUSTOMER_COMMENTS))
     elif kind == "link":
         article = rng.choice(tk.ctx.articles[tk.tenant])
         tk.emit("link_article", at, _agent(tk), "agent", {"article_id": article})
@@ -1012,7 +794,7 @@ def _change_priority(tk: _Ticket, at: datetime) -> None:
         new = priorities[index - 1] if rng.random() < 0.6 else priorities[index + 1]
     manager = rng.random() < 0.4
     actor = rng.choice(tk.ctx.staff[tk.tenant].managers) if manager else _agent(tk)
-    reason = rng.choice(_PRIORITY_REASONS)
+    reason = rng.choice(texts.PRIORITY_REASONS)
     tk.emit("change_priority", at, actor, "manager" if manager else "agent",
             {"priority": new, "reason": reason})  # fmt: skip
 
@@ -1023,7 +805,7 @@ def _satisfaction(tk: _Ticket, late: bool) -> Callable[[datetime], None]:
     score = _pick(rng, (1, 2, 3, 4, 5), weights)
     payload: dict[str, Any] = {"score": score}
     if rng.random() < 0.35:
-        payload["comment"] = rng.choice(_SAT_COMMENTS)
+        payload["comment"] = rng.choice(texts.SAT_COMMENTS)
     if tk.tenant == GB and rng.random() < 0.85:
         low, high = {1: (0, 4), 2: (0, 6), 3: (4, 8), 4: (6, 9), 5: (8, 10)}[score]
         payload["nps"] = rng.randint(low, high)
@@ -1047,10 +829,10 @@ def _after_resolve(tk: _Ticket, quick: bool = False) -> None:
             _satisfaction(tk, late=True)(resolved + (reopen_at - resolved) * rng.uniform(0.1, 0.9))
         if rng.random() < 0.8:
             tk.emit("reopen", reopen_at, _customer(tk), "customer",
-                    {"reason": rng.choice(_REOPEN_REASONS)})  # fmt: skip
+                    {"reason": rng.choice(texts.REOPEN_REASONS)})  # fmt: skip
         else:
             tk.emit("reopen", reopen_at, _agent(tk), "agent",
-                    {"reason": rng.choice(_AGENT_REOPEN_REASONS)})  # fmt: skip
+                    {"reason": rng.choice(texts.AGENT_REOPEN_REASONS)})  # fmt: skip
         _work(tk, tk.last or reopen_at, first_round=False)
         return
     events: list[tuple[datetime, Callable[[datetime], None]]] = []
@@ -1099,7 +881,7 @@ def _close(tk: _Ticket) -> Callable[[datetime], None]:
 def _thanks(tk: _Ticket) -> Callable[[datetime], None]:
     def thanks(at: datetime) -> None:
         if tk.can("add_comment"):
-            _comment(tk, at, "customer", tk.rng.choice(_THANKS))
+            _comment(tk, at, "customer", tk.rng.choice(texts.THANKS))
 
     return thanks
 
