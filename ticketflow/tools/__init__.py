@@ -1,5 +1,5 @@
-"""Tooling beside the engine, never part of it: nothing outside this package imports it
-except the command line.
+"""Tooling beside the engine, never part of it: the engine does not import this package;
+the command line, the tests and the benchmarks do.
 
 - `workload`, `texts` and `demo`: the seeded demo workload (`ticketflow demo`), generated from
   the engine's own lifecycle table, shipped policies and calendars;
