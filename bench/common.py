@@ -23,7 +23,7 @@ from typing import Any
 
 from tests.support.kafka import free_ports
 from tests.support.postgres import PostgresCluster, create_database
-from ticketflow.kafka_broker import LocalKafka
+from ticketflow.tools.kafka_broker import LocalKafka
 
 Figures = dict[str, Any]
 

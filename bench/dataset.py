@@ -34,7 +34,7 @@ from ticketflow.domain.receipt import receipt_uuid
 from ticketflow.domain.streams import stream_uuid
 from ticketflow.settings import Settings
 from ticketflow.timers import Timers
-from ticketflow.workload import generate_workload
+from ticketflow.tools.workload import generate_workload
 
 RECIPE = 2  # bump when what is generated changes: old cache files are then ignored
 BASE_TICKETS = 5000

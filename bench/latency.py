@@ -32,8 +32,8 @@ from ticketflow.producers.relay import producer_config
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import engine_for, tables
-from ticketflow.serve import WorkerProcess
 from ticketflow.settings import Settings
+from ticketflow.tools.workers import WorkerProcess
 
 ROLES = ("commands", "relay", "projections")
 TICKETS = 200

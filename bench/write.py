@@ -24,7 +24,7 @@ from eventsourcing.domain import Aggregate, event
 from bench.common import Figures, alternate, compared, rate, say, timed
 from ticketflow.bootstrap import build_app
 from ticketflow.settings import Settings, eventstore_env
-from ticketflow.workload import generate_workload
+from ticketflow.tools.workload import generate_workload
 
 BATCH = 100
 START = datetime(2026, 10, 5, tzinfo=UTC)

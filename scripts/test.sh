@@ -31,7 +31,7 @@ python3 -m venv .venv
 .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
 
 echo "== Kafka broker jars"
-.venv/bin/python -c "from ticketflow.kafka_broker import LocalKafka; LocalKafka().fetch_jars()"
+.venv/bin/python -c "from ticketflow.tools.kafka_broker import LocalKafka; LocalKafka().fetch_jars()"
 
 echo "== ruff"
 .venv/bin/ruff check .

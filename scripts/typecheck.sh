@@ -8,6 +8,9 @@ tree=$(mktemp -d)
 trap 'rm -rf "$tree"' EXIT
 mkdir "$tree/ticketflow"
 ln -s "$repo"/ticketflow/*.py "$tree/ticketflow/"
+for package in "$repo"/ticketflow/*/__init__.py; do
+  ln -s "$(dirname "$package")" "$tree/ticketflow/"
+done
 for folder in domain schemas projections consumers producers; do
   ln -s "$repo/$folder" "$tree/ticketflow/$folder"
 done

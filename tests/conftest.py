@@ -1,4 +1,5 @@
-"""Shared fixtures. PostgreSQL tests run against a real server started here."""
+"""Shared fixtures. PostgreSQL tests run against a real server started here; the Kafka
+broker and the in-process pipeline fixtures live in tests/support/ and are registered here."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ from tests.support.kafka import (  # noqa: F401 - fixtures, registered here for 
     kafka_bootstrap,
     local_kafka,
     start_extra_kafka,
+)
+from tests.support.pipeline import (  # noqa: F401 - fixtures, registered here for every tier
+    client,
+    pipeline,
+    settings,
+    topics,
 )
 from tests.support.postgres import PostgresCluster, create_database
 

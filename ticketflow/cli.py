@@ -30,13 +30,10 @@ from ticketflow import cli_views as views
 from ticketflow import confinement, render
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app, load_policies
-from ticketflow.demo import DEFAULT_START, demo_reports, run_demo
-from ticketflow.demo import progress_bar as _bar
 from ticketflow.domain.errors import AmbiguousId, InvalidMessage, Rejected
 from ticketflow.domain.policy import PolicyError, load_policy_file
 from ticketflow.domain.receipt import Oversized
 from ticketflow.export import add_export_command, cmd_export
-from ticketflow.kafka_broker import add_kafka_commands
 from ticketflow.lines import bounded_lines
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics
@@ -55,6 +52,9 @@ from ticketflow.settings import (
     tenant_scope,
 )
 from ticketflow.timers import Timers
+from ticketflow.tools.demo import DEFAULT_START, demo_reports, run_demo
+from ticketflow.tools.demo import progress_bar as _bar
+from ticketflow.tools.kafka_broker import add_kafka_commands
 
 APPLY_BATCH = 200
 

@@ -15,16 +15,11 @@ SIGINT / SIGTERM stop every role after its current step.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kafka.admin import KafkaAdminClient
@@ -32,7 +27,6 @@ from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
 
 from ticketflow.bootstrap import build_app
-from ticketflow.clock import ENV as CLOCK_ENV
 from ticketflow.consumers.commands import CommandConsumer
 from ticketflow.consumers.projections import KafkaProjectionRunner
 from ticketflow.producers.relay import OutboxRelay, producer_config
@@ -194,70 +188,3 @@ def _stop_on_signals(stop: threading.Event) -> None:
         return  # signals can only be handled by the main thread (e.g. under tests)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-
-
-class WorkerProcess:
-    """`ticketflow worker ROLE` as a child process, for harnesses (the soak, fault tests).
-
-    The child dies with the thread that started it (`setpriv --pdeathsig`), so a
-    harness that is itself killed leaves no orphan; its output goes to `log_path`.
-    """
-
-    def __init__(self, role: str, settings: Settings, log_path: Path, *,
-                 partitions: int = 6, env: dict[str, str] | None = None) -> None:
-        self.role, self.settings, self.log_path = role, settings, log_path
-        self.partitions = partitions
-        self.env = env or {}
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def argv(self) -> list[str]:
-        return [sys.executable, "-m", "ticketflow.cli", "worker", self.role,
-                "--db", self.settings.db, "--kafka", self.settings.kafka or "",
-                "--partitions", str(self.partitions)]
-
-    def start(self) -> WorkerProcess:
-        env = {**os.environ, "TICKETFLOW_TOPIC_PREFIX": self.settings.topic_prefix,
-               CLOCK_ENV: self.settings.clock.spec, **self.env}
-        if self.settings.policies_dir is not None:
-            env["TICKETFLOW_POLICIES"] = str(self.settings.policies_dir)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(_dying_with_parent(self.argv()), env=env,
-                                            stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=subprocess.STDOUT)
-        self.starts += 1
-        return self
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: no clean-up, no last commit, as a crash or the OOM killer would."""
-        if self.process is not None and self.running:
-            self.process.kill()
-        self._reap(timeout=30)
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        """SIGTERM (finish the current step and close), SIGKILL after `timeout`."""
-        if self.process is None:
-            return None
-        if self.running:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self._reap(timeout=30)
-
-    def _reap(self, timeout: float) -> int | None:
-        return None if self.process is None else self.process.wait(timeout=timeout)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-def _dying_with_parent(argv: list[str]) -> list[str]:
-    """Prefix util-linux `setpriv --pdeathsig KILL` where it exists (Linux)."""
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "KILL", *argv] if setpriv else argv

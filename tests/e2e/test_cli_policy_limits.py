@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_cli import SPEC_EXAMPLE, as_json, command, run, write_jsonl
+from tests.support.cli import SPEC_EXAMPLE, as_json, command, run, write_jsonl
 from ticketflow.application import TicketingApp
 from ticketflow.domain.policy import policy_from_data, shipped_policies
 from ticketflow.settings import eventstore_env

@@ -16,8 +16,8 @@ from tests.support.postgres import create_database
 from ticketflow.application import Outcome, TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.settings import Settings
+from ticketflow.tools.workload import generate_workload
 from ticketflow.verification import verify_store
-from ticketflow.workload import generate_workload
 
 START = datetime(2026, 10, 5, tzinfo=UTC)
 #: Wall-clock values that differ between two runs of the same history.

@@ -28,7 +28,7 @@ from ticketflow.export import COLUMNS, add_export_command, cmd_export, export_ev
 from ticketflow.schemas.events import EVENT_DATA
 from ticketflow.settings import Settings
 from ticketflow.timers import Timers
-from ticketflow.workload import generate_workload
+from ticketflow.tools.workload import generate_workload
 
 GB = "growgrebuddy"
 COMMENT = 'Grüße, "quoted", a comma\nand a second line ✓'

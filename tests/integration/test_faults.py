@@ -26,13 +26,12 @@ from tests.support.postgres import PostgresCluster, create_database
 from tests.support.waiting import wait_for
 from tests.support.workers import Fleet, Load, TopicEnds, fleet, load, pipeline_settings
 from ticketflow.application import TicketingApp
-from ticketflow.kafka_broker import LocalKafka
 from ticketflow.producers.relay import TRACKING_NAME
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import engine_for
-from ticketflow.serve import WorkerProcess
 from ticketflow.settings import Settings, kafka_client_config
-from ticketflow.soak import (
+from ticketflow.tools.kafka_broker import LocalKafka
+from ticketflow.tools.soak import (
     Sent,
     quiescent,
     read_topic,
@@ -40,6 +39,7 @@ from ticketflow.soak import (
     stored_events,
     topic_copies,
 )
+from ticketflow.tools.workers import WorkerProcess
 from ticketflow.verification import verify_store
 
 ALL_ROLES = ("commands", "commands", "relay", "projections", "timers")

@@ -10,15 +10,8 @@ from datetime import timedelta
 import pytest
 from kafka.producer import KafkaProducer
 
-from tests.integration.test_kafka_pipeline import (  # noqa: F401 - fixtures used by name
-    Pipeline,
-    client,
-    pipeline,
-    read_topic,
-    settings,
-    topics,
-)
 from tests.support.builders import T0, command_line, create_payload
+from tests.support.pipeline import Pipeline, read_topic
 from tests.support.waiting import wait_for
 from ticketflow.bootstrap import build_app
 from ticketflow.domain.errors import Forbidden
@@ -40,7 +33,7 @@ MALFORMED = {
 
 
 def test_malformed_messages_on_the_commands_topic_are_dead_lettered_with_their_bytes(
-    settings: Settings, topics: Topics, pipeline: Pipeline, client: CommandClient,  # noqa: F811
+    settings: Settings, topics: Topics, pipeline: Pipeline, client: CommandClient,
 ) -> None:
     client.send("create_ticket", tenant="personalysispro", ticket_id="KB-1",
                 actor=("c", "customer"), payload=create_payload(), message_id="ok-1",
@@ -63,7 +56,7 @@ def test_malformed_messages_on_the_commands_topic_are_dead_lettered_with_their_b
 
 
 def test_a_tenant_client_sends_and_sees_only_its_own_tenant(
-    settings: Settings, topics: Topics, pipeline: Pipeline,  # noqa: F811
+    settings: Settings, topics: Topics, pipeline: Pipeline,
 ) -> None:
     with CommandClient(settings.kafka or "", topics, tenant="growgrebuddy") as grow, \
             CommandClient(settings.kafka or "", topics, tenant="personalysispro") as pro:
@@ -87,7 +80,7 @@ def test_a_tenant_client_sends_and_sees_only_its_own_tenant(
 
 
 def test_another_tenant_can_neither_block_nor_stall_a_ticket_over_kafka(
-    settings: Settings, topics: Topics, pipeline: Pipeline, client: CommandClient,  # noqa: F811
+    settings: Settings, topics: Topics, pipeline: Pipeline, client: CommandClient,
 ) -> None:
     """Tenant B sends, keyed like tenant A's ticket (same partition): garbage under A's
     next message id, a forged breach under A's timer id, its own ticket with A's id.

@@ -1,4 +1,5 @@
-"""The local Kafka broker tooling (ticketflow.kafka_broker) against a real broker, no mocks.
+"""The local Kafka broker tooling (ticketflow.tools.kafka_broker) against a real broker, no
+mocks.
 
 kafka-python is imported from its submodules (kafka.admin, kafka.consumer, ...): with the
 repository's kafka/ folder (the broker pom) at the root, ruff's isort and mypy take a bare
@@ -20,7 +21,7 @@ from kafka.producer import KafkaProducer
 from kafka.structs import TopicPartition
 
 from tests.support.waiting import wait_for
-from ticketflow.kafka_broker import LocalKafka, add_kafka_commands
+from ticketflow.tools.kafka_broker import LocalKafka, add_kafka_commands
 
 
 def _port_open(port: int) -> bool:

@@ -34,7 +34,7 @@ from ticketflow.projections.runner import Projector
 from ticketflow.projections.timeline import ticket_as_of, timeline
 from ticketflow.settings import Settings
 from ticketflow.timers import Timers
-from ticketflow.workload import generate_workload
+from ticketflow.tools.workload import generate_workload
 
 START = datetime(2026, 10, 5, tzinfo=UTC)
 

@@ -30,7 +30,7 @@ from ticketflow.projections.reports import (
 from ticketflow.projections.runner import Projector
 from ticketflow.settings import Settings
 from ticketflow.timers import Timers
-from ticketflow.workload import generate_workload
+from ticketflow.tools.workload import generate_workload
 
 START = datetime(2026, 10, 5, tzinfo=UTC)
 DAYS = 8

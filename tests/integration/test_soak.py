@@ -1,4 +1,4 @@
-"""A short soak of the whole pipeline, as CI runs it: `python -m ticketflow.soak` with
+"""A short soak of the whole pipeline, as CI runs it: `python -m ticketflow.tools.soak` with
 every role a worker process, at a steady rate, on the session's broker. (Long soaks
 run outside CI: docs/reliability.md.)"""
 
@@ -11,14 +11,14 @@ from collections import Counter
 from itertools import islice
 from pathlib import Path
 
-from ticketflow.soak import Stories
+from ticketflow.tools.soak import Stories
 
 
 def test_a_short_soak_loses_nothing_and_duplicates_nothing(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ticketflow.soak", "--minutes", "0.25", "--rate", "8",
+        [sys.executable, "-m", "ticketflow.tools.soak", "--minutes", "0.25", "--rate", "8",
          "--kafka", kafka_bootstrap, "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -19,8 +19,8 @@ from ticketflow.bootstrap import build_app, load_policies
 from ticketflow.domain.sla import CLOCKS, ClockStatus
 from ticketflow.settings import Settings, eventstore_env
 from ticketflow.timers import Timers
+from ticketflow.tools.workload import generate_workload
 from ticketflow.verification import verify_store
-from ticketflow.workload import generate_workload
 
 SECOND = timedelta(seconds=1)
 FIRST_RESPONSE_DUE = datetime(2026, 11, 16, 17, tzinfo=UTC)  # see test_timers.py (unit)

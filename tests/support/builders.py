@@ -52,6 +52,9 @@ PATH_TO = {
 }
 
 
+LATE = timedelta(days=30)  # late enough for any SLA clock to have breached
+
+
 def ctx(
     at: datetime, role: Role = Role.AGENT, tenant: str = "personalysispro",
     message_id: str = "m-x", actor: str = "actor-1",
@@ -101,6 +104,20 @@ class Story:
     @property
     def event_types(self) -> list[str]:
         return [e.type_name for e in self.ticket.pending_events]  # type: ignore[attr-defined]
+
+
+def prepared(command: str, state: str) -> Story:
+    """A ticket in `state`, ready for `command` (consented, where it publishes; breached
+    before it waits, where the timer records a breach while pending)."""
+    if command == "record_sla_breach" and state == "pending_user_input":
+        # the clocks pause while pending: breach first, then ask the customer
+        return Story().do("acknowledge").do("request_user_input", after=LATE)
+    story = Story().to(state)
+    if command == "publish_as_article" and state in {"resolved"}:
+        story.do("consent_to_publish")
+    if command == "publish_as_article" and state == "closed":
+        story = Story().to("resolved").do("consent_to_publish").do("close")
+    return story
 
 
 def command_line(message_id: str, type_: str, ticket_id: str, at: datetime, role: str,

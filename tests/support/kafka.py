@@ -1,7 +1,8 @@
 """Fixtures for a real single-node Kafka broker (KRaft), started without Docker.
 
-The broker runs from the jar cache of ``ticketflow.kafka_broker`` (fetched once with Maven, see
-kafka-broker/pom.xml) on free loopback ports, with a throw-away data dir, for the whole session.
+The broker runs from the jar cache of ``ticketflow.tools.kafka_broker`` (fetched once with Maven,
+see ticketflow/tools/broker/pom.xml) on free loopback ports, with a throw-away data dir, for the
+whole session.
 Registered for every test tier by tests/conftest.py.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ticketflow.kafka_broker import KafkaBrokerError, LocalKafka
+from ticketflow.tools.kafka_broker import KafkaBrokerError, LocalKafka
 
 
 def free_ports(count: int) -> list[int]:

@@ -1,6 +1,6 @@
 """The pipeline's roles as real OS processes for fault tests: started, killed with
 SIGKILL, restarted, and always stopped at the end (and killed with the test process,
-see ticketflow.serve.WorkerProcess)."""
+see ticketflow.tools.workers.WorkerProcess)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from ticketflow.bootstrap import build_app
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import engine_for
-from ticketflow.serve import WorkerProcess
 from ticketflow.settings import Settings, kafka_client_config, options_for
-from ticketflow.soak import Sent, Stories, Tracker, publish_steadily
+from ticketflow.tools.soak import Sent, Stories, Tracker, publish_steadily
+from ticketflow.tools.workers import WorkerProcess
 
 #: A killed consumer's partitions move on after 6 s (the broker's minimum) instead of
 #: serve's 10 s, and clients look for a restarted broker at least every 2 s (not 30 s):

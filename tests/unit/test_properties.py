@@ -18,14 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.builders import PAYLOAD_OF, POLICIES, Story
-from tests.unit.test_lifecycle import RESULT
+from tests.support.spec import RESULT, STATES
 from ticketflow.domain.chain import find_break
 from ticketflow.domain.errors import Rejected
 from ticketflow.domain.lifecycle import TABLE, Role
 from ticketflow.domain.ticket import Ticket
 from ticketflow.schemas.events import validate_envelope
-
-STATES = {"created", "acknowledged", "in_progress", "pending_user_input", "resolved", "closed"}
 
 step = st.tuples(
     st.sampled_from(sorted(TABLE)),

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.builders import T0, create_payload, ctx, policy_for
-from tests.unit.test_lifecycle import ALLOWED_FROM, EXPECTED_EVENT, LATE, WHO_MAY, _prepared
+from tests.support.builders import LATE, T0, create_payload, ctx, policy_for, prepared
+from tests.support.spec import ALLOWED_FROM, CREATION_WHO_MAY, EXPECTED_EVENT, WHO_MAY
 from ticketflow.domain.errors import Forbidden
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.ticket import Ticket
 
-CREATION_WHO_MAY = {"create_ticket": {"customer", "agent", "system"},
-                    "record_self_service": {"customer", "system"}}
 TICKET_MATRIX = [(command, role) for command in sorted(WHO_MAY) for role in Role]
 CREATION_MATRIX = [(command, role) for command in sorted(CREATION_WHO_MAY) for role in Role]
 
@@ -24,7 +22,7 @@ CREATION_MATRIX = [(command, role) for command in sorted(CREATION_WHO_MAY) for r
 def test_a_ticket_command_is_accepted_exactly_for_the_roles_the_table_names(
     command: str, role: Role
 ) -> None:
-    story = _prepared(command, sorted(ALLOWED_FROM[command])[0])
+    story = prepared(command, sorted(ALLOWED_FROM[command])[0])
     before = (story.ticket.state(), story.ticket.version)
     emitted_before = len(story.event_types)
     if role.value in WHO_MAY[command]:

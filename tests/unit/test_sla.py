@@ -1,7 +1,7 @@
 """SLA clocks (SPEC §2 targets, §4 rules): first response and resolution.
 
 Expected figures are either worked out by hand (the comments show the arithmetic) or
-taken from `tests/unit/oracle.py`, a naive minute-by-minute walk over the policy TOML
+taken from `tests/support/oracle.py`, a naive minute-by-minute walk over the policy TOML
 that shares no code with `domain/calendar.py` or `domain/sla.py`.
 """
 
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit import oracle
-from tests.unit.test_calendar import ZONES, instants, offsets
+from tests.support import oracle
+from tests.support.instants import ZONES, instants, offsets
 from ticketflow.domain.policy import Policy, policy_from_data, shipped_policies
 from ticketflow.domain.sla import CLOCKS, ClockStatus, Fact, SlaResult, evaluate, facts_from_event
 

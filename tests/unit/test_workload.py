@@ -1,7 +1,9 @@
 """The demo workload generator: deterministic, realistic, and only valid commands.
 
 The checker below is written from SPEC §2, §3 and §5 on its own, without the
-generator's tables, so a mistake in one does not hide in the other.
+generator's code or the engine's tables, so a mistake in one does not hide in the
+other: the lifecycle from the tests' SPEC §3 oracle (tests/support/spec.py), due
+instants from the naive calendar oracle (tests/support/oracle.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ticketflow.workload import add_working_minutes, generate_workload
+from tests.support import oracle
+from tests.support.spec import ALLOWED_FROM, CREATION_WHO_MAY, OPEN, RESULT, TIMER_ONLY, WHO_MAY
+from ticketflow.tools.workload import advance, generate_workload, policy_of
 
 PP = "personalysispro"
 GB = "growgrebuddy"
@@ -25,53 +29,13 @@ END = START + timedelta(days=DAYS)
 
 COMMON_FIELDS = {"message_id", "type", "tenant", "occurred_at", "actor", "payload"}
 OFFSET = re.compile(r"T\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
-OPEN = {"created", "acknowledged", "in_progress", "pending_user_input"}
-EVERY = {*OPEN, "resolved", "closed"}
-ALLOWED_FROM: dict[str, set[str]] = {
-    "acknowledge": {"created"},
-    "start_work": {"acknowledged"},
-    "request_user_input": {"acknowledged", "in_progress"},
-    "receive_user_input": {"pending_user_input"},
-    "resolve": {"created", "acknowledged", "in_progress", "pending_user_input"},
-    "reopen": {"resolved"},
-    "close": {"resolved"},
-    "escalate": OPEN,
-    "change_priority": OPEN,
-    "assign": OPEN,
-    "add_comment": EVERY - {"closed"},
-    "link_article": EVERY,
-    "record_satisfaction": {"resolved", "closed"},
-    "consent_to_publish": {"resolved", "closed"},
-    "publish_as_article": {"resolved", "closed"},
-}
-RESULT = {
-    "create_ticket": "created",
-    "acknowledge": "acknowledged",
-    "start_work": "in_progress",
-    "request_user_input": "pending_user_input",
-    "receive_user_input": "in_progress",
-    "resolve": "resolved",
-    "reopen": "in_progress",
-    "close": "closed",
-}
+#: The commands the workload sends, and as whom: never the timer's commands, and the
+#: system role only to create tickets (the social-media and status monitors).
+GENERATED = set(ALLOWED_FROM) - TIMER_ONLY
 WHO: dict[str, set[str]] = {
-    "create_ticket": {"customer", "agent", "system"},
-    "acknowledge": {"agent"},
-    "start_work": {"agent"},
-    "request_user_input": {"agent"},
-    "receive_user_input": {"customer"},
-    "resolve": {"agent"},
-    "reopen": {"customer", "agent"},
-    "close": {"customer", "agent"},
-    "escalate": {"agent", "manager"},
-    "change_priority": {"agent", "manager"},
-    "assign": {"agent", "manager"},
-    "add_comment": {"customer", "agent"},
-    "link_article": {"agent"},
-    "record_satisfaction": {"customer"},
-    "consent_to_publish": {"customer"},
-    "publish_as_article": {"agent"},
-    "record_self_service": {"customer"},
+    **{command: set(WHO_MAY[command]) - {"system"} for command in GENERATED},
+    "create_ticket": set(CREATION_WHO_MAY["create_ticket"]),
+    "record_self_service": set(CREATION_WHO_MAY["record_self_service"]) - {"system"},
 }
 PAYLOAD_KEYS: dict[str, set[str]] = {
     "acknowledge": set(),
@@ -125,6 +89,14 @@ PP_FIRST_RESPONSE = {  # minutes, SPEC §2.1
     "professional": {"critical": 120, "high": 180, "medium": 480, "low": 960},
     "enterprise": {"critical": 30, "high": 60, "medium": 240, "low": 480},
 }
+
+
+ORACLE_CALENDARS = {tenant: oracle.calendars(oracle.load_policy(tenant)) for tenant in (PP, GB)}
+
+
+def due(tenant: str, start: datetime, minutes: int, calendar: str, tz_name: str) -> datetime:
+    """When `minutes` of the tenant's `calendar` have passed after `start` (the oracle)."""
+    return oracle.advance(ORACLE_CALENDARS[tenant][calendar], tz_name, start, minutes * 60)
 
 
 def when(envelope: dict[str, Any]) -> datetime:
@@ -345,26 +317,26 @@ def test_growgrebuddy_manual_tier2_comes_before_the_automatic_one(
     for story in stories.values():
         for e in story.commands:
             if e["type"] == "escalate" and e["payload"]["level"] == "tier2":
-                tz = ZoneInfo(story.create["payload"].get("timezone", "UTC"))
-                due = add_working_minutes(when(story.create), 60, "frontline", tz)
-                assert when(e) < due
+                tz = story.create["payload"].get("timezone", "UTC")
+                assert when(e) < due(GB, when(story.create), 60, "frontline", tz)
 
 
-def test_add_working_minutes_skips_closed_hours() -> None:
+def test_the_workload_counts_working_time_on_the_policies_calendars() -> None:
+    pp, gb = policy_of(PP), policy_of(GB)
     new_york = ZoneInfo("America/New_York")
     friday = datetime(2026, 10, 9, 16, 30, tzinfo=new_york)
-    assert add_working_minutes(friday, 60, "business", new_york) == datetime(
+    assert advance(pp, "business", new_york, friday, 60) == datetime(
         2026, 10, 12, 9, 30, tzinfo=new_york
     )
     berlin = ZoneInfo("Europe/Berlin")  # DST ends on Sunday 2026-10-25
     late = datetime(2026, 10, 23, 19, 30, tzinfo=berlin)
-    assert add_working_minutes(late, 60, "extended", berlin) == datetime(
+    assert advance(pp, "extended", berlin, late, 60) == datetime(
         2026, 10, 26, 7, 30, tzinfo=UTC
     )
-    assert add_working_minutes(late, 60, "frontline", berlin) == datetime(
+    assert advance(gb, "frontline", berlin, late, 60) == datetime(
         2026, 10, 24, 8, 30, tzinfo=berlin
     )
-    assert add_working_minutes(late, 90, "always", berlin) == late + timedelta(minutes=90)
+    assert advance(pp, "always", berlin, late, 90) == late + timedelta(minutes=90)
 
 
 def test_rejects_a_naive_start() -> None:
@@ -422,7 +394,7 @@ def test_growgrebuddy_has_weekend_chat(workload: list[dict[str, Any]]) -> None:
 
 def test_story_mix(workload: list[dict[str, Any]], stories: dict[str, Story]) -> None:
     kinds = Counter(e["type"] for e in workload)
-    for kind in ALLOWED_FROM:
+    for kind in GENERATED:
         assert kinds[kind] > 0, kind
     escalated = {e["ticket_id"] for e in workload if e["type"] == "escalate"}
     assert 0.07 <= len(escalated) / 500 <= 0.25
@@ -455,10 +427,9 @@ def test_first_response_mostly_within_target(stories: dict[str, Story]) -> None:
         calendar = {"standard": "business", "professional": "extended"}.get(plan, "extended")
         if plan == "enterprise" and priority == "critical":
             calendar = "always"
-        tz = ZoneInfo(p["timezone"])
         target = PP_FIRST_RESPONSE[plan][priority]
-        due = add_working_minutes(when(story.create), target, calendar, tz)
-        met, late = (met + 1, late) if when(first) <= due else (met, late + 1)
+        due_at = due(PP, when(story.create), target, calendar, p["timezone"])
+        met, late = (met + 1, late) if when(first) <= due_at else (met, late + 1)
     assert 0.75 <= met / (met + late) <= 0.97
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -22,9 +22,9 @@ from ticketflow.projections.reports import (
 from ticketflow.projections.runner import Projector
 from ticketflow.render import errors
 from ticketflow.timers import Timers
-from ticketflow.workload import generate_workload
+from ticketflow.tools.workload import DEFAULT_START, generate_workload
 
-DEFAULT_START = datetime(2026, 10, 5, tzinfo=UTC)
+__all__ = ["DEFAULT_START", "DemoResult", "demo_reports", "run_demo"]
 BATCH = 200  # commands per transaction
 
 

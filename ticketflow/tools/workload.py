@@ -6,172 +6,107 @@ closing, plus self-service sessions. The result is a pure function of the
 arguments: one ``random.Random(seed)`` drives everything, the wall clock is
 never read, and the list is sorted by ``occurred_at`` (stable).
 
-Every ticket is simulated by an explicit state machine (:class:`_Ticket`) that
-refuses, by raising, any command the engine would reject (transition table,
-roles, satisfaction once per resolution, publication after consent, the
-escalation ladder, non-decreasing time). Stories stop at ``start + days``:
-whatever would happen later is simply not emitted, which leaves a realistic
-backlog of open tickets at the end of the window.
+The rules come from the engine, not from a copy: the tenants' catalogues (plans,
+channels, categories, priorities, escalation ladders), SLA targets, calendars and
+timer rules are read from the shipped policies (``ticketflow.domain.policy``), and
+every ticket's story is folded by the engine's own ``Ticket`` aggregate, which refuses
+(and the generator raises :class:`GeneratorBug` for) any command the engine would
+reject: the lifecycle table, roles, satisfaction once per resolution, publication
+after consent, the escalation ladder, non-decreasing time. What stays here is what
+makes the workload realistic: mixes, arrival hours, time zones, texts, how long work
+takes. Stories stop at ``start + days``: whatever would happen later is simply not
+emitted, which leaves a realistic backlog of open tickets at the end of the window.
 
 Commands the timer owns are never generated: SLA breaches, automatic
 escalations and ``auto_closed`` closes. So that the generated commands stay
 valid whether or not the timer's commands are interleaved, the generator keeps
-clear of the timer's territory:
+clear of the timer's territory, as the policies define it:
 
-* personalysispro: a resolution breach escalates to ``management``; manual
-  escalations therefore only happen strictly before the earliest possible
-  resolution due time (creation priority, pauses ignored), never after a
-  priority change and never after a reopen.
-* growgrebuddy: the timer escalates to ``tier2`` after 1 h on ``frontline`` and
-  to ``tier3`` one business day after reaching ``tier2``; critical tickets start
-  at ``tier3``. Manual escalations therefore go to ``tier2`` only before the
-  first deadline and to ``tier3`` only before the second, never for a ticket
-  that is or was critical, never after a priority change.
-* auto-close after 7 days resolved: every ``reopen``, ``close`` and
-  ``add_comment`` after a resolution falls within 6 days of it.
+* a resolution breach that escalates (``escalation.on_breach``, personalysispro):
+  manual escalations only happen strictly before the earliest possible resolution
+  due time (creation priority, pauses ignored), never after a priority change and
+  never after a reopen.
+* automatic escalations (``escalation.automatic``, growgrebuddy: to ``tier2`` after
+  1 h on ``frontline``, to ``tier3`` one business day after reaching ``tier2``,
+  critical tickets to ``tier3`` at creation): manual escalations go to a level only
+  before the timer's rule for it could fire, never for a ticket that is or was of a
+  priority with a rule of its own, never after a priority change.
+* auto-close (``auto_close_after``, 7 days resolved): every ``reopen``, ``close`` and
+  ``add_comment`` after a resolution falls at least a day before it.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import pairwise
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-__all__ = ["DEFAULT_START", "GB", "PP", "generate_workload"]
+from ticketflow.domain.errors import Rejected
+from ticketflow.domain.lifecycle import TABLE, Role, Status
+from ticketflow.domain.policy import AutoEscalation, Policy, shipped_policies
+from ticketflow.domain.streams import Context
+from ticketflow.domain.ticket import Ticket
+from ticketflow.tools import texts
+
+__all__ = ["DEFAULT_START", "GB", "PP", "GeneratorBug", "generate_workload"]
 
 PP = "personalysispro"
 GB = "growgrebuddy"
 DEFAULT_START = datetime(2026, 10, 5, tzinfo=UTC)
 _T = TypeVar("_T")
 
-PRIORITIES = ("critical", "high", "medium", "low")
-OPEN_STATES = frozenset({"created", "acknowledged", "in_progress", "pending_user_input"})
 
-# --------------------------------------------------------------------------- rules
-# The generator's own copy of SPEC §3; _Ticket.emit refuses anything else.
-_ANY = frozenset(
-    {"created", "acknowledged", "in_progress", "pending_user_input", "resolved", "closed"}
-)
-_ALLOWED: dict[str, frozenset[str]] = {
-    "acknowledge": frozenset({"created"}),
-    "start_work": frozenset({"acknowledged"}),
-    "request_user_input": frozenset({"acknowledged", "in_progress"}),
-    "receive_user_input": frozenset({"pending_user_input"}),
-    "resolve": frozenset({"created", "acknowledged", "in_progress", "pending_user_input"}),
-    "reopen": frozenset({"resolved"}),
-    "close": frozenset({"resolved"}),
-    "escalate": OPEN_STATES,
-    "change_priority": OPEN_STATES,
-    "assign": OPEN_STATES,
-    "add_comment": _ANY - {"closed"},
-    "link_article": _ANY,
-    "record_satisfaction": frozenset({"resolved", "closed"}),
-    "consent_to_publish": frozenset({"resolved", "closed"}),
-    "publish_as_article": frozenset({"resolved", "closed"}),
-}
-_RESULT: dict[str, str] = {
-    "acknowledge": "acknowledged",
-    "start_work": "in_progress",
-    "request_user_input": "pending_user_input",
-    "receive_user_input": "in_progress",
-    "resolve": "resolved",
-    "reopen": "in_progress",
-    "close": "closed",
-}
-_ROLES: dict[str, frozenset[str]] = {
-    "create_ticket": frozenset({"customer", "agent", "system"}),
-    "acknowledge": frozenset({"agent"}),
-    "start_work": frozenset({"agent"}),
-    "request_user_input": frozenset({"agent"}),
-    "receive_user_input": frozenset({"customer"}),
-    "resolve": frozenset({"agent"}),
-    "reopen": frozenset({"customer", "agent"}),
-    "close": frozenset({"customer", "agent"}),
-    "escalate": frozenset({"agent", "manager"}),
-    "change_priority": frozenset({"agent", "manager"}),
-    "assign": frozenset({"agent", "manager"}),
-    "add_comment": frozenset({"customer", "agent"}),
-    "link_article": frozenset({"agent"}),
-    "record_satisfaction": frozenset({"customer"}),
-    "consent_to_publish": frozenset({"customer"}),
-    "publish_as_article": frozenset({"agent"}),
-}
-LADDERS: dict[str, tuple[str, ...]] = {
-    PP: ("first_level", "second_level", "management"),
-    GB: ("tier1", "tier2", "tier3"),
-}
+@cache
+def policy_of(tenant: str) -> Policy:
+    """The shipped policy the workload writes for (and the engine applies)."""
+    return shipped_policies()[tenant]
 
-# ------------------------------------------------------------------------ policies
-PP_CATEGORIES: dict[str, tuple[str, ...]] = {
-    "account": ("login", "access_permissions", "account_verification", "billing"),
-    "technical": ("application_error", "performance", "integration", "data_import_export"),
-    "feature_request": ("new_feature", "enhancement", "integration_possibility"),
-    "survey_management": (
-        "survey_creation",
-        "response_collection",
-        "data_analysis",
-        "report_generation",
-    ),
-    "security": ("data_privacy", "vulnerability", "compliance"),
-}
-PP_PLAN_CHANNELS: dict[str, tuple[str, ...]] = {
-    "standard": ("in_app", "email"),
-    "professional": ("in_app", "email", "phone"),
-    "enterprise": ("in_app", "email", "phone"),
-}
-GB_CATEGORIES = (
-    "account",
-    "billing_payments",
-    "app_functionality",
-    "feature_request",
-    "bug_report",
-    "data_privacy",
-)
-GB_CHANNELS = ("in_app_chat", "in_app_ticket", "email", "social", "community_forum")
-GB_PLATFORMS = ("twitter", "facebook", "instagram")
 
-_PP_CATEGORY_WEIGHTS = {
-    "account": 22,
-    "technical": 30,
-    "feature_request": 13,
-    "survey_management": 27,
-    "security": 8,
+# ------------------------------------------------------------------------ realism
+# Relative weights by name; the names themselves come from the policies.
+_PLAN_WEIGHTS = {"standard": 45, "professional": 35, "enterprise": 20}
+_CATEGORY_WEIGHTS = {
+    PP: {"account": 22, "technical": 30, "feature_request": 13, "survey_management": 27,
+         "security": 8},
+    GB: {"account": 20, "billing_payments": 18, "app_functionality": 27, "feature_request": 10,
+         "bug_report": 20, "data_privacy": 5},
 }
-_GB_CATEGORY_WEIGHTS = {
-    "account": 20,
-    "billing_payments": 18,
-    "app_functionality": 27,
-    "feature_request": 10,
-    "bug_report": 20,
-    "data_privacy": 5,
+# Overall about 5 / 20 / 50 / 25 % critical / high / medium / low.
+_BASE_PRIORITY = {"critical": 5.0, "high": 20.0, "medium": 50.0, "low": 25.0}
+_CATEGORY_PRIORITY: dict[str, dict[str, float]] = {
+    "security": {"critical": 12.0, "high": 33.0, "medium": 40.0, "low": 15.0},
+    "data_privacy": {"critical": 10.0, "high": 35.0, "medium": 40.0, "low": 15.0},
+    "technical": {"critical": 6.5, "high": 24.0, "medium": 50.0, "low": 19.5},
+    "bug_report": {"critical": 7.0, "high": 25.0, "medium": 48.0, "low": 20.0},
+    "feature_request": {"critical": 0.0, "high": 5.0, "medium": 42.0, "low": 53.0},
 }
-# critical, high, medium, low: overall about 5 / 20 / 50 / 25 %.
-_BASE_PRIORITY = (5.0, 20.0, 50.0, 25.0)
-_CATEGORY_PRIORITY: dict[str, tuple[float, ...]] = {
-    "security": (12.0, 33.0, 40.0, 15.0),
-    "data_privacy": (10.0, 35.0, 40.0, 15.0),
-    "technical": (6.5, 24.0, 50.0, 19.5),
-    "bug_report": (7.0, 25.0, 48.0, 20.0),
-    "feature_request": (0.0, 5.0, 42.0, 53.0),
+# growgrebuddy's channels on weekdays and at weekends (chat dominates at weekends).
+_GB_CHANNEL_WEIGHTS = {
+    False: {"in_app_chat": 35, "in_app_ticket": 25, "email": 20, "social": 10,
+            "community_forum": 10},
+    True: {"in_app_chat": 55, "in_app_ticket": 15, "email": 10, "social": 12,
+           "community_forum": 8},
 }
-
-# First-response targets in minutes (SPEC §2.1 / §2.2) and the resolution targets.
-_PP_FIRST_RESPONSE = {
-    "standard": {"critical": 240, "high": 240, "medium": 720, "low": 1440},
-    "professional": {"critical": 120, "high": 180, "medium": 480, "low": 960},
-    "enterprise": {"critical": 30, "high": 60, "medium": 240, "low": 480},
-}
-_PP_RESOLUTION = {"critical": 240, "high": 480, "medium": 1440, "low": 4320}
-_GB_FIRST_RESPONSE = {"critical": 60, "high": 240, "medium": 480, "low": 960}
-# growgrebuddy has no resolution target; this is the effort the team typically needs.
-_GB_EFFORT = {"critical": 180, "high": 480, "medium": 960, "low": 1920}
+_FIELD_WEIGHTS = {"platform": {"twitter": 45, "facebook": 30, "instagram": 25}}
+# Minutes of work a ticket typically needs where its policy sets no resolution target
+# (growgrebuddy); elsewhere the resolution target is the effort.
+_EFFORT_WITHOUT_TARGET = {"critical": 180, "high": 480, "medium": 960, "low": 1920}
+# growgrebuddy's front line works its `frontline` hours (7 days a week) on tickets whose
+# clocks count `business` hours.
+_WORKED_ON = {(GB, "business"): "frontline"}
+# How long before the timer's earliest escalation a story stops escalating by hand.
+_BEFORE_BREACH = timedelta(minutes=5)
+_BEFORE_FIRST_AUTOMATIC = timedelta(minutes=2)
+_BEFORE_LEVEL_AUTOMATIC = timedelta(minutes=5)
+# Customers reopen within 3 days of a resolution, if at all.
+_REOPEN_WITHIN = timedelta(days=3)
 
 _PP_TIMEZONES = (
     ("America/New_York", 26),
@@ -216,269 +151,18 @@ _GB_HOURS_WEEKEND = (
 )  # fmt: skip
 _DAY_WEIGHT = {PP: (1.0, 0.18), GB: (1.0, 0.6)}  # (weekday, weekend)
 
-# ---------------------------------------------------------------------------- texts
-_PP_SUBJECTS: dict[str, tuple[str, ...]] = {
-    "login": (
-        "Cannot log in after password reset",
-        "SSO login loops back to the sign-in page",
-        "Two-factor code never arrives",
-    ),
-    "access_permissions": (
-        "New project lead cannot see shared surveys",
-        "Need admin rights for a new team member",
-        "Viewer role can edit reports",
-    ),
-    "account_verification": (
-        "Verification email not received",
-        "Domain verification keeps failing",
-        "Cannot verify the company account",
-    ),
-    "billing": (
-        "Invoice shows the wrong seat count",
-        "Charged twice this month",
-        "Please add our VAT number to invoices",
-    ),
-    "application_error": (
-        "Survey builder crashes when adding skip logic",
-        "Error 500 when opening the dashboard",
-        "Export button does nothing",
-    ),
-    "performance": (
-        "Dashboards load very slowly",
-        "Report generation times out",
-        "Survey pages are slow for respondents",
-    ),
-    "integration": (
-        "Salesforce sync stopped overnight",
-        "Webhook deliveries are failing",
-        "Slack notifications are missing",
-    ),
-    "data_import_export": (
-        "Exports time out",
-        "CSV import rejects a valid file",
-        "SPSS export is missing variables",
-    ),
-    "new_feature": (
-        "Request: quotas per answer option",
-        "Request: offline survey mode for field teams",
-        "Request: dark theme for respondents",
-    ),
-    "enhancement": (
-        "Allow bulk editing of questions",
-        "Better filters in the response viewer",
-        "Keyboard shortcuts in the survey builder",
-    ),
-    "integration_possibility": (
-        "Is a HubSpot integration possible?",
-        "Microsoft Teams integration?",
-        "Native Power BI connector",
-    ),
-    "survey_creation": (
-        "Cannot duplicate a survey",
-        "Question piping shows the wrong value",
-        "Branching logic skips a page",
-    ),
-    "response_collection": (
-        "Responses from mobile are not recorded",
-        "Panel link quota is not enforced",
-        "Duplicate responses from the same respondent",
-    ),
-    "data_analysis": (
-        "Cross-tab totals do not match",
-        "Weighting gives odd results",
-        "Sentiment analysis missing for German answers",
-    ),
-    "report_generation": (
-        "Scheduled report was not sent",
-        "PDF report cuts off charts",
-        "Branding missing in the shared report",
-    ),
-    "data_privacy": (
-        "GDPR deletion request for a respondent",
-        "We need a data processing agreement",
-        "Respondent asks for a copy of their data",
-    ),
-    "vulnerability": (
-        "Possible XSS in the survey preview",
-        "Security researcher report",
-        "Session not invalidated after logout",
-    ),
-    "compliance": (
-        "Request for the SOC 2 report",
-        "HIPAA configuration question",
-        "Data residency for our EU accounts",
-    ),
-}
-_GB_SUBJECTS: dict[str, tuple[str, ...]] = {
-    "account": (
-        "Can't sign in to the app",
-        "Lost access after changing my phone",
-        "How do I change my email address?",
-        "My account is locked",
-    ),
-    "billing_payments": (
-        "Charged after cancelling Premium",
-        "Refund for an accidental purchase",
-        "Payment declined in the app",
-        "Premium not activated after paying",
-    ),
-    "app_functionality": (
-        "Watering reminders are not firing",
-        "Sync between my devices does not work",
-        "Photo upload is stuck",
-        "Garden planner won't save",
-    ),
-    "feature_request": (
-        "Please add a watering calendar export",
-        "Dark mode please",
-        "Support for hydroponic setups",
-        "A home-screen widget would be great",
-    ),
-    "bug_report": (
-        "App crashes on launch after the update",
-        "Soil sensor readings show zero",
-        "Notifications arrive twice",
-        "Map view is blank on Android",
-    ),
-    "data_privacy": (
-        "Delete my account and my data",
-        "Who can see my garden photos?",
-        "Export my personal data",
-        "Unexpected marketing emails",
-    ),
-}
-_DETAILS = (
-    "This started this morning and blocks part of my team.",
-    "It worked fine last week; nothing changed on our side.",
-    "Steps: open the page, click the button, wait. Screenshot attached.",
-    "We tried another browser and a different network, same result.",
-    "Happens every time for some users, never for others.",
-    "Could you look into this before our deadline on Friday?",
-    "Not urgent, but it is annoying for everyone involved.",
-    "Please advise on how to proceed.",
-)
-_INCIDENT_SUBJECTS = (
-    "Dashboard returns error 500",
-    "Survey links show a maintenance page",
-    "Responses are not being saved",
-)
-_RESOLUTIONS = (
-    "Root cause identified and fixed; confirmed working on our side.",
-    "Configuration corrected for the account.",
-    "Explained the setting that controls this behaviour; customer confirmed.",
-    "Fix deployed in today's release.",
-    "Workaround provided while a permanent fix is scheduled.",
-    "Cache cleared and data re-synced.",
-    "Permissions updated as requested.",
-    "Answered with step-by-step instructions and a knowledge-base article.",
-)
-_QUICK_RESOLUTIONS = (
-    "Duplicate of an existing ticket.",
-    "Customer solved it before we replied.",
-    "Sent to the wrong support address; forwarded to sales.",
-)
-_NO_RESPONSE = "No response from the customer after two reminders; resolving."
-_BACKLOG_RESOLUTIONS = (
-    "Shipped in this week's release.",
-    "Added to the roadmap; we will notify you when it is available.",
-    "Not planned for now; feedback shared with the product team.",
-)
-_QUESTIONS = (
-    "Could you send a screenshot of the error?",
-    "Which browser and version are you using?",
-    "Can you share the ID of the affected survey?",
-    "When did this last work for you?",
-    "Could you export the log from Settings > Diagnostics?",
-    "Which device and app version do you use?",
-)
-_INTERNAL_NOTES = (
-    "Reproduced on staging.",
-    "Looks related to last night's deployment.",
-    "Checked logs: timeouts from the export worker.",
-    "Customer is on an old app version.",
-    "Asked the specialists for a second opinion.",
-    "Known issue, linking the internal bug.",
-)
-_AGENT_UPDATES = (
-    "Thanks for your patience, we are still investigating.",
-    "We have found the cause and are working on a fix.",
-    "A fix is being tested now.",
-    "Quick update: the team is on it.",
-)
-_CUSTOMER_COMMENTS = (
-    "Any news on this?",
-    "Adding more details: it also happens on the second workspace.",
-    "This is getting urgent for us.",
-    "Here is the screenshot you asked for.",
-    "Thanks!",
-)
-_THANKS = ("Thanks, all good now!", "Works again, thank you.", "Great, much appreciated.")
-_REOPEN_REASONS = (
-    "The problem is back.",
-    "The fix did not work for all users.",
-    "Still seeing the same error.",
-)
-_AGENT_REOPEN_REASONS = ("Regression found during follow-up.", "Fix rolled back.")
-_SAT_COMMENTS = (
-    "Fast and friendly.",
-    "Took longer than I hoped.",
-    "Solved my problem, thanks.",
-    "Had to explain the issue twice.",
-    "Great support!",
-)
-_ESCALATION_REASONS = {
-    "first_level": "Needs a senior agent.",
-    "second_level": "Needs the technical specialists.",
-    "management": "Customer impact requires management attention.",
-    "tier2": "Technical issue beyond tier 1.",
-    "tier3": "Needs a developer.",
-}
-_PRIORITY_REASONS = ("Impact clarified with the customer.", "More users affected than reported.")
-
-
 # ------------------------------------------------------------------------- calendars
-def _open_hours(calendar: str, day: date) -> tuple[int, int] | None:
-    if calendar == "business":
-        return (9, 17) if day.weekday() < 5 else None
-    if calendar == "extended":
-        return (8, 20) if day.weekday() < 5 else None
-    if calendar == "frontline":
-        return (8, 20)
-    raise ValueError(f"unknown calendar {calendar!r}")
+def advance(policy: Policy, calendar: str, tz: ZoneInfo, at: datetime, minutes: float) -> datetime:
+    """The UTC instant when ``minutes`` of the policy's ``calendar`` have passed after ``at``
+    (the engine's own calendar maths)."""
+    return policy.calendar_objects[calendar].zoned(tz).advance(at, minutes * 60)
 
 
-def add_working_minutes(at: datetime, minutes: float, calendar: str, tz: ZoneInfo) -> datetime:
-    """The UTC instant when ``minutes`` of ``calendar`` time have passed after ``at``."""
-    at = at.astimezone(UTC)
-    if minutes <= 0:
-        return at
-    if calendar == "always":
-        return at + timedelta(minutes=minutes)
-    remaining = timedelta(minutes=minutes)
-    day = at.astimezone(tz).date()
-    while True:
-        hours = _open_hours(calendar, day)
-        if hours is not None:
-            opens = datetime.combine(day, time(hours[0]), tzinfo=tz).astimezone(UTC)
-            closes = datetime.combine(day, time(hours[1]), tzinfo=tz).astimezone(UTC)
-            begin = max(opens, at)
-            if begin < closes:
-                if remaining <= closes - begin:
-                    return begin + remaining
-                remaining -= closes - begin
-        day += timedelta(days=1)
-
-
-def _pp_calendar(plan: str, priority: str) -> str:
-    if plan == "standard":
-        return "business"
-    if plan == "enterprise" and priority == "critical":
-        return "always"
-    return "extended"
-
-
-def _gb_first_response_calendar(priority: str) -> str:
-    return {"critical": "always", "high": "frontline"}.get(priority, "business")
+def _automatic(policy: Policy, since: str, priority: str | None = None) -> AutoEscalation | None:
+    """The policy's automatic escalation counted from ``since`` ("created" or
+    "level:<name>") for tickets of ``priority`` (None: the rule for every priority)."""
+    return next((rule for rule in policy.escalation.automatic
+                 if rule.since == since and rule.priority == priority), None)
 
 
 # ---------------------------------------------------------------------------- model
@@ -496,7 +180,7 @@ class _Account:
     account_id: str
     plan: str
     home_tz: ZoneInfo  # where the people live (drives arrival hours)
-    declared_tz: str | None  # payload timezone; None: tenant default (UTC)
+    declared_tz: str | None  # payload timezone; None: the policy's default_timezone
     users: tuple[str, ...]
 
 
@@ -536,28 +220,42 @@ class _Plan:
     ticket_id: str = ""
 
 
-@dataclass
 class _Ticket:
-    """One ticket's state as the engine will see it; ``emit`` enforces the rules."""
+    """One ticket's story. The engine's ``Ticket`` aggregate holds its state and
+    refuses what the engine would; the rest is what the story plans around the timer."""
 
-    ctx: _Ctx
-    rng: random.Random  # the ticket's own stream, derived from the seed
-    plan: _Plan
-    tz: ZoneInfo  # the ticket's account time zone as the engine knows it
-    priority: str
-    level: str | None
-    state: str | None = None
-    last: datetime | None = None
-    agent: str | None = None
-    satisfaction_open: bool = False
-    consented: bool = False
-    ever_critical: bool = False
-    escalation_deadline: datetime | None = None  # escalate only strictly before
-    resolutions: int = 0
+    def __init__(self, ctx: _Ctx, rng: random.Random, plan: _Plan) -> None:
+        self.ctx, self.rng, self.plan = ctx, rng, plan
+        self.policy = policy_of(plan.tenant)
+        self.tz = _engine_tz(plan.account)  # the account's time zone as the engine knows it
+        self.aggregate: Ticket | None = None
+        # A ticket of a priority the timer escalates on its own is never escalated by hand.
+        self.timer_priority = _automatic(self.policy, "created", plan.priority) is not None
+        self.escalation_deadline: datetime | None = None  # escalate only strictly before
 
     @property
     def tenant(self) -> str:
         return self.plan.tenant
+
+    @property
+    def state(self) -> str | None:
+        return None if self.aggregate is None else self.aggregate.status
+
+    @property
+    def priority(self) -> str:
+        return self.plan.priority if self.aggregate is None else self.aggregate.priority
+
+    @property
+    def last(self) -> datetime | None:
+        return None if self.aggregate is None else self.aggregate.last_occurred_at
+
+    @property
+    def agent(self) -> str | None:
+        return None if self.aggregate is None else self.aggregate.assignee
+
+    @property
+    def resolutions(self) -> int:
+        return 0 if self.aggregate is None else self.aggregate.resolutions
 
     def next_time(self, at: datetime) -> datetime:
         """``at`` at seconds precision, pushed just past the ticket's previous command."""
@@ -567,7 +265,7 @@ class _Ticket:
         return at
 
     def can(self, ctype: str) -> bool:
-        return self.state is not None and self.state in _ALLOWED[ctype]
+        return self.state is not None and Status(self.state) in TABLE[ctype].allowed_from
 
     def emit(
         self, ctype: str, at: datetime, actor: str, role: str, payload: dict[str, Any]
@@ -575,9 +273,7 @@ class _Ticket:
         at = self.next_time(at)
         if at >= self.ctx.end:
             raise _WindowEnd
-        self._check(ctype, role, payload)
-        self._apply(ctype, payload)
-        self.last = at
+        self._fold(ctype, Context("workload", self.tenant, actor, Role(role), at, at), payload)
         self.ctx.push(
             at,
             {
@@ -591,77 +287,52 @@ class _Ticket:
         )
         return at
 
-    def _check(self, ctype: str, role: str, payload: dict[str, Any]) -> None:
-        if role not in _ROLES[ctype]:
-            raise GeneratorBug(f"{role} may not {ctype}")
-        if ctype == "create_ticket":
-            if self.state is not None:
-                raise GeneratorBug("ticket created twice")
-            return
-        if not self.can(ctype):
-            raise GeneratorBug(f"{ctype} from {self.state}")
-        if ctype == "record_satisfaction" and not self.satisfaction_open:
-            raise GeneratorBug("satisfaction twice for one resolution")
-        if ctype == "publish_as_article" and not self.consented:
-            raise GeneratorBug("publish without consent")
-        if ctype == "add_comment" and role == "customer" and payload["visibility"] != "public":
-            raise GeneratorBug("customers comment publicly only")
-        if ctype == "change_priority" and payload["priority"] == self.priority:
-            raise GeneratorBug("change_priority to the same priority")
-        if ctype == "escalate":
-            self._check_escalation(payload["level"])
-
-    def _check_escalation(self, level: str) -> None:
-        ladder = LADDERS[self.tenant]
-        current = -1 if self.level is None else ladder.index(self.level)
-        target = ladder.index(level)
-        if target <= current:
-            raise GeneratorBug(f"escalation {self.level} -> {level} does not rise")
-        if target > current + 1 and self.priority != "critical":
-            raise GeneratorBug(f"escalation {self.level} -> {level} skips a level")
-
-    def _apply(self, ctype: str, payload: dict[str, Any]) -> None:
-        if ctype == "create_ticket":
-            self.state = "created"
-        elif ctype in _RESULT:
-            self.state = _RESULT[ctype]
-        if ctype == "resolve":
-            self.satisfaction_open = True
-            self.resolutions += 1
-        elif ctype == "record_satisfaction":
-            self.satisfaction_open = False
-        elif ctype == "consent_to_publish":
-            self.consented = True
-        elif ctype == "escalate":
-            self.level = payload["level"]
-        elif ctype == "assign":
-            self.agent = payload["agent_id"]
-        elif ctype == "change_priority":
-            self.priority = payload["priority"]
-            self.ever_critical = self.ever_critical or self.priority == "critical"
-            self.escalation_deadline = None  # targets recomputed: stay clear of the timer
+    def _fold(self, ctype: str, context: Context, payload: dict[str, Any]) -> None:
+        """Run the command on the aggregate, as the engine will; its events are dropped."""
+        try:
+            if ctype == "create_ticket":
+                if self.aggregate is not None:
+                    raise GeneratorBug("ticket created twice")
+                self.aggregate = Ticket.create(context, self.policy, self.plan.ticket_id, payload)
+            elif self.aggregate is None:
+                raise GeneratorBug(f"{ctype} before create_ticket")
+            else:
+                self.aggregate.handle(ctype, context, self.policy, payload)
+        except Rejected as refused:
+            raise GeneratorBug(f"{self.plan.ticket_id}: the engine would refuse {ctype}"
+                               f" ({refused.code}): {refused}") from refused
+        self.aggregate.collect_events()
+        if ctype == "change_priority":  # targets recomputed: stay clear of the timer
+            new = payload["priority"]
+            self.timer_priority |= _automatic(self.policy, "created", new) is not None
+            self.escalation_deadline = None
 
     # -- calendars of this ticket ------------------------------------------------
     @property
+    def sla_calendar(self) -> str:
+        return self.policy.calendar_name(self.plan.account.plan, self.priority)
+
+    @property
     def work_calendar(self) -> str:
-        if self.tenant == PP:
-            return _pp_calendar(self.plan.account.plan, self.priority)
-        return "always" if self.priority == "critical" else "frontline"
+        """The hours in which agents work on the ticket."""
+        return _WORKED_ON.get((self.tenant, self.sla_calendar), self.sla_calendar)
 
     @property
     def first_response(self) -> tuple[float, str]:
-        if self.tenant == PP:
-            plan = self.plan.account.plan
-            return _PP_FIRST_RESPONSE[plan][self.priority], _pp_calendar(plan, self.priority)
-        return _GB_FIRST_RESPONSE[self.priority], _gb_first_response_calendar(self.priority)
+        """The first-response target (minutes) and the calendar it counts on."""
+        target = self.policy.first_response_minutes(self.plan.account.plan, self.priority)
+        return target, self.sla_calendar
 
     @property
     def effort(self) -> float:
-        table = _PP_RESOLUTION if self.tenant == PP else _GB_EFFORT
-        return table[self.priority]
+        target = self.policy.resolution_minutes(self.priority)
+        return target if target is not None else _EFFORT_WITHOUT_TARGET[self.priority]
+
+    def advance(self, at: datetime, minutes: float, calendar: str) -> datetime:
+        return advance(self.policy, calendar, self.tz, at, minutes)
 
     def after_work(self, at: datetime, minutes: float) -> datetime:
-        return add_working_minutes(at, minutes, self.work_calendar, self.tz)
+        return self.advance(at, minutes, self.work_calendar)
 
 
 # ---------------------------------------------------------------------- randomness
@@ -708,18 +379,19 @@ def _make_accounts(rng: random.Random, n_pp: int, n_gb: int) -> dict[str, list[_
         if name in names:
             name = f"{name}-{len(pp)}"
         names.add(name)
-        plan = _pick(rng, ("standard", "professional", "enterprise"), (45, 35, 20))
+        plan = _weighted(rng, list(policy_of(PP).plans), _PLAN_WEIGHTS)
         tz_name = _pick(rng, pp_tz, pp_tz_w)
         users = tuple(f"{name}-user{k}" for k in range(1, 2 + rng.randrange(8)))
         pp.append(_Account(PP, name, plan, ZoneInfo(tz_name), tz_name, users))
     gb: list[_Account] = []
     gb_tz = [name for name, _ in _GB_TIMEZONES]
     gb_tz_w = [w for _, w in _GB_TIMEZONES]
+    (gb_plan,) = policy_of(GB).plans  # one plan for every app user
     for k in range(max(10, int(n_gb * 0.8))):
         tz_name = _pick(rng, gb_tz, gb_tz_w)
         declared = tz_name if rng.random() < 0.7 else None
         account_id = f"gb-user-{k + 1:05d}"
-        gb.append(_Account(GB, account_id, "standard", ZoneInfo(tz_name), declared, (account_id,)))
+        gb.append(_Account(GB, account_id, gb_plan, ZoneInfo(tz_name), declared, (account_id,)))
     return {PP: pp, GB: gb}
 
 
@@ -730,7 +402,7 @@ def _account_weights(accounts: list[_Account]) -> list[float]:
 
 
 def _engine_tz(account: _Account) -> ZoneInfo:
-    return ZoneInfo(account.declared_tz) if account.declared_tz else ZoneInfo("UTC")
+    return ZoneInfo(account.declared_tz or policy_of(account.tenant).default_timezone)
 
 
 # ------------------------------------------------------------------------ arrivals
@@ -767,20 +439,25 @@ def _arrival(
             return at
 
 
-def _priority(rng: random.Random, category: str) -> str:
-    return _pick(rng, PRIORITIES, _CATEGORY_PRIORITY.get(category, _BASE_PRIORITY))
+def _weighted(rng: random.Random, names: Sequence[str], weights: Mapping[str, float]) -> str:
+    """One of ``names`` (in the policy's order) by its weight."""
+    return _pick(rng, names, [weights[name] for name in names])
+
+
+def _priority(rng: random.Random, tenant: str, category: str) -> str:
+    weights = _CATEGORY_PRIORITY.get(category, _BASE_PRIORITY)
+    return _weighted(rng, policy_of(tenant).priorities, weights)
 
 
 def _pp_channel(rng: random.Random, plan: str) -> str:
-    channels = PP_PLAN_CHANNELS[plan]
+    channels = policy_of(PP).plans[plan].channels
     weights = (55, 45) if len(channels) == 2 else (45, 35, 20)
     return _pick(rng, channels, weights)
 
 
-def _gb_channel(rng: random.Random, at: datetime, tz: ZoneInfo) -> str:
+def _gb_channel(rng: random.Random, plan: str, at: datetime, tz: ZoneInfo) -> str:
     weekend = at.astimezone(tz).weekday() >= 5
-    weights = (55, 15, 10, 12, 8) if weekend else (35, 25, 20, 10, 10)
-    return _pick(rng, GB_CHANNELS, weights)
+    return _weighted(rng, policy_of(GB).plans[plan].channels, _GB_CHANNEL_WEIGHTS[weekend])
 
 
 def _plan_tickets(
@@ -810,11 +487,14 @@ def _plan_tickets(
             priority = _pick(rng, ("critical", "high"), (30, 70))
         else:
             at = _arrival(rng, tenant, tz, start, end)
-            mix = _PP_CATEGORY_WEIGHTS if tenant == PP else _GB_CATEGORY_WEIGHTS
-            category = _pick(rng, list(mix), list(mix.values()))
-            sub = rng.choice(PP_CATEGORIES[category]) if tenant == PP else None
-            priority = _priority(rng, category)
-        channel = _pp_channel(rng, account.plan) if tenant == PP else _gb_channel(rng, at, tz)
+            categories = policy_of(tenant).categories
+            category = _weighted(rng, list(categories), _CATEGORY_WEIGHTS[tenant])
+            sub = rng.choice(categories[category]) if categories[category] else None
+            priority = _priority(rng, tenant, category)
+        if tenant == PP:
+            channel = _pp_channel(rng, account.plan)
+        else:
+            channel = _gb_channel(rng, account.plan, at, tz)
         plans.append(
             _Plan(tenant, at, account, category, sub, priority, channel, incident=k < n_incident)
         )
@@ -859,24 +539,24 @@ def _create(tk: _Ticket) -> None:
     elif not plan.via_session and rng.random() < 0.04:
         role, actor = "agent", rng.choice(tk.ctx.staff[plan.tenant].agents)
     if plan.incident:
-        subject = rng.choice(_INCIDENT_SUBJECTS)
+        subject = rng.choice(texts.INCIDENT_SUBJECTS)
     elif plan.tenant == PP:
-        subject = rng.choice(_PP_SUBJECTS[plan.subcategory or ""])
+        subject = rng.choice(texts.PP_SUBJECTS[plan.subcategory or ""])
     else:
-        subject = rng.choice(_GB_SUBJECTS[plan.category])
+        subject = rng.choice(texts.GB_SUBJECTS[plan.category])
     payload: dict[str, Any] = {"account_id": plan.account.account_id, "plan": plan.account.plan}
     if plan.account.declared_tz is not None:
         payload["timezone"] = plan.account.declared_tz
     payload["channel"] = plan.channel
-    if plan.channel == "social":
-        payload["platform"] = _pick(rng, GB_PLATFORMS, (45, 30, 25))
+    for name, allowed in tk.policy.channel_fields.get(plan.channel, {}).items():
+        payload[name] = _weighted(rng, allowed, _FIELD_WEIGHTS[name])  # social: platform
     payload["category"] = plan.category
     if plan.subcategory is not None:
         payload["subcategory"] = plan.subcategory
     payload["priority"] = plan.priority
     payload["subject"] = subject
     stop = "" if subject.endswith(("?", "!", ".")) else "."
-    payload["description"] = f"{subject}{stop} {rng.choice(_DETAILS)}"
+    payload["description"] = f"{subject}{stop} {rng.choice(texts.DETAILS)}"
     tk.emit("create_ticket", plan.created_at, actor, role, payload)
 
 
@@ -895,7 +575,7 @@ def _escalate(tk: _Ticket, at: datetime, level: str) -> bool:
     role = "manager" if level == "management" or rng.random() < 0.25 else "agent"
     staff = tk.ctx.staff[tk.tenant]
     actor = rng.choice(staff.managers) if role == "manager" else _agent(tk)
-    reason = _ESCALATION_REASONS[level]
+    reason = texts.ESCALATION_REASONS[level]
     at = tk.emit("escalate", at, actor, role, {"level": level, "reason": reason})
     pool = {"second_level": staff.specialists, "tier2": staff.specialists}.get(level)
     if level == "tier3":
@@ -903,9 +583,9 @@ def _escalate(tk: _Ticket, at: datetime, level: str) -> bool:
     if pool and rng.random() < 0.6:
         tk.emit("assign", at + timedelta(minutes=rng.uniform(2, 30)), rng.choice(staff.managers),
                 "manager", {"agent_id": rng.choice(pool)})  # fmt: skip
-    if tk.tenant == GB and level == "tier2":
-        tier3_due = add_working_minutes(at, 480, "business", tk.tz)
-        tk.escalation_deadline = tier3_due - timedelta(minutes=5)
+    rule = _automatic(tk.policy, f"level:{level}")
+    if rule is not None:  # growgrebuddy: tier3 one business day after tier2
+        tk.escalation_deadline = tk.advance(at, rule.after, rule.calendar) - _BEFORE_LEVEL_AUTOMATIC
     return True
 
 
@@ -915,17 +595,15 @@ def _escalation_plan(tk: _Ticket) -> list[str]:
     p = {"critical": 0.55, "high": 0.3, "medium": 0.15, "low": 0.06}[tk.priority]
     if rng.random() >= p:
         return []
+    ladder = tk.policy.escalation.levels
     if tk.tenant == GB:
-        if tk.priority == "critical":
-            return []  # critical tickets start at tier3
-        return ["tier2", "tier3"] if rng.random() < 0.3 else ["tier2"]
-    if tk.priority == "critical":
-        first = _pick(rng, ("first_level", "second_level", "management"), (55, 35, 10))
-    else:
-        first = "first_level"
-    ladder = list(LADDERS[PP])
-    levels = [first]
-    while levels[-1] != "management" and rng.random() < 0.3:
+        if tk.timer_priority:
+            return []  # the timer raises it to the top at creation (critical: tier3)
+        _, tier2, tier3 = ladder
+        return [tier2, tier3] if rng.random() < 0.3 else [tier2]
+    # only critical tickets may skip a level
+    levels = [_pick(rng, ladder, (55, 35, 10)) if tk.priority == "critical" else ladder[0]]
+    while levels[-1] != ladder[-1] and rng.random() < 0.3:
         levels.append(ladder[ladder.index(levels[-1]) + 1])
     return levels
 
@@ -934,17 +612,13 @@ def _story(tk: _Ticket) -> None:
     ctx, rng, plan = tk.ctx, tk.rng, tk.plan
     _create(tk)
     created = plan.created_at
-    if tk.tenant == PP:
-        due = add_working_minutes(created, _PP_RESOLUTION[tk.priority], tk.work_calendar, tk.tz)
-        tk.escalation_deadline = due - timedelta(minutes=5)
-    elif not tk.ever_critical:
-        due = add_working_minutes(created, 60, "frontline", tk.tz)
-        tk.escalation_deadline = due - timedelta(minutes=2)
+    tk.escalation_deadline = _first_escalation_deadline(tk)
     levels = _escalation_plan(tk)
 
     if rng.random() < 0.03:  # spam, duplicates, solved by the customer meanwhile
         at = tk.after_work(created, rng.uniform(5, 90))
-        tk.emit("resolve", at, _agent(tk), "agent", {"resolution": rng.choice(_QUICK_RESOLUTIONS)})
+        agent = _agent(tk)  # drawn before the text: the seed's stories stay the same
+        tk.emit("resolve", at, agent, "agent", {"resolution": rng.choice(texts.QUICK_RESOLUTIONS)})
         _after_resolve(tk, quick=True)
         return
 
@@ -965,7 +639,7 @@ def _story(tk: _Ticket) -> None:
         when = _customer_time(rng, when, plan.account.home_tz)
 
         def nudge(at: datetime) -> None:
-            _comment(tk, at, "customer", rng.choice(_CUSTOMER_COMMENTS))
+            _comment(tk, at, "customer", rng.choice(texts.CUSTOMER_COMMENTS))
 
         before_ack.append((when, nudge))
     if tk.tenant == GB and levels and tk.escalation_deadline is not None:
@@ -979,10 +653,23 @@ def _story(tk: _Ticket) -> None:
         before_ack.append((when, triage))
     for when, action in sorted(before_ack, key=lambda item: item[0]):
         action(when)
-    if tk.tenant == GB and levels and levels[0] == "tier2":
-        levels.clear()  # the triage window passed: the timer escalates instead
+    if tk.tenant == GB and levels and levels[0] == tk.policy.escalation.levels[1]:
+        levels.clear()  # the triage window passed: the timer escalates to tier2 instead
 
     _acknowledge_and_work(tk, ack_at, levels)
+
+
+def _first_escalation_deadline(tk: _Ticket) -> datetime | None:
+    """Manual escalations stop before the earliest escalation the timer may make: the
+    resolution breach where it escalates, else the first automatic escalation."""
+    policy, created = tk.policy, tk.plan.created_at
+    target = policy.resolution_minutes(tk.priority)
+    if "resolution" in policy.escalation.on_breach and target is not None:
+        return tk.advance(created, target, tk.sla_calendar) - _BEFORE_BREACH
+    rule = _automatic(policy, "created")
+    if rule is None or tk.timer_priority:
+        return None
+    return tk.advance(created, rule.after, rule.calendar) - _BEFORE_FIRST_AUTOMATIC
 
 
 def _ack_time(tk: _Ticket) -> datetime:
@@ -991,9 +678,9 @@ def _ack_time(tk: _Ticket) -> datetime:
     if tk.plan.channel == "phone":  # the agent is on the call
         return created + timedelta(minutes=rng.uniform(1, 12))
     if tk.plan.channel == "in_app_chat" and rng.random() < 0.8:  # tier 1 picks up the chat
-        return add_working_minutes(created, rng.uniform(1, 20), "frontline", tk.tz)
+        return tk.advance(created, rng.uniform(1, 20), "frontline")
     target, calendar = tk.first_response
-    return add_working_minutes(created, target * _lognormal(rng, 0.35, 0.85), calendar, tk.tz)
+    return tk.advance(created, target * _lognormal(rng, 0.35, 0.85), calendar)
 
 
 def _acknowledge_and_work(tk: _Ticket, ack_at: datetime, levels: list[str]) -> None:
@@ -1001,7 +688,7 @@ def _acknowledge_and_work(tk: _Ticket, ack_at: datetime, levels: list[str]) -> N
     at = tk.emit("acknowledge", ack_at, _agent(tk), "agent", {})
     if rng.random() < 0.1 and not levels:  # answered in the first reply
         at = tk.after_work(at, rng.uniform(3, 40))
-        tk.emit("resolve", at, _agent(tk), "agent", {"resolution": rng.choice(_RESOLUTIONS)})
+        tk.emit("resolve", at, _agent(tk), "agent", {"resolution": rng.choice(texts.RESOLUTIONS)})
         _after_resolve(tk)
         return
     if rng.random() < 0.1:
@@ -1022,13 +709,13 @@ def _acknowledge_and_work(tk: _Ticket, ack_at: datetime, levels: list[str]) -> N
 def _pause(tk: _Ticket, at: datetime) -> bool:
     """request_user_input and, usually, the answer. False if the story ended here."""
     rng = tk.rng
-    question = {"question": rng.choice(_QUESTIONS)}
+    question = {"question": rng.choice(texts.QUESTIONS)}
     asked = tk.emit("request_user_input", at, _agent(tk), "agent", question)
     if rng.random() < 0.07:  # the customer never answers
         reminder = tk.after_work(asked + timedelta(days=2), 30)
         _comment(tk, reminder, "agent", "Friendly reminder: we still need your answer.")
         final = tk.after_work(asked + timedelta(days=5), 30)
-        tk.emit("resolve", final, _agent(tk), "agent", {"resolution": _NO_RESPONSE})
+        tk.emit("resolve", final, _agent(tk), "agent", {"resolution": texts.NO_RESPONSE})
         _after_resolve(tk)
         return False
     answer = asked + _wall(rng, 5, 1.1, 96)
@@ -1064,11 +751,11 @@ def _work(tk: _Ticket, at: datetime, first_round: bool) -> None:
             return
         at = tk.last or at
     at = tk.after_work(at, total * chunks[-1])
-    resolution = rng.choice(_RESOLUTIONS)
+    resolution = rng.choice(texts.RESOLUTIONS)
     if backlog:
         _comment(tk, at, "agent", "Logged as product feedback.", internal=True)
         at = tk.after_work(at + _wall(rng, 14 * 24, 0.6, 60 * 24), 30)
-        resolution = rng.choice(_BACKLOG_RESOLUTIONS)
+        resolution = rng.choice(texts.BACKLOG_RESOLUTIONS)
     elif rng.random() < 0.07:  # waiting for a vendor or a release
         at = at + _wall(rng, 6 * 24, 0.6, 30 * 24)
     tk.emit("resolve", at, _agent(tk), "agent", {"resolution": resolution})
@@ -1078,12 +765,12 @@ def _work(tk: _Ticket, at: datetime, first_round: bool) -> None:
 def _interlude(tk: _Ticket, kind: str, at: datetime) -> bool:
     rng = tk.rng
     if kind == "internal":
-        _comment(tk, at, "agent", rng.choice(_INTERNAL_NOTES), internal=True)
+        _comment(tk, at, "agent", rng.choice(texts.INTERNAL_NOTES), internal=True)
     elif kind == "update":
-        _comment(tk, at, "agent", rng.choice(_AGENT_UPDATES))
+        _comment(tk, at, "agent", rng.choice(texts.AGENT_UPDATES))
     elif kind == "customer":
         when = _customer_time(rng, at, tk.plan.account.home_tz)
-        _comment(tk, when, "customer", rng.choice(_CUSTOMER_COMMENTS))
+        _comment(tk, when, "customer", rng.choice(texts.CUSTOMER_COMMENTS))
     elif kind == "link":
         article = rng.choice(tk.ctx.articles[tk.tenant])
         tk.emit("link_article", at, _agent(tk), "agent", {"article_id": article})
@@ -1095,17 +782,19 @@ def _interlude(tk: _Ticket, kind: str, at: datetime) -> bool:
 
 
 def _change_priority(tk: _Ticket, at: datetime) -> None:
+    """One step more or less urgent (the policy lists priorities most urgent first)."""
     rng = tk.rng
-    index = PRIORITIES.index(tk.priority)
+    priorities = tk.policy.priorities
+    index = priorities.index(tk.priority)
     if index == 0:
-        new = "high"
-    elif index == len(PRIORITIES) - 1:
-        new = "medium"
+        new = priorities[1]
+    elif index == len(priorities) - 1:
+        new = priorities[-2]
     else:
-        new = PRIORITIES[index - 1] if rng.random() < 0.6 else PRIORITIES[index + 1]
+        new = priorities[index - 1] if rng.random() < 0.6 else priorities[index + 1]
     manager = rng.random() < 0.4
     actor = rng.choice(tk.ctx.staff[tk.tenant].managers) if manager else _agent(tk)
-    reason = rng.choice(_PRIORITY_REASONS)
+    reason = rng.choice(texts.PRIORITY_REASONS)
     tk.emit("change_priority", at, actor, "manager" if manager else "agent",
             {"priority": new, "reason": reason})  # fmt: skip
 
@@ -1116,7 +805,7 @@ def _satisfaction(tk: _Ticket, late: bool) -> Callable[[datetime], None]:
     score = _pick(rng, (1, 2, 3, 4, 5), weights)
     payload: dict[str, Any] = {"score": score}
     if rng.random() < 0.35:
-        payload["comment"] = rng.choice(_SAT_COMMENTS)
+        payload["comment"] = rng.choice(texts.SAT_COMMENTS)
     if tk.tenant == GB and rng.random() < 0.85:
         low, high = {1: (0, 4), 2: (0, 6), 3: (4, 8), 4: (6, 9), 5: (8, 10)}[score]
         payload["nps"] = rng.randint(low, high)
@@ -1132,17 +821,18 @@ def _after_resolve(tk: _Ticket, quick: bool = False) -> None:
     resolved = tk.last or tk.plan.created_at
     home = tk.plan.account.home_tz
     reopened = tk.resolutions > 1
+    quiet_until = resolved + _quiet_after_resolve(tk.policy)
     if not quick and rng.random() < (0.07 if tk.resolutions == 1 else 0.02):
         reopen_at = _customer_time(rng, resolved + _wall(rng, 18, 0.9, 60), home)
-        reopen_at = min(reopen_at, resolved + timedelta(days=3))
+        reopen_at = min(reopen_at, resolved + _REOPEN_WITHIN, quiet_until)
         if rng.random() < 0.3:
             _satisfaction(tk, late=True)(resolved + (reopen_at - resolved) * rng.uniform(0.1, 0.9))
         if rng.random() < 0.8:
             tk.emit("reopen", reopen_at, _customer(tk), "customer",
-                    {"reason": rng.choice(_REOPEN_REASONS)})  # fmt: skip
+                    {"reason": rng.choice(texts.REOPEN_REASONS)})  # fmt: skip
         else:
             tk.emit("reopen", reopen_at, _agent(tk), "agent",
-                    {"reason": rng.choice(_AGENT_REOPEN_REASONS)})  # fmt: skip
+                    {"reason": rng.choice(texts.AGENT_REOPEN_REASONS)})  # fmt: skip
         _work(tk, tk.last or reopen_at, first_round=False)
         return
     events: list[tuple[datetime, Callable[[datetime], None]]] = []
@@ -1152,12 +842,12 @@ def _after_resolve(tk: _Ticket, quick: bool = False) -> None:
     close_at: datetime | None = None
     if not quick and rng.random() < 0.4:
         close_at = _customer_time(rng, resolved + _wall(rng, 10, 1.0, 120), home)
-        close_at = min(close_at, resolved + timedelta(days=6))
+        close_at = min(close_at, quiet_until)
         events.append((close_at, _close(tk)))
     if not quick and rng.random() < 0.1:
         when = resolved + timedelta(minutes=rng.uniform(5, 600))
         if close_at is None or when < close_at:
-            events.append((min(when, resolved + timedelta(days=6)), _thanks(tk)))
+            events.append((min(when, quiet_until), _thanks(tk)))
     if not quick and rng.random() < 0.035:
         consent = _customer_time(rng, resolved + _wall(rng, 8, 1.0, 120), home)
         events.append((consent, _consent(tk)))
@@ -1167,6 +857,14 @@ def _after_resolve(tk: _Ticket, quick: bool = False) -> None:
         events.append((tk.after_work(resolved, rng.uniform(10, 240)), _late_link(tk)))
     for when, action in sorted(events, key=lambda item: item[0]):
         action(when)
+
+
+def _quiet_after_resolve(policy: Policy) -> timedelta:
+    """How long after a resolution the customer may still reopen, close or comment: a
+    day short of the policy's auto-close, so the timer's close never races them."""
+    if policy.auto_close_after is None:
+        return timedelta(days=6)
+    return timedelta(minutes=policy.auto_close_after) - timedelta(days=1)
 
 
 def _close(tk: _Ticket) -> Callable[[datetime], None]:
@@ -1183,7 +881,7 @@ def _close(tk: _Ticket) -> Callable[[datetime], None]:
 def _thanks(tk: _Ticket) -> Callable[[datetime], None]:
     def thanks(at: datetime) -> None:
         if tk.can("add_comment"):
-            _comment(tk, at, "customer", tk.rng.choice(_THANKS))
+            _comment(tk, at, "customer", tk.rng.choice(texts.THANKS))
 
     return thanks
 
@@ -1319,11 +1017,7 @@ def generate_workload(
         )
     merged = sorted([*plans[PP], *plans[GB]], key=lambda p: (p.created_at, p.ticket_id))
     for plan in merged:
-        tz = _engine_tz(plan.account)
-        level = None if plan.tenant == PP else ("tier3" if plan.priority == "critical" else "tier1")
-        story_rng = random.Random(rng.getrandbits(64))
-        critical = plan.priority == "critical"
-        ticket = _Ticket(ctx, story_rng, plan, tz, plan.priority, level, ever_critical=critical)
+        ticket = _Ticket(ctx, random.Random(rng.getrandbits(64)), plan)
         with suppress(_WindowEnd):  # the rest of the story happens after the window
             _story(ticket)
     ctx.raw.sort(key=lambda item: (item[0], item[1]))

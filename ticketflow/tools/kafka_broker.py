@@ -1,14 +1,18 @@
 """A local single-node Apache Kafka broker (KRaft) for development and tests, without Docker.
 
-The broker's jars come from Maven Central: ``kafka/pom.xml`` (at the repository root) pins the
-Kafka version and the log4j2 backend, and ``mvn ... copy-dependencies`` copies the runtime
-classpath into a cache outside the repository::
+The broker's jars come from Maven Central: ``broker/pom.xml`` (package data of
+``ticketflow.tools``, so an installed wheel has it) pins the Kafka version and the log4j2
+backend, and ``mvn ... copy-dependencies`` copies the runtime classpath into a cache::
 
     $TICKETFLOW_KAFKA_HOME (default ~/.cache/ticketflow/kafka)
     └── <kafka version>/
+        ├── conf/               the packaged pom.xml and log4j2.properties, copied here
         ├── libs/               the jars, plus .complete once a copy finished
         └── data-<port>/        default data dir: server.properties, broker.log, broker.pid,
             └── kafka-logs/     the KRaft log dir, formatted on first start
+
+Maven and the JVM read the copies in ``conf/``: the package may live in a zip or a
+read-only site-packages. Once the jars are cached, starting a broker needs no network.
 
 ``ticketflow kafka start|stop|status`` (see :func:`add_kafka_commands`) drives :class:`LocalKafka`;
 the integration tests start their own instance on free ports with a throw-away data dir.
@@ -32,6 +36,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable, Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +69,8 @@ LOG_TAIL_LINES = 30
 _POM_MAVEN_NS = "{http://maven.apache.org/POM/4.0.0}"
 _COMPLETE_MARKER = ".complete"
 
-# The module lives at <repo>/ticketflow/kafka_broker.py; the pom at <repo>/kafka/pom.xml.
-REPO_ROOT = Path(__file__).resolve().parent.parent
-KAFKA_DIR = REPO_ROOT / "kafka-broker"
+#: The files the broker needs, shipped inside the package (see pyproject's package-data).
+BROKER_FILES = ("pom.xml", "log4j2.properties")
 
 Echo = Callable[[str], None]
 
@@ -87,30 +91,38 @@ def default_home() -> Path:
     return Path.home() / ".cache" / "ticketflow" / "kafka"
 
 
-def _find_kafka_dir() -> Path:
-    candidates = [KAFKA_DIR, Path.cwd() / "kafka-broker"]
-    for candidate in candidates:
-        if (candidate / "pom.xml").is_file():
-            return candidate.resolve()
-    tried = ", ".join(str(c / "pom.xml") for c in candidates)
-    raise KafkaBrokerError(
-        f"kafka/pom.xml not found (looked at {tried}). The local Kafka tooling needs the "
-        "ticketflow source tree: install the package editable from the repository "
-        "(pip install -e .) or run from the repository root."
-    )
-
-
-def kafka_version(pom: Path | None = None) -> str:
-    """The Kafka version pinned by ``<kafka.version>`` in kafka/pom.xml."""
-    pom = pom or _find_kafka_dir() / "pom.xml"
+def packaged_file(name: str) -> bytes:
+    """One of `BROKER_FILES` as shipped in ``ticketflow/tools/broker/``."""
     try:
-        root = ET.parse(pom).getroot()
-    except (OSError, ET.ParseError) as exc:
-        raise KafkaBrokerError(f"cannot read {pom}: {exc}") from exc
+        return (resources.files("ticketflow.tools") / "broker" / name).read_bytes()
+    except OSError as exc:
+        raise KafkaBrokerError(
+            f"ticketflow/tools/broker/{name} is missing from the installed package ({exc});"
+            " reinstall ticketflow"
+        ) from exc
+
+
+def kafka_version(pom: bytes | None = None) -> str:
+    """The Kafka version pinned by ``<kafka.version>`` in the packaged pom.xml."""
+    try:
+        root = ET.fromstring(packaged_file("pom.xml") if pom is None else pom)
+    except ET.ParseError as exc:
+        raise KafkaBrokerError(f"cannot read the broker's pom.xml: {exc}") from exc
     node = root.find(f"{_POM_MAVEN_NS}properties/{_POM_MAVEN_NS}kafka.version")
     if node is None or not (node.text or "").strip():
-        raise KafkaBrokerError(f"{pom} has no <properties><kafka.version>")
+        raise KafkaBrokerError("the broker's pom.xml has no <properties><kafka.version>")
     return (node.text or "").strip()
+
+
+def _write_if_changed(path: Path, content: bytes) -> None:
+    """Write atomically, and only when different: another process may be reading it."""
+    with contextlib.suppress(OSError):
+        if path.read_bytes() == content:
+            return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    staging.write_bytes(content)
+    staging.replace(path)
 
 
 def new_cluster_id() -> str:
@@ -233,11 +245,12 @@ class LocalKafka:
             raise KafkaBrokerError("the client and controller ports must differ")
         self.host = host
         self.num_partitions = num_partitions
-        self.kafka_dir = _find_kafka_dir()
-        self.pom = self.kafka_dir / "pom.xml"
-        self.log4j_config = self.kafka_dir / "log4j2.properties"
-        self.version = kafka_version(self.pom)
+        self.packaged = {name: packaged_file(name) for name in BROKER_FILES}
+        self.version = kafka_version(self.packaged["pom.xml"])
         self.home = Path(home).expanduser() if home else default_home()
+        self.conf_dir = self.home / self.version / "conf"
+        self.pom = self.conf_dir / "pom.xml"
+        self.log4j_config = self.conf_dir / "log4j2.properties"
         self.libs_dir = self.home / self.version / "libs"
         self.data_dir = (
             Path(data_dir).expanduser()
@@ -263,7 +276,12 @@ class LocalKafka:
             self._echo(message)
 
     def _pom_digest(self) -> str:
-        return hashlib.sha256(self.pom.read_bytes()).hexdigest()
+        return hashlib.sha256(self.packaged["pom.xml"]).hexdigest()
+
+    def _write_conf(self) -> None:
+        """Copy the packaged pom and log4j2 configuration to `conf_dir`, for Maven and Java."""
+        for name, content in self.packaged.items():
+            _write_if_changed(self.conf_dir / name, content)
 
     def jars_cached(self) -> bool:
         """True when a complete copy of the jars for the current pom is in the cache."""
@@ -315,6 +333,7 @@ class LocalKafka:
             if self.jars_cached():  # another process finished the copy while we waited
                 return self.libs_dir
             mvn = self._tool("mvn", "install Maven 3.6+ (e.g. apt-get install maven)")
+            self._write_conf()
             self._say(f"fetching Kafka {self.version} jars (first run only)…")
             started = time.monotonic()
             staging = self.libs_dir.with_name(f"libs.tmp-{os.getpid()}")
@@ -331,7 +350,7 @@ class LocalKafka:
             ]
             result = subprocess.run(
                 command,
-                cwd=self.kafka_dir,
+                cwd=self.conf_dir,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
@@ -345,7 +364,7 @@ class LocalKafka:
                     f"fetching the Kafka {self.version} jars failed (mvn exit "
                     f"{result.returncode}): {' '.join(command)}\n{output}\n"
                     "Check that Maven Central is reachable (or ~/.m2/settings.xml points to a "
-                    "mirror) and that kafka/pom.xml is valid."
+                    "mirror)."
                 )
             shutil.rmtree(self.libs_dir, ignore_errors=True)
             staging.rename(self.libs_dir)
@@ -394,7 +413,7 @@ class LocalKafka:
 
     def _write_properties(self) -> None:
         lines = [
-            "# Generated by ticketflow/kafka_broker.py on every start; edits are overwritten.",
+            "# Generated by ticketflow.tools.kafka_broker on every start; edits are overwritten.",
             *(f"{key}={value}" for key, value in self.server_properties().items()),
         ]
         self.properties_file.write_text("\n".join(lines) + "\n")
@@ -496,6 +515,7 @@ class LocalKafka:
             )
 
         self.fetch_jars()
+        self._write_conf()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.pid_file.unlink(missing_ok=True)
         self._write_properties()
@@ -726,8 +746,8 @@ def add_kafka_commands(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ticketflow.kafka_broker start|stop|status`` (same as ``ticketflow kafka``)."""
-    parser = argparse.ArgumentParser(prog="python -m ticketflow.kafka_broker")
+    """``python -m ticketflow.tools.kafka_broker start|stop|status`` (as ``ticketflow kafka``)."""
+    parser = argparse.ArgumentParser(prog="python -m ticketflow.tools.kafka_broker")
     subparsers = parser.add_subparsers(dest="command")
     add_kafka_commands(subparsers)
     args = parser.parse_args(["kafka", *(sys.argv[1:] if argv is None else argv)])

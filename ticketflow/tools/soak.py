@@ -1,6 +1,6 @@
-"""`python -m ticketflow.soak`: the whole pipeline under a steady load, audited.
+"""`python -m ticketflow.tools.soak`: the whole pipeline under a steady load, audited.
 
-    python -m ticketflow.soak --minutes 30 --rate 20 [--kafka HOST:PORT] [--db URL]
+    python -m ticketflow.tools.soak --minutes 30 --rate 20 [--kafka HOST:PORT] [--db URL]
 
 Without --kafka a local broker is started on free ports (and stopped at the end);
 without --db the store is a SQLite file in a temporary folder. Each role runs as its own
@@ -53,16 +53,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.clock import Clock, default_clock
-from ticketflow.kafka_broker import LocalKafka
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import Tables, engine_for, tables
 from ticketflow.projections.runner import Projector
-from ticketflow.serve import ROLES, WorkerProcess
+from ticketflow.serve import ROLES
 from ticketflow.settings import Settings, kafka_client_config, options_for
+from ticketflow.tools.kafka_broker import LocalKafka
+from ticketflow.tools.workers import WorkerProcess
 from ticketflow.verification import verify_store
 
-log = logging.getLogger("ticketflow.soak")
+log = logging.getLogger("ticketflow.tools.soak")
 
 # -- the workload -----------------------------------------------------------------------
 
@@ -480,7 +481,7 @@ def _free_port() -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    cli = argparse.ArgumentParser(prog="python -m ticketflow.soak", description=__doc__,
+    cli = argparse.ArgumentParser(prog="python -m ticketflow.tools.soak", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_argument("--minutes", type=float, required=True)
     cli.add_argument("--rate", type=float, required=True, help="commands per second")
