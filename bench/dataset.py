@@ -22,16 +22,12 @@ from uuid import UUID, uuid5
 
 from eventsourcing.persistence import StoredEvent
 
-from ticketflow.application import (
-    RECEIPT_TOPIC,
-    STREAM_TOPIC_PREFIXES,
-    TicketingApp,
-    envelope_from_state,
-)
+from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.domain.chain import chain_hash
 from ticketflow.domain.receipt import receipt_uuid
 from ticketflow.domain.streams import stream_uuid
+from ticketflow.event_log import RECEIPT_TOPIC, STREAM_TOPIC_PREFIXES, envelope_from_state
 from ticketflow.settings import Settings
 from ticketflow.timers import Timers
 from ticketflow.tools.workload import generate_workload

@@ -14,7 +14,7 @@ from eventsourcing.domain import Snapshot
 
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.store_rows import StoreRows, TimelineRows
-from ticketflow import audit
+from ticketflow import verification
 from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
 from ticketflow.domain.streams import stream_uuid
@@ -272,7 +272,7 @@ def test_verify_reads_the_store_in_pages(
     expected: tuple[str, int, str, str], fragment: str,
 ) -> None:
     """Pages of two events: every finding is the same across a page boundary."""
-    monkeypatch.setattr(audit, "PAGE", 2)
+    monkeypatch.setattr(verification, "PAGE", 2)
     tamper(store)
     code, breaks = verify(db_url, capsys, expected[0])
     assert (code, named(breaks)) == (1, [expected])
