@@ -62,7 +62,13 @@ from ticketflow.domain.receipt import (
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.sla import SlaError
 from ticketflow.domain.store_format import STORE_FORMAT_ID, StoreFormat
-from ticketflow.domain.streams import Context, Stream, stream_uuid, unscoped_uuid
+from ticketflow.domain.streams import (
+    Context,
+    Stream,
+    envelope_from_state,
+    stream_uuid,
+    unscoped_uuid,
+)
 from ticketflow.domain.ticket import Ticket
 from ticketflow.domain.timers import SYSTEM_ACTOR, TIMER_ID_PREFIX, Due, due_commands, fire_at
 from ticketflow.schemas.commands import (
@@ -763,18 +769,6 @@ def _check_same(stored: PolicyVersion, policy: Policy) -> None:
         )
 
 
-def envelope_from_state(topic: str, version: int, state: dict[str, Any]) -> dict[str, Any]:
-    """The SPEC §5 envelope of a stream event, from its stored topic, version and state."""
-    return {
-        "event_id": state["event_id"], "type": topic.rsplit(".", 1)[-1],
-        "schema_version": state.get("class_version", 1), "tenant": state["tenant"],
-        "ticket_id": state["ticket_id"], "version": version,
-        "occurred_at": _utc(state["occurred_at"]), "recorded_at": _utc(state["timestamp"]),
-        "actor": state["actor"], "causation_id": state["causation_id"],
-        "data": state["data"], "hash": state["hash"],
-    }
-
-
 def _decoded(state: bytes, *, instants_as_text: bool = False) -> dict[str, Any] | None:
     """What the library's JSON transcoder decodes, about twice as fast: orjson, then the
     top-level datetimes the transcoder encodes as {"_type_": "datetime_iso", …} (left
@@ -788,12 +782,3 @@ def _decoded(state: bytes, *, instants_as_text: bool = False) -> dict[str, Any] 
             decoded[name] = text if instants_as_text else datetime.fromisoformat(text)
             found += 1
     return decoded if state.count(b'"_type_"') == found else None
-
-
-def _utc(value: datetime | str) -> str:
-    """An instant as UTC ISO-8601 text (ISO text already in UTC is taken as it is)."""
-    if isinstance(value, str):
-        if value.endswith("+00:00"):
-            return value
-        value = datetime.fromisoformat(value)
-    return value.astimezone(UTC).isoformat()
