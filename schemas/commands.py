@@ -1,8 +1,10 @@
 """The inbound command envelope of SPEC §5, one pydantic model per command type.
 
-`parse_command(raw_bytes)` is the only way bytes become a command: it decodes UTF-8,
-parses JSON and validates the envelope and the payload of its type, raising
-`InvalidMessage` with every problem spelled out.
+The types and their payload models are the registry's (`ticketflow.domain.commands`);
+this module wraps each in the envelope every command shares. `parse_command(raw_bytes)`
+is the only way bytes become a command: it decodes UTF-8, parses JSON and validates
+the envelope and the payload of its type, raising `InvalidMessage` with every problem
+spelled out.
 """
 
 from __future__ import annotations
@@ -13,26 +15,16 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (
     BeforeValidator,
     Field,
-    StringConstraints,
     TypeAdapter,
     ValidationError,
     create_model,
     model_validator,
 )
 
+from ticketflow.domain.commands import COMMANDS
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.domain.lifecycle import Role
-from ticketflow.schemas.fields import (
-    Id,
-    Instant,
-    Note,
-    Short,
-    StreamId,
-    Text,
-    Wire,
-    Zone,
-    clip,
-)
+from ticketflow.schemas.fields import Id, Instant, StreamId, Wire, clip
 
 COMMAND_SCHEMA_VERSION: Literal[1] = 1
 
@@ -52,109 +44,6 @@ class Actor(Wire):
     role: Role
 
 
-# -- payloads, one per command type ------------------------------------------------------
-
-
-class CreateTicket(Wire):
-    account_id: Id
-    plan: Id
-    timezone: Zone | None = None
-    channel: Id
-    platform: Id | None = None
-    category: Id
-    subcategory: Id | None = None
-    priority: Id
-    subject: Short
-    description: Text = ""
-
-
-class FreeText(Wire):
-    note: Note = None
-
-
-class RequestUserInput(Wire):
-    question: Text
-
-
-class Resolve(Wire):
-    resolution: Text
-
-
-class Reopen(Wire):
-    reason: Text
-
-
-class Close(Wire):
-    reason: Literal["confirmed", "auto_closed"] = "confirmed"
-
-
-class Escalate(Wire):
-    level: Id
-    reason: Text
-
-
-class ChangePriority(Wire):
-    priority: Id
-    reason: Text
-
-
-class Assign(Wire):
-    agent_id: Id
-    tier: Id | None = None
-
-
-class AddComment(Wire):
-    body: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
-    visibility: Literal["public", "internal"] = "public"
-
-
-class ArticleRef(Wire):
-    article_id: Id
-
-
-class RecordSatisfaction(Wire):
-    score: Annotated[int, Field(ge=1, le=5, strict=True)]
-    comment: Text | None = None
-    nps: Annotated[int | None, Field(default=None, ge=0, le=10, strict=True)] = None
-
-
-class Empty(Wire):
-    pass
-
-
-class RecordSlaBreach(Wire):
-    clock: Literal["first_response", "resolution"]
-    due_at: Instant
-
-
-class RecordSelfService(Wire):
-    articles_viewed: Annotated[list[Id], Field(max_length=1000)]
-    outcome: Literal["solved", "ticket_created"]
-    ticket_id: StreamId | None = None
-
-
-PAYLOADS: dict[str, type[Wire]] = {
-    "create_ticket": CreateTicket,
-    "acknowledge": FreeText,
-    "start_work": FreeText,
-    "request_user_input": RequestUserInput,
-    "receive_user_input": FreeText,
-    "resolve": Resolve,
-    "reopen": Reopen,
-    "close": Close,
-    "escalate": Escalate,
-    "change_priority": ChangePriority,
-    "assign": Assign,
-    "add_comment": AddComment,
-    "link_article": ArticleRef,
-    "record_satisfaction": RecordSatisfaction,
-    "consent_to_publish": Empty,
-    "publish_as_article": ArticleRef,
-    "record_sla_breach": RecordSlaBreach,
-    "record_self_service": RecordSelfService,
-}
-
-
 class CommandBase(Wire):
     """Fields every command carries. `ticket_id` names the ticket; a
     record_self_service command names its `session_id` instead."""
@@ -171,19 +60,16 @@ class CommandBase(Wire):
 
     @model_validator(mode="after")
     def _names_its_stream(self) -> CommandBase:
-        if self.type == "record_self_service":
-            if not self.session_id or self.ticket_id:
-                raise ValueError("record_self_service names a session_id and no ticket_id")
-        elif not self.ticket_id or self.session_id:
-            raise ValueError(f"{self.type} names a ticket_id and no session_id")
+        command = COMMANDS.get(self.type)
+        named, other = (("session_id", "ticket_id") if command and command.stream == "session"
+                        else ("ticket_id", "session_id"))
+        if not getattr(self, named) or getattr(self, other):
+            raise ValueError(f"{self.type} names a {named} and no {other}")
         return self
 
     @property
     def stream_id(self) -> str:
         return self.ticket_id or self.session_id or ""
-
-    def payload_dict(self) -> dict[str, Any]:
-        return self.payload.model_dump()
 
 
 def _command_model(type_name: str, payload: type[Wire]) -> type[CommandBase]:
@@ -197,7 +83,8 @@ def _command_model(type_name: str, payload: type[Wire]) -> type[CommandBase]:
                         payload=(payload, default))
 
 
-COMMAND_MODELS = {name: _command_model(name, model) for name, model in PAYLOADS.items()}
+COMMAND_MODELS = {name: _command_model(name, command.payload)
+                  for name, command in COMMANDS.items()}
 _COMMAND_UNION: Any = Annotated[
     Union[tuple(COMMAND_MODELS.values())],  # noqa: UP007 - built from the table above
     Field(discriminator="type"),

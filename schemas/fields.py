@@ -1,7 +1,8 @@
 """The value types of the wire contract: ids, instants, zones, bounded text.
 
-The command payloads and the command envelope (`ticketflow.schemas.commands`) are
-built from these, so an id or an instant is read by one rule wherever it appears.
+Command payloads (`ticketflow.domain.commands`) and the command envelope
+(`ticketflow.schemas.commands`) are built from these, so an id or an instant is read
+by one rule wherever it appears.
 """
 
 from __future__ import annotations
