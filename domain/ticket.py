@@ -3,8 +3,8 @@
 `handle` checks the command's entry in the registry (`domain.commands`: who may send
 it, from which state, to which state), the tenant and time order, then runs the method
 registered for the entry, which checks the ticket's policy and emits. A refused command
-raises a typed `Rejected` error before anything is emitted; `apply` methods only record
-facts and never raise.
+raises a typed `Rejected` error before anything is emitted. Applying an event folds it
+into the ticket's state with the one reducer (`domain.ticket_state`) and never raises.
 """
 
 from __future__ import annotations
@@ -18,15 +18,9 @@ from ticketflow.domain.commands import CommandType, Handlers
 from ticketflow.domain.errors import AlreadyExists, Forbidden, InvalidMessage, PolicyViolation
 from ticketflow.domain.lifecycle import Role, Status
 from ticketflow.domain.policy import Policy, iana_zone
-from ticketflow.domain.sla import (
-    CLOCKS,
-    ClockStatus,
-    Fact,
-    SlaResult,
-    evaluate,
-    facts_from_event,
-)
+from ticketflow.domain.sla import CLOCKS, ClockStatus, Fact, SlaResult, evaluate
 from ticketflow.domain.streams import Context, Stream
+from ticketflow.domain.ticket_state import FactRecord, TicketState, changes, start
 from ticketflow.schemas.fields import Wire
 
 Payload = dict[str, Any]
@@ -44,7 +38,8 @@ class Ticket(Stream):
             aggregate.on_event(self)
 
     class TicketCreated(Stream.Created, TicketEvent):
-        pass
+        def apply(self, aggregate: Any) -> None:
+            aggregate.note_event(self)  # __init__ took the state this event starts
 
     class TicketAcknowledged(TicketEvent): ...
     class WorkStarted(TicketEvent): ...
@@ -82,23 +77,24 @@ class Ticket(Stream):
         self.stream_id = ticket_id
         self.last_hash = hash
         self.last_occurred_at = occurred_at
-        self.status = Status.CREATED.value
         self.policy: dict[str, str] = dict(data["policy"])
-        self.plan: str = data["plan"]
-        self.priority: str = data["priority"]
-        self.timezone: str = data["timezone"]
-        self.level: str | None = data.get("level")
-        self.level_reached_at: dict[str, datetime] = (
-            {self.level: occurred_at} if self.level else {}
-        )
-        self.assignee: str | None = None
-        self.created_at: datetime = occurred_at
-        self.resolved_at: datetime | None = None
-        self.closed_at: datetime | None = None
-        self.resolutions = 0
-        self.rated_resolution = 0
-        self.consented = False
-        self.sla_facts: list[dict[str, Any]] = []  # the created fact comes from apply()
+        # The state's fields the aggregate holds (all but the read model's first response):
+        # a snapshot is these attributes, so they stay what they always were.
+        state = start(occurred_at, data)
+        self.status: str = state["status"]
+        self.plan: str = state["plan"]
+        self.priority: str = state["priority"]
+        self.timezone: str = state["timezone"]
+        self.level: str | None = state["level"]
+        self.level_reached_at: dict[str, datetime] = state["level_reached_at"]
+        self.assignee: str | None = state["assignee"]
+        self.created_at: datetime = state["created_at"]
+        self.resolved_at: datetime | None = state["resolved_at"]
+        self.closed_at: datetime | None = state["closed_at"]
+        self.resolutions: int = state["resolutions"]
+        self.rated_resolution: int = state["rated_resolution"]
+        self.consented: bool = state["consented"]
+        self.sla_facts: list[FactRecord[datetime]] = state["sla_facts"]
 
     @classmethod
     def create(cls, ctx: Context, policy: Policy, ticket_id: str,
@@ -315,32 +311,9 @@ class Ticket(Stream):
         self._emit(event_class, ctx, {**data, "from": self.status, "to": to.value})
 
     def on_event(self, event: Stream.Event) -> None:
-        data, at = event.data, event.occurred_at
-        if "to" in data:
-            self.status = data["to"]
-        self._note_facts(event.type_name, at, data)
-        match event.type_name:
-            case "TicketResolved":
-                self.resolved_at, self.resolutions = at, self.resolutions + 1
-            case "TicketReopened":
-                self.resolved_at = None
-            case "TicketClosed":
-                self.closed_at = at
-            case "TicketEscalated":
-                self.level = data["level"]
-                self.level_reached_at[data["level"]] = at
-            case "PriorityChanged":
-                self.priority = data["priority"]
-            case "TicketAssigned":
-                self.assignee = data["agent_id"]
-            case "SatisfactionRecorded":
-                self.rated_resolution = data["resolution"]
-            case "PublicationConsented":
-                self.consented = True
-
-    def _note_facts(self, type_name: str, at: datetime, data: Payload) -> None:
-        for fact in facts_from_event(type_name, at, data):
-            self.sla_facts.append({"at": fact.at, "kind": fact.kind, "value": fact.value})
+        """Fold one event into the ticket's state, which is its attributes."""
+        state: TicketState[datetime] = vars(self)  # type: ignore[assignment]
+        vars(self).update(changes(state, event.type_name, event.occurred_at, event.data))
 
 
 def _creation_data(policy: Policy, p: commands.CreateTicket) -> Payload:
