@@ -26,8 +26,8 @@ from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.domain.chain import chain_hash
 from ticketflow.domain.receipt import receipt_uuid
-from ticketflow.domain.streams import stream_uuid
-from ticketflow.event_log import RECEIPT_TOPIC, STREAM_TOPIC_PREFIXES, envelope_from_state
+from ticketflow.domain.streams import envelope_from_state, stream_uuid
+from ticketflow.event_log import RECEIPT_TOPIC, STREAM_TOPIC_PREFIXES
 from ticketflow.settings import Settings
 from ticketflow.timers import Timers
 from ticketflow.tools.workload import generate_workload

@@ -24,7 +24,12 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-def utc_iso(instant: datetime) -> str:
+def utc_iso(instant: datetime | str) -> str:
+    """An instant as UTC ISO-8601 text (ISO text already in UTC is taken as it is)."""
+    if isinstance(instant, str):
+        if instant.endswith("+00:00"):
+            return instant
+        instant = datetime.fromisoformat(instant)
     return instant.astimezone(UTC).isoformat()
 
 
@@ -41,18 +46,24 @@ def make_envelope(
     tenant: str,
     ticket_id: str,
     version: int,
-    occurred_at: datetime,
-    recorded_at: datetime,
+    occurred_at: datetime | str,
+    recorded_at: datetime | str,
     actor: dict[str, str],
     causation_id: str,
     data: dict[str, Any],
+    hash: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    """The SPEC §5 envelope, assembled here only: of an event being emitted (to hash it,
+    `hash` None), of an event object and of a stored event's state (`domain.streams`)."""
+    envelope = {
         "event_id": event_id, "type": type_, "schema_version": schema_version,
         "tenant": tenant, "ticket_id": ticket_id, "version": version,
         "occurred_at": utc_iso(occurred_at), "recorded_at": utc_iso(recorded_at),
         "actor": dict(actor), "causation_id": causation_id, "data": data,
     }
+    if hash is not None:
+        envelope["hash"] = hash
+    return envelope
 
 
 def find_break(envelopes: list[dict[str, Any]]) -> tuple[int, str] | None:

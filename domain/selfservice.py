@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ticketflow.domain import lifecycle
+from ticketflow.domain.commands import RECORD_SELF_SERVICE, RecordSelfService
 from ticketflow.domain.errors import InvalidMessage
+from ticketflow.domain.policy import Policy
 from ticketflow.domain.streams import Context, Stream
 
 
@@ -29,16 +30,17 @@ class SelfServiceSession(Stream):
         self.outcome: str = data["outcome"]
 
     @classmethod
-    def record(cls, ctx: Context, session_id: str, payload: dict[str, Any]) -> SelfServiceSession:
-        lifecycle.check_creation("record_self_service", ctx.role)
-        outcome = payload["outcome"]
-        ticket_id = payload.get("ticket_id")
+    def create(cls, ctx: Context, policy: Policy, session_id: str,
+               payload: RecordSelfService) -> SelfServiceSession:
+        """The session a record_self_service command starts (it records no policy)."""
+        RECORD_SELF_SERVICE.check_role(ctx.role)
+        outcome, ticket_id = payload.outcome, payload.ticket_id
         if outcome == "ticket_created" and not ticket_id:
             raise InvalidMessage("outcome 'ticket_created' needs the created 'ticket_id'")
         if outcome == "solved" and ticket_id:
             raise InvalidMessage("a 'solved' session created no ticket; drop 'ticket_id'")
         data = {
-            "session_id": session_id, "articles_viewed": list(payload["articles_viewed"]),
+            "session_id": session_id, "articles_viewed": list(payload.articles_viewed),
             "outcome": outcome, "ticket_id": ticket_id,
         }
         return cls._start(cls.SelfServiceRecorded, session_id, ctx, data)

@@ -1,11 +1,12 @@
 """SLA clocks (SPEC §4) as pure functions of a ticket's events and its policy.
 
-Events are first reduced to *facts* (`facts_from_event`), the few moments that matter
+Events are first reduced to *facts* (`fact_kinds`), the few moments that matter
 to the clocks: created, respond, pause, resume, resolve, reopen, priority, breach.
 `evaluate` walks the facts up to an as-of instant. Between two facts a clock's regime
 is constant (counting on one calendar, paused, or stopped), so each stretch is either
-counted on its calendar or not counted at all. The aggregate keeps the facts in its
-state (so snapshots carry them) and the read models call the same functions.
+counted on its calendar or not counted at all. The ticket's state keeps its facts
+(`ticket_state`), so the aggregate (and its snapshots) and the ticket read model carry
+the same ones, and the read models call the same functions.
 """
 
 from __future__ import annotations
@@ -64,26 +65,39 @@ class Fact:
     value: str | None = None  # priority for created/priority; clock name for breach
 
 
-def facts_from_event(event_type: str, at: datetime, data: Mapping[str, Any]) -> list[Fact]:
-    """The SLA facts one domain event contributes (most events contribute none)."""
+#: (kind, value) of one SLA fact: value is the priority of created/priority, the clock
+#: of a breach, None otherwise.
+FactKind = tuple[str, str | None]
+_RESPOND, _PAUSE, _RESUME = ("respond", None), ("pause", None), ("resume", None)
+_RESOLVE, _REOPEN = ("resolve", None), ("reopen", None)
+
+
+def fact_kinds(event_type: str, data: Mapping[str, Any]) -> tuple[FactKind, ...]:
+    """The SLA facts one domain event contributes, as (kind, value) (most contribute
+    none); each happens at the event's `occurred_at`."""
     match event_type:
         case "TicketCreated":
-            return [Fact(at, "created", data["priority"])]
+            return (("created", data["priority"]),)
         case "TicketAcknowledged":
-            return [Fact(at, "respond")]
+            return (_RESPOND,)
         case "UserInputRequested":
-            return [Fact(at, "respond"), Fact(at, "pause")]
+            return (_RESPOND, _PAUSE)
         case "UserInputReceived":
-            return [Fact(at, "resume")]
+            return (_RESUME,)
         case "TicketResolved":
-            return [Fact(at, "respond"), Fact(at, "resolve")]
+            return (_RESPOND, _RESOLVE)
         case "TicketReopened":
-            return [Fact(at, "reopen")]
+            return (_REOPEN,)
         case "PriorityChanged":
-            return [Fact(at, "priority", data["priority"])]
+            return (("priority", data["priority"]),)
         case "SlaBreached":
-            return [Fact(at, "breach", data["clock"])]
-    return []
+            return (("breach", data["clock"]),)
+    return ()
+
+
+def facts_from_event(event_type: str, at: datetime, data: Mapping[str, Any]) -> list[Fact]:
+    """The SLA facts one domain event contributes (most events contribute none)."""
+    return [Fact(at, kind, value) for kind, value in fact_kinds(event_type, data)]
 
 
 @dataclass(frozen=True)

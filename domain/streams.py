@@ -74,15 +74,13 @@ class Stream(Aggregate):
             return type(self).__name__
 
         def envelope(self) -> dict[str, Any]:
-            envelope = make_envelope(
+            return make_envelope(
                 event_id=self.event_id, type_=self.type_name,
                 schema_version=getattr(type(self), "class_version", 1),
                 tenant=self.tenant, ticket_id=self.ticket_id, version=self.originator_version,
                 occurred_at=self.occurred_at, recorded_at=self.timestamp, actor=self.actor,
-                causation_id=self.causation_id, data=self.data,
+                causation_id=self.causation_id, data=self.data, hash=self.hash,
             )
-            envelope["hash"] = self.hash
-            return envelope
 
         def apply(self, aggregate: Any) -> None:
             aggregate.note_event(self)
@@ -163,3 +161,15 @@ def _event_fields(
         "occurred_at": ctx.occurred_at, "actor": ctx.actor, "causation_id": ctx.message_id,
         "data": data, "hash": chain_hash(previous_hash, envelope), "timestamp": ctx.recorded_at,
     }
+
+
+def envelope_from_state(topic: str, version: int, state: dict[str, Any]) -> dict[str, Any]:
+    """The SPEC §5 envelope of a stream event, from its stored topic, version and state
+    (decoded, not upcast: the envelope that was hashed; instants as objects or text)."""
+    return make_envelope(
+        event_id=state["event_id"], type_=topic.rsplit(".", 1)[-1],
+        schema_version=state.get("class_version", 1), tenant=state["tenant"],
+        ticket_id=state["ticket_id"], version=version, occurred_at=state["occurred_at"],
+        recorded_at=state["timestamp"], actor=state["actor"],
+        causation_id=state["causation_id"], data=state["data"], hash=state["hash"],
+    )

@@ -1,38 +1,30 @@
 """The Ticket aggregate: every command of SPEC §3, guarded first, then emitted.
 
-A command method checks the lifecycle table (`lifecycle.check`), the tenant, time
-order and the ticket's policy, raising a typed `Rejected` error before anything is
-emitted; `apply` methods only record facts and never raise.
+`handle` checks the command's entry in the registry (`domain.commands`: who may send
+it, from which state, to which state), the tenant and time order, then runs the method
+registered for the entry, which checks the ticket's policy and emits. A refused command
+raises a typed `Rejected` error before anything is emitted. Applying an event folds it
+into the ticket's state with the one reducer (`domain.ticket_state`) and never raises.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from ticketflow.domain import lifecycle
+from ticketflow.domain import commands
 from ticketflow.domain.chain import utc_iso
+from ticketflow.domain.commands import CommandType, Handlers
 from ticketflow.domain.errors import AlreadyExists, Forbidden, InvalidMessage, PolicyViolation
 from ticketflow.domain.lifecycle import Role, Status
 from ticketflow.domain.policy import Policy, iana_zone
-from ticketflow.domain.sla import (
-    CLOCKS,
-    ClockStatus,
-    Fact,
-    SlaResult,
-    evaluate,
-    facts_from_event,
-)
+from ticketflow.domain.sla import CLOCKS, ClockStatus, Fact, SlaResult, evaluate
 from ticketflow.domain.streams import Context, Stream
+from ticketflow.domain.ticket_state import FactRecord, TicketState, changes, start
+from ticketflow.schemas.fields import Wire
 
 Payload = dict[str, Any]
-
-#: Command → (event type, new status); the status column mirrors lifecycle.TABLE.
-SIMPLE_EVENTS = {
-    "acknowledge": "TicketAcknowledged",
-    "start_work": "WorkStarted",
-    "receive_user_input": "UserInputReceived",
-}
+P = TypeVar("P", bound=Wire)
 
 
 class Ticket(Stream):
@@ -46,7 +38,8 @@ class Ticket(Stream):
             aggregate.on_event(self)
 
     class TicketCreated(Stream.Created, TicketEvent):
-        pass
+        def apply(self, aggregate: Any) -> None:
+            aggregate.note_event(self)  # __init__ took the state this event starts
 
     class TicketAcknowledged(TicketEvent): ...
     class WorkStarted(TicketEvent): ...
@@ -84,27 +77,29 @@ class Ticket(Stream):
         self.stream_id = ticket_id
         self.last_hash = hash
         self.last_occurred_at = occurred_at
-        self.status = Status.CREATED.value
         self.policy: dict[str, str] = dict(data["policy"])
-        self.plan: str = data["plan"]
-        self.priority: str = data["priority"]
-        self.timezone: str = data["timezone"]
-        self.level: str | None = data.get("level")
-        self.level_reached_at: dict[str, datetime] = (
-            {self.level: occurred_at} if self.level else {}
-        )
-        self.assignee: str | None = None
-        self.created_at: datetime = occurred_at
-        self.resolved_at: datetime | None = None
-        self.closed_at: datetime | None = None
-        self.resolutions = 0
-        self.rated_resolution = 0
-        self.consented = False
-        self.sla_facts: list[dict[str, Any]] = []  # the created fact comes from apply()
+        # The state's fields the aggregate holds (all but the read model's first response):
+        # a snapshot is these attributes, so they stay what they always were.
+        state = start(occurred_at, data)
+        self.status: str = state["status"]
+        self.plan: str = state["plan"]
+        self.priority: str = state["priority"]
+        self.timezone: str = state["timezone"]
+        self.level: str | None = state["level"]
+        self.level_reached_at: dict[str, datetime] = state["level_reached_at"]
+        self.assignee: str | None = state["assignee"]
+        self.created_at: datetime = state["created_at"]
+        self.resolved_at: datetime | None = state["resolved_at"]
+        self.closed_at: datetime | None = state["closed_at"]
+        self.resolutions: int = state["resolutions"]
+        self.rated_resolution: int = state["rated_resolution"]
+        self.consented: bool = state["consented"]
+        self.sla_facts: list[FactRecord[datetime]] = state["sla_facts"]
 
     @classmethod
-    def create(cls, ctx: Context, policy: Policy, ticket_id: str, payload: Payload) -> Ticket:
-        lifecycle.check_creation("create_ticket", ctx.role)
+    def create(cls, ctx: Context, policy: Policy, ticket_id: str,
+               payload: commands.CreateTicket) -> Ticket:
+        commands.CREATE_TICKET.check_role(ctx.role)
         data = _creation_data(policy, payload)
         return cls._start(cls.TicketCreated, ticket_id, ctx, data)
 
@@ -136,95 +131,130 @@ class Ticket(Stream):
 
     # -- commands --------------------------------------------------------------------
 
-    def handle(self, command: str, ctx: Context, policy: Policy, payload: Payload) -> None:
-        """Run one command; raises `Rejected` (and emits nothing) if it is refused."""
+    handlers = Handlers()
+
+    def handle(self, command: CommandType[P], ctx: Context, policy: Policy, payload: P) -> None:
+        """Run one command on the ticket; raises `Rejected` (and emits nothing) if it is
+        refused."""
+        if not isinstance(payload, command.payload):
+            raise TypeError(f"{command.name} takes a {command.payload.__name__} payload,"
+                            f" not {type(payload).__name__}")
         self._guard_common(ctx)
-        target = lifecycle.check(command, Status(self.status), ctx.role)
-        handler = getattr(self, f"_cmd_{command}")
-        handler(ctx, policy, payload, target)
+        target = command.check(Status(self.status), ctx.role)
+        self.handlers[command](self, ctx, policy, payload, target)
 
-    def _cmd_acknowledge(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
-        self._emit_transition(SIMPLE_EVENTS["acknowledge"], ctx, _note(p), to)
+    @handlers.on(commands.ACKNOWLEDGE)
+    def _acknowledge(self, ctx: Context, policy: Policy, p: commands.FreeText, to: Status) -> None:
+        self._emit_transition(self.TicketAcknowledged, ctx, _note(p), to)
 
-    def _cmd_start_work(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
-        self._emit_transition(SIMPLE_EVENTS["start_work"], ctx, _note(p), to)
+    @handlers.on(commands.START_WORK)
+    def _start_work(self, ctx: Context, policy: Policy, p: commands.FreeText, to: Status) -> None:
+        self._emit_transition(self.WorkStarted, ctx, _note(p), to)
 
-    def _cmd_receive_user_input(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
-        self._emit_transition(SIMPLE_EVENTS["receive_user_input"], ctx, _note(p), to)
+    @handlers.on(commands.RECEIVE_USER_INPUT)
+    def _receive_user_input(
+        self, ctx: Context, policy: Policy, p: commands.FreeText, to: Status
+    ) -> None:
+        self._emit_transition(self.UserInputReceived, ctx, _note(p), to)
 
-    def _cmd_request_user_input(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
-        self._emit_transition("UserInputRequested", ctx, {"question": p["question"]}, to)
+    @handlers.on(commands.REQUEST_USER_INPUT)
+    def _request_user_input(
+        self, ctx: Context, policy: Policy, p: commands.RequestUserInput, to: Status
+    ) -> None:
+        self._emit_transition(self.UserInputRequested, ctx, {"question": p.question}, to)
 
-    def _cmd_resolve(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
-        self._emit_transition("TicketResolved", ctx, {"resolution": p["resolution"]}, to)
+    @handlers.on(commands.RESOLVE)
+    def _resolve(self, ctx: Context, policy: Policy, p: commands.Resolve, to: Status) -> None:
+        self._emit_transition(self.TicketResolved, ctx, {"resolution": p.resolution}, to)
 
-    def _cmd_reopen(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+    @handlers.on(commands.REOPEN)
+    def _reopen(self, ctx: Context, policy: Policy, p: commands.Reopen, to: Status) -> None:
         window = policy.reopen_window
         if window and self.resolved_at and ctx.occurred_at > self.resolved_at + _minutes(window):
             raise PolicyViolation(f"the reopen window of {window} minutes after resolve has passed")
-        self._emit_transition("TicketReopened", ctx, {"reason": p["reason"]}, to)
+        self._emit_transition(self.TicketReopened, ctx, {"reason": p.reason}, to)
 
-    def _cmd_close(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
-        reason = p.get("reason") or "confirmed"
-        if reason == "auto_closed":
+    @handlers.on(commands.CLOSE)
+    def _close(self, ctx: Context, policy: Policy, p: commands.Close, to: Status) -> None:
+        if p.reason == "auto_closed":
             self._guard_auto_close(ctx, policy)
-        self._emit_transition("TicketClosed", ctx, {"reason": reason}, to)
+        self._emit_transition(self.TicketClosed, ctx, {"reason": p.reason}, to)
 
-    def _cmd_escalate(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
-        self._guard_escalation(policy, p["level"], ctx.role)
+    @handlers.on(commands.ESCALATE)
+    def _escalate(self, ctx: Context, policy: Policy, p: commands.Escalate, to: Status) -> None:
+        self._guard_escalation(policy, p.level, ctx.role)
         self._emit(self.TicketEscalated, ctx, {
-            "from_level": self.level, "level": p["level"], "reason": p["reason"],
+            "from_level": self.level, "level": p.level, "reason": p.reason,
         })
 
-    def _cmd_change_priority(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
-        new = p["priority"]
+    @handlers.on(commands.CHANGE_PRIORITY)
+    def _change_priority(
+        self, ctx: Context, policy: Policy, p: commands.ChangePriority, to: Status
+    ) -> None:
+        new = p.priority
         if new not in policy.priorities:
             raise PolicyViolation(f"unknown priority {new!r}; allowed: {_list(policy.priorities)}")
         if new == self.priority:
             raise PolicyViolation(f"the ticket's priority is already {new!r}")
         self._emit(self.PriorityChanged, ctx, {
-            "from_priority": self.priority, "priority": new, "reason": p["reason"],
+            "from_priority": self.priority, "priority": new, "reason": p.reason,
             "calendar": policy.calendar_name(self.plan, new),
         })
 
-    def _cmd_assign(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
-        tier = p.get("tier")
-        if tier is not None and tier != self.level:
+    @handlers.on(commands.ASSIGN)
+    def _assign(self, ctx: Context, policy: Policy, p: commands.Assign, to: Status) -> None:
+        if p.tier is not None and p.tier != self.level:
             raise PolicyViolation(
-                f"tier {tier!r} is not the ticket's current level ({self.level!r});"
+                f"tier {p.tier!r} is not the ticket's current level ({self.level!r});"
                 " escalate the ticket first"
             )
-        self._emit(self.TicketAssigned, ctx, {"agent_id": p["agent_id"], "tier": tier})
+        self._emit(self.TicketAssigned, ctx, {"agent_id": p.agent_id, "tier": p.tier})
 
-    def _cmd_add_comment(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
-        visibility = p.get("visibility", "public")
-        if visibility == "internal" and ctx.role is Role.CUSTOMER:
+    @handlers.on(commands.ADD_COMMENT)
+    def _add_comment(
+        self, ctx: Context, policy: Policy, p: commands.AddComment, to: Status
+    ) -> None:
+        if p.visibility == "internal" and ctx.role is Role.CUSTOMER:
             raise Forbidden("a customer may not add an internal comment")
-        self._emit(self.CommentAdded, ctx, {"body": p["body"], "visibility": visibility})
+        self._emit(self.CommentAdded, ctx, {"body": p.body, "visibility": p.visibility})
 
-    def _cmd_link_article(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
-        self._emit(self.ArticleLinked, ctx, {"article_id": p["article_id"]})
+    @handlers.on(commands.LINK_ARTICLE)
+    def _link_article(
+        self, ctx: Context, policy: Policy, p: commands.ArticleRef, to: Status
+    ) -> None:
+        self._emit(self.ArticleLinked, ctx, {"article_id": p.article_id})
 
-    def _cmd_record_satisfaction(
-        self, ctx: Context, policy: Policy, p: Payload, to: Status
+    @handlers.on(commands.RECORD_SATISFACTION)
+    def _record_satisfaction(
+        self, ctx: Context, policy: Policy, p: commands.RecordSatisfaction, to: Status
     ) -> None:
         if self.rated_resolution == self.resolutions:
             raise PolicyViolation("satisfaction is already recorded for this resolution")
-        data = {key: p.get(key) for key in ("score", "comment", "nps")}
-        self._emit(self.SatisfactionRecorded, ctx, {**data, "resolution": self.resolutions})
+        self._emit(self.SatisfactionRecorded, ctx, {
+            "score": p.score, "comment": p.comment, "nps": p.nps, "resolution": self.resolutions,
+        })
 
-    def _cmd_consent_to_publish(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+    @handlers.on(commands.CONSENT_TO_PUBLISH)
+    def _consent_to_publish(
+        self, ctx: Context, policy: Policy, p: commands.Empty, to: Status
+    ) -> None:
         if self.consented:
             raise PolicyViolation("the customer has already consented to publication")
         self._emit(self.PublicationConsented, ctx, {})
 
-    def _cmd_publish_as_article(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
+    @handlers.on(commands.PUBLISH_AS_ARTICLE)
+    def _publish_as_article(
+        self, ctx: Context, policy: Policy, p: commands.ArticleRef, to: Status
+    ) -> None:
         if not self.consented:
             raise PolicyViolation("publishing needs the customer's consent_to_publish first")
-        self._emit(self.PublishedAsArticle, ctx, {"article_id": p["article_id"]})
+        self._emit(self.PublishedAsArticle, ctx, {"article_id": p.article_id})
 
-    def _cmd_record_sla_breach(self, ctx: Context, policy: Policy, p: Payload, to: Status) -> None:
-        clock, due_at = p["clock"], p["due_at"]
+    @handlers.on(commands.RECORD_SLA_BREACH)
+    def _record_sla_breach(
+        self, ctx: Context, policy: Policy, p: commands.RecordSlaBreach, to: Status
+    ) -> None:
+        clock, due_at = p.clock, p.due_at
         self._guard_breach(policy, clock, due_at, ctx.occurred_at)
         self._emit(self.SlaBreached, ctx, {"clock": clock, "due_at": utc_iso(due_at)})
         level = policy.escalation.on_breach.get(clock)
@@ -276,56 +306,34 @@ class Ticket(Stream):
 
     # -- emitting and applying -------------------------------------------------------
 
-    def _emit_transition(self, type_name: str, ctx: Context, data: Payload, to: Status) -> None:
-        self._emit(getattr(self, type_name), ctx, {**data, "from": self.status, "to": to.value})
+    def _emit_transition(self, event_class: type[Stream.Event], ctx: Context, data: Payload,
+                         to: Status) -> None:
+        self._emit(event_class, ctx, {**data, "from": self.status, "to": to.value})
 
     def on_event(self, event: Stream.Event) -> None:
-        data, at = event.data, event.occurred_at
-        if "to" in data:
-            self.status = data["to"]
-        self._note_facts(event.type_name, at, data)
-        match event.type_name:
-            case "TicketResolved":
-                self.resolved_at, self.resolutions = at, self.resolutions + 1
-            case "TicketReopened":
-                self.resolved_at = None
-            case "TicketClosed":
-                self.closed_at = at
-            case "TicketEscalated":
-                self.level = data["level"]
-                self.level_reached_at[data["level"]] = at
-            case "PriorityChanged":
-                self.priority = data["priority"]
-            case "TicketAssigned":
-                self.assignee = data["agent_id"]
-            case "SatisfactionRecorded":
-                self.rated_resolution = data["resolution"]
-            case "PublicationConsented":
-                self.consented = True
-
-    def _note_facts(self, type_name: str, at: datetime, data: Payload) -> None:
-        for fact in facts_from_event(type_name, at, data):
-            self.sla_facts.append({"at": fact.at, "kind": fact.kind, "value": fact.value})
+        """Fold one event into the ticket's state, which is its attributes."""
+        state: TicketState[datetime] = vars(self)  # type: ignore[assignment]
+        vars(self).update(changes(state, event.type_name, event.occurred_at, event.data))
 
 
-def _creation_data(policy: Policy, p: Payload) -> Payload:
+def _creation_data(policy: Policy, p: commands.CreateTicket) -> Payload:
     """Validate a create_ticket payload against the policy; the TicketCreated data."""
-    plan = _one_of("plan", p["plan"], list(policy.plans))
-    channel = _one_of("channel", p["channel"], policy.channels)
+    plan = _one_of("plan", p.plan, list(policy.plans))
+    channel = _one_of("channel", p.channel, policy.channels)
     if channel not in policy.plans[plan].channels:
         raise PolicyViolation(
             f"plan {plan!r} does not include channel {channel!r};"
             f" it offers {_list(policy.plans[plan].channels)}"
         )
-    extras = _channel_extras(policy, channel, p)
-    category = _one_of("category", p["category"], list(policy.categories))
-    subcategory = _subcategory(policy.categories[category], category, p.get("subcategory"))
+    extras = _channel_extras(policy, channel, dict(p))
+    category = _one_of("category", p.category, list(policy.categories))
+    subcategory = _subcategory(policy.categories[category], category, p.subcategory)
     data: Payload = {
-        "account_id": p["account_id"], "plan": plan, "channel": channel, **extras,
+        "account_id": p.account_id, "plan": plan, "channel": channel, **extras,
         "category": category, "subcategory": subcategory,
-        "priority": _one_of("priority", p["priority"], policy.priorities),
-        "timezone": _timezone(policy, p.get("timezone")),
-        "subject": p["subject"], "description": p.get("description", ""),
+        "priority": _one_of("priority", p.priority, policy.priorities),
+        "timezone": _timezone(policy, p.timezone),
+        "subject": p.subject, "description": p.description,
         "policy": policy.identity(), "level": policy.escalation.initial,
     }
     data["calendar"] = policy.calendar_name(plan, data["priority"])
@@ -338,16 +346,17 @@ def _one_of(field: str, value: str, allowed: list[str]) -> str:
     return value
 
 
-def _channel_extras(policy: Policy, channel: str, p: Payload) -> Payload:
+def _channel_extras(policy: Policy, channel: str, fields: Payload) -> Payload:
+    """The payload fields the policy asks of the channel (by name: a policy names them)."""
     extras: Payload = {}
     required = policy.channel_fields.get(channel, {})
     for name, allowed in required.items():
-        if p.get(name) is None:
+        if fields.get(name) is None:
             raise PolicyViolation(f"channel {channel!r} needs {name!r} ({_list(allowed)})")
-        extras[name] = _one_of(name, p[name], allowed)
-    known = {name for fields in policy.channel_fields.values() for name in fields}
+        extras[name] = _one_of(name, fields[name], allowed)
+    known = {name for names in policy.channel_fields.values() for name in names}
     for name in sorted(known - set(required)):
-        if p.get(name) is not None:
+        if fields.get(name) is not None:
             raise PolicyViolation(f"{name!r} does not apply to channel {channel!r}")
     return extras
 
@@ -374,8 +383,8 @@ def _timezone(policy: Policy, value: str | None) -> str:
     return value
 
 
-def _note(p: Payload) -> Payload:
-    return {"note": p["note"]} if p.get("note") else {}
+def _note(p: commands.FreeText) -> Payload:
+    return {"note": p.note} if p.note else {}
 
 
 def _minutes(count: int) -> timedelta:

@@ -1,17 +1,18 @@
 """The ticket read model: one row per ticket, and daily volume counts.
 
 Pure functions of events: `project_ticket(row, envelope)` returns the ticket's row
-after the event; `volume_keys(row, envelope)` names the daily counters it bumps. The
-SLA facts travel in the row, so SLA reports evaluate them with the domain's own
-`evaluate` (never a second implementation), at any as-of instant and under any policy.
+after the event, folded with the domain's own reducer (`ticketflow.domain.ticket_state`,
+the same the aggregate folds with); `volume_key(row, envelope)` names the daily
+counters it bumps. The SLA facts travel in the row, so SLA reports evaluate them with
+the domain's own `evaluate` (never a second implementation), at any as-of instant and
+under any policy.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from ticketflow.domain.sla import facts_from_event
+from ticketflow.domain.ticket_state import TicketState, changes, start
 
 Row = dict[str, Any]
 
@@ -21,51 +22,31 @@ COUNTERS = {"TicketCreated": "created", "TicketResolved": "resolved",
 
 
 def project_ticket(row: Row | None, envelope: dict[str, Any]) -> Row:
-    """The ticket row after one event (the event's version must be the next one)."""
-    data, at = envelope["data"], envelope["occurred_at"]
+    """The ticket row after one event (the event's version must be the next one). The
+    row holds the state's fields it has columns for (`_created`); the reducer folds
+    those."""
     if envelope["type"] == "TicketCreated":
-        row = _created(envelope)
-    else:
-        assert row is not None  # guaranteed by the runner's version check
-        row = {**row, "version": envelope["version"]}
-    if "to" in data:
-        row["status"] = data["to"]
-    match envelope["type"]:
-        case "TicketAcknowledged" | "UserInputRequested":
-            row["first_response_at"] = row["first_response_at"] or at
-        case "TicketResolved":
-            row["first_response_at"] = row["first_response_at"] or at
-            row["resolved_at"] = at
-        case "TicketReopened":
-            row["resolved_at"] = None
-        case "TicketClosed":
-            row["closed_at"] = at
-        case "TicketEscalated":
-            row["level"] = data["level"]
-        case "PriorityChanged":
-            row["priority"] = data["priority"]
-        case "TicketAssigned":
-            row["assignee"] = data["agent_id"]
-    facts = facts_from_event(envelope["type"], datetime.fromisoformat(at), data)
-    if facts:
-        row["sla_facts"] = [*row["sla_facts"],
-                            *({"at": f.at.isoformat(), "kind": f.kind, "value": f.value}
-                              for f in facts)]
-    return row
+        return _created(envelope)
+    assert row is not None  # guaranteed by the runner's version check
+    state = cast("TicketState[str]", row)
+    return {**row, "version": envelope["version"],
+            **changes(state, envelope["type"], envelope["occurred_at"], envelope["data"])}
 
 
 def _created(envelope: dict[str, Any]) -> Row:
     data = envelope["data"]
+    state: TicketState[str] = start(envelope["occurred_at"], data)
     return {
         "ticket_id": envelope["ticket_id"], "tenant": envelope["tenant"],
-        "version": envelope["version"], "status": "created", "plan": data["plan"],
-        "priority": data["priority"], "initial_priority": data["priority"],
+        "version": envelope["version"], "status": state["status"], "plan": state["plan"],
+        "priority": state["priority"], "initial_priority": data["priority"],
         "channel": data["channel"], "category": data["category"],
-        "subcategory": data.get("subcategory"), "timezone": data["timezone"],
-        "level": data.get("level"), "assignee": None,
+        "subcategory": data.get("subcategory"), "timezone": state["timezone"],
+        "level": state["level"], "assignee": state["assignee"],
         "policy_id": data["policy"]["id"], "policy_version": data["policy"]["version"],
-        "policy_hash": data["policy"]["hash"], "created_at": envelope["occurred_at"],
-        "first_response_at": None, "resolved_at": None, "closed_at": None, "sla_facts": [],
+        "policy_hash": data["policy"]["hash"], "created_at": state["created_at"],
+        "first_response_at": state["first_response_at"], "resolved_at": state["resolved_at"],
+        "closed_at": state["closed_at"], "sla_facts": state["sla_facts"],
     }
 
 

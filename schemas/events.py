@@ -14,7 +14,8 @@ from pydantic import AwareDatetime, Field, TypeAdapter, create_model
 
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.ticket import Ticket
-from ticketflow.schemas.commands import Actor, Wire
+from ticketflow.schemas.commands import Actor
+from ticketflow.schemas.fields import Wire
 
 Level = str | None
 

@@ -14,7 +14,7 @@ import json
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from eventsourcing.persistence import (
 )
 
 from ticketflow.clock import DEFAULT_MAX_SKEW, Clock
+from ticketflow.domain.commands import COMMANDS
 from ticketflow.domain.errors import (
     AlreadyExists,
     AmbiguousId,
@@ -63,7 +64,10 @@ from ticketflow.schemas.commands import (
 from ticketflow.store import APP_ENV, APP_NAME, ReadStore
 from ticketflow.unit_of_work import StreamCache, Unit
 
-CREATIONS = frozenset({"create_ticket", "record_self_service"})
+#: What a creation command starts, by the kind of stream its entry names.
+STARTS: dict[str, Callable[..., Stream]] = {
+    Ticket.KIND: Ticket.create, SelfServiceSession.KIND: SelfServiceSession.create,
+}
 MAX_ATTEMPTS = 10
 DUES_REMEMBERED = 20_000
 #: First retry waits up to this long; each later one up to twice as long (full jitter).
@@ -262,7 +266,7 @@ class TicketingApp(ReadStore):
         if self.legacy_ids and (seen := self.event_log.legacy_receipt(*claim[:2])) is not None:
             return self._answer_reuse_in(unit, raw, _identity(command), seen, claim[2])
         try:
-            if prefire and command.type not in CREATIONS and command.ticket_id:
+            if prefire and not COMMANDS[command.type].creates and command.ticket_id:
                 self._fire_due_in(unit, command.tenant, command.ticket_id, before=at, now=now)
             return self._run_in(unit, command, raw, claim, at=at, now=now)
         except SlaError as error:  # its policy version cannot serve this ticket
@@ -319,22 +323,19 @@ class TicketingApp(ReadStore):
     def _handle(self, unit: Unit, command: CommandBase, ctx: Context) -> list[Any]:
         """Run the command on its stream; returns its events (also queued in the unit)."""
         policy = self.policy_store.tenant_policy(command.tenant)
-        payload = command.payload_dict()
+        entry = COMMANDS[command.type]  # the command type: its registry entry
         stream: Stream
         done = 0  # events the stream already had pending in this unit
-        if command.type == "record_self_service":
-            self._must_not_exist(unit, "session", command.tenant, command.stream_id)
-            stream = SelfServiceSession.record(ctx, command.stream_id, payload)
+        if entry.creates:
+            self._must_not_exist(unit, entry.stream, command.tenant, command.stream_id)
+            stream = STARTS[entry.stream](ctx, policy, command.stream_id, command.payload)
             unit.streams[stream.id] = stream
-        elif command.type == "create_ticket":
-            self._must_not_exist(unit, "ticket", command.tenant, command.stream_id)
-            stream = Ticket.create(ctx, policy, command.stream_id, payload)
-            unit.streams[stream.id] = stream
-            self._publish_policy(unit, policy)
+            if isinstance(stream, Ticket):
+                self._publish_policy(unit, policy)
         else:
-            ticket: Ticket = self._checkout(unit, "ticket", command.tenant, command.stream_id)
+            ticket: Ticket = self._checkout(unit, entry.stream, command.tenant, command.stream_id)
             done = len(ticket.pending_events)
-            ticket.handle(command.type, ctx, self.policy_store.policy_of(ticket), payload)
+            ticket.handle(entry, ctx, self.policy_store.policy_of(ticket), command.payload)
             stream = ticket
         emitted = list(stream.pending_events[done:])
         unit.events.extend(emitted)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -34,7 +34,7 @@ from ticketflow.domain.errors import AmbiguousId, NotFound
 from ticketflow.domain.receipt import Receipt, digest_key, legacy_receipt_uuid, receipt_uuid
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.store_format import STORE_FORMAT_ID
-from ticketflow.domain.streams import stream_uuid, unscoped_uuid
+from ticketflow.domain.streams import envelope_from_state, stream_uuid, unscoped_uuid
 from ticketflow.domain.ticket import Ticket
 from ticketflow.policy_store import PolicyStore
 from ticketflow.schemas.commands import peek_identity
@@ -281,18 +281,6 @@ class Store(Protocol):
     def repository(self) -> Repository[UUID]: ...
 
 
-def envelope_from_state(topic: str, version: int, state: dict[str, Any]) -> dict[str, Any]:
-    """The SPEC §5 envelope of a stream event, from its stored topic, version and state."""
-    return {
-        "event_id": state["event_id"], "type": topic.rsplit(".", 1)[-1],
-        "schema_version": state.get("class_version", 1), "tenant": state["tenant"],
-        "ticket_id": state["ticket_id"], "version": version,
-        "occurred_at": _utc(state["occurred_at"]), "recorded_at": _utc(state["timestamp"]),
-        "actor": state["actor"], "causation_id": state["causation_id"],
-        "data": state["data"], "hash": state["hash"],
-    }
-
-
 def _decoded(state: bytes, *, instants_as_text: bool = False) -> dict[str, Any] | None:
     """What the library's JSON transcoder decodes, about twice as fast: orjson, then the
     top-level datetimes the transcoder encodes as {"_type_": "datetime_iso", …} (left
@@ -306,12 +294,3 @@ def _decoded(state: bytes, *, instants_as_text: bool = False) -> dict[str, Any] 
             decoded[name] = text if instants_as_text else datetime.fromisoformat(text)
             found += 1
     return decoded if state.count(b'"_type_"') == found else None
-
-
-def _utc(value: datetime | str) -> str:
-    """An instant as UTC ISO-8601 text (ISO text already in UTC is taken as it is)."""
-    if isinstance(value, str):
-        if value.endswith("+00:00"):
-            return value
-        value = datetime.fromisoformat(value)
-    return value.astimezone(UTC).isoformat()

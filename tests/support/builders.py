@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
+from ticketflow.domain.commands import COMMANDS, CreateTicket
+from ticketflow.domain.errors import InvalidMessage
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.policy import Policy, shipped_policies
 from ticketflow.domain.streams import Context
 from ticketflow.domain.ticket import Ticket
+from ticketflow.schemas.commands import describe
+from ticketflow.schemas.fields import Wire
 
 POLICIES = shipped_policies()
 PP = POLICIES["personalysispro"]
@@ -79,6 +86,22 @@ def policy_for(tenant: str) -> Policy:
     return POLICIES[tenant]
 
 
+def payload_of(command: str, body: Mapping[str, Any]) -> Wire:
+    """A payload as the engine hands it to the aggregate: read by the command's model,
+    a refused one an InvalidMessage saying why (as `parse_command` would)."""
+    try:
+        return COMMANDS[command].payload.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidMessage(describe(exc)) from None
+
+
+def created(tenant: str = "personalysispro", **overrides: Any) -> CreateTicket:
+    """`create_payload` as the create_ticket payload the aggregate takes."""
+    payload = payload_of("create_ticket", create_payload(tenant, **overrides))
+    assert isinstance(payload, CreateTicket)
+    return payload
+
+
 class Story:
     """Drives one ticket through commands, a minute apart, like a test script."""
 
@@ -86,14 +109,16 @@ class Story:
                  at: datetime = T0, **payload: Any):
         self.tenant, self.policy, self.at = tenant, policy_for(tenant), at
         self.ticket = Ticket.create(ctx(self.at, Role.CUSTOMER, tenant), self.policy, ticket_id,
-                                    create_payload(tenant, **payload))
+                                    created(tenant, **payload))
 
     def do(self, command: str, role: Role | None = None, after: timedelta = timedelta(minutes=1),
            **payload: Any) -> Story:
+        """Send `command` (its PAYLOAD_OF, with `payload` over it: None leaves a field
+        out) `after` the previous one."""
         self.at += after
-        body = {**PAYLOAD_OF[command], **payload}
-        self.ticket.handle(command, ctx(self.at, role or ROLE_OF[command], self.tenant),
-                           self.policy, body)
+        body = {k: v for k, v in {**PAYLOAD_OF[command], **payload}.items() if v is not None}
+        sent_by = ctx(self.at, role or ROLE_OF[command], self.tenant)
+        self.ticket.handle(COMMANDS[command], sent_by, self.policy, payload_of(command, body))
         return self
 
     def to(self, state: str) -> Story:

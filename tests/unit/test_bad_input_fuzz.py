@@ -23,7 +23,8 @@ from tests.support.bad_input import (
     valid_command,
 )
 from tests.support.builders import PAYLOAD_OF, POLICIES
-from ticketflow.schemas.commands import COMMAND_MODELS, PAYLOADS
+from ticketflow.domain.commands import COMMANDS
+from ticketflow.schemas.commands import COMMAND_MODELS
 
 TYPES = sorted(PAYLOAD_OF)  # every command on a ticket
 FUZZ = settings(max_examples=40, deadline=None,
@@ -60,7 +61,7 @@ def without(document: dict[str, Any], path: Path) -> dict[str, Any]:
 def required_paths(type_: str) -> list[Path]:
     envelope: list[Path] = [("message_id",), ("type",), ("tenant",), ("ticket_id",),
                             ("occurred_at",), ("actor",), ("actor", "id"), ("actor", "role")]
-    fields = PAYLOADS[type_].model_fields
+    fields = COMMANDS[type_].payload.model_fields
     payload = [("payload", name) for name, field in fields.items() if field.is_required()]
     return envelope + payload + ([("payload",)] if payload else [])
 

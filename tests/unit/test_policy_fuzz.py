@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from tests.support.builders import PAYLOAD_OF, ROLE_OF, T0, create_payload, ctx
+from tests.support.builders import PAYLOAD_OF, ROLE_OF, T0, created, ctx, payload_of
 from ticketflow.domain.calendar import MINUTES_PER_DAY
+from ticketflow.domain.commands import COMMANDS
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.policy import Policy, PolicyError, load_policy_file, policy_from_data
 from ticketflow.domain.ticket import Ticket
@@ -245,15 +246,16 @@ def test_a_policy_that_loads_can_evaluate_a_ticket_under_it(
     event("refused" if isinstance(policy, PolicyError) else "served")
     if isinstance(policy, PolicyError):
         return
-    ticket = Ticket.create(ctx(T0, Role.CUSTOMER), policy, "T-9", create_payload(
+    ticket = Ticket.create(ctx(T0, Role.CUSTOMER), policy, "T-9", created(
         plan="standard", timezone=tz, priority=priority))
     later = T0 + timedelta(days=as_of_days)
     ticket.sla(policy, T0, explain=True)
     for hours_after, command in ((0, None), (5, "acknowledge"), (6, "request_user_input"),
                                  (54, "receive_user_input")):
         if command:
-            ticket.handle(command, ctx(T0 + timedelta(hours=hours_after), ROLE_OF[command]),
-                          policy, PAYLOAD_OF[command])
+            ticket.handle(COMMANDS[command], ctx(T0 + timedelta(hours=hours_after),
+                                                 ROLE_OF[command]),
+                          policy, payload_of(command, PAYLOAD_OF[command]))
         ticket.sla(policy, later)
         due_commands(ticket, policy)
 

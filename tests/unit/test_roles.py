@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.builders import LATE, T0, create_payload, ctx, policy_for, prepared
+from tests.support.builders import LATE, T0, created, ctx, policy_for, prepared
 from tests.support.spec import ALLOWED_FROM, CREATION_WHO_MAY, EXPECTED_EVENT, WHO_MAY
+from ticketflow.domain.commands import RecordSelfService
 from ticketflow.domain.errors import Forbidden
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.selfservice import SelfServiceSession
@@ -36,10 +37,10 @@ def test_a_ticket_command_is_accepted_exactly_for_the_roles_the_table_names(
 
 def _create(command: str, role: Role) -> object:
     if command == "create_ticket":
-        return Ticket.create(ctx(T0, role), policy_for("personalysispro"), "T-9",
-                             create_payload())
-    return SelfServiceSession.record(ctx(T0, role), "S-9",
-                                     {"articles_viewed": ["KB-1"], "outcome": "solved"})
+        return Ticket.create(ctx(T0, role), policy_for("personalysispro"), "T-9", created())
+    return SelfServiceSession.create(ctx(T0, role), policy_for("personalysispro"), "S-9",
+                                     RecordSelfService(articles_viewed=["KB-1"],
+                                                       outcome="solved"))
 
 
 @pytest.mark.parametrize("command, role", CREATION_MATRIX,

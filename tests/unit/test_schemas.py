@@ -16,13 +16,14 @@ from ticketflow.domain.chain import find_break
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.schemas import generate
 from ticketflow.schemas.characters import id_problem
-from ticketflow.schemas.commands import ID_PATTERN, parse_command
+from ticketflow.schemas.commands import parse_command
 from ticketflow.schemas.events import (
     EVENT_DATA,
     SCHEMA_VERSIONS,
     upcast_envelope,
     validate_envelope,
 )
+from ticketflow.schemas.fields import ID_PATTERN
 
 
 def test_the_json_schema_files_match_the_models() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.builders import GB, PP, T0, Story, create_payload, ctx
+from tests.support.builders import GB, PP, T0, Story, created, ctx
+from ticketflow.domain.commands import ACKNOWLEDGE, FreeText
 from ticketflow.domain.errors import Rejected
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.ticket import Ticket
@@ -29,7 +30,7 @@ def create_rejected(tenant: str, code: str, **payload: Any) -> str:
     policy = PP if tenant == "personalysispro" else GB
     with pytest.raises(Rejected) as refused:
         Ticket.create(ctx(T0, Role.CUSTOMER, tenant), policy, "T-9",
-                      create_payload(tenant, **payload))
+                      created(tenant, **payload))
     assert refused.value.code == code, refused.value.message
     return refused.value.message
 
@@ -73,7 +74,7 @@ def test_growgrebuddy_social_needs_a_known_platform_and_only_social_takes_one() 
     create_rejected("growgrebuddy", "policy_violation", channel="social", platform="myspace")
     create_rejected("growgrebuddy", "policy_violation", channel="email", platform="twitter")
     ticket = Ticket.create(ctx(T0, Role.CUSTOMER, "growgrebuddy"), GB, "T-9",
-                           create_payload("growgrebuddy", channel="social", platform="twitter"))
+                           created("growgrebuddy", channel="social", platform="twitter"))
     assert ticket.pending_events[0].data["platform"] == "twitter"  # type: ignore[attr-defined]
 
 
@@ -95,7 +96,8 @@ def test_an_actor_of_another_tenant_is_forbidden() -> None:
     story = Story()
     before = story.ticket.version
     with pytest.raises(Rejected) as refused:
-        story.ticket.handle("acknowledge", ctx(T0 + WEEK, Role.AGENT, "growgrebuddy"), PP, {})
+        story.ticket.handle(ACKNOWLEDGE, ctx(T0 + WEEK, Role.AGENT, "growgrebuddy"), PP,
+                            FreeText())
     assert refused.value.code == "forbidden"
     assert story.ticket.version == before
 

@@ -14,7 +14,7 @@ from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.policy import policy_from_data
 from ticketflow.domain.sla import SlaError
 from ticketflow.domain.timers import due_commands
-from ticketflow.schemas.commands import STREAM_ID_MAX
+from ticketflow.schemas.fields import STREAM_ID_MAX
 from ticketflow.timers import Timers
 
 

@@ -48,8 +48,9 @@ from itertools import pairwise
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from ticketflow.domain.commands import COMMANDS
 from ticketflow.domain.errors import Rejected
-from ticketflow.domain.lifecycle import TABLE, Role, Status
+from ticketflow.domain.lifecycle import Role, Status
 from ticketflow.domain.policy import AutoEscalation, Policy, shipped_policies
 from ticketflow.domain.streams import Context
 from ticketflow.domain.ticket import Ticket
@@ -265,7 +266,7 @@ class _Ticket:
         return at
 
     def can(self, ctype: str) -> bool:
-        return self.state is not None and Status(self.state) in TABLE[ctype].allowed_from
+        return self.state is not None and Status(self.state) in COMMANDS[ctype].allowed_from
 
     def emit(
         self, ctype: str, at: datetime, actor: str, role: str, payload: dict[str, Any]
@@ -293,11 +294,14 @@ class _Ticket:
             if ctype == "create_ticket":
                 if self.aggregate is not None:
                     raise GeneratorBug("ticket created twice")
-                self.aggregate = Ticket.create(context, self.policy, self.plan.ticket_id, payload)
+                self.aggregate = Ticket.create(context, self.policy, self.plan.ticket_id,
+                                               COMMANDS[ctype].payload.model_validate(payload))
             elif self.aggregate is None:
                 raise GeneratorBug(f"{ctype} before create_ticket")
             else:
-                self.aggregate.handle(ctype, context, self.policy, payload)
+                entry = COMMANDS[ctype]
+                self.aggregate.handle(entry, context, self.policy,
+                                      entry.payload.model_validate(payload))
         except Rejected as refused:
             raise GeneratorBug(f"{self.plan.ticket_id}: the engine would refuse {ctype}"
                                f" ({refused.code}): {refused}") from refused

@@ -1,0 +1,236 @@
+"""The commands of SPEC §3 and §5, one entry each: `COMMANDS`.
+
+An entry (`CommandType`) is everything the engine knows of a command type: its name on
+the wire, its payload model, the event it records, the roles that may send it, the
+states it is allowed from and the state it leads to (SPEC §3), and whether it starts
+a stream or acts on an existing ticket. The inbound envelope is validated from these
+entries (`ticketflow.schemas.commands`), the application dispatches by them, and the
+aggregate checks them (`CommandType.check`) before running the method registered for
+the entry (`Handlers.on`), which receives the payload as its model, never as a dict.
+
+Adding a command: its payload model and entry here, its method on the aggregate, its
+tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import Field, StringConstraints
+
+from ticketflow.domain.errors import Forbidden, InvalidTransition
+from ticketflow.domain.lifecycle import ALL, DONE, OPEN, Role, Status
+from ticketflow.schemas.fields import (
+    Id,
+    Instant,
+    Note,
+    Short,
+    StreamId,
+    Text,
+    Wire,
+    Zone,
+)
+
+# -- payloads (SPEC §5), one model per shape ---------------------------------------------
+
+
+class CreateTicket(Wire):
+    account_id: Id
+    plan: Id
+    timezone: Zone | None = None
+    channel: Id
+    platform: Id | None = None
+    category: Id
+    subcategory: Id | None = None
+    priority: Id
+    subject: Short
+    description: Text = ""
+
+
+class FreeText(Wire):
+    note: Note = None
+
+
+class RequestUserInput(Wire):
+    question: Text
+
+
+class Resolve(Wire):
+    resolution: Text
+
+
+class Reopen(Wire):
+    reason: Text
+
+
+class Close(Wire):
+    reason: Literal["confirmed", "auto_closed"] = "confirmed"
+
+
+class Escalate(Wire):
+    level: Id
+    reason: Text
+
+
+class ChangePriority(Wire):
+    priority: Id
+    reason: Text
+
+
+class Assign(Wire):
+    agent_id: Id
+    tier: Id | None = None
+
+
+class AddComment(Wire):
+    body: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+    visibility: Literal["public", "internal"] = "public"
+
+
+class ArticleRef(Wire):
+    article_id: Id
+
+
+class RecordSatisfaction(Wire):
+    score: Annotated[int, Field(ge=1, le=5, strict=True)]
+    comment: Text | None = None
+    nps: Annotated[int | None, Field(default=None, ge=0, le=10, strict=True)] = None
+
+
+class Empty(Wire):
+    pass
+
+
+class RecordSlaBreach(Wire):
+    clock: Literal["first_response", "resolution"]
+    due_at: Instant
+
+
+class RecordSelfService(Wire):
+    articles_viewed: Annotated[list[Id], Field(max_length=1000)]
+    outcome: Literal["solved", "ticket_created"]
+    ticket_id: StreamId | None = None
+
+
+# -- the registry ------------------------------------------------------------------------
+
+P = TypeVar("P", bound=Wire)
+
+
+@dataclass(frozen=True, eq=False)
+class CommandType(Generic[P]):
+    """One command type: a row of the SPEC §3 table with its payload and its event.
+
+    `stream` is the kind of stream it acts on (`ticket`, or `session` for a
+    self-service session); a command that `creates` its stream is allowed from no
+    state (`allowed_from` is empty). `result` None means the state stays as it is."""
+
+    name: str
+    payload: type[P]
+    event: str
+    roles: frozenset[Role]
+    allowed_from: frozenset[Status] = frozenset()
+    result: Status | None = None
+    creates: bool = False
+    stream: str = "ticket"
+
+    def check(self, status: Status, role: Role) -> Status:
+        """The state after this command from `status`, or raise Forbidden (a role the
+        table does not name) / InvalidTransition (a state it is not allowed from)."""
+        self.check_role(role)
+        if status not in self.allowed_from:
+            allowed = ", ".join(sorted(self.allowed_from))
+            raise InvalidTransition(
+                f"cannot {self.name} a ticket that is {status.value}; allowed from: {allowed}"
+            )
+        return self.result or status
+
+    def check_role(self, role: Role) -> None:
+        if role not in self.roles:
+            allowed = ", ".join(sorted(self.roles))
+            raise Forbidden(f"role {role.value!r} may not {self.name}; allowed: {allowed}")
+
+
+C, A, M, S = Role.CUSTOMER, Role.AGENT, Role.MANAGER, Role.SYSTEM
+CREATED, ACKNOWLEDGED = Status.CREATED, Status.ACKNOWLEDGED
+IN_PROGRESS, PENDING = Status.IN_PROGRESS, Status.PENDING_USER_INPUT
+RESOLVED, CLOSED = Status.RESOLVED, Status.CLOSED
+
+
+def _command(name: str, payload: type[P], event: str, roles: set[Role],
+             allowed_from: frozenset[Status] = frozenset(), result: Status | None = None,
+             *, creates: bool = False, stream: str = "ticket") -> CommandType[P]:
+    return CommandType(name, payload, event, frozenset(roles), allowed_from, result,
+                       creates, stream)
+
+
+CREATE_TICKET = _command("create_ticket", CreateTicket, "TicketCreated", {C, A, S},
+                         creates=True)
+ACKNOWLEDGE = _command("acknowledge", FreeText, "TicketAcknowledged", {A},
+                       frozenset({CREATED}), ACKNOWLEDGED)
+START_WORK = _command("start_work", FreeText, "WorkStarted", {A},
+                      frozenset({ACKNOWLEDGED}), IN_PROGRESS)
+REQUEST_USER_INPUT = _command("request_user_input", RequestUserInput, "UserInputRequested",
+                              {A}, frozenset({ACKNOWLEDGED, IN_PROGRESS}), PENDING)
+RECEIVE_USER_INPUT = _command("receive_user_input", FreeText, "UserInputReceived", {C},
+                              frozenset({PENDING}), IN_PROGRESS)
+RESOLVE = _command("resolve", Resolve, "TicketResolved", {A}, OPEN, RESOLVED)
+REOPEN = _command("reopen", Reopen, "TicketReopened", {C, A}, frozenset({RESOLVED}),
+                  IN_PROGRESS)
+CLOSE = _command("close", Close, "TicketClosed", {C, A, S}, frozenset({RESOLVED}), CLOSED)
+ESCALATE = _command("escalate", Escalate, "TicketEscalated", {A, M, S}, OPEN)
+CHANGE_PRIORITY = _command("change_priority", ChangePriority, "PriorityChanged", {A, M}, OPEN)
+ASSIGN = _command("assign", Assign, "TicketAssigned", {A, M, S}, OPEN)
+ADD_COMMENT = _command("add_comment", AddComment, "CommentAdded", {C, A}, ALL - {CLOSED})
+LINK_ARTICLE = _command("link_article", ArticleRef, "ArticleLinked", {A}, ALL)
+RECORD_SATISFACTION = _command("record_satisfaction", RecordSatisfaction,
+                               "SatisfactionRecorded", {C}, DONE)
+CONSENT_TO_PUBLISH = _command("consent_to_publish", Empty, "PublicationConsented", {C}, DONE)
+PUBLISH_AS_ARTICLE = _command("publish_as_article", ArticleRef, "PublishedAsArticle", {A},
+                              DONE)
+RECORD_SLA_BREACH = _command("record_sla_breach", RecordSlaBreach, "SlaBreached", {S}, OPEN)
+RECORD_SELF_SERVICE = _command("record_self_service", RecordSelfService,
+                               "SelfServiceRecorded", {C, S}, creates=True, stream="session")
+
+#: Every command type by its wire name, in the order of SPEC §3 (self-service last).
+COMMANDS: dict[str, CommandType[Any]] = {command.name: command for command in (
+    CREATE_TICKET, ACKNOWLEDGE, START_WORK, REQUEST_USER_INPUT, RECEIVE_USER_INPUT, RESOLVE,
+    REOPEN, CLOSE, ESCALATE, CHANGE_PRIORITY, ASSIGN, ADD_COMMENT, LINK_ARTICLE,
+    RECORD_SATISFACTION, CONSENT_TO_PUBLISH, PUBLISH_AS_ARTICLE, RECORD_SLA_BREACH,
+    RECORD_SELF_SERVICE,
+)}
+
+
+# -- the aggregate's side: which method runs which entry ---------------------------------
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+class Handlers:
+    """An aggregate's command methods by entry, declared on each method:
+
+        handlers = Handlers()
+
+        @handlers.on(RESOLVE)
+        def _resolve(self, ctx, policy, payload: Resolve, to: Status) -> None: ...
+    """
+
+    def __init__(self) -> None:
+        self._methods: dict[str, Callable[..., None]] = {}
+
+    def on(self, *commands: CommandType[Any]) -> Callable[[H], H]:
+        def register(method: H) -> H:
+            for command in commands:
+                if command.name in self._methods:
+                    raise ValueError(f"{command.name} has two handlers")
+                self._methods[command.name] = method
+            return method
+        return register
+
+    def __getitem__(self, command: CommandType[Any]) -> Callable[..., None]:
+        return self._methods[command.name]
+
+    def names(self) -> frozenset[str]:
+        return frozenset(self._methods)
