@@ -50,7 +50,7 @@ if [ "${TICKETFLOW_CLOCK_AHEAD:-1}" != 0 ]; then
   # fail under it) or Kafka (a broker refuses records from a year ahead), and the
   # servers stay on real time.
   echo "== pytest, a year from now (faketime +400d): tests without Kafka or child processes"
-  allowing_none env FAKETIME_DONT_FAKE_MONOTONIC=1 \
+  allowing_none env \
     FAKETIME_SKIP_CMDS=java,postgres,initdb,pg_ctl,pg_ctlcluster \
     faketime -f +400d .venv/bin/python -m pytest -m "not kafka and not processes" "$@"
   # The rest move the engine's own clock instead: every component that reads the time

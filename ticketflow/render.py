@@ -51,14 +51,23 @@ def json_text(value: Any, indent: int | None = None) -> str:
     which are written as JSON escapes: the document decodes to exactly `value`, and
     printing it cannot act on a terminal."""
     text = json.dumps(value, indent=indent, ensure_ascii=False)
-    if text.isascii():
+    if text.isascii() and "\x7f" not in text:
         return text  # json.dumps escaped every C0 control inside strings already
     return shown_hidden().sub(_json_escape, text)
 
 
 def _json_escape(match: re.Match[str]) -> str:
+    """A hidden character as a JSON escape (DEL too, which json.dumps leaves as it is);
+    a newline between values is the indent's."""
     char = match.group()
-    return char if char == "\n" else json.dumps(char)[1:-1]  # "\n" between values: indent
+    if char == "\n":
+        return char
+    return "".join(f"\\u{unit:04x}" for unit in _utf16(char))
+
+
+def _utf16(char: str) -> list[int]:
+    data = char.encode("utf-16-be", "surrogatepass")
+    return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

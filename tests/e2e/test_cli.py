@@ -129,6 +129,9 @@ def test_a_bad_policy_file_names_the_file_the_key_and_the_problem(tmp_path: Path
     assert "'soon'" in result.stderr
 
 
+# Its child process waits on PostgreSQL's connection timeouts, which libfaketime's moved
+# clock stretches past any bound: it runs in the TICKETFLOW_CLOCK pass, not under faketime.
+@pytest.mark.processes
 def test_an_unreachable_database_says_what_to_check() -> None:
     result = run("ticket", "T-1", db="postgresql://nobody@127.0.0.1:1/ticketflow")
     assert result.returncode == 2

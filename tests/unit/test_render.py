@@ -9,7 +9,7 @@ import json
 import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from rich.console import Console
 
@@ -80,6 +80,7 @@ def test_printed_json_escapes_hidden_characters_and_keeps_the_rest_readable() ->
 
 @given(st.recursive(st.text() | st.integers() | st.none(),
                     lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))
+@example("\x7f")  # DEL: ASCII, yet not escaped by json.dumps
 def test_printed_json_decodes_to_exactly_the_value(value: object) -> None:
     for indent in (None, 2):
         text = render.json_text(value, indent)
