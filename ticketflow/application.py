@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import random
 import time
 from collections import OrderedDict
@@ -25,6 +26,7 @@ from eventsourcing.persistence import (
     IntegrityError,
 )
 
+from ticketflow import logs, metrics
 from ticketflow.clock import DEFAULT_MAX_SKEW, Clock
 from ticketflow.domain.commands import COMMANDS
 from ticketflow.domain.errors import (
@@ -63,6 +65,8 @@ from ticketflow.schemas.commands import (
 )
 from ticketflow.store import APP_ENV, APP_NAME, ReadStore
 from ticketflow.unit_of_work import StreamCache, Unit
+
+log = logging.getLogger(__name__)
 
 #: What a creation command starts, by the kind of stream its entry names.
 STARTS: dict[str, Callable[..., Stream]] = {
@@ -137,6 +141,9 @@ class TicketingApp(ReadStore):
             outcomes = [self._attempt(unit, raw) for raw in messages]
             if self._commit(unit):
                 return outcomes
+            metrics.CONFLICTS.labels("batch_fallback").inc()
+            logs.event(log, "batch_collided", size=len(messages),
+                       note="re-applying one message at a time")
         return [self._apply_alone(raw) for raw in messages]
 
     def fire_due(
@@ -216,7 +223,12 @@ class TicketingApp(ReadStore):
             if time.monotonic() > deadline:
                 break
             attempt += 1
+            metrics.CONFLICTS.labels("race_retry").inc()
+            logs.event(log, "race_lost", logging.DEBUG if attempt > 1 else logging.INFO,
+                       message_id=outcome.message_id, ticket=outcome.ticket_id, attempt=attempt)
             time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2**attempt)))
+        logs.event(log, "race_given_up", logging.WARNING, message_id=outcome.message_id,
+                   ticket=outcome.ticket_id, attempts=attempt + 1)
         conflict = Conflict(f"still losing to concurrent writers after {attempt + 1} tries in"
                             f" {RACE_BUDGET_SECONDS:.0f} s; nothing was recorded: send it again")
         return Outcome(outcome.message_id, "rejected", error=conflict.as_dict(),

@@ -65,7 +65,7 @@ class Fleet:
 
     def recovered_from_failures(self, role: str) -> bool:
         """Did a worker of `role` fail a step, back off and rebuild (ticketflow.serve)?"""
-        return any("failed; rebuilding it in" in w.output() for w in self.of(role))
+        return any("role_restarting" in w.output() for w in self.of(role))
 
     def stop(self) -> None:
         for worker in self.workers:
