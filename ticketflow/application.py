@@ -428,21 +428,17 @@ class TicketingApp(ReadStore):
         marked as scoped from the start, so it never pays for the second look-up."""
         if self.event_log.legacy_ids_from_format() or self.event_log.recorded(STORE_FORMAT_ID):
             return self.event_log.legacy_ids_from_format()
-        with contextlib.suppress(IntegrityError):  # another process marked it first
-            self.save(StoreFormat.mark(self.clock()))
+        with self.first_save(), contextlib.suppress(IntegrityError):  # another marked it
+            if not self.event_log.recorded(STORE_FORMAT_ID):
+                self.save(StoreFormat.mark(self.clock()))
         return False
 
     # -- policies and loading ------------------------------------------------------------
 
     def _publish_policy(self, unit: Unit, policy: Policy) -> None:
-        """Save a copy of the policy version with the ticket, the first time it is used."""
-        key = (policy.id, policy.version)
-        if key in unit.policies:
-            return
-        copy = self.policy_store.to_publish(policy)
-        if copy is not None:
-            unit.record(copy)
-            unit.policies.add(key)
+        """Save a copy of the policy version the first time it is used, before the
+        ticket, in a write of its own that concurrent first uses do not collide on."""
+        self.policy_store.publish(policy)
 
     def load_ticket(self, ticket_id: str, as_of: datetime | None = None,
                     tenant: str | None = None) -> Ticket:
