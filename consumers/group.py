@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from contextlib import suppress
 from typing import Any
@@ -59,6 +60,9 @@ class RebalanceLog(ConsumerRebalanceListener):
 
     def __init__(self, group: str) -> None:
         self.group = group
+        #: kafka-python calls the listener on its own I/O thread: name the role that
+        #: subscribed (the thread ticketflow serve runs it in) instead.
+        self.role = threading.current_thread().name
 
     def _changed(self, change: str, partitions: Any) -> None:
         names = sorted(f"{tp.topic}/{tp.partition}" for tp in partitions)
@@ -66,7 +70,8 @@ class RebalanceLog(ConsumerRebalanceListener):
             return
         metrics.REBALANCES.labels(self.group, change).inc()
         level = logging.WARNING if change == "lost" else logging.INFO
-        event(log, f"partitions_{change}", level, group=self.group, partitions=names)
+        event(log, f"partitions_{change}", level, role=self.role, group=self.group,
+              partitions=names)
         if change != "assigned":
             for tp in partitions:  # no longer this worker's to report
                 with suppress(KeyError):

@@ -5,7 +5,8 @@ fields. `configure()` sets the output: JSON lines when `TICKETFLOW_LOG_FORMAT=js
 (`{"ts", "level", "logger", "event", "role", "process", …fields}`), else a readable
 line (`2026-11-23T09:00:00.123Z INFO commands[4711] batch_applied partition=3 size=120`).
 The role is the thread's name (`ticketflow serve` runs each role in a thread named
-after it); the process is the OS process id, and the worker id when one is given.
+after it) unless the event names it (a `role` field); the process is the OS process
+id, and the worker id when one is given.
 
 Fields are ids, counts, offsets and codes: never a subject, a body or a comment (the
 callers pass no such thing; see docs/operations.md for each event's fields).
@@ -70,8 +71,8 @@ class JsonFormatter(logging.Formatter):
 class ReadableFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = _base(record)
-        who = f"{base['role']}[{base.get('worker', base['process'])}]"
-        fields = getattr(record, FIELDS, {})
+        fields = dict(getattr(record, FIELDS, {}))
+        who = f"{fields.pop('role', base['role'])}[{base.get('worker', base['process'])}]"
         text = " ".join([_timestamp(record), record.levelname, who, record.getMessage(),
                          *(f"{key}={_value(value)}" for key, value in fields.items())])
         if record.exc_info:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import SPEC_EXAMPLE, as_json, command, run, write_jsonl
-from tests.support.kafka import free_port
+from tests.support.kafka import free_ports
 from tests.support.waiting import wait_for
 
 
@@ -157,7 +157,7 @@ def test_serve_turns_published_commands_into_events_and_stops_on_sigterm(
 ) -> None:
     env = {**os.environ, "TICKETFLOW_KAFKA": kafka_bootstrap,
            "TICKETFLOW_TOPIC_PREFIX": f"e2e{os.getpid()}.", "TICKETFLOW_LOG_FORMAT": "json"}
-    port = free_port()
+    port = free_ports(1)[0]
     server = subprocess.Popen([sys.executable, "-m", "ticketflow.cli", "serve", "--db", sqlite_url,
                                "--worker-id", "e2e-1", "--metrics-port", str(port)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
