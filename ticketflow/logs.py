@@ -81,8 +81,11 @@ class ReadableFormatter(logging.Formatter):
 
 
 def _value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if text and " " not in text else json.dumps(text)
+    """A bare word as is; text with spaces or quotes quoted; anything else compact JSON."""
+    if isinstance(value, str):
+        plain = value and not any(c in value for c in ' "=\n')
+        return value if plain else json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
 
 
 def formatter(kind: str | None = None) -> logging.Formatter:

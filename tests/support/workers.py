@@ -45,8 +45,10 @@ class Fleet:
     def start(self, *roles: str) -> Fleet:
         for role in roles:
             log = self.logs / f"{role}-{len(self.workers)}.log"
+            # its own worker id, kept through restarts: static group membership
+            worker_id = {"TICKETFLOW_WORKER_ID": f"{role}-{len(self.workers)}"}
             self.workers.append(WorkerProcess(role, self.settings, log, partitions=PARTITIONS,
-                                              env=FAST_FAILOVER).start())
+                                              env={**FAST_FAILOVER, **worker_id}).start())
         return self
 
     def of(self, role: str) -> list[WorkerProcess]:

@@ -40,10 +40,10 @@ def test_a_json_line_carries_the_event_its_fields_the_role_and_the_process() -> 
 
 
 def test_a_readable_line_is_one_line_of_key_values() -> None:
-    text = _line("text", size=3, message_id="m 1")
+    text = _line("text", size=3, message_id="m 1", partitions=["t/0", "t/1"])
     assert text.count("\n") == 1
     assert " INFO commands[" in text and "batch_applied size=3" in text
-    assert 'message_id="m 1"' in text
+    assert 'message_id="m 1"' in text and 'partitions=["t/0","t/1"]' in text
 
 
 def test_the_format_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
