@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -69,6 +70,7 @@ class OutboxRelay:
         self.in_flight: deque[tuple[int, list[Any]]] = deque()  # (last id, futures)
         self.sent: int | None = None  # the last notification id sent (None: ask the store)
         self.stored: int | None = None  # the last position stored (None: not yet known)
+        self.lag_due = 0.0  # when to measure the lag again while idle (monotonic)
 
     @property
     def position(self) -> int:
@@ -95,9 +97,8 @@ class OutboxRelay:
             self._settle()
             if notifications:
                 metrics.BATCH_SIZE.labels("relay").observe(len(notifications))
-            elif self.stored is not None:  # idle: how far the broker is behind the store
-                last = self.app.event_log.recorder.max_notification_id() or 0
-                metrics.RELAY_LAG.set(max(last - self.stored, 0))
+            elif self.stored is not None and time.monotonic() > self.lag_due:
+                self._measure_lag(self.stored)  # idle: at most once a second
         except Exception:
             self.in_flight.clear()  # resend from the stored position
             self.sent = None
@@ -129,8 +130,13 @@ class OutboxRelay:
                   advanced=position - (self.stored or 0))
         self.stored = position
         metrics.RELAY_POSITION.set(position)
+        self._measure_lag(position)
+
+    def _measure_lag(self, position: int) -> None:
+        """Notifications in the store the broker has not acknowledged (the metric)."""
         last = self.app.event_log.recorder.max_notification_id() or 0
         metrics.RELAY_LAG.set(max(last - position, 0))
+        self.lag_due = time.monotonic() + 1.0
 
     def run(self, stop: threading.Event, idle: float = 0.2) -> None:
         """Follow the log until `stop` is set."""
