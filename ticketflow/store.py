@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -27,17 +27,15 @@ from eventsourcing.persistence import (
     ProcessRecorder,
     ProgrammingError,
 )
-from eventsourcing.postgres import (
-    BasePostgresFactory,
-    PostgresDatastore,
-    PostgresTrackingRecorder,
-)
 
 from ticketflow.clock import Clock, default_clock
 from ticketflow.domain.policy import Policy
 from ticketflow.event_log import EventLog
 from ticketflow.policy_store import PolicyStore
 from ticketflow.snapshots import CheckedSnapshots
+
+if TYPE_CHECKING:  # imported when a PostgreSQL store is opened: psycopg loads slowly
+    from eventsourcing.postgres import PostgresDatastore
 
 APP_NAME = "ticketflow"
 #: Stored events are not compressed (the hash chain is computed over plain JSON).
@@ -100,6 +98,9 @@ class ReadStore(Application[UUID]):
 
     def _datastore(self) -> PostgresDatastore | None:
         factory = getattr(self, "factory", None)
+        if not type(factory).__module__.startswith("eventsourcing.postgres"):
+            return None  # psycopg is not even loaded for SQLite
+        from eventsourcing.postgres import BasePostgresFactory  # noqa: PLC0415 - psycopg: slow
         return factory.datastore if isinstance(factory, BasePostgresFactory) else None
 
     @contextmanager
@@ -144,6 +145,7 @@ def _create_tables(datastore: PostgresDatastore, recorder: Any) -> None:
         recorder.sql_create_statements = [statement for statement
                                           in recorder.sql_create_statements
                                           if "CREATE TYPE" not in statement.as_string()]
+    from eventsourcing.postgres import PostgresTrackingRecorder  # noqa: PLC0415
     if isinstance(recorder, PostgresTrackingRecorder):
         recorder.tracking_migration_current = recorder.tracking_migration_previous = None
         super(PostgresTrackingRecorder, recorder).create_table()
