@@ -21,8 +21,10 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.producer import KafkaProducer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from ticketflow import metrics
 from ticketflow.application import Outcome, TicketingApp
-from ticketflow.consumers.group import subscribe_when_known
+from ticketflow.consumers.group import close_and_leave, record_lag, subscribe_when_known
+from ticketflow.logs import event
 from ticketflow.producers.topics import DEAD_LETTER, Topics
 from ticketflow.schemas.commands import peek_identity
 
@@ -60,42 +62,73 @@ class CommandConsumer:
     def __init__(
         self, app: TicketingApp, consumer: KafkaConsumer, producer: KafkaProducer,
         *, dead_letter_topic: str = DEAD_LETTER, poll_ms: int = 200,
+        admin_config: dict[str, Any] | None = None,
     ) -> None:
         self.app = app
         self.consumer = consumer
         self.producer = producer
         self.dead_letter_topic = dead_letter_topic
         self.poll_ms = poll_ms
+        self.group = str(consumer.config.get("group_id"))
+        #: For leaving the group as a static member (`close(leave=True)`).
+        self.admin_config = admin_config
 
     @classmethod
     def subscribe(cls, app: TicketingApp, client_config: dict[str, Any],
-                  producer: KafkaProducer, topics: Topics | None = None) -> CommandConsumer:
+                  producer: KafkaProducer, topics: Topics | None = None,
+                  admin_config: dict[str, Any] | None = None) -> CommandConsumer:
         topics = topics or Topics()
-        consumer = KafkaConsumer(**consumer_config(client_config, group=topics.commands))
-        subscribe_when_known(consumer, topics.commands)
-        return cls(app, consumer, producer, dead_letter_topic=topics.dead_letter)
+        config = consumer_config(client_config, group=topics.commands)
+        consumer = KafkaConsumer(**config)
+        subscribe_when_known(consumer, topics.commands, group=config["group_id"])
+        return cls(app, consumer, producer, dead_letter_topic=topics.dead_letter,
+                   admin_config=admin_config)
 
     def run_once(self) -> int:
         """Handle one poll's worth of messages in one transaction; returns how many."""
         batches = self.consumer.poll(timeout_ms=self.poll_ms)
         done: dict[TopicPartition, int] = {}
+        records = [record for records in batches.values() for record in records]
+        handled: list[Outcome] = []
         try:
-            records = [record for records in batches.values() for record in records]
             outcomes = self.app.apply_batch([_bytes(record) for record in records])
             for record, outcome in zip(records, outcomes, strict=True):
                 if (outcome.error or {}).get("code") == "conflict":
+                    event(log, "batch_cut_at_conflict", logging.WARNING,
+                          partition=record.partition, offset=record.offset,
+                          message_id=outcome.message_id, ticket=outcome.ticket_id)
+                    metrics.CONFLICTS.labels("batch_cut").inc()
                     break  # not recorded: it and what follows are fetched again
                 self._after(record, outcome)
+                handled.append(outcome)
                 done[TopicPartition(record.topic, record.partition)] = record.offset + 1
         finally:
             self._settle(batches, done)
-        return sum(len(records) for records in batches.values())
+        if records:
+            self._report(batches, done, handled, len(records))
+        record_lag(self.consumer, self.group)
+        return len(records)
+
+    def _report(self, batches: dict[TopicPartition, list[ConsumerRecord]],
+                done: dict[TopicPartition, int], outcomes: list[Outcome], read: int) -> None:
+        """One line per batch: its size, where it was read (offsets: first read, next to
+        read), and what became of the messages handled."""
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            code = (outcome.error or {}).get("code", "")
+            metrics.COMMANDS.labels(outcome.status, code).inc()
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        metrics.BATCH_SIZE.labels("commands").observe(read)
+        event(log, "batch_applied", size=read, outcomes=counts,
+              offsets={f"{tp.topic}/{tp.partition}": [records[0].offset,
+                                                       done.get(tp, records[0].offset)]
+                       for tp, records in batches.items()})
 
     def _after(self, record: ConsumerRecord, outcome: Outcome) -> None:
         """Dead-letter a rejection; a redelivered rejected message's dead letter again."""
         if outcome.status == "rejected" and outcome.error:
-            self.producer.send(self.dead_letter_topic,
-                               **dead_letter(record, outcome.error, outcome.message_id))
+            self._send_dead_letter(record, outcome.error, outcome.message_id,
+                                   outcome.ticket_id)
         elif outcome.status == "duplicate":
             self._republish_if_rejected(record, _bytes(record))
 
@@ -103,8 +136,16 @@ class CommandConsumer:
         message_id = peek_identity(raw).get("message_id")
         receipt = self.app.event_log.receipt_of(raw)
         if receipt is not None and receipt.status == "rejected" and receipt.error:
-            self.producer.send(self.dead_letter_topic,
-                               **dead_letter(record, receipt.error, message_id))
+            self._send_dead_letter(record, receipt.error, message_id, None, again=True)
+
+    def _send_dead_letter(self, record: ConsumerRecord, error: dict[str, str],
+                          message_id: str | None, ticket: str | None,
+                          again: bool = False) -> None:
+        self.producer.send(self.dead_letter_topic, **dead_letter(record, error, message_id))
+        metrics.DEAD_LETTERS.labels(error["code"]).inc()
+        event(log, "dead_letter_sent", code=error["code"], message_id=message_id,
+              ticket=ticket, partition=record.partition, offset=record.offset,
+              again=again or None)
 
     def _settle(self, batches: dict[TopicPartition, list[ConsumerRecord]],
                 done: dict[TopicPartition, int]) -> None:
@@ -123,5 +164,6 @@ class CommandConsumer:
         while not stop.is_set():
             self.run_once()
 
-    def close(self) -> None:
-        self.consumer.close()
+    def close(self, leave: bool = False) -> None:
+        """Close the consumer; `leave`: stopping for good, so leave the group now."""
+        close_and_leave(self.consumer, self.admin_config, leave)

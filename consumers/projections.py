@@ -18,8 +18,10 @@ from kafka.consumer import KafkaConsumer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from sqlalchemy import Connection, Engine, select
 
-from ticketflow.consumers.group import subscribe_when_known
+from ticketflow import metrics
+from ticketflow.consumers.group import close_and_leave, record_lag, subscribe_when_known
 from ticketflow.event_log import Store
+from ticketflow.logs import event
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import insert
 from ticketflow.projections.runner import Projector
@@ -32,25 +34,31 @@ BATCH = 10_000  # events applied in one transaction at most
 
 def _log_commit_failure(offsets: Any, response: Any) -> None:
     if isinstance(response, Exception):
-        log.info("committing offsets to Kafka failed (%s); the read models keep theirs",
-                 response)
+        event(log, "offset_commit_failed", error=type(response).__name__,
+              note="the read models keep their own offsets")
 
 
 class KafkaProjectionRunner:
-    def __init__(self, projector: Projector, consumer: KafkaConsumer, topic: str) -> None:
+    def __init__(self, projector: Projector, consumer: KafkaConsumer, topic: str,
+                 admin_config: dict[str, Any] | None = None) -> None:
         self.projector = projector
         self.consumer = consumer
         self.topic = topic
+        self.group = str(consumer.config.get("group_id"))
+        #: For leaving the group as a static member (`close(leave=True)`).
+        self.admin_config = admin_config
 
     @classmethod
     def subscribe(cls, app: Store, engine: Engine, client_config: dict[str, Any],
-                  topics: Topics | None = None) -> KafkaProjectionRunner:
+                  topics: Topics | None = None,
+                  admin_config: dict[str, Any] | None = None) -> KafkaProjectionRunner:
         topic = (topics or Topics()).ticket_events
-        consumer = KafkaConsumer(**client_config, group_id=f"{GROUP}:{topic}",
+        group = f"{GROUP}:{topic}"
+        consumer = KafkaConsumer(**client_config, group_id=group,
                                  enable_auto_commit=False, auto_offset_reset="earliest",
                                  max_poll_records=5000)
-        subscribe_when_known(consumer, topic)
-        return cls(Projector(app, engine), consumer, topic)
+        subscribe_when_known(consumer, topic, group=group)
+        return cls(Projector(app, engine), consumer, topic, admin_config)
 
     def run_once(self) -> int:
         """Apply what the broker has (up to `BATCH` events, one transaction); returns
@@ -58,6 +66,7 @@ class KafkaProjectionRunner:
         that keeps up applies each event as soon as it arrives."""
         batches = self._poll()
         if not batches:
+            self._record_lag()
             return 0
         try:
             with self.projector.engine.begin() as conn:
@@ -79,7 +88,17 @@ class KafkaProjectionRunner:
         self.consumer.commit_async({tp: OffsetAndMetadata(offset, "", -1)
                                     for tp, offset in positions.items()},
                                    callback=_log_commit_failure)
+        read = sum(len(records) for records in batches.values())
+        metrics.BATCH_SIZE.labels("projections").observe(read)
+        event(log, "projection_applied", size=read, new=len(envelopes),
+              positions={f"{tp.topic}/{tp.partition}": offset
+                         for tp, offset in sorted(positions.items())})
+        self._record_lag()
         return len(envelopes)
+
+    def _record_lag(self) -> None:
+        for tp, lag in record_lag(self.consumer, self.group).items():
+            metrics.PROJECTION_LAG.labels(tp.topic, str(tp.partition)).set(lag)
 
     def _poll(self) -> dict[TopicPartition, list[Any]]:
         """One poll (waiting up to 200 ms), then more while records are already there."""
@@ -109,5 +128,6 @@ class KafkaProjectionRunner:
             conn.execute(statement.on_conflict_do_update(
                 index_elements=["topic", "partition"], set_={"offset": offset}))
 
-    def close(self) -> None:
-        self.consumer.close()
+    def close(self, leave: bool = False) -> None:
+        """Close the consumer; `leave`: stopping for good, so leave the group now."""
+        close_and_leave(self.consumer, self.admin_config, leave)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -24,7 +25,9 @@ import orjson
 from eventsourcing.persistence import IntegrityError, Tracking
 from kafka.producer import KafkaProducer
 
+from ticketflow import metrics
 from ticketflow.event_log import STREAM_TOPICS, Store
+from ticketflow.logs import event
 from ticketflow.producers.topics import TICKET_EVENTS
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,8 @@ class OutboxRelay:
         self.ack_timeout = ack_timeout
         self.in_flight: deque[tuple[int, list[Any]]] = deque()  # (last id, futures)
         self.sent: int | None = None  # the last notification id sent (None: ask the store)
+        self.stored: int | None = None  # the last position stored (None: not yet known)
+        self.lag_due = 0.0  # when to measure the lag again while idle (monotonic)
 
     @property
     def position(self) -> int:
@@ -77,7 +82,8 @@ class OutboxRelay:
         acknowledged, and the position stored)."""
         try:
             if self.sent is None:
-                self.sent = self.position
+                self.sent = self.stored = self.position
+                event(log, "relay_started", position=self.sent, topic=self.topic)
             notifications = self.app.event_log.recorder.select_notifications(
                 self.sent + 1, self.batch_size, topics=STREAM_TOPICS)
             if notifications:
@@ -89,6 +95,10 @@ class OutboxRelay:
             if not notifications or len(self.in_flight) > MAX_IN_FLIGHT:
                 self.producer.flush(timeout=self.ack_timeout)
             self._settle()
+            if notifications:
+                metrics.BATCH_SIZE.labels("relay").observe(len(notifications))
+            elif self.stored is not None and time.monotonic() > self.lag_due:
+                self._measure_lag(self.stored)  # idle: at most once a second
         except Exception:
             self.in_flight.clear()  # resend from the stored position
             self.sent = None
@@ -113,7 +123,20 @@ class OutboxRelay:
         try:
             self.app.process_recorder.insert_events([], tracking=Tracking(TRACKING_NAME, position))
         except IntegrityError:
-            log.info("relay position %s was already stored by another relay", position)
+            event(log, "relay_position_taken", position=position,
+                  note="already stored by another relay")
+        else:
+            event(log, "relay_position_stored", position=position,
+                  advanced=position - (self.stored or 0))
+        self.stored = position
+        metrics.RELAY_POSITION.set(position)
+        self._measure_lag(position)
+
+    def _measure_lag(self, position: int) -> None:
+        """Notifications in the store the broker has not acknowledged (the metric)."""
+        last = self.app.event_log.recorder.max_notification_id() or 0
+        metrics.RELAY_LAG.set(max(last - position, 0))
+        self.lag_due = time.monotonic() + 1.0
 
     def run(self, stop: threading.Event, idle: float = 0.2) -> None:
         """Follow the log until `stop` is set."""

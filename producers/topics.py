@@ -7,12 +7,11 @@ per-ticket order holds because the key is the ticket id.
 
 from __future__ import annotations
 
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from kafka import errors as Errors
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
 
 COMMANDS = "support.commands"
 TICKET_EVENTS = "support.ticket-events"
@@ -47,7 +46,8 @@ def ensure_topics(
     partitions: int = DEFAULT_PARTITIONS, replication: int = 1,
 ) -> list[str]:
     """Create the topics that are missing, then wait until every partition of every
-    topic has a leader; returns the names created.
+    topic has a leader; returns the names this call created (not those another
+    process created meanwhile).
 
     Waiting matters: a consumer group that assigns partitions before a new topic's
     metadata has propagated gets an empty assignment and (kafka-python 3.0) does not
@@ -58,12 +58,18 @@ def ensure_topics(
     try:
         existing = set(admin.list_topics())
         missing = [name for name in specs if name not in existing]
+        created: list[str] = []
         if missing:
             new = [NewTopic(name, partitions, replication, topic_configs=specs[name])
                    for name in missing]
-            with suppress(TopicAlreadyExistsError):  # another process created them first
-                admin.create_topics(new)
+            response = admin.create_topics(new, raise_errors=False)
+            for topic in response.get("topics", []):
+                error = Errors.for_code(topic["error_code"])
+                if error is Errors.NoError:
+                    created.append(topic["name"])
+                elif error is not Errors.TopicAlreadyExistsError:  # another process won
+                    raise error(topic.get("error_message") or topic["name"])
         admin.wait_for_topics(list(specs), timeout_ms=READY_TIMEOUT_MS)
-        return missing
+        return sorted(created)
     finally:
         admin.close()

@@ -41,10 +41,25 @@ def postgres_server() -> Iterator[str]:
         return
     cluster = PostgresCluster()
     cluster.start()
+    _CLUSTERS.append(cluster)
     try:
         yield cluster.server_url
     finally:
+        _CLUSTERS.remove(cluster)
         cluster.stop()
+
+
+#: The cluster this session started (none when TICKETFLOW_TEST_POSTGRES names a server).
+_CLUSTERS: list[PostgresCluster] = []
+
+
+@pytest.fixture
+def postgres_log(postgres_server: str) -> Path:
+    """The server's log file (tests read what it logged meanwhile); skips on a server
+    this session did not start."""
+    if not _CLUSTERS:
+        pytest.skip("the server's log is only known for the cluster the tests start")
+    return _CLUSTERS[0].log_file
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import random
 import time
 from collections import OrderedDict
@@ -25,6 +26,7 @@ from eventsourcing.persistence import (
     IntegrityError,
 )
 
+from ticketflow import logs, metrics
 from ticketflow.clock import DEFAULT_MAX_SKEW, Clock
 from ticketflow.domain.commands import COMMANDS
 from ticketflow.domain.errors import (
@@ -63,6 +65,8 @@ from ticketflow.schemas.commands import (
 )
 from ticketflow.store import APP_ENV, APP_NAME, ReadStore
 from ticketflow.unit_of_work import StreamCache, Unit
+
+log = logging.getLogger(__name__)
 
 #: What a creation command starts, by the kind of stream its entry names.
 STARTS: dict[str, Callable[..., Stream]] = {
@@ -137,6 +141,9 @@ class TicketingApp(ReadStore):
             outcomes = [self._attempt(unit, raw) for raw in messages]
             if self._commit(unit):
                 return outcomes
+            metrics.CONFLICTS.labels("batch_fallback").inc()
+            logs.event(log, "batch_collided", size=len(messages),
+                       note="re-applying one message at a time")
         return [self._apply_alone(raw) for raw in messages]
 
     def fire_due(
@@ -216,7 +223,12 @@ class TicketingApp(ReadStore):
             if time.monotonic() > deadline:
                 break
             attempt += 1
+            metrics.CONFLICTS.labels("race_retry").inc()
+            logs.event(log, "race_lost", logging.DEBUG if attempt > 1 else logging.INFO,
+                       message_id=outcome.message_id, ticket=outcome.ticket_id, attempt=attempt)
             time.sleep(random.uniform(0, min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2**attempt)))
+        logs.event(log, "race_given_up", logging.WARNING, message_id=outcome.message_id,
+                   ticket=outcome.ticket_id, attempts=attempt + 1)
         conflict = Conflict(f"still losing to concurrent writers after {attempt + 1} tries in"
                             f" {RACE_BUDGET_SECONDS:.0f} s; nothing was recorded: send it again")
         return Outcome(outcome.message_id, "rejected", error=conflict.as_dict(),
@@ -416,21 +428,17 @@ class TicketingApp(ReadStore):
         marked as scoped from the start, so it never pays for the second look-up."""
         if self.event_log.legacy_ids_from_format() or self.event_log.recorded(STORE_FORMAT_ID):
             return self.event_log.legacy_ids_from_format()
-        with contextlib.suppress(IntegrityError):  # another process marked it first
-            self.save(StoreFormat.mark(self.clock()))
+        with self.first_save(), contextlib.suppress(IntegrityError):  # another marked it
+            if not self.event_log.recorded(STORE_FORMAT_ID):
+                self.save(StoreFormat.mark(self.clock()))
         return False
 
     # -- policies and loading ------------------------------------------------------------
 
     def _publish_policy(self, unit: Unit, policy: Policy) -> None:
-        """Save a copy of the policy version with the ticket, the first time it is used."""
-        key = (policy.id, policy.version)
-        if key in unit.policies:
-            return
-        copy = self.policy_store.to_publish(policy)
-        if copy is not None:
-            unit.record(copy)
-            unit.policies.add(key)
+        """Save a copy of the policy version the first time it is used, before the
+        ticket, in a write of its own that concurrent first uses do not collide on."""
+        self.policy_store.publish(policy)
 
     def load_ticket(self, ticket_id: str, as_of: datetime | None = None,
                     tenant: str | None = None) -> Ticket:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import select
 import stat
@@ -30,11 +29,14 @@ from ticketflow import cli_views as views
 from ticketflow import confinement, render
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app, load_policies
+from ticketflow.consumers.group import worker_id
 from ticketflow.domain.errors import AmbiguousId, InvalidMessage, Rejected
 from ticketflow.domain.policy import PolicyError, load_policy_file
 from ticketflow.domain.receipt import Oversized
 from ticketflow.export import add_export_command, cmd_export
 from ticketflow.lines import bounded_lines
+from ticketflow.logs import configure as configure_logs
+from ticketflow.logs import set_worker
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import engine_for
@@ -271,12 +273,19 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     kafka = argparse.ArgumentParser(add_help=False)
     kafka.add_argument("--kafka", help="bootstrap HOST:PORT (env TICKETFLOW_KAFKA)")
 
-    cmd = sub.add_parser("serve", parents=[common, kafka],
+    running = argparse.ArgumentParser(add_help=False)
+    running.add_argument("--worker-id", help="this worker's id in its consumer groups (static"
+                       " membership: a restart gets its partitions back without a"
+                       " rebalance); env TICKETFLOW_WORKER_ID; unique per process")
+    running.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on"
+                       " http://0.0.0.0:PORT/metrics")
+
+    cmd = sub.add_parser("serve", parents=[common, kafka, running],
                          help="run the command consumer, outbox relay and timers")
     cmd.add_argument("--partitions", type=int, default=6, help="for topics it creates")
     cmd.set_defaults(handler=cmd_serve)
 
-    cmd = sub.add_parser("worker", parents=[common, kafka], help="run one role")
+    cmd = sub.add_parser("worker", parents=[common, kafka, running], help="run one role")
     cmd.add_argument("role", choices=ROLES)
     cmd.add_argument("--partitions", type=int, default=6, help="for topics it creates")
     cmd.set_defaults(handler=cmd_serve)
@@ -509,9 +518,12 @@ def cmd_demo(session: Session, args: argparse.Namespace) -> int:
 
 def cmd_serve(session: Session, args: argparse.Namespace) -> int:
     """serve: every role; worker ROLE: one. Stops on SIGINT / SIGTERM."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(message)s")
+    configure_logs()
+    worker = worker_id(args.worker_id)
+    set_worker(worker)
     roles = (args.role,) if getattr(args, "role", None) else ROLES
-    return serve(session.settings, roles, partitions=args.partitions)
+    return serve(session.settings, roles, partitions=args.partitions, worker=worker,
+                 metrics_port=args.metrics_port)
 
 
 def cmd_publish(session: Session, args: argparse.Namespace) -> int:

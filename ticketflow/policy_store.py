@@ -9,9 +9,11 @@ file without bumping its `version` is refused (`PolicyError`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper
 
 from ticketflow.domain.errors import InvalidMessage
 from ticketflow.domain.policy import Policy, PolicyError
@@ -21,9 +23,12 @@ from ticketflow.domain.ticket import Ticket
 
 class PolicyStore:
     def __init__(self, policies: dict[str, Policy], recorder: ApplicationRecorder,
-                 mapper: Mapper[UUID]) -> None:
+                 mapper: Mapper[UUID],
+                 first_save: Callable[[], AbstractContextManager[None]] = nullcontext) -> None:
         self.policies = policies  # the current files, by tenant (= policy id)
         self.recorder, self.mapper = recorder, mapper
+        #: Serializes first saves across processes (ticketflow.store: `first_save`).
+        self.first_save = first_save
         self._stored: dict[tuple[str, str], Policy] = {}
         self._checked: set[tuple[str, str]] = set()
 
@@ -53,18 +58,31 @@ class PolicyStore:
             self._stored[key] = stored.policy()
         return self._stored[key]
 
-    def to_publish(self, policy: Policy) -> PolicyVersion | None:
-        """The copy of `policy` to save with the ticket that first uses it, or None when
-        the store has it already (and it is the same: else PolicyError)."""
+    def publish(self, policy: Policy) -> None:
+        """Save a copy of `policy` unless the store has it (the same: else PolicyError),
+        in a write of its own before the ticket that first uses it. Idempotent, also for
+        processes doing it at once: they take turns (`first_save`), and one that still
+        collides (SQLite) finds the copy saved."""
         key = (policy.id, policy.version)
         if key in self._checked:
-            return None
+            return
         stored = self._stored_copy(*key)
         if stored is None:
-            return PolicyVersion.publish(policy)
+            with self.first_save():
+                stored = self._stored_copy(*key)
+                if stored is None:
+                    copy = PolicyVersion.publish(policy)
+                    try:
+                        self.recorder.insert_events([self.mapper.to_stored_event(event)
+                                                     for event in copy.collect_events()])
+                    except IntegrityError:  # another process saved it first
+                        stored = self._stored_copy(*key)
+                    else:
+                        stored = copy
+        if stored is None:
+            raise PolicyError(f"policy {policy.id} version {policy.version} could not be saved")
         _check_same(stored, policy)
         self._checked.add(key)
-        return None
 
     def _stored_copy(self, policy_id: str, version: str) -> PolicyVersion | None:
         records = self.recorder.select_events(policy_version_uuid(policy_id, version), limit=1)

@@ -9,7 +9,9 @@ clients. A failing step (broker or database away) is logged, the role's clients 
 closed, and after an exponential backoff the role is built again from what is durable
 (committed offsets, the relay's tracking record, the read models' stored offsets, the
 event log), so no in-memory position of a failed step can skip or repeat work.
-SIGINT / SIGTERM stop every role after its current step.
+SIGINT / SIGTERM stop every role after its current step; its consumers close and
+leave their groups at once (docs/operations.md: static membership, cooperative
+rebalancing, what each log event and metric means).
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ from kafka.admin import KafkaAdminClient
 from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
 
+from ticketflow import metrics
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.commands import CommandConsumer
+from ticketflow.consumers.group import membership
 from ticketflow.consumers.projections import KafkaProjectionRunner
+from ticketflow.logs import event
 from ticketflow.producers.relay import OutboxRelay, producer_config
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import engine_for
@@ -36,17 +41,11 @@ from ticketflow.settings import Settings, kafka_client_config, options_for
 from ticketflow.timers import Timers
 
 log = logging.getLogger("ticketflow.serve")
-logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is per-partition chatter
 
 Step = Callable[[], int]
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 ROLES = ("commands", "relay", "projections", "timers")
-#: A worker killed outright keeps its partitions until its group session expires;
-#: kafka-python's default (45 s) would stall them that long. Override with
-#: TICKETFLOW_KAFKA_OPT_SESSION_TIMEOUT_MS / _HEARTBEAT_INTERVAL_MS.
-CONSUMER_DEFAULTS: dict[str, Any] = {"session_timeout_ms": 10_000,
-                                     "heartbeat_interval_ms": 3_000}
 
 
 @dataclass
@@ -94,34 +93,47 @@ class Role:
         backoff = Backoff()
         while not stop.is_set():
             try:
-                loop = loop or self.build()
+                if loop is None:
+                    loop = self.build()
+                    event(log, "role_started", role=self.name)
                 if loop.step() == 0:
                     stop.wait(self.idle)
                 backoff.reset()
-            except Exception:  # keep serving: log, start afresh, back off, retry
-                log.exception("%s failed; rebuilding it in %.1f s", self.name, backoff.delay)
+            except Exception as exc:  # keep serving: log, start afresh, back off, retry
+                cause = type(exc).__name__
+                metrics.ROLE_RESTARTS.labels(self.name, cause).inc()
+                event(log, "role_restarting", logging.ERROR, exc_info=True, role=self.name,
+                      cause=cause, in_seconds=backoff.delay)
                 if loop is not None:
                     loop.close()
                     loop = None
                 backoff.wait(stop)
         if loop is not None:
             loop.close()
+            event(log, "role_stopped", role=self.name)
 
 
-def consumer_options(config: dict[str, Any]) -> dict[str, Any]:
-    return {**CONSUMER_DEFAULTS, **options_for(KafkaConsumer, config)}
+def consumer_options(config: dict[str, Any], group: str = "",
+                     worker: str | None = None) -> dict[str, Any]:
+    """The group's membership (cooperative; static with a worker id; session and
+    heartbeat), under what TICKETFLOW_KAFKA_OPT_* says."""
+    return {**membership(group, worker), **options_for(KafkaConsumer, config)}
 
 
-def build_loop(name: str, settings: Settings) -> Loop:
+def build_loop(name: str, settings: Settings, stop: threading.Event | None = None,
+               worker: str | None = None) -> Loop:
     """The role's application, Kafka clients and step, connected now (whatever was
-    opened is closed again if a later part cannot be)."""
+    opened is closed again if a later part cannot be). Its consumer leaves the group
+    when it is closed after `stop` was set (not when rebuilt after a failure)."""
     with ExitStack() as opened:
-        step = _connect(name, settings, opened)
+        step = _connect(name, settings, opened, stop or threading.Event(), worker)
         return Loop(step, opened.pop_all())
 
 
-def _connect(name: str, settings: Settings, opened: ExitStack) -> Step:
+def _connect(name: str, settings: Settings, opened: ExitStack, stop: threading.Event,
+             worker: str | None) -> Step:
     config = kafka_client_config(settings.kafka)
+    admin_config = options_for(KafkaAdminClient, config)
     topics = Topics.named(settings.topic_prefix)
     app = opened.enter_context(build_app(settings))
     if name == "timers":
@@ -129,39 +141,48 @@ def _connect(name: str, settings: Settings, opened: ExitStack) -> Step:
     if name == "projections":
         engine = engine_for(settings.db)
         opened.callback(engine.dispose)
-        runner = KafkaProjectionRunner.subscribe(app, engine, consumer_options(config), topics)
-        opened.callback(runner.close)
+        runner = KafkaProjectionRunner.subscribe(
+            app, engine, consumer_options(config, "ticketflow-read-models", worker), topics,
+            admin_config=admin_config)
+        opened.callback(lambda: runner.close(leave=stop.is_set()))
         return runner.run_once
     producer = KafkaProducer(**producer_config(options_for(KafkaProducer, config)))
     opened.callback(producer.close)
     if name == "relay":
         return OutboxRelay(app, producer, topic=topics.ticket_events).run_once
-    consumer = CommandConsumer.subscribe(app, consumer_options(config), producer, topics)
-    opened.callback(consumer.close)
+    consumer = CommandConsumer.subscribe(
+        app, consumer_options(config, "ticketflow-commands", worker), producer, topics,
+        admin_config=admin_config)
+    opened.callback(lambda: consumer.close(leave=stop.is_set()))
     return consumer.run_once
 
 
-def build_role(name: str, settings: Settings) -> Role:
+def build_role(name: str, settings: Settings, stop: threading.Event | None = None,
+               worker: str | None = None) -> Role:
     if name not in ROLES:
         raise ValueError(f"unknown role {name!r}; roles: {', '.join(ROLES)}")
-    return Role(name, lambda: build_loop(name, settings), idle=IDLE[name])
+    return Role(name, lambda: build_loop(name, settings, stop, worker), idle=IDLE[name])
 
 
 def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 6,
-          stop: threading.Event | None = None) -> int:
-    """Run `roles` until SIGINT/SIGTERM (or `stop` is set)."""
+          stop: threading.Event | None = None, worker: str | None = None,
+          metrics_port: int | None = None) -> int:
+    """Run `roles` until SIGINT/SIGTERM (or `stop` is set). `worker`: this process's
+    id in its consumer groups (static membership); `metrics_port`: serve /metrics."""
     stop = stop or threading.Event()
     _stop_on_signals(stop)
-    threads = [threading.Thread(target=build_role(name, settings).run, args=(stop,),
-                                name=name, daemon=True) for name in roles]
+    metrics.serve_metrics(metrics_port)
+    threads = [threading.Thread(target=build_role(name, settings, stop, worker).run,
+                                args=(stop,), name=name, daemon=True) for name in roles]
     if _topics_ready(settings, partitions, stop):
         for thread in threads:
             thread.start()
-        log.info("serving %s against Kafka %s", ", ".join(roles), settings.kafka)
+        event(log, "serving", roles=list(roles), kafka=settings.kafka, worker=worker,
+              metrics_port=metrics_port)
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
             thread.join(timeout=0.5)
-    log.info("stopped")
+    event(log, "stopped", roles=list(roles), signal=_signals[-1] if _signals else None)
     return 0
 
 
@@ -173,18 +194,26 @@ def _topics_ready(settings: Settings, partitions: int, stop: threading.Event) ->
     while not stop.is_set():
         try:
             created = ensure_topics(admin_config, topics, partitions)
-        except Exception:
-            log.exception("creating topics failed; retrying in %.1f s", backoff.delay)
+        except Exception as exc:
+            event(log, "topics_not_ready", logging.ERROR, exc_info=True,
+                  cause=type(exc).__name__, in_seconds=backoff.delay)
             backoff.wait(stop)
             continue
-        if created:
-            log.info("created topics %s", ", ".join(created))
+        if created:  # only the process whose request created them says so
+            event(log, "created_topics", topics=created, partitions=partitions)
         return True
     return False
+
+
+_signals: list[str] = []
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # signals can only be handled by the main thread (e.g. under tests)
+    def stopping(signum: int, _frame: Any) -> None:  # no logging here: not signal-safe
+        _signals.append(signal.Signals(signum).name)
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, stopping)

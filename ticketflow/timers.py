@@ -12,14 +12,19 @@ later change fires nothing (dues are recomputed before firing).
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from ticketflow import metrics
 from ticketflow.application import Outcome, TicketingApp
 from ticketflow.domain.errors import Rejected
 from ticketflow.domain.sla import SlaError
 from ticketflow.event_log import TICKET_TOPICS
+from ticketflow.logs import event
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
 #: A ticket, as the timer knows it: (tenant, ticket id) — ids are scoped by tenant.
@@ -101,7 +106,24 @@ class Timers:
     def run_once(self) -> int:
         """Fire what is due by now on the application's clock (the worker's step);
         returns how many fired."""
-        return len(self.fire_until(self.app.clock().astimezone(UTC)))
+        now = self.app.clock().astimezone(UTC)
+        self.follow()
+        metrics.TIMER_BACKLOG.set(self.backlog(now))
+        fired = self.fire_until(now)
+        if fired:
+            metrics.TIMERS_FIRED.inc(len(fired))
+            statuses: dict[str, int] = {}
+            for outcome in fired:
+                statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+            event(log, "timers_fired", count=len(fired), outcomes=statuses,
+                  tickets=sorted({o.ticket_id for o in fired if o.ticket_id})[:20],
+                  position=self.position)
+        metrics.TIMER_BACKLOG.set(self.backlog(now))
+        return len(fired)
+
+    def backlog(self, now: datetime) -> int:
+        """How many tickets have a command due at or before `now` not fired yet."""
+        return sum(1 for at in self.next_due.values() if at <= now)
 
     def run(self, stop: threading.Event, period: float = 1.0) -> None:
         while not stop.is_set():

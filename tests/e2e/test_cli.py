@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import SPEC_EXAMPLE, as_json, command, run, write_jsonl
+from tests.support.kafka import free_ports
 from tests.support.waiting import wait_for
 
 
@@ -157,8 +159,10 @@ def test_serve_turns_published_commands_into_events_and_stops_on_sigterm(
     tmp_path: Path, sqlite_url: str, kafka_bootstrap: str
 ) -> None:
     env = {**os.environ, "TICKETFLOW_KAFKA": kafka_bootstrap,
-           "TICKETFLOW_TOPIC_PREFIX": f"e2e{os.getpid()}."}
-    server = subprocess.Popen([sys.executable, "-m", "ticketflow.cli", "serve", "--db", sqlite_url],
+           "TICKETFLOW_TOPIC_PREFIX": f"e2e{os.getpid()}.", "TICKETFLOW_LOG_FORMAT": "json"}
+    port = free_ports(1)[0]
+    server = subprocess.Popen([sys.executable, "-m", "ticketflow.cli", "serve", "--db", sqlite_url,
+                               "--worker-id", "e2e-1", "--metrics-port", str(port)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         script = write_jsonl(tmp_path / "in.jsonl", SPEC_EXAMPLE,
@@ -170,11 +174,25 @@ def test_serve_turns_published_commands_into_events_and_stops_on_sigterm(
         found = wait_for(lambda: _run_env(env, "outcome", "m-2", "--db", sqlite_url),
                          "the acknowledge handled")
         assert json.loads(found.stdout)["events"] == [{"type": "TicketAcknowledged", "version": 2}]
+        metrics = wait_for(lambda: _accepted_in_metrics(port), "the commands counted")
+        assert "ticketflow_relay_position" in metrics
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=60)
     assert server.returncode == 0, output
-    assert "stopped" in output
+    events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    names = {(e["event"], e["role"]) for e in events}
+    assert {("created_topics", "main"), ("partitions_assigned", "commands"),
+            ("batch_applied", "commands"), ("relay_position_stored", "relay"),
+            ("left_group", "commands"), ("stopped", "main")} <= names, sorted(names)
+    assert all(e.get("worker") == "e2e-1" for e in events)
+    assert "Exports time out" not in output  # the subject is personal data: never logged
+
+
+def _accepted_in_metrics(port: int) -> str | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return text if 'ticketflow_commands_total{code="",outcome="accepted"} 2.0' in text else None
 
 
 def _run_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str] | None:

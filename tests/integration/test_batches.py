@@ -4,12 +4,14 @@ backend: the same outcomes and the same history as applying them one by one."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.postgres import create_database
@@ -81,16 +83,31 @@ def test_a_message_twice_in_one_batch_is_a_duplicate_the_second_time(db_url: str
         assert len(list(app.event_log.rejected())) == 1
 
 
-def test_a_batch_holding_a_message_seen_before_falls_back_to_one_by_one(db_url: str) -> None:
+def test_a_batch_holding_a_message_seen_before_falls_back_to_one_by_one(
+    db_url: str, caplog: pytest.LogCaptureFixture,
+) -> None:
     raws = workload(4, tickets=4)
     with build_app(Settings(db=second_database(db_url))) as reference:
         expected = [reference.apply(raw) for raw in raws]
     with build_app(Settings(db=db_url)) as app:
         assert app.apply_batch(raws[:10]) == expected[:10]
-        again = app.apply_batch(raws[5:])  # the first five were recorded already
+        fallbacks = _fallbacks()
+        with caplog.at_level(logging.INFO, logger="ticketflow.application"):
+            again = app.apply_batch(raws[5:])  # the first five were recorded already
         assert [o.status for o in again[:5]] == ["duplicate"] * 5
         assert again[5:] == expected[10:]
         assert verify_store(app) == []
+    said = [(getattr(r, "ticketflow_event", None), getattr(r, "ticketflow_fields", None))
+            for r in caplog.records]
+    said = [entry for entry in said if entry[0] == "batch_collided"]
+    assert said == [("batch_collided", {"size": len(raws) - 5,
+                                        "note": "re-applying one message at a time"})]
+    assert _fallbacks() == fallbacks + 1
+
+
+def _fallbacks() -> float:
+    found = REGISTRY.get_sample_value("ticketflow_conflicts_total", {"kind": "batch_fallback"})
+    return found or 0.0
 
 
 def test_a_batch_whose_ticket_another_process_moved_on_is_retried_from_fresh_state(

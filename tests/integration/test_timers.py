@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from eventsourcing.persistence import PersistenceError
+from prometheus_client import REGISTRY
 
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app, load_policies
+from ticketflow.clock import SystemClock
 from ticketflow.domain.sla import CLOCKS, ClockStatus
 from ticketflow.settings import Settings, eventstore_env
 from ticketflow.timers import Timers
@@ -234,3 +236,21 @@ def test_the_worker_step_follows_ticketflow_clock(sqlite_url: str,
                                {"resolution": "done"}))
         assert Timers(app).run_once() == 1  # the 7-day auto-close, due by that clock
         assert app.load_ticket("T-1").status == "closed"
+
+
+def test_the_timer_role_reports_its_backlog_and_what_it_fired(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    with app_at(sqlite_url) as app:
+        created(app)
+        app.clock = SystemClock.frozen(FIRST_RESPONSE_DUE)  # an explicit clock: no date
+        timers = Timers(app)
+        timers.follow()
+        assert timers.backlog(FIRST_RESPONSE_DUE) == 1
+        with caplog.at_level("INFO", logger="ticketflow.timers"):
+            fired = timers.run_once()
+    assert fired >= 1
+    said = [getattr(r, "ticketflow_fields", {}) for r in caplog.records
+            if getattr(r, "ticketflow_event", None) == "timers_fired"]
+    assert said and said[0]["count"] == fired and said[0]["tickets"] == ["T-1"]
+    assert REGISTRY.get_sample_value("ticketflow_timer_backlog") == 0

@@ -52,6 +52,11 @@ class PostgresCluster:
         self.durable_commits = durable_commits
 
     @property
+    def log_file(self) -> Path:
+        """The server's log (pg_ctl -l): statements that failed are logged as ERROR."""
+        return self.base / "server.log"
+
+    @property
     def server_url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}"
 
@@ -78,7 +83,7 @@ class PostgresCluster:
                    " -c fsync=off -c max_connections=200")
         if not self.durable_commits:
             options += " -c synchronous_commit=off"
-        self._run(_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.base / "server.log"),
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log_file),
                   "-o", options, "-w", "-t", "60", "start")
 
     def stop_server(self, mode: str = "fast") -> None:

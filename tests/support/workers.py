@@ -45,8 +45,10 @@ class Fleet:
     def start(self, *roles: str) -> Fleet:
         for role in roles:
             log = self.logs / f"{role}-{len(self.workers)}.log"
+            # its own worker id, kept through restarts: static group membership
+            worker_id = {"TICKETFLOW_WORKER_ID": f"{role}-{len(self.workers)}"}
             self.workers.append(WorkerProcess(role, self.settings, log, partitions=PARTITIONS,
-                                              env=FAST_FAILOVER).start())
+                                              env={**FAST_FAILOVER, **worker_id}).start())
         return self
 
     def of(self, role: str) -> list[WorkerProcess]:
@@ -65,7 +67,7 @@ class Fleet:
 
     def recovered_from_failures(self, role: str) -> bool:
         """Did a worker of `role` fail a step, back off and rebuild (ticketflow.serve)?"""
-        return any("failed; rebuilding it in" in w.output() for w in self.of(role))
+        return any("role_restarting" in w.output() for w in self.of(role))
 
     def stop(self) -> None:
         for worker in self.workers:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import TicketingApp
@@ -102,3 +103,18 @@ def test_a_refused_send_starts_again_after_the_last_acknowledged_batch(
     versions = [v for _, v in producer.sent]
     assert versions == [*range(1, 11), *range(5, 11)]  # v5 on: again, none skipped
     assert relay.position == ids[-1]
+
+
+def test_the_relay_reports_its_position_and_lag_as_it_goes(
+    app: TicketingApp, caplog: pytest.LogCaptureFixture,
+) -> None:
+    relay = OutboxRelay(app, FakeProducer(), batch_size=100)  # type: ignore[arg-type]
+    last = app.recorder.max_notification_id() or 0
+    with caplog.at_level("INFO", logger="ticketflow.producers.relay"):
+        while relay.run_once():
+            pass
+    stored = [getattr(r, "ticketflow_fields", {}) for r in caplog.records
+              if getattr(r, "ticketflow_event", None) == "relay_position_stored"]
+    assert stored and stored[-1]["position"] == stream_ids(app)[-1]
+    assert REGISTRY.get_sample_value("ticketflow_relay_position") == stream_ids(app)[-1]
+    assert REGISTRY.get_sample_value("ticketflow_relay_lag") == last - stream_ids(app)[-1]

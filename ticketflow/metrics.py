@@ -1,0 +1,41 @@
+"""Prometheus metrics of a worker (`--metrics-port N` serves them on /metrics).
+
+Defined once per process in prometheus-client's default registry; every role updates
+them whether or not they are served, so a role costs the same either way. What each
+one means, and what to alert on: docs/operations.md.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+COMMANDS = Counter("ticketflow_commands_total", "Commands handled, by outcome and code",
+                   ["outcome", "code"])
+BATCH_SIZE = Histogram("ticketflow_batch_size", "Messages (events) per batch, by role",
+                       ["role"], buckets=(1, 5, 20, 50, 100, 200, 500, 1000, 5000, 10000))
+CONFLICTS = Counter("ticketflow_conflicts_total",
+                    "Batches that collided and were re-applied one message at a time;"
+                    " lost races retried", ["kind"])
+DEAD_LETTERS = Counter("ticketflow_dead_letters_total", "Dead letters sent, by code",
+                       ["code"])
+CONSUMER_LAG = Gauge("ticketflow_consumer_lag", "Records behind the partition's end",
+                     ["group", "topic", "partition"])
+RELAY_LAG = Gauge("ticketflow_relay_lag",
+                  "Events in the store not yet acknowledged by the broker")
+RELAY_POSITION = Gauge("ticketflow_relay_position",
+                       "Last notification id acknowledged by the broker")
+PROJECTION_LAG = Gauge("ticketflow_projection_lag",
+                       "Events on the partition not yet in the read models",
+                       ["topic", "partition"])
+TIMER_BACKLOG = Gauge("ticketflow_timer_backlog", "Timers due now and not fired yet")
+TIMERS_FIRED = Counter("ticketflow_timers_fired_total", "Time-driven commands fired")
+REBALANCES = Counter("ticketflow_rebalances_total", "Partitions assigned, revoked or lost",
+                     ["group", "change"])
+ROLE_RESTARTS = Counter("ticketflow_role_restarts_total",
+                        "Roles rebuilt after a failure", ["role", "cause"])
+
+
+def serve_metrics(port: int | None, address: str = "0.0.0.0") -> None:
+    """Expose /metrics on `port` (nothing when None)."""
+    if port is not None:
+        start_http_server(port, addr=address)
