@@ -98,7 +98,8 @@ class OutboxRelay:
             if notifications:
                 metrics.BATCH_SIZE.labels("relay").observe(len(notifications))
             elif self.stored is not None and time.monotonic() > self.lag_due:
-                self._measure_lag(self.stored)  # idle: at most once a second
+                # idle: at most once a second; nothing left to send or in flight is 0
+                self._measure_lag(self.stored, caught_up=not self.in_flight)
         except Exception:
             self.in_flight.clear()  # resend from the stored position
             self.sent = None
@@ -129,13 +130,16 @@ class OutboxRelay:
             event(log, "relay_position_stored", position=position,
                   advanced=position - (self.stored or 0))
         self.stored = position
-        metrics.RELAY_POSITION.set(position)
+        metrics.RELAY_POSITION.labels(topic=self.topic).set(position)
         self._measure_lag(position)
 
-    def _measure_lag(self, position: int) -> None:
-        """Notifications in the store the broker has not acknowledged (the metric)."""
+    def _measure_lag(self, position: int, caught_up: bool = False) -> None:
+        """Records in the store after the acknowledged position (the metric): 0 once every
+        event is sent and acknowledged, else an upper bound (the receipts and policy
+        copies between events count too: it costs one indexed read, not a scan)."""
         last = self.app.event_log.recorder.max_notification_id() or 0
-        metrics.RELAY_LAG.set(max(last - position, 0))
+        lag = 0 if caught_up else max(last - position, 0)
+        metrics.RELAY_LAG.labels(topic=self.topic).set(lag)
         self.lag_due = time.monotonic() + 1.0
 
     def run(self, stop: threading.Event, idle: float = 0.2) -> None:

@@ -20,14 +20,17 @@ DEAD_LETTERS = Counter("ticketflow_dead_letters_total", "Dead letters sent, by c
                        ["code"])
 CONSUMER_LAG = Gauge("ticketflow_consumer_lag", "Records behind the partition's end",
                      ["group", "topic", "partition"])
+# Labelled, so a worker that does not run the role exports no sample (not a healthy 0).
 RELAY_LAG = Gauge("ticketflow_relay_lag",
-                  "Events in the store not yet acknowledged by the broker")
+                  "Store records after the position the broker acknowledged (0: caught up;"
+                  " otherwise an upper bound)", ["topic"])
 RELAY_POSITION = Gauge("ticketflow_relay_position",
-                       "Last notification id acknowledged by the broker")
+                       "Last notification id acknowledged by the broker", ["topic"])
 PROJECTION_LAG = Gauge("ticketflow_projection_lag",
                        "Events on the partition not yet in the read models",
                        ["topic", "partition"])
-TIMER_BACKLOG = Gauge("ticketflow_timer_backlog", "Timers due now and not fired yet")
+TIMER_BACKLOG = Gauge("ticketflow_timer_backlog", "Timers due now and not fired yet",
+                      ["role"])
 TIMERS_FIRED = Counter("ticketflow_timers_fired_total", "Time-driven commands fired")
 REBALANCES = Counter("ticketflow_rebalances_total", "Partitions assigned, revoked or lost",
                      ["group", "change"])

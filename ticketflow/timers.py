@@ -108,7 +108,7 @@ class Timers:
         returns how many fired."""
         now = self.app.clock().astimezone(UTC)
         self.follow()
-        metrics.TIMER_BACKLOG.set(self.backlog(now))
+        metrics.TIMER_BACKLOG.labels(role="timers").set(self.backlog(now))
         fired = self.fire_until(now)
         if fired:
             metrics.TIMERS_FIRED.inc(len(fired))
@@ -118,7 +118,7 @@ class Timers:
             event(log, "timers_fired", count=len(fired), outcomes=statuses,
                   tickets=sorted({o.ticket_id for o in fired if o.ticket_id})[:20],
                   position=self.position)
-        metrics.TIMER_BACKLOG.set(self.backlog(now))
+        metrics.TIMER_BACKLOG.labels(role="timers").set(self.backlog(now))
         return len(fired)
 
     def backlog(self, now: datetime) -> int:

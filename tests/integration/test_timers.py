@@ -253,4 +253,4 @@ def test_the_timer_role_reports_its_backlog_and_what_it_fired(
     said = [getattr(r, "ticketflow_fields", {}) for r in caplog.records
             if getattr(r, "ticketflow_event", None) == "timers_fired"]
     assert said and said[0]["count"] == fired and said[0]["tickets"] == ["T-1"]
-    assert REGISTRY.get_sample_value("ticketflow_timer_backlog") == 0
+    assert REGISTRY.get_sample_value("ticketflow_timer_backlog", {"role": "timers"}) == 0
