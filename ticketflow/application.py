@@ -26,6 +26,7 @@ from eventsourcing.persistence import (
 )
 
 from ticketflow.clock import DEFAULT_MAX_SKEW, Clock
+from ticketflow.domain.audit_log import MerkleLog, appended
 from ticketflow.domain.commands import COMMANDS
 from ticketflow.domain.errors import (
     AlreadyExists,
@@ -363,6 +364,9 @@ class TicketingApp(ReadStore):
         produced them; False if it collided with the store."""
         processing = ProcessingEvent[UUID]()
         processing.events.extend(unit.events)
+        entry = self._log_entry(unit.events)
+        if entry is not None:
+            processing.events.append(entry)  # after the events it logs: same transaction
         for stream in unit.streams.values():
             stream.collect_events()  # already queued, in order, in unit.events
             processing.aggregates[stream.id] = stream
@@ -374,6 +378,20 @@ class TicketingApp(ReadStore):
         self._notify(recordings)
         self._streams.give_back(unit.streams.values())
         return True
+
+    def _log_entry(self, events: list[Any]) -> MerkleLog.Appended | None:
+        """The audit log's entry for the unit's ticket and session events (SPEC §13), at
+        the log's next version: saved in the same transaction as they are, so no event is
+        recorded without its leaf, and a writer that extended the log meanwhile makes
+        this save collide (and retry). The first entry of a store written before the log
+        starts it with every event already recorded (docs/decisions.md)."""
+        envelopes = [event.envelope() for event in events if isinstance(event, Stream.Event)]
+        if not envelopes:
+            return None
+        version, size = self.audit_log.head()
+        if version == 0:
+            envelopes = self.audit_log.stored_envelopes() + envelopes
+        return appended(version + 1, size, envelopes, self.clock())
 
     def _context(self, command: CommandBase, at: datetime, now: datetime) -> Context:
         """Who, for which tenant, when: `at` is the command's instant, never later
