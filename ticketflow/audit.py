@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import uuid5
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -127,6 +128,9 @@ def _edited(store: Store, leaf: StoredLeaf, index: int, label: str,
     what = f"event {leaf.label} (leaf {index}, logged as {label}) differs from what was logged"
     if leaf.envelope is None:
         return LogFinding("edited", what + ": its row no longer decodes", index, label, signed)
+    if leaf.envelope["event_id"] != str(uuid5(leaf.stream, str(leaf.version))):
+        return LogFinding("moved", what + ": it holds the event of another version (its"
+                          " event id): reordered", index, label, signed)
     previous = (store.event_log.envelope_at(leaf.stream, leaf.version - 1)
                 if leaf.version > 1 else None)
     chained = chain_hash(previous["hash"] if previous else "", leaf.envelope)
