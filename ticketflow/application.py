@@ -109,6 +109,8 @@ class TicketingApp(ReadStore):
     name = APP_NAME  # eventsourcing names tables and settings after it: the same store
     env = APP_ENV
     snapshotting_intervals = {Ticket: 100}
+    #: (version, tree size) of the audit log after this process's last commit
+    _log_head: tuple[int, int] | None = None
 
     def __init__(
         self, policies: dict[str, Policy], env: dict[str, str] | None = None,
@@ -373,7 +375,10 @@ class TicketingApp(ReadStore):
         try:
             recordings = self._record(processing)
         except IntegrityError:
+            self._log_head = None  # another writer may have extended the log: read it again
             return False  # its streams stay out of the cache: reloaded next time
+        if entry is not None:
+            self._log_head = (entry.originator_version, entry.first + len(entry.leaves))
         self._take_snapshots(processing)
         self._notify(recordings)
         self._streams.give_back(unit.streams.values())
@@ -383,12 +388,14 @@ class TicketingApp(ReadStore):
         """The audit log's entry for the unit's ticket and session events (SPEC §13), at
         the log's next version: saved in the same transaction as they are, so no event is
         recorded without its leaf, and a writer that extended the log meanwhile makes
-        this save collide (and retry). The first entry of a store written before the log
-        starts it with every event already recorded (docs/decisions.md)."""
+        this save collide (and retry, reading the log's head again; this process's own
+        last entry is remembered, saving a read per commit). The first entry of a store
+        written before the log starts it with every event already recorded
+        (docs/decisions.md)."""
         envelopes = [event.envelope() for event in events if isinstance(event, Stream.Event)]
         if not envelopes:
             return None
-        version, size = self.audit_log.head()
+        version, size = self._log_head or self.audit_log.head()
         if version == 0:
             envelopes = self.audit_log.stored_envelopes() + envelopes
         return appended(version + 1, size, envelopes, self.clock())

@@ -235,3 +235,14 @@ def test_a_store_from_before_the_log_starts_it_with_its_events(tmp_path: Path) -
         logged = log.logged().leaves
         assert logged[:len(before)] == before
         assert logged == [leaf.leaf for leaf in log.stored()]
+
+
+def test_two_writers_extend_one_log_without_losing_a_leaf(sqlite_url: str) -> None:
+    with build_app(Settings(db=sqlite_url)) as one, build_app(Settings(db=sqlite_url)) as two:
+        for n, app in enumerate([one, two, one, two, one]):
+            line = command_line(f"c-{n}", "create_ticket", f"T-{n}", T0, "customer",
+                                create_payload())
+            assert app.apply(line).status == "accepted"  # a stale head collides, retries
+        log = AuditLog(one.event_log)
+        assert log.logged().leaves == [leaf.leaf for leaf in log.stored()]
+        assert log.head() == (5, 5)

@@ -1,0 +1,93 @@
+"""The audit log's cost on the write path (SPEC §13): the demo workload applied with the
+log (each transaction also records its `MerkleLog.Appended` entry) against the same
+engine with the log switched off, in alternate rounds of the same run; and the cost of
+signing a checkpoint and of `verify --checkpoint` over what was written.
+
+    python -m bench.audit_log [--tickets N]
+
+Goal: the write path with the log at ≥ 0.9× the rate without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bench.common import Figures, alternate, compared, rate, say, timed
+from bench.write import BATCH, START, commands, sqlite_maker
+from ticketflow.application import TicketingApp
+from ticketflow.audit import audit, checkpoint
+from ticketflow.bootstrap import build_app
+from ticketflow.settings import Settings
+
+
+def without_log(app: TicketingApp) -> TicketingApp:
+    """The same engine, its commits recording no log entry (the baseline)."""
+    app._log_entry = lambda events: None  # type: ignore[method-assign]
+    return app
+
+
+def apply_all(url: str, raws: list[bytes], batch: int,
+              adapt: Callable[[TicketingApp], TicketingApp]) -> tuple[int, float]:
+    with build_app(Settings(db=url)) as app:
+        adapted = adapt(app)
+
+        def work() -> int:
+            if batch == 1:
+                outcomes = [adapted.apply(raw) for raw in raws]
+            else:
+                outcomes = [o for start in range(0, len(raws), batch)
+                            for o in adapted.apply_batch(raws[start:start + batch])]
+            return sum(len(o.events) for o in outcomes)
+        return timed(work)
+
+
+def run(fresh: Callable[[], str], tickets: int) -> Figures:
+    raws = commands(tickets)
+    results: Figures = {"commands": len(raws), "workload_start": START.isoformat()}
+    for batch in (1, BATCH):
+        name = "per_command" if batch == 1 else f"batch_{batch}"
+        say(f"audit log: sqlite, {name}")
+
+        def with_log(batch: int = batch) -> float:
+            return rate(*apply_all(fresh(), raws, batch, lambda app: app))
+
+        def no_log(batch: int = batch) -> float:
+            return rate(*apply_all(fresh(), raws, batch, without_log))
+
+        ours, base = alternate(with_log, no_log, rounds=3)
+        results[f"sqlite.{name}"] = compared(ours, base, "events/s", goal=0.9)
+    results["checkpoint_and_verify"] = _checkpoint_figures(fresh(), raws)
+    return results
+
+
+def _checkpoint_figures(url: str, raws: list[bytes]) -> dict[str, Any]:
+    key = Ed25519PrivateKey.generate()
+    with build_app(Settings(db=url)) as app:
+        for start in range(0, len(raws), BATCH):
+            app.apply_batch(raws[start:start + BATCH])
+        started = time.perf_counter()
+        head = checkpoint(app, key, START)
+        signed = time.perf_counter() - started
+        started = time.perf_counter()
+        found = audit(app, head.text(), key.public_key())
+        checked = time.perf_counter() - started
+    return {"leaves": head.size, "checkpoint_seconds": round(signed, 3),
+            "verify_checkpoint_seconds": round(checked, 3), "findings": len(found)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.audit_log", description=__doc__)
+    parser.add_argument("--tickets", type=int, default=300)
+    args = parser.parse_args()
+    print(json.dumps(run(sqlite_maker(), args.tickets), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
