@@ -1,6 +1,7 @@
 """`python -m bench`: every benchmark, each figure beside its same-run baseline, as JSON.
 
-    python -m bench [--only write,relay,projections,latency,growth,long_ticket] [--events N]
+    python -m bench [--only write,audit_log,relay,projections,latency,growth,long_ticket]
+                    [--events N]
 
 Progress goes to stderr, the JSON document to stdout. The services (a private
 PostgreSQL cluster and Kafka broker) are started here and stopped at the end; large
@@ -13,10 +14,10 @@ import argparse
 import time
 from contextlib import ExitStack
 
-from bench import dataset, growth, latency, long_ticket, projections, relay, write
+from bench import audit_log, dataset, growth, latency, long_ticket, projections, relay, write
 from bench.common import Figures, emit, kafka, machine, postgres, say
 
-BENCHMARKS = ("write", "relay", "projections", "latency", "growth", "long_ticket")
+BENCHMARKS = ("write", "audit_log", "relay", "projections", "latency", "growth", "long_ticket")
 
 
 def main() -> int:
@@ -46,6 +47,8 @@ def main() -> int:
             if {"relay", "projections", "latency"} & set(chosen) else ""
         if "write" in chosen and fresh_pg:
             results["write"] = write.run({"sqlite": write.sqlite_maker(), "postgresql": fresh_pg})
+        if "audit_log" in chosen:
+            results["audit_log"] = audit_log.run(write.sqlite_maker(), tickets=300)
         # before the bulk Kafka work, on a broker that has nothing else to do
         if "latency" in chosen and fresh_pg:
             results["latency"] = latency.run(bootstrap, fresh_pg(), rate=args.rate)
