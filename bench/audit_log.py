@@ -60,7 +60,7 @@ def run(fresh: Callable[[], str], tickets: int) -> Figures:
         def no_log(batch: int = batch) -> float:
             return rate(*apply_all(fresh(), raws, batch, without_log))
 
-        ours, base = alternate(with_log, no_log, rounds=3)
+        ours, base = alternate(with_log, no_log, rounds=5)
         results[f"sqlite.{name}"] = compared(ours, base, "events/s", goal=0.9)
     results["checkpoint_and_verify"] = _checkpoint_figures(fresh(), raws)
     return results
