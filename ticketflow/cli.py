@@ -411,7 +411,8 @@ def cmd_verify(session: Session, args: argparse.Namespace) -> int:
             text, load_public_key(args.public_key))]
     found = session.queries.verify(args.ticket_id)
     if args.json:
-        views.json_out({"ok": not found and not logged, "breaks": found, "log": logged})
+        checked = {} if args.checkpoint is None else {"log": logged}
+        views.json_out({"ok": not found and not logged, "breaks": found, **checked})
     else:
         views.findings(found)
         if args.checkpoint is not None:
