@@ -126,15 +126,16 @@ def _edited(store: Store, leaf: StoredLeaf, index: int, label: str,
     """An event stored in a logged event's place with other contents; `rewritten` when
     its ticket's hash chain still links (every later hash recomputed to hide it)."""
     what = f"event {leaf.label} (leaf {index}, logged as {label}) differs from what was logged"
-    if leaf.envelope is None:
+    envelope = store.event_log.envelope_at(leaf.stream, leaf.version) if leaf.readable else None
+    if envelope is None:
         return LogFinding("edited", what + ": its row no longer decodes", index, label, signed)
-    if leaf.envelope["event_id"] != str(uuid5(leaf.stream, str(leaf.version))):
+    if envelope["event_id"] != str(uuid5(leaf.stream, str(leaf.version))):
         return LogFinding("moved", what + ": it holds the event of another version (its"
                           " event id): reordered", index, label, signed)
     previous = (store.event_log.envelope_at(leaf.stream, leaf.version - 1)
                 if leaf.version > 1 else None)
-    chained = chain_hash(previous["hash"] if previous else "", leaf.envelope)
-    if chained == leaf.envelope["hash"]:
+    chained = chain_hash(previous["hash"] if previous else "", envelope)
+    if chained == envelope["hash"]:
         return LogFinding("rewritten", what + "; its hash chain was recomputed to match",
                           index, label, signed)
     return LogFinding("edited", what + "; its hash chain breaks there", index, label, signed)

@@ -123,6 +123,15 @@ def test_an_edited_event_is_named(signed: Signed, capsys: pytest.CaptureFixture[
     assert "root" in [f["problem"] for f in found]
 
 
+def test_an_unreadable_event_is_named(signed: Signed,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    topic, _ = signed.rows.row("T-1", 3)
+    signed.rows.put("T-1", 3, topic, b"\x00 not an event")
+    code, found = signed.verify(capsys)
+    assert (code, named(found)[0]) == (1, ("edited", f"{PP}/T-1@3"))
+    assert found[0]["detail"].endswith("its row no longer decodes")
+
+
 def test_a_consistent_rewrite_is_named_though_every_chain_links(
         signed: Signed, capsys: pytest.CaptureFixture[str]) -> None:
     with build_app(Settings(db=signed.url)) as app:
