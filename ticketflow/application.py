@@ -23,6 +23,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.persistence import (
     IntegrityError,
+    Recording,
 )
 
 from ticketflow.clock import DEFAULT_MAX_SKEW, Clock
@@ -366,23 +367,33 @@ class TicketingApp(ReadStore):
         produced them; False if it collided with the store."""
         processing = ProcessingEvent[UUID]()
         processing.events.extend(unit.events)
-        entry = self._log_entry(unit.events)
-        if entry is not None:
-            processing.events.append(entry)  # after the events it logs: same transaction
         for stream in unit.streams.values():
             stream.collect_events()  # already queued, in order, in unit.events
             processing.aggregates[stream.id] = stream
         try:
             recordings = self._record(processing)
         except IntegrityError:
-            self._log_head = None  # another writer may have extended the log: read it again
             return False  # its streams stay out of the cache: reloaded next time
-        if entry is not None:
-            self._log_head = (entry.originator_version, entry.first + len(entry.leaves))
         self._take_snapshots(processing)
         self._notify(recordings)
         self._streams.give_back(unit.streams.values())
         return True
+
+    def _record(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Every save (`_commit`, and eventsourcing's own `save`) records its ticket and
+        session events with the audit log's entry for them, after them, in the same
+        transaction (SPEC §13)."""
+        entry = self._log_entry(processing.events)
+        if entry is not None:
+            processing.events.append(entry)
+        try:
+            recordings = super()._record(processing)
+        except IntegrityError:
+            self._log_head = None  # another writer may have extended the log: read it again
+            raise
+        if entry is not None:
+            self._log_head = (entry.originator_version, entry.first + len(entry.leaves))
+        return recordings
 
     def _log_entry(self, events: list[Any]) -> MerkleLog.Appended | None:
         """The audit log's entry for the unit's ticket and session events (SPEC §13), at

@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.support.builders import T0, command_line, create_payload
+from tests.support.builders import T0, command_line, create_payload, created, ctx, policy_for
 from tests.support.store_rows import StoreRows
 from ticketflow.audit_log import AuditLog
 from ticketflow.bootstrap import build_app
@@ -27,6 +27,7 @@ from ticketflow.domain.audit_log import LOG_ID
 from ticketflow.domain.merkle import Tree
 from ticketflow.domain.receipt import receipt_uuid
 from ticketflow.domain.streams import stream_uuid
+from ticketflow.domain.ticket import Ticket
 from ticketflow.settings import Settings
 from ticketflow.verification import verify_store
 
@@ -281,3 +282,12 @@ def test_checkpoint_without_a_signing_key_is_a_usage_error(
     monkeypatch.delenv("TICKETFLOW_SIGNING_KEY", raising=False)
     assert main(["checkpoint", "--db", sqlite_url]) == 2
     assert "TICKETFLOW_SIGNING_KEY" in capsys.readouterr().err
+
+
+def test_a_stream_saved_outside_the_command_path_is_logged_too(sqlite_url: str) -> None:
+    with build_app(Settings(db=sqlite_url)) as app:
+        ticket = Ticket.create(ctx(T0), policy_for(PP), "T-7", created())
+        app.save(ticket)  # eventsourcing's own save, not a command
+        log = AuditLog(app.event_log)
+        assert log.logged().labels == [f"{PP}/T-7@1"]
+        assert log.logged().leaves == [leaf.leaf for leaf in log.stored()]
