@@ -43,6 +43,7 @@ from ticketflow.domain.policy import PolicyError, load_policy_file
 from ticketflow.domain.receipt import Oversized
 from ticketflow.export import add_export_command, cmd_export
 from ticketflow.lines import bounded_lines
+from ticketflow.producers.checkpoints import publish_checkpoint
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import engine_for
@@ -242,8 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_audit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """The audit log's signed checkpoints and per-ticket bundles (SPEC §13)."""
     cmd = sub.add_parser("checkpoint", parents=[common],
-                         help=f"sign the audit log's tree head (key: ${SIGNING_KEY_ENV})")
+                         help=f"sign the audit log's tree head (key: ${SIGNING_KEY_ENV});"
+                         " with Kafka configured, also publish it to support.checkpoints")
     cmd.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
+    cmd.add_argument("--kafka", help="bootstrap HOST:PORT (env TICKETFLOW_KAFKA)")
     cmd.set_defaults(handler=cmd_checkpoint)
 
     cmd = sub.add_parser("bundle", parents=[common, _scope()],
@@ -425,6 +428,10 @@ def cmd_checkpoint(session: Session, args: argparse.Namespace) -> int:
     Ed25519 key at TICKETFLOW_SIGNING_KEY (ticketflow.checkpoints)."""
     head = session.queries.checkpoint(_signing_key())
     _write_text(args.output, head.text())
+    if session.settings.kafka:
+        topic, partition, offset = publish_checkpoint(
+            kafka_client_config(session.settings.kafka), head, session.settings.topic_prefix)
+        render.note(f"published to {topic} (partition {partition}, offset {offset})")
     return 0
 
 

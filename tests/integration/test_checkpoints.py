@@ -17,6 +17,7 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from kafka import KafkaConsumer
 
 from tests.support.builders import T0, command_line, create_payload, created, ctx, policy_for
 from tests.support.store_rows import StoreRows
@@ -291,3 +292,20 @@ def test_a_stream_saved_outside_the_command_path_is_logged_too(sqlite_url: str) 
         log = AuditLog(app.event_log)
         assert log.logged().labels == [f"{PP}/T-7@1"]
         assert log.logged().leaves == [leaf.leaf for leaf in log.stored()]
+
+
+def test_a_checkpoint_is_published_to_kafka_when_configured(
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        kafka_bootstrap: str) -> None:
+    monkeypatch.setenv("TICKETFLOW_TOPIC_PREFIX", f"cp{tmp_path.name[-6:]}.")
+    monkeypatch.setenv("TICKETFLOW_KAFKA", kafka_bootstrap)
+    signed = Signed(sqlite_url, tmp_path, monkeypatch)  # `checkpoint` publishes it
+    consumer = KafkaConsumer(f"cp{tmp_path.name[-6:]}.support.checkpoints",
+                             bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=20_000)
+    try:
+        record = next(iter(consumer))
+    finally:
+        consumer.close()
+    assert record.value.decode() == signed.checkpoint.read_text()
+    assert dict(record.headers)["size"] == b"5"
