@@ -41,14 +41,14 @@ def main() -> int:
     results = document["results"]
     with ExitStack() as services:
         fresh_pg = services.enter_context(postgres()) \
-            if {"write", "latency", "growth"} & set(chosen) \
+            if {"write", "audit_log", "latency", "growth"} & set(chosen) \
             else None
         bootstrap = services.enter_context(kafka()) \
             if {"relay", "projections", "latency"} & set(chosen) else ""
         if "write" in chosen and fresh_pg:
             results["write"] = write.run({"sqlite": write.sqlite_maker(), "postgresql": fresh_pg})
         if "audit_log" in chosen:
-            results["audit_log"] = audit_log.run(write.sqlite_maker(), tickets=300)
+            results["audit_log"] = audit_log.run(write.sqlite_maker(), 300, fresh_pg)
         # before the bulk Kafka work, on a broker that has nothing else to do
         if "latency" in chosen and fresh_pg:
             results["latency"] = latency.run(bootstrap, fresh_pg(), rate=args.rate)

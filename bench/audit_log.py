@@ -3,7 +3,7 @@ log (each transaction also records its `MerkleLog.Appended` entry) against the s
 engine with the log switched off, in alternate rounds of the same run; and the cost of
 signing a checkpoint and of `verify --checkpoint` over what was written.
 
-    python -m bench.audit_log [--tickets N]
+    python -m bench.audit_log [--tickets N] [--postgresql]
 
 Goal: the write path with the log at ≥ 0.9× the rate without it.
 """
@@ -14,11 +14,12 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.common import Figures, alternate, compared, rate, say, timed
+from bench.common import Figures, alternate, compared, postgres, rate, say, timed
 from bench.write import BATCH, START, commands, sqlite_maker
 from ticketflow.application import TicketingApp
 from ticketflow.audit import audit, checkpoint
@@ -47,12 +48,22 @@ def apply_all(url: str, raws: list[bytes], batch: int,
         return timed(work)
 
 
-def run(fresh: Callable[[], str], tickets: int) -> Figures:
+def run(fresh: Callable[[], str], tickets: int,
+        postgresql: Callable[[], str] | None = None) -> Figures:
     raws = commands(tickets)
     results: Figures = {"commands": len(raws), "workload_start": START.isoformat()}
+    backends = {"sqlite": fresh, **({"postgresql": postgresql} if postgresql else {})}
+    for backend, maker in backends.items():
+        results.update(_write_figures(backend, maker, raws))
+    results["checkpoint_and_verify"] = _checkpoint_figures(fresh(), raws)
+    return results
+
+
+def _write_figures(backend: str, fresh: Callable[[], str], raws: list[bytes]) -> Figures:
+    results: Figures = {}
     for batch in (1, BATCH):
         name = "per_command" if batch == 1 else f"batch_{batch}"
-        say(f"audit log: sqlite, {name}")
+        say(f"audit log: {backend}, {name}")
 
         def with_log(batch: int = batch) -> float:
             return rate(*apply_all(fresh(), raws, batch, lambda app: app))
@@ -61,8 +72,7 @@ def run(fresh: Callable[[], str], tickets: int) -> Figures:
             return rate(*apply_all(fresh(), raws, batch, without_log))
 
         ours, base = alternate(with_log, no_log, rounds=5)
-        results[f"sqlite.{name}"] = compared(ours, base, "events/s", goal=0.9)
-    results["checkpoint_and_verify"] = _checkpoint_figures(fresh(), raws)
+        results[f"{backend}.{name}"] = compared(ours, base, "events/s", goal=0.9)
     return results
 
 
@@ -84,8 +94,12 @@ def _checkpoint_figures(url: str, raws: list[bytes]) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.audit_log", description=__doc__)
     parser.add_argument("--tickets", type=int, default=300)
+    parser.add_argument("--postgresql", action="store_true",
+                        help="also on a private PostgreSQL server")
     args = parser.parse_args()
-    print(json.dumps(run(sqlite_maker(), args.tickets), indent=2))
+    with ExitStack() as services:
+        fresh_pg = services.enter_context(postgres()) if args.postgresql else None
+        print(json.dumps(run(sqlite_maker(), args.tickets, fresh_pg), indent=2))
     return 0
 
 
