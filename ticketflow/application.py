@@ -71,6 +71,8 @@ STARTS: dict[str, Callable[..., Stream]] = {
     Ticket.KIND: Ticket.create, SelfServiceSession.KIND: SelfServiceSession.create,
 }
 MAX_ATTEMPTS = 10
+#: Times one save is tried again at once when only the audit log moved on meanwhile.
+LOG_ATTEMPTS = 5
 DUES_REMEMBERED = 20_000
 #: First retry waits up to this long; each later one up to twice as long (full jitter).
 BACKOFF_SECONDS = 0.002
@@ -382,18 +384,24 @@ class TicketingApp(ReadStore):
     def _record(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """Every save (`_commit`, and eventsourcing's own `save`) records its ticket and
         session events with the audit log's entry for them, after them, in the same
-        transaction (SPEC §13)."""
-        entry = self._log_entry(processing.events)
-        if entry is not None:
-            processing.events.append(entry)
-        try:
-            recordings = super()._record(processing)
-        except IntegrityError:
-            self._log_head = None  # another writer may have extended the log: read it again
-            raise
-        if entry is not None:
-            self._log_head = (entry.originator_version, entry.first + len(entry.leaves))
-        return recordings
+        transaction (SPEC §13). When only the log moved on meanwhile (another writer's
+        entry took its version), the same events are recorded again at once with a new
+        entry: the transaction was rolled back whole, and the streams did not collide."""
+        events = list(processing.events)
+        for _ in range(LOG_ATTEMPTS):
+            entry = self._log_entry(events)
+            processing.events[:] = events if entry is None else [*events, entry]
+            try:
+                recordings = super()._record(processing)
+            except IntegrityError:
+                self._log_head = None
+                if entry is None or self.audit_log.head()[0] == entry.originator_version - 1:
+                    raise  # a stream collided, not (only) the log
+                continue
+            if entry is not None:
+                self._log_head = (entry.originator_version, entry.first + len(entry.leaves))
+            return recordings
+        raise IntegrityError("the audit log kept moving on: still colliding")
 
     def _log_entry(self, events: list[Any]) -> MerkleLog.Appended | None:
         """The audit log's entry for the unit's ticket and session events (SPEC §13), at
