@@ -1,12 +1,14 @@
 """The audit log (SPEC §13): every recorded ticket and session event is a leaf of one
 append-only RFC 9162 Merkle tree, in recording order.
 
-The log is a stream of its own. Each transaction that records stream events records, in
-the same transaction and after them, one `MerkleLog.Appended` event at the log's next
-version, carrying the leaf hashes of those events in their order (and, as unsigned hints
-for people, which event each leaf is). The log's version is optimistic-concurrency
-checked like any stream's, so two writers can never both extend it from the same size,
-and the write path cannot record a stream event that the log lacks. Pure: no I/O.
+Each transaction that records stream events records, in the same transaction and after
+them, one `MerkleLog.Appended` entry carrying the leaf hashes of those events in their
+order (and, as unsigned hints for people, which event each leaf is). The log is the
+entries in the store's recording (notification) order, the order every reader of the
+store relies on, so concurrent writers never contend for it; an entry's id derives from
+its first event's id, so no event can be logged twice. The first entry, which starts
+the log (also over the events a store held before it), has one fixed id: two writers
+cannot both start it. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+from uuid import uuid5
 
 from eventsourcing.domain import Aggregate
 
@@ -21,14 +24,13 @@ from ticketflow.domain.chain import canonical_json
 from ticketflow.domain.merkle import leaf_hash
 from ticketflow.domain.streams import unscoped_uuid
 
-LOG_ID = unscoped_uuid("log", "merkle")
+GENESIS_ID = unscoped_uuid("log", "genesis")
 
 
 class MerkleLog(Aggregate):
     """Never loaded as an aggregate: its events are read as records (ticketflow.audit_log)."""
 
     class Appended(Aggregate.Event):
-        first: int  # the tree size before this entry: the index of its first leaf
         leaves: list[str]  # hex SHA-256 leaf hashes, in recording order
         labels: list[str]  # "tenant/ticket_id@version" of each leaf (a hint, not signed)
 
@@ -43,13 +45,15 @@ def label(envelope: dict[str, Any]) -> str:
     return f"{envelope['tenant']}/{envelope['ticket_id']}@{envelope['version']}"
 
 
-def appended(version: int, size: int, envelopes: Iterable[dict[str, Any]],
-             at: datetime) -> MerkleLog.Appended | None:
-    """The log's entry for these events, at `version` of the log (None: no events)."""
+def appended(envelopes: Iterable[dict[str, Any]], at: datetime, *,
+             genesis: bool = False) -> MerkleLog.Appended | None:
+    """The log's entry for these events (None: no events); `genesis`: the one that
+    starts the log."""
     found = list(envelopes)
     if not found:
         return None
+    uuid = GENESIS_ID if genesis else uuid5(GENESIS_ID, found[0]["event_id"])
     return MerkleLog.Appended(  # type: ignore[call-arg]
-        originator_id=LOG_ID, originator_version=version, timestamp=at, first=size,
+        originator_id=uuid, originator_version=1, timestamp=at,
         leaves=[event_leaf(envelope).hex() for envelope in found],
         labels=[label(envelope) for envelope in found])

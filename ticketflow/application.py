@@ -71,8 +71,6 @@ STARTS: dict[str, Callable[..., Stream]] = {
     Ticket.KIND: Ticket.create, SelfServiceSession.KIND: SelfServiceSession.create,
 }
 MAX_ATTEMPTS = 10
-#: Times one save is tried again at once when only the audit log moved on meanwhile.
-LOG_ATTEMPTS = 5
 DUES_REMEMBERED = 20_000
 #: First retry waits up to this long; each later one up to twice as long (full jitter).
 BACKOFF_SECONDS = 0.002
@@ -112,8 +110,8 @@ class TicketingApp(ReadStore):
     name = APP_NAME  # eventsourcing names tables and settings after it: the same store
     env = APP_ENV
     snapshotting_intervals = {Ticket: 100}
-    #: (version, tree size) of the audit log after this process's last commit
-    _log_head: tuple[int, int] | None = None
+    #: Whether the audit log is known to have its first entry (then it always has).
+    _log_started = False
 
     def __init__(
         self, policies: dict[str, Policy], env: dict[str, str] | None = None,
@@ -384,40 +382,28 @@ class TicketingApp(ReadStore):
     def _record(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """Every save (`_commit`, and eventsourcing's own `save`) records its ticket and
         session events with the audit log's entry for them, after them, in the same
-        transaction (SPEC §13). When only the log moved on meanwhile (another writer's
-        entry took its version), the same events are recorded again at once with a new
-        entry: the transaction was rolled back whole, and the streams did not collide."""
-        events = list(processing.events)
-        for _ in range(LOG_ATTEMPTS):
-            entry = self._log_entry(events)
-            processing.events[:] = events if entry is None else [*events, entry]
-            try:
-                recordings = super()._record(processing)
-            except IntegrityError:
-                self._log_head = None
-                if entry is None or self.audit_log.head()[0] == entry.originator_version - 1:
-                    raise  # a stream collided, not (only) the log
-                continue
-            if entry is not None:
-                self._log_head = (entry.originator_version, entry.first + len(entry.leaves))
-            return recordings
-        raise IntegrityError("the audit log kept moving on: still colliding")
+        transaction (SPEC §13)."""
+        entry = self._log_entry(processing.events)
+        if entry is not None:
+            processing.events.append(entry)
+        recordings = super()._record(processing)
+        self._log_started = True if entry is not None else self._log_started
+        return recordings
 
     def _log_entry(self, events: list[Any]) -> MerkleLog.Appended | None:
-        """The audit log's entry for the unit's ticket and session events (SPEC §13), at
-        the log's next version: saved in the same transaction as they are, so no event is
-        recorded without its leaf, and a writer that extended the log meanwhile makes
-        this save collide (and retry, reading the log's head again; this process's own
-        last entry is remembered, saving a read per commit). The first entry of a store
-        written before the log starts it with every event already recorded
-        (docs/decisions.md)."""
+        """The audit log's entry for the ticket and session events of a save (SPEC §13):
+        the log is the entries in recording order, so no writer waits for another. The
+        entry that starts the log (one fixed id: two writers cannot both start it) also
+        holds every event a store from before the log already had (docs/decisions.md)."""
         envelopes = [event.envelope() for event in events if isinstance(event, Stream.Event)]
         if not envelopes:
             return None
-        version, size = self._log_head or self.audit_log.head()
-        if version == 0:
+        genesis = not self._log_started and not self.audit_log.started()
+        if genesis:
             envelopes = self.audit_log.stored_envelopes() + envelopes
-        return appended(version + 1, size, envelopes, self.clock())
+        else:
+            self._log_started = True
+        return appended(envelopes, self.clock(), genesis=genesis)
 
     def _context(self, command: CommandBase, at: datetime, now: datetime) -> Context:
         """Who, for which tenant, when: `at` is the command's instant, never later

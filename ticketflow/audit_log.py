@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 
-from ticketflow.domain.audit_log import LOG_ID, event_leaf, label
+from ticketflow.domain.audit_log import GENESIS_ID, MerkleLog, event_leaf, label
 from ticketflow.domain.merkle import leaf_hash
 from ticketflow.event_log import EventLog
 
-PAGE = 1000
+LOG_TOPIC = get_topic(MerkleLog.Appended)
 #: What a tampered row can make decoding raise (bad JSON, a missing field, bad cipher).
 UNREADABLE = (ValueError, KeyError, TypeError)
 
@@ -27,7 +27,7 @@ class Logged:
 
     leaves: list[bytes]
     labels: list[str]
-    problems: list[str]  # entries that do not continue the log where it stood
+    entries: int
 
 
 @dataclass(frozen=True)
@@ -49,35 +49,21 @@ class AuditLog:
         self.event_log = event_log
         self.recorder = event_log.recorder
 
-    def head(self) -> tuple[int, int]:
-        """(the log's version, its tree size); (0, 0) before its first entry."""
-        records = self.recorder.select_events(LOG_ID, desc=True, limit=1)
-        if not records:
-            return 0, 0
-        state = self.event_log.decode(records[0])
-        return records[0].originator_version, int(state["first"]) + len(state["leaves"])
-
-    def entries(self) -> Iterator[tuple[StoredEvent, dict[str, Any]]]:
-        version = 0
-        while True:
-            records = self.recorder.select_events(LOG_ID, gt=version, limit=PAGE)
-            if not records:
-                return
-            for record in records:
-                yield record, self.event_log.decode(record)
-            version = records[-1].originator_version
+    def started(self) -> bool:
+        """Whether the log has its first entry (a store from before it has none)."""
+        return bool(self.recorder.select_events(GENESIS_ID, limit=1))
 
     def logged(self) -> Logged:
+        """The log's leaves: its entries' in recording order."""
         leaves: list[bytes] = []
         labels: list[str] = []
-        problems: list[str] = []
-        for record, state in self.entries():
-            if state["first"] != len(leaves):
-                problems.append(f"log entry {record.originator_version} starts at leaf"
-                                f" {state['first']}, where the log held {len(leaves)}")
+        entries = 0
+        for record in self.event_log.records(topics=[LOG_TOPIC]):
+            state = self.event_log.decode(record)
             leaves += [bytes.fromhex(leaf) for leaf in state["leaves"]]
             labels += list(state["labels"])
-        return Logged(leaves, labels, problems)
+            entries += 1
+        return Logged(leaves, labels, entries)
 
     def stored(self) -> Iterator[StoredLeaf]:
         """Every stored ticket and session event in recording order, as a leaf (not its

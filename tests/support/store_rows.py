@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from sqlalchemy import delete, select, update
@@ -76,6 +77,13 @@ class StoreRows:
                          " originator_id = {p} ORDER BY originator_version",
                          (uuid.hex if self.sqlite else uuid,))
         return [(row[0], row[1], bytes(row[2])) for row in rows]
+
+    def by_topic(self, topic: str) -> list[tuple[UUID, bytes]]:
+        """(stream id, state) of every row of a topic, in recording order."""
+        order = "rowid" if self.sqlite else "notification_id"
+        rows = self._run("SELECT originator_id, state FROM {t} WHERE topic = {p}"
+                         f" ORDER BY {order}", (topic,))
+        return [(UUID(str(row[0])), bytes(row[1])) for row in rows]
 
     def put_row(self, uuid: Any, version: int, state: bytes) -> None:
         self._run("UPDATE {t} SET state = {p} WHERE originator_id = {p}"
