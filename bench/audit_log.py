@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from multiprocessing import Process, Queue
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -55,6 +56,11 @@ def run(fresh: Callable[[], str], tickets: int,
     backends = {"sqlite": fresh, **({"postgresql": postgresql} if postgresql else {})}
     for backend, maker in backends.items():
         results.update(_write_figures(backend, maker, raws))
+    if postgresql is not None:
+        say("audit log: postgresql, two writer processes")
+        ours, base = alternate(lambda: _writers(postgresql(), True),
+                               lambda: _writers(postgresql(), False), rounds=3)
+        results["postgresql.two_writers"] = compared(ours, base, "commands/s", goal=0.9)
     results["checkpoint_and_verify"] = _checkpoint_figures(fresh(), raws)
     return results
 
@@ -74,6 +80,36 @@ def _write_figures(backend: str, fresh: Callable[[], str], raws: list[bytes]) ->
         ours, base = alternate(with_log, no_log, rounds=5)
         results[f"{backend}.{name}"] = compared(ours, base, "events/s", goal=0.9)
     return results
+
+
+def _writer(url: str, name: str, count: int, log: bool, done: Queue[float]) -> None:
+    with build_app(Settings(db=url)) as app:
+        adapted = app if log else without_log(app)
+        for n in range(count):
+            adapted.apply(json.dumps({
+                "message_id": f"{name}-{n}", "type": "create_ticket",
+                "tenant": "personalysispro", "ticket_id": f"{name}-{n}",
+                "occurred_at": START.isoformat(), "actor": {"id": "c", "role": "customer"},
+                "payload": {"account_id": "a", "plan": "professional",
+                            "timezone": "America/New_York", "channel": "email",
+                            "category": "technical", "priority": "high", "subject": "s",
+                            "description": "d"}}))
+    done.put(1.0)
+
+
+def _writers(url: str, log: bool, processes: int = 2, count: int = 300) -> float:
+    """Commands per second of `processes` writers at once, each its own tickets."""
+    with build_app(Settings(db=url)):
+        pass  # the tables, made once
+    done: Queue[float] = Queue()
+    workers = [Process(target=_writer, args=(url, f"W{w}", count, log, done))
+               for w in range(processes)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return rate(processes * count, time.perf_counter() - started)
 
 
 def _checkpoint_figures(url: str, raws: list[bytes]) -> dict[str, Any]:

@@ -5,8 +5,8 @@ Each transaction that records stream events records, in the same transaction and
 them, one `MerkleLog.Appended` entry carrying the leaf hashes of those events in their
 order (and, as unsigned hints for people, which event each leaf is). The log is the
 entries in the store's recording (notification) order, the order every reader of the
-store relies on, so concurrent writers never contend for it; an entry's id derives from
-its first event's id, so no event can be logged twice. The first entry, which starts
+store relies on, so concurrent writers never contend for it; an entry's id is its
+instant and its first event's id. The first entry, which starts
 the log (also over the events a store held before it), has one fixed id: two writers
 cannot both start it. Pure: no I/O.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-from uuid import uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
@@ -45,6 +45,15 @@ def label(envelope: dict[str, Any]) -> str:
     return f"{envelope['tenant']}/{envelope['ticket_id']}@{envelope['version']}"
 
 
+def entry_id(first_event_id: str, at: datetime) -> UUID:
+    """An entry's id: its instant (microseconds) then its first event's id, so that
+    entries are inserted at the end of the store's index, not all over it (a random id
+    per entry cost the write path ~10 % on SQLite); two entries sharing one would need the
+    same microsecond and the same 64 bits of two event ids."""
+    micros = int(at.timestamp() * 1_000_000) & (2**64 - 1)
+    return UUID(int=(micros << 64) | (UUID(first_event_id).int & (2**64 - 1)))
+
+
 def appended(envelopes: Iterable[dict[str, Any]], at: datetime, *,
              genesis: bool = False) -> MerkleLog.Appended | None:
     """The log's entry for these events (None: no events); `genesis`: the one that
@@ -52,7 +61,7 @@ def appended(envelopes: Iterable[dict[str, Any]], at: datetime, *,
     found = list(envelopes)
     if not found:
         return None
-    uuid = GENESIS_ID if genesis else uuid5(GENESIS_ID, found[0]["event_id"])
+    uuid = GENESIS_ID if genesis else entry_id(found[0]["event_id"], at)
     return MerkleLog.Appended(  # type: ignore[call-arg]
         originator_id=uuid, originator_version=1, timestamp=at,
         leaves=[event_leaf(envelope).hex() for envelope in found],
