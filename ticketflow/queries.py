@@ -181,8 +181,11 @@ class Queries:
 
     def audit(self, text: str, public_key: Ed25519PublicKey) -> list[LogFinding]:
         """The store against a signed checkpoint (ticketflow.audit); [] when it holds
-        exactly the events the checkpoint signed, in order."""
-        return audit(self.store, text, public_key)
+        exactly the events the checkpoint signed, in order. A confined caller sees the
+        findings naming its tenant's events, and those naming none (the signature, the
+        log, the root): that something changed, not where in another tenant's tickets."""
+        found = audit(self.store, text, public_key)
+        return [f for f in found if f.event is None or self.scope.admits(f.event.split("/")[0])]
 
     def bundle(self, ticket_id: str, private_key: Ed25519PrivateKey) -> dict[str, Any]:
         """One ticket's events with their inclusion proofs and a signed tree head."""

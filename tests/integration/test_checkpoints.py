@@ -144,6 +144,17 @@ def test_a_consistent_rewrite_is_named_though_every_chain_links(
                                 ("rewritten", f"{PP}/T-1@4")]
 
 
+def test_a_confined_caller_sees_only_its_tenants_events_named(
+        signed: Signed, capsys: pytest.CaptureFixture[str]) -> None:
+    signed.rows.edit("T-1", 2, b"original words", b"altered words!")
+    capsys.readouterr()
+    assert main(["verify", "--json", "--db", signed.url, "--tenant", "growgrebuddy",
+                 "--checkpoint", str(signed.checkpoint), "--public-key",
+                 str(signed.public)]) == 1
+    found = json.loads(capsys.readouterr().out)["log"]
+    assert [f["problem"] for f in found] == ["root"]  # changed, not where
+
+
 def test_a_deleted_event_is_named(signed: Signed, capsys: pytest.CaptureFixture[str]) -> None:
     signed.rows.delete("T-1", 2)
     code, found = signed.verify(capsys)
