@@ -1,6 +1,7 @@
 """The audit log as readers see it (SPEC §13; the entries are written by the write
-service, domain/audit_log.py): its leaves in order, its head, and the leaves recomputed
-from the stored ticket and session events, to compare with it. Nothing here writes.
+service, domain/audit_log.py): its leaves in recording order, whether it has started,
+and the leaves recomputed from the stored ticket and session events, to compare with
+it. Nothing here writes.
 """
 
 from __future__ import annotations
