@@ -1,6 +1,7 @@
 """`python -m bench`: every benchmark, each figure beside its same-run baseline, as JSON.
 
-    python -m bench [--only write,relay,projections,latency,growth,long_ticket] [--events N]
+    python -m bench [--only write,audit_log,relay,projections,latency,growth,long_ticket]
+                    [--events N]
 
 Progress goes to stderr, the JSON document to stdout. The services (a private
 PostgreSQL cluster and Kafka broker) are started here and stopped at the end; large
@@ -13,10 +14,10 @@ import argparse
 import time
 from contextlib import ExitStack
 
-from bench import dataset, growth, latency, long_ticket, projections, relay, write
+from bench import audit_log, dataset, growth, latency, long_ticket, projections, relay, write
 from bench.common import Figures, emit, kafka, machine, postgres, say
 
-BENCHMARKS = ("write", "relay", "projections", "latency", "growth", "long_ticket")
+BENCHMARKS = ("write", "audit_log", "relay", "projections", "latency", "growth", "long_ticket")
 
 
 def main() -> int:
@@ -40,12 +41,14 @@ def main() -> int:
     results = document["results"]
     with ExitStack() as services:
         fresh_pg = services.enter_context(postgres()) \
-            if {"write", "latency", "growth"} & set(chosen) \
+            if {"write", "audit_log", "latency", "growth"} & set(chosen) \
             else None
         bootstrap = services.enter_context(kafka()) \
             if {"relay", "projections", "latency"} & set(chosen) else ""
         if "write" in chosen and fresh_pg:
             results["write"] = write.run({"sqlite": write.sqlite_maker(), "postgresql": fresh_pg})
+        if "audit_log" in chosen:
+            results["audit_log"] = audit_log.run(write.sqlite_maker(), 300, fresh_pg)
         # before the bulk Kafka work, on a broker that has nothing else to do
         if "latency" in chosen and fresh_pg:
             results["latency"] = latency.run(bootstrap, fresh_pg(), rate=args.rate)

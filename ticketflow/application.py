@@ -24,10 +24,12 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.persistence import (
     IntegrityError,
+    Recording,
 )
 
 from ticketflow import logs, metrics
 from ticketflow.clock import DEFAULT_MAX_SKEW, Clock
+from ticketflow.domain.audit_log import MerkleLog, appended
 from ticketflow.domain.commands import COMMANDS
 from ticketflow.domain.errors import (
     AlreadyExists,
@@ -112,6 +114,8 @@ class TicketingApp(ReadStore):
     name = APP_NAME  # eventsourcing names tables and settings after it: the same store
     env = APP_ENV
     snapshotting_intervals = {Ticket: 100}
+    #: Whether the audit log is known to have its first entry (then it always has).
+    _log_started = False
 
     def __init__(
         self, policies: dict[str, Policy], env: dict[str, str] | None = None,
@@ -386,6 +390,32 @@ class TicketingApp(ReadStore):
         self._notify(recordings)
         self._streams.give_back(unit.streams.values())
         return True
+
+    def _record(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Every save (`_commit`, and eventsourcing's own `save`) records its ticket and
+        session events with the audit log's entry for them, after them, in the same
+        transaction (SPEC §13)."""
+        entry = self._log_entry(processing.events)
+        if entry is not None:
+            processing.events.append(entry)
+        recordings = super()._record(processing)
+        self._log_started = True if entry is not None else self._log_started
+        return recordings
+
+    def _log_entry(self, events: list[Any]) -> MerkleLog.Appended | None:
+        """The audit log's entry for the ticket and session events of a save (SPEC §13):
+        the log is the entries in recording order, so no writer waits for another. The
+        entry that starts the log (one fixed id: two writers cannot both start it) also
+        holds every event a store from before the log already had (docs/decisions.md)."""
+        envelopes = [event.envelope() for event in events if isinstance(event, Stream.Event)]
+        if not envelopes:
+            return None
+        genesis = not self._log_started and not self.audit_log.started()
+        if genesis:
+            envelopes = self.audit_log.stored_envelopes() + envelopes
+        else:
+            self._log_started = True
+        return appended(envelopes, self.clock(), genesis=genesis)
 
     def _context(self, command: CommandBase, at: datetime, now: datetime) -> Context:
         """Who, for which tenant, when: `at` is the command's instant, never later

@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy import Engine
 
@@ -29,6 +30,13 @@ from ticketflow import cli_views as views
 from ticketflow import confinement, render
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app, load_policies
+from ticketflow.bundles import BundleError, verify_bundle
+from ticketflow.checkpoints import (
+    SIGNING_KEY_ENV,
+    CheckpointError,
+    load_private_key,
+    load_public_key,
+)
 from ticketflow.consumers.group import worker_id
 from ticketflow.domain.errors import AmbiguousId, InvalidMessage, Rejected
 from ticketflow.domain.policy import PolicyError, load_policy_file
@@ -37,6 +45,7 @@ from ticketflow.export import add_export_command, cmd_export
 from ticketflow.lines import bounded_lines
 from ticketflow.logs import configure as configure_logs
 from ticketflow.logs import set_worker
+from ticketflow.producers.checkpoints import publish_checkpoint
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import engine_for
@@ -132,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         session = Session(args)
         return int(args.handler(session, args))
-    except (SettingsError, PolicyError, AmbiguousId) as exc:
+    except (SettingsError, PolicyError, AmbiguousId, CheckpointError) as exc:
         render.error("error", str(exc))
         return 2
     except PersistenceError as exc:
@@ -190,7 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = sub.add_parser("verify", parents=[common, _scope()],
                          help="check the hash chains, snapshots and timeline rows")
     cmd.add_argument("ticket_id", nargs="?")
+    cmd.add_argument("--checkpoint", metavar="FILE",
+                     help="also prove the store holds exactly the events this signed"
+                     " checkpoint covers (with --public-key)")
+    cmd.add_argument("--public-key", metavar="PEM", help="the checkpoint signer's public key")
     cmd.set_defaults(handler=cmd_verify)
+
+    _add_audit_commands(sub, common)
 
     cmd = sub.add_parser("sla", parents=[common, _scope()], help="a ticket's SLA clocks")
     cmd.add_argument("ticket_id")
@@ -225,6 +240,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["export"].set_defaults(
         handler=lambda session, args: cmd_export(session.app, args))
     return parser
+
+
+def _add_audit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The audit log's signed checkpoints and per-ticket bundles (SPEC §13)."""
+    cmd = sub.add_parser("checkpoint", parents=[common],
+                         help=f"sign the audit log's tree head (key: ${SIGNING_KEY_ENV});"
+                         " with Kafka configured, also publish it to support.checkpoints")
+    cmd.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
+    cmd.add_argument("--kafka", help="bootstrap HOST:PORT (env TICKETFLOW_KAFKA)")
+    cmd.set_defaults(handler=cmd_checkpoint)
+
+    cmd = sub.add_parser("bundle", parents=[common, _scope()],
+                         help="one ticket's events with inclusion proofs and a signed tree"
+                         " head; `bundle verify FILE --public-key PEM` checks one")
+    cmd.add_argument("target", nargs="+", metavar="ID | verify FILE")
+    cmd.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
+    cmd.add_argument("--public-key", metavar="PEM", help="for `bundle verify`")
+    cmd.set_defaults(handler=cmd_bundle)
 
 
 def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -379,13 +412,85 @@ def cmd_timeline(session: Session, args: argparse.Namespace) -> int:
 
 def cmd_verify(session: Session, args: argparse.Namespace) -> int:
     """Hash chains, positions and receipts of the event store, and the snapshots and
-    timeline rows served in its place (ticketflow.verification)."""
+    timeline rows served in its place (ticketflow.verification); with --checkpoint, the
+    store against a signed checkpoint of the audit log too (ticketflow.audit)."""
+    if (args.checkpoint is None) != (args.public_key is None):
+        raise SettingsError("--checkpoint and --public-key go together")
+    logged = []
+    if args.checkpoint is not None:
+        text = _read_text(args.checkpoint)
+        logged = [f.as_dict() for f in session.queries.audit(
+            text, load_public_key(args.public_key))]
     found = session.queries.verify(args.ticket_id)
     if args.json:
-        views.json_out({"ok": not found, "breaks": found})
+        checked = {} if args.checkpoint is None else {"log": logged}
+        views.json_out({"ok": not found and not logged, "breaks": found, **checked})
     else:
         views.findings(found)
-    return 1 if found else 0
+        if args.checkpoint is not None:
+            views.log_findings(logged)
+    return 1 if found or logged else 0
+
+
+def cmd_checkpoint(session: Session, args: argparse.Namespace) -> int:
+    """Sign the audit log's current tree head (size, root, time, key id) with the
+    Ed25519 key at TICKETFLOW_SIGNING_KEY (ticketflow.checkpoints)."""
+    head = session.queries.checkpoint(_signing_key())
+    _write_text(args.output, head.text())
+    if session.settings.kafka:
+        topic, partition, offset = publish_checkpoint(
+            kafka_client_config(session.settings.kafka), head, session.settings.topic_prefix)
+        render.note(f"published to {topic} (partition {partition}, offset {offset})")
+    return 0
+
+
+def cmd_bundle(session: Session, args: argparse.Namespace) -> int:
+    """`bundle ID`: one ticket's events, inclusion proofs and a signed tree head;
+    `bundle verify FILE --public-key PEM`: check one, with no database (ticketflow.bundles)."""
+    if args.target[0] == "verify" and len(args.target) == 2:
+        if args.public_key is None:
+            raise SettingsError("bundle verify needs --public-key PEM")
+        try:
+            bundle = json.loads(_read_text(args.target[1]))
+        except ValueError as exc:
+            raise SettingsError(f"{args.target[1]}: not JSON ({exc})") from None
+        problems = verify_bundle(bundle, load_public_key(args.public_key))
+        if args.json:
+            views.json_out({"ok": not problems, "problems": problems})
+        else:
+            views.bundle_problems(problems)
+        return 1 if problems else 0
+    if len(args.target) != 1:
+        raise SettingsError("usage: bundle ID [-o FILE] | bundle verify FILE --public-key PEM")
+    try:
+        bundle = session.queries.bundle(args.target[0], _signing_key())
+    except BundleError as exc:
+        render.error("error", str(exc))
+        return 1
+    _write_text(args.output, json.dumps(bundle, ensure_ascii=False, indent=1) + "\n")
+    return 0
+
+
+def _signing_key() -> Ed25519PrivateKey:
+    path = os.environ.get(SIGNING_KEY_ENV)
+    if not path:
+        raise SettingsError(f"set {SIGNING_KEY_ENV} to an Ed25519 private key in PEM"
+                            " (openssl genpkey -algorithm ed25519 -out key.pem)")
+    return load_private_key(path)
+
+
+def _read_text(name: str) -> str:
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{name}: cannot read it ({exc})") from None
+
+
+def _write_text(name: str | None, text: str) -> None:
+    if name is None:
+        sys.stdout.write(text)
+    else:
+        Path(name).write_text(text, encoding="utf-8")
 
 
 def cmd_sla(session: Session, args: argparse.Namespace) -> int:

@@ -69,6 +69,22 @@ def findings(found: list[dict[str, Any]]) -> None:
                    " agree with the events")
 
 
+def log_findings(found: list[dict[str, Any]]) -> None:
+    if found:
+        render.table("the store against the checkpoint", ("problem", "leaf", "event", "detail"),
+                     ((f["problem"], "" if f["leaf"] is None else str(f["leaf"]),
+                       f["event"] or "", f["detail"]) for f in found))
+    else:
+        render.say("the store holds exactly the events the checkpoint signed, in order")
+
+
+def bundle_problems(problems: list[str]) -> None:
+    if problems:
+        render.table("the bundle does not verify", ("problem",), ((p,) for p in problems))
+    else:
+        render.say("every event is in the signed log, and its hash chain holds")
+
+
 def compliance(title: str, rows: list[dict[str, Any]]) -> None:
     render.table(
         f"{title} (met / breached / open)",

@@ -17,8 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine
 
+from ticketflow.audit import LogFinding, audit, checkpoint
+from ticketflow.bundles import make_bundle
+from ticketflow.checkpoints import Checkpoint
 from ticketflow.domain.errors import NotFound
 from ticketflow.domain.policy import Policy
 from ticketflow.domain.ticket import Ticket
@@ -170,6 +174,23 @@ class Queries:
         return [finding.as_dict() for finding in verify_store(
             self.store, ticket_id, tenant=self.scope.tenant,
             read_models=self.read_models.engine)]
+
+    def checkpoint(self, private_key: Ed25519PrivateKey) -> Checkpoint:
+        """The audit log's head, signed now (it covers every tenant: a size and a root)."""
+        return checkpoint(self.store, private_key, self.store.clock())
+
+    def audit(self, text: str, public_key: Ed25519PublicKey) -> list[LogFinding]:
+        """The store against a signed checkpoint (ticketflow.audit); [] when it holds
+        exactly the events the checkpoint signed, in order. A confined caller sees the
+        findings naming its tenant's events, and those naming none (the signature, the
+        log, the root): that something changed, not where in another tenant's tickets."""
+        found = audit(self.store, text, public_key)
+        return [f for f in found if f.event is None or self.scope.admits(f.event.split("/")[0])]
+
+    def bundle(self, ticket_id: str, private_key: Ed25519PrivateKey) -> dict[str, Any]:
+        """One ticket's events with their inclusion proofs and a signed tree head."""
+        return make_bundle(self.store, ticket_id, self.scope.tenant, private_key,
+                           self.store.clock())
 
     def parked(self) -> list[dict[str, Any]]:
         return [{"tenant": p["tenant"], "ticket_id": p["ticket_id"], "version": p["version"],

@@ -28,6 +28,7 @@ from eventsourcing.persistence import (
     ProgrammingError,
 )
 
+from ticketflow.audit_log import AuditLog
 from ticketflow.clock import Clock, default_clock
 from ticketflow.domain.policy import Policy
 from ticketflow.event_log import EventLog
@@ -61,6 +62,7 @@ class ReadStore(Application[UUID]):
         super().__init__(env)
         self.clock: Clock = clock or default_clock()
         self.event_log = EventLog(self.recorder, self.mapper, policies)
+        self.audit_log = AuditLog(self.event_log)
         self.policy_store = PolicyStore(policies, self.recorder, self.mapper, self.first_save)
         self.event_log.legacy_ids = (self.event_log.legacy_ids_from_format()
                                      if legacy_ids is None else legacy_ids)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from sqlalchemy import delete, select, update
 
+from ticketflow.domain.chain import chain_hash
 from ticketflow.domain.streams import stream_uuid
 from ticketflow.projections.db import engine_for, tables
 
@@ -58,6 +60,50 @@ class StoreRows:
         topic, state = self.row(ticket_id, version)
         assert old in state
         self.put(ticket_id, version, topic, state.replace(old, new))
+
+    def delete_stream(self, uuid: Any) -> None:
+        """Every row of a stream (a receipt, say), by its store id."""
+        self._run("DELETE FROM {t} WHERE originator_id = {p}",
+                  (uuid.hex if self.sqlite else uuid,))
+
+    def insert(self, uuid: Any, version: int, topic: str, state: bytes) -> None:
+        """An event row INSERTed behind the application's back (at the log's end)."""
+        self._run("INSERT INTO {t} (originator_id, originator_version, topic, state)"
+                  " VALUES ({p}, {p}, {p}, {p})",
+                  (uuid.hex if self.sqlite else uuid, version, topic, state))
+
+    def stream_rows(self, uuid: Any) -> list[tuple[int, str, bytes]]:
+        rows = self._run("SELECT originator_version, topic, state FROM {t} WHERE"
+                         " originator_id = {p} ORDER BY originator_version",
+                         (uuid.hex if self.sqlite else uuid,))
+        return [(row[0], row[1], bytes(row[2])) for row in rows]
+
+    def by_topic(self, topic: str) -> list[tuple[UUID, bytes]]:
+        """(stream id, state) of every row of a topic, in recording order."""
+        order = "rowid" if self.sqlite else "notification_id"
+        rows = self._run("SELECT originator_id, state FROM {t} WHERE topic = {p}"
+                         f" ORDER BY {order}", (topic,))
+        return [(UUID(str(row[0])), bytes(row[1])) for row in rows]
+
+    def put_row(self, uuid: Any, version: int, state: bytes) -> None:
+        self._run("UPDATE {t} SET state = {p} WHERE originator_id = {p}"
+                  " AND originator_version = {p}",
+                  (state, uuid.hex if self.sqlite else uuid, version))
+
+    def rewrite(self, app: Any, ticket_id: str, version: int, old: bytes, new: bytes) -> None:
+        """Edit an event and recompute every later hash of its ticket's chain, so that
+        the chain links again: what `verify` without a checkpoint cannot see."""
+        self.edit(ticket_id, version, old, new)
+        uuid = stream_uuid("ticket", self.tenant, ticket_id)
+        previous = ""
+        for record in app.event_log.recorder.select_events(uuid):
+            envelope = app.event_log.envelope_of(record)
+            expected = chain_hash(previous, envelope)
+            if envelope["hash"] != expected:
+                _, state = self.row(ticket_id, record.originator_version)
+                self.put_row(uuid, record.originator_version,
+                             state.replace(envelope["hash"].encode(), expected.encode()))
+            previous = expected
 
     def insert_snapshot(self, ticket_id: str, version: int, topic: str, state: bytes) -> None:
         """A snapshot row INSERTed behind the application's back."""

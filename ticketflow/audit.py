@@ -1,0 +1,145 @@
+"""What `ticketflow checkpoint` signs and `ticketflow verify --checkpoint` checks (SPEC §13).
+
+verify, in order: the checkpoint's signature; a consistency proof (RFC 9162) from the
+checkpoint's tree to the log as stored now (the log was not rewritten or cut); then every
+leaf recomputed from the stored ticket and session events, compared with the log's, and
+the tree head of those recomputed leaves with the checkpoint's root. Each difference is
+named: an event edited (rewritten, if its ticket's hash chain still links), deleted,
+inserted or moved to another position. Leaves past the checkpoint are compared too, but
+only the log vouches for them until the next checkpoint.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import uuid5
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ticketflow.audit_log import AuditLog, StoredLeaf
+from ticketflow.checkpoints import Checkpoint, CheckpointError, sign
+from ticketflow.domain.chain import chain_hash
+from ticketflow.domain.merkle import Tree, verify_consistency
+from ticketflow.event_log import Store
+
+
+@dataclass(frozen=True)
+class LogFinding:
+    problem: str  # signature | log | edited | rewritten | deleted | inserted | moved | root
+    detail: str
+    leaf: int | None = None  # the position in the log it concerns
+    event: str | None = None  # "tenant/ticket@version"
+    signed: bool = True  # within the checkpoint's tree (False: after it, only logged)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"problem": self.problem, "detail": self.detail, "leaf": self.leaf,
+                "event": self.event, "signed": self.signed}
+
+
+def checkpoint(store: Store, private_key: Ed25519PrivateKey, at: datetime) -> Checkpoint:
+    """The signed head of the audit log as it stands."""
+    leaves = AuditLog(store.event_log).logged().leaves
+    return sign(len(leaves), Tree(leaves).root(), at, private_key)
+
+
+def audit(store: Store, text: str, public_key: Ed25519PublicKey) -> list[LogFinding]:
+    """Findings ([] when the store holds exactly what the checkpoint signed, and more)."""
+    try:
+        signed = Checkpoint.parse(text)
+        signed.verify(public_key)
+    except CheckpointError as exc:
+        return [LogFinding("signature", str(exc))]
+    logged = AuditLog(store.event_log).logged()
+    findings = _consistency(signed, logged.leaves)
+    stored = list(AuditLog(store.event_log).stored())
+    findings += _differences(store, logged.leaves, logged.labels, stored, signed.size)
+    recomputed = [leaf.leaf for leaf in stored]
+    if len(recomputed) < signed.size or Tree(recomputed).root(signed.size) != signed.root:
+        findings.append(LogFinding(
+            "root", f"the stored events up to leaf {signed.size} do not hash to the"
+            f" checkpoint's root {signed.root.hex()}: the history it signed was changed"
+            + ("" if findings else " together with the log (every leaf rewritten to match)")))
+    return findings
+
+
+def _consistency(signed: Checkpoint, leaves: list[bytes]) -> list[LogFinding]:
+    if len(leaves) < signed.size:
+        return [LogFinding("log", f"the log holds {len(leaves)} leaves, fewer than the"
+                           f" {signed.size} of the checkpoint: it was cut")]
+    tree = Tree(leaves)
+    proof = tree.consistency_proof(signed.size)
+    if not verify_consistency(signed.size, tree.size, signed.root, tree.root(), proof):
+        return [LogFinding("log", f"the log of {tree.size} leaves does not extend the"
+                           f" checkpoint's tree of {signed.size}: it was rewritten")]
+    return []
+
+
+def _differences(store: Store, logged: list[bytes], labels: list[str],
+                 stored: list[StoredLeaf], size: int) -> list[LogFinding]:
+    """Each stored event that is not where the log has it, named."""
+    found = [leaf.leaf for leaf in stored]
+    if found == logged:
+        return []
+    start = 0
+    while start < min(len(found), len(logged)) and found[start] == logged[start]:
+        start += 1
+    where_logged = {leaf: index for index, leaf in enumerate(logged)}
+    where_stored = {leaf.leaf: index for index, leaf in enumerate(stored)}
+    matcher = difflib.SequenceMatcher(None, logged[start:], found[start:], autojunk=False)
+    findings: list[LogFinding] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        olds, news = range(start + i1, start + i2), range(start + j1, start + j2)
+        for index in olds:  # a logged leaf no longer stored where the log has it
+            label = labels[index] if index < len(labels) else "?"
+            moved = where_stored.get(logged[index])
+            if moved is not None:
+                findings.append(LogFinding(
+                    "moved", f"event {label} (leaf {index}) is stored at position"
+                    f" {moved} of the log instead: reordered", index, label, index < size))
+            elif tag == "replace" and index - olds.start < len(news):
+                leaf = stored[news.start + index - olds.start]
+                findings.append(_edited(store, leaf, index, label, index < size))
+            else:
+                findings.append(LogFinding(
+                    "deleted", f"event {label} (leaf {index}) is no longer stored", index,
+                    label, index < size))
+        for offset, position in enumerate(news):  # a stored event not logged there
+            leaf = stored[position]
+            paired = tag == "replace" and offset < len(olds)
+            if paired or leaf.leaf in where_logged:
+                continue  # named above, as edited or moved
+            findings.append(LogFinding(
+                "inserted", f"event {leaf.label} (position {position} of the stored"
+                " events) is in no leaf of the log", position, leaf.label, position < size))
+    return findings
+
+
+def _edited(store: Store, leaf: StoredLeaf, index: int, label: str,
+            signed: bool) -> LogFinding:
+    """An event stored in a logged event's place with other contents; `rewritten` when
+    its ticket's hash chain still links (every later hash recomputed to hide it)."""
+    what = f"event {leaf.label} (leaf {index}, logged as {label}) differs from what was logged"
+    envelope = store.event_log.envelope_at(leaf.stream, leaf.version) if leaf.readable else None
+    if envelope is None:
+        return LogFinding("edited", what + ": its row no longer decodes", index, label, signed)
+    if envelope["event_id"] != str(uuid5(leaf.stream, str(leaf.version))):
+        return LogFinding("moved", what + ": it holds the event of another version (its"
+                          " event id): reordered", index, label, signed)
+    previous = (store.event_log.envelope_at(leaf.stream, leaf.version - 1)
+                if leaf.version > 1 else None)
+    chained = chain_hash(previous["hash"] if previous else "", envelope)
+    if chained == envelope["hash"]:
+        return LogFinding("rewritten", what + "; its hash chain was recomputed to match",
+                          index, label, signed)
+    return LogFinding("edited", what + "; its hash chain breaks there", index, label, signed)
+
+
+def describe(findings: Sequence[LogFinding]) -> list[str]:
+    return [f"{f.problem}: {f.detail}" + ("" if f.signed else " (after the checkpoint)")
+            for f in findings]
