@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bench.common import Figures, alternate, compared, postgres, rate, say, timed
 from bench.write import BATCH, START, commands, sqlite_maker
 from ticketflow.application import TicketingApp
-from ticketflow.audit import audit, checkpoint
 from ticketflow.bootstrap import build_app
+from ticketflow.checkpoint_verification import audit, checkpoint
 from ticketflow.settings import Settings
 
 

@@ -413,7 +413,7 @@ def cmd_timeline(session: Session, args: argparse.Namespace) -> int:
 def cmd_verify(session: Session, args: argparse.Namespace) -> int:
     """Hash chains, positions and receipts of the event store, and the snapshots and
     timeline rows served in its place (ticketflow.verification); with --checkpoint, the
-    store against a signed checkpoint of the audit log too (ticketflow.audit)."""
+    store against a signed checkpoint of the audit log too (ticketflow.checkpoint_verification)."""
     if (args.checkpoint is None) != (args.public_key is None):
         raise SettingsError("--checkpoint and --public-key go together")
     logged = []

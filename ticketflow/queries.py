@@ -20,8 +20,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine
 
-from ticketflow.audit import LogFinding, audit, checkpoint
 from ticketflow.bundles import make_bundle
+from ticketflow.checkpoint_verification import LogFinding, audit, checkpoint
 from ticketflow.checkpoints import Checkpoint
 from ticketflow.domain.errors import NotFound
 from ticketflow.domain.policy import Policy
@@ -180,8 +180,8 @@ class Queries:
         return checkpoint(self.store, private_key, self.store.clock())
 
     def audit(self, text: str, public_key: Ed25519PublicKey) -> list[LogFinding]:
-        """The store against a signed checkpoint (ticketflow.audit); [] when it holds
-        exactly the events the checkpoint signed, in order. A confined caller sees the
+        """The store against a signed checkpoint (ticketflow.checkpoint_verification); []
+        when it holds exactly the events the checkpoint signed, in order. A confined caller sees the
         findings naming its tenant's events, and those naming none (the signature, the
         log, the root): that something changed, not where in another tenant's tickets."""
         found = audit(self.store, text, public_key)

@@ -20,8 +20,8 @@ READ_SIDE = ("ticketflow.event_log", "ticketflow.policy_store", "ticketflow.stor
              "ticketflow.queries", "ticketflow.verification", "ticketflow.verification_copies",
              "ticketflow.export", "ticketflow.snapshots", "ticketflow.projections.",
              "ticketflow.producers.relay", "ticketflow.producers.sdk",
-             "ticketflow.consumers.projections", "ticketflow.audit_log", "ticketflow.audit",
-             "ticketflow.checkpoints", "ticketflow.bundles")
+             "ticketflow.consumers.projections", "ticketflow.audit_log",
+             "ticketflow.checkpoint_verification", "ticketflow.checkpoints", "ticketflow.bundles")
 
 
 def modules() -> dict[str, Path]:
