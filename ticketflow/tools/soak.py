@@ -381,8 +381,9 @@ def publish_steadily(client: CommandClient, stories: Stories, tracker: Tracker, 
                      seconds: float, stop: threading.Event) -> None:
     start = time.monotonic()
     for n, (document, expected) in enumerate(stories):
-        due = start + n / rate
-        if due - start >= seconds or stop.wait(max(0.0, due - time.monotonic())):
+        # n / rate, not (start + n / rate) - start: the float sum may round below
+        # `seconds` and send one message too many
+        if n / rate >= seconds or stop.wait(max(0.0, start + n / rate - time.monotonic())):
             break
         client.send_document(document)
         tracker.add(Sent(document["message_id"], document["ticket_id"], expected,
