@@ -394,7 +394,15 @@ class TicketingApp(ReadStore):
     def _record(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """Every save (`_commit`, and eventsourcing's own `save`) records its ticket and
         session events with the audit log's entry for them, after them, in the same
-        transaction (SPEC §13)."""
+        transaction (SPEC §13). The log's first entry has one fixed id: on PostgreSQL it
+        is written one process at a time (`first_save`), so concurrent first writers find
+        it made instead of colliding (which PostgreSQL logs as an ERROR)."""
+        if self._log_started or not any(isinstance(e, Stream.Event) for e in processing.events):
+            return self._record_logged(processing)
+        with self.first_save():
+            return self._record_logged(processing)
+
+    def _record_logged(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         entry = self._log_entry(processing.events)
         if entry is not None:
             processing.events.append(entry)
