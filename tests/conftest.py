@@ -55,10 +55,11 @@ _CLUSTERS: list[PostgresCluster] = []
 
 @pytest.fixture
 def postgres_log(postgres_server: str) -> Path:
-    """The server's log file (tests read what it logged meanwhile); skips on a server
-    this session did not start."""
+    """The server's log file (tests read what it logged meanwhile): only known for the
+    cluster the tests start, so with TICKETFLOW_TEST_POSTGRES such a test fails, saying so."""
     if not _CLUSTERS:
-        pytest.skip("the server's log is only known for the cluster the tests start")
+        pytest.fail("this test reads the PostgreSQL server's log, known only for the cluster"
+                    " the tests start: unset TICKETFLOW_TEST_POSTGRES", pytrace=False)
     return _CLUSTERS[0].log_file
 
 

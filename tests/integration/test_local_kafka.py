@@ -121,9 +121,7 @@ def test_start_when_running_returns_the_running_broker(local_kafka: LocalKafka) 
         data_dir=local_kafka.data_dir,
         echo=None,
     )
-    started = time.monotonic()
-    assert again.start(timeout=30) == pid
-    assert time.monotonic() - started < 15
+    assert again.start(timeout=30) == pid  # the running broker, not a second one
     assert again.status()
 
 
