@@ -72,6 +72,9 @@ class CommandConsumer:
         self.group = str(consumer.config.get("group_id"))
         #: For leaving the group as a static member (`close(leave=True)`).
         self.admin_config = admin_config
+        #: This poll's dead letters, each with the command it reports: its offset is
+        #: committed only once the broker has acknowledged the dead letter.
+        self._dead_letters: list[tuple[ConsumerRecord, Any]] = []
 
     @classmethod
     def subscribe(cls, app: TicketingApp, client_config: dict[str, Any],
@@ -141,7 +144,9 @@ class CommandConsumer:
     def _send_dead_letter(self, record: ConsumerRecord, error: dict[str, str],
                           message_id: str | None, ticket: str | None,
                           again: bool = False) -> None:
-        self.producer.send(self.dead_letter_topic, **dead_letter(record, error, message_id))
+        future = self.producer.send(self.dead_letter_topic,
+                                    **dead_letter(record, error, message_id))
+        self._dead_letters.append((record, future))
         metrics.DEAD_LETTERS.labels(error["code"]).inc()
         event(log, "dead_letter_sent", code=error["code"], message_id=message_id,
               ticket=ticket, partition=record.partition, offset=record.offset,
@@ -150,8 +155,13 @@ class CommandConsumer:
     def _settle(self, batches: dict[TopicPartition, list[ConsumerRecord]],
                 done: dict[TopicPartition, int]) -> None:
         """Dead letters acknowledged, then offsets committed for what was handled;
-        anything not handled (an error mid-batch) is fetched again next poll."""
-        self.producer.flush()
+        anything not handled (an error mid-batch, or a dead letter the broker did not
+        take) is fetched again next poll: answered `duplicate`, its dead letter is sent
+        again."""
+        try:
+            self.producer.flush()
+        finally:
+            self._hold_back_unsent(done)
         if done:
             self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1)
                                   for tp, offset in done.items()})
@@ -159,6 +169,21 @@ class CommandConsumer:
             next_offset = done.get(partition, records[0].offset)
             if next_offset <= records[-1].offset:
                 self.consumer.seek(partition, next_offset)
+
+    def _hold_back_unsent(self, done: dict[TopicPartition, int]) -> None:
+        """Move each partition's commit back to its first dead letter not acknowledged
+        (the broker restarted and the producer gave up on it, or a flush failed)."""
+        sent, self._dead_letters = self._dead_letters, []
+        for record, future in sent:
+            if future.is_done and future.succeeded():
+                continue
+            partition = TopicPartition(record.topic, record.partition)
+            if partition in done:
+                done[partition] = min(done[partition], record.offset)
+            event(log, "dead_letter_unacknowledged", logging.WARNING,
+                  partition=record.partition, offset=record.offset,
+                  error=repr(future.exception) if future.is_done else "not sent",
+                  note="fetched again: its dead letter is sent again")
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

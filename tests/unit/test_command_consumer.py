@@ -1,0 +1,113 @@
+"""The command consumer's offsets, with a fake consumer and producer on an in-memory
+store: a rejected command's offset is committed only once the broker has taken its dead
+letter; one the producer gave up on (the broker was down past the delivery timeout) is
+fetched again, answered `duplicate`, and its dead letter sent again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import TopicPartition
+
+from tests.support.builders import T0, command_line, create_payload
+from ticketflow.application import TicketingApp
+from ticketflow.bootstrap import build_app
+from ticketflow.consumers.commands import CommandConsumer
+from ticketflow.settings import Settings
+
+TOPIC = "support.commands"
+
+
+class Future:
+    def __init__(self, fails: bool) -> None:
+        self.is_done, self.fails = True, fails
+        self.exception = RuntimeError("delivery timed out") if fails else None
+
+    def succeeded(self) -> bool:
+        return not self.fails
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.failing = False
+
+    def send(self, topic: str, *, key: bytes | None, value: bytes, headers: Any) -> Future:
+        self.sent.append(dict(headers)["message_id"].decode())
+        return Future(self.failing)
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+
+class FakeConsumer:
+    """One partition; `poll` hands out everything from the position on."""
+
+    config = {"group_id": TOPIC}
+
+    def __init__(self, values: list[bytes]) -> None:
+        self.partition = TopicPartition(TOPIC, 0)
+        self.records = [ConsumerRecord(TOPIC, 0, 0, offset, 0, 0, b"T-1", value, [], None,
+                                       len(value), -1, -1) for offset, value in enumerate(values)]
+        self.position = 0
+        self.committed = 0
+
+    def poll(self, timeout_ms: int = 0) -> dict[TopicPartition, list[ConsumerRecord]]:
+        batch = self.records[self.position:]
+        self.position = len(self.records)
+        return {self.partition: batch} if batch else {}
+
+    def commit(self, offsets: dict[TopicPartition, Any]) -> None:
+        self.committed = offsets[self.partition].offset
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.position = offset
+
+
+@pytest.fixture
+def app() -> Iterator[TicketingApp]:
+    with build_app(Settings(db="sqlite:///:memory:")) as store:
+        yield store
+
+
+def messages() -> list[bytes]:
+    return [command_line("c", "create_ticket", "T-1", T0, "customer", create_payload()),
+            command_line("r", "resolve", "T-1", T0, "customer", {"resolution": "x"}),
+            command_line("a", "add_comment", "T-1", T0, "customer", {"body": "hi"})]
+
+
+def consumer_on(app: TicketingApp, producer: FakeProducer,
+                consumer: FakeConsumer) -> CommandConsumer:
+    command_consumer = CommandConsumer(app, consumer, producer)  # type: ignore[arg-type]
+    command_consumer.group = TOPIC
+    return command_consumer
+
+
+def test_a_dead_letter_the_broker_took_lets_the_offset_move_on(
+    app: TicketingApp, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("ticketflow.consumers.commands.record_lag", lambda *a: None)
+    producer, consumer = FakeProducer(), FakeConsumer(messages())
+    assert consumer_on(app, producer, consumer).run_once() == 3
+    assert producer.sent == ["r"]  # a customer may not resolve: forbidden
+    assert consumer.committed == 3
+
+
+def test_a_dead_letter_the_broker_never_took_is_sent_again(
+    app: TicketingApp, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("ticketflow.consumers.commands.record_lag", lambda *a: None)
+    producer, consumer = FakeProducer(), FakeConsumer(messages())
+    commands = consumer_on(app, producer, consumer)
+    producer.failing = True
+    commands.run_once()
+    assert consumer.committed == 1  # up to the rejected command, not past it
+    assert consumer.position == 1  # it and what follows are fetched again
+    producer.failing = False
+    assert commands.run_once() == 2
+    assert producer.sent == ["r", "r"]  # answered duplicate; its dead letter sent again
+    assert consumer.committed == 3
+    assert app.event_log.outcome("a", None).status == "accepted"
