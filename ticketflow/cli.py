@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy import Engine
 
+from ticketflow import answers, confinement, render
 from ticketflow import cli_views as views
-from ticketflow import confinement, render
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app, load_policies
 from ticketflow.bundles import BundleError, verify_bundle
@@ -316,7 +316,19 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd = sub.add_parser("serve", parents=[common, kafka, running],
                          help="run the command consumer, outbox relay and timers")
     cmd.add_argument("--partitions", type=int, default=6, help="for topics it creates")
+    cmd.add_argument("--http", type=_count(1, 65535), metavar="PORT",
+                     help="also serve the HTTP API on this port (of --http-host)")
+    cmd.add_argument("--http-host", default="127.0.0.1",
+                     help="the address the HTTP API listens on (default 127.0.0.1)")
     cmd.set_defaults(handler=cmd_serve)
+
+    cmd = sub.add_parser("http", parents=[common],
+                         help="serve the HTTP API (SPEC §9) on the store, no Kafka needed;"
+                         " every /v1 request needs a key (ticketflow keys create)")
+    cmd.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    cmd.add_argument("--port", type=_count(1, 65535), default=8080,
+                     help="listen port (default 8080)")
+    cmd.set_defaults(handler=cmd_http)
 
     cmd = sub.add_parser("worker", parents=[common, kafka, running], help="run one role")
     cmd.add_argument("role", choices=ROLES)
@@ -378,9 +390,7 @@ def cmd_ticket(session: Session, args: argparse.Namespace) -> int:
     """Now: the aggregate from the event store; --as-of: folded from the timeline."""
     ticket, held = session.queries.ticket(args.ticket_id, args.as_of)
     views.held(args.ticket_id, held.versions)
-    state = ticket.state()
-    if args.as_of:
-        state["as_of"] = args.as_of.isoformat()
+    state = answers.ticket_state(ticket, args.as_of)
     if args.json:
         views.json_out(state)
     else:
@@ -423,8 +433,8 @@ def cmd_verify(session: Session, args: argparse.Namespace) -> int:
             text, load_public_key(args.public_key))]
     found = session.queries.verify(args.ticket_id)
     if args.json:
-        checked = {} if args.checkpoint is None else {"log": logged}
-        views.json_out({"ok": not found and not logged, "breaks": found, **checked})
+        views.json_out(answers.verification(found, None if args.checkpoint is None
+                                            else logged))
     else:
         views.findings(found)
         if args.checkpoint is not None:
@@ -627,8 +637,21 @@ def cmd_serve(session: Session, args: argparse.Namespace) -> int:
     worker = worker_id(args.worker_id)
     set_worker(worker)
     roles = (args.role,) if getattr(args, "role", None) else ROLES
+    http = None
+    if getattr(args, "http", None):
+        from ticketflow.http.server import Background  # noqa: PLC0415 - only when asked
+
+        http = Background(session.settings, args.http_host, args.http)
     return serve(session.settings, roles, partitions=args.partitions, worker=worker,
-                 metrics_port=args.metrics_port)
+                 metrics_port=args.metrics_port, beside=http)
+
+
+def cmd_http(session: Session, args: argparse.Namespace) -> int:
+    """The HTTP API in the foreground until SIGINT / SIGTERM (ticketflow.http)."""
+    from ticketflow.http.server import run  # noqa: PLC0415 - the web stack, only here
+
+    configure_logs()
+    return run(session.settings, args.host, args.port, app=session.app)
 
 
 def cmd_publish(session: Session, args: argparse.Namespace) -> int:
@@ -661,11 +684,7 @@ def _options(settings: Settings) -> dict[str, Any]:
 
 
 def cmd_outcome(session: Session, args: argparse.Namespace) -> int:
-    found = session.queries.outcome(args.message_id)
-    views.json_out({"message_id": found.message_id, "status": found.status,
-                    "ticket_id": found.ticket_id,
-                    "events": [{"type": t, "version": v} for t, v in found.events],
-                    "error": found.error})
+    views.json_out(answers.outcome(session.queries.outcome(args.message_id)))
     return 0
 
 
