@@ -49,6 +49,16 @@ def max_skew_from_env() -> timedelta:
     return skew
 
 
+#: Per-key request limits of the HTTP API (`limits` notation: "50/second",
+#: "50/second;2000/hour"; "none" turns them off).
+RATE_LIMIT_ENV = "TICKETFLOW_RATE_LIMIT"
+DEFAULT_RATE_LIMIT = "50/second"
+
+
+def rate_limit_from_env() -> str:
+    return os.environ.get(RATE_LIMIT_ENV, "").strip() or DEFAULT_RATE_LIMIT
+
+
 @dataclass(frozen=True)
 class Settings:
     db: str = DEFAULT_DB
@@ -59,6 +69,8 @@ class Settings:
     clock: SystemClock = field(default_factory=clock_from_env)
     #: How far ahead of `clock` a command may be dated (SPEC §5).
     max_skew: timedelta = field(default_factory=max_skew_from_env)
+    #: Each HTTP API key's request limits (TICKETFLOW_RATE_LIMIT).
+    rate_limit: str = field(default_factory=rate_limit_from_env)
 
     @classmethod
     def from_env(cls, db: str | None = None, kafka: str | None = None) -> Settings:
@@ -70,6 +82,7 @@ class Settings:
             topic_prefix=os.environ.get("TICKETFLOW_TOPIC_PREFIX", ""),
             clock=clock_from_env(),
             max_skew=max_skew_from_env(),
+            rate_limit=rate_limit_from_env(),
         )
 
 
