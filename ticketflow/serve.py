@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kafka.admin import KafkaAdminClient
 from kafka.consumer import KafkaConsumer
@@ -164,14 +164,34 @@ def build_role(name: str, settings: Settings, stop: threading.Event | None = Non
     return Role(name, lambda: build_loop(name, settings, stop, worker), idle=IDLE[name])
 
 
+class Beside(Protocol):
+    """Something served beside the roles, started first and stopped last (the HTTP API)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 6,
           stop: threading.Event | None = None, worker: str | None = None,
-          metrics_port: int | None = None) -> int:
+          metrics_port: int | None = None, beside: Beside | None = None) -> int:
     """Run `roles` until SIGINT/SIGTERM (or `stop` is set). `worker`: this process's
-    id in its consumer groups (static membership); `metrics_port`: serve /metrics."""
+    id in its consumer groups (static membership); `metrics_port`: serve /metrics;
+    `beside`: also run this (`serve --http PORT`: the HTTP API), stopped with the roles."""
     stop = stop or threading.Event()
     _stop_on_signals(stop)
     metrics.serve_metrics(metrics_port)
+    if beside is not None:
+        beside.start()
+    try:
+        return _run_roles(settings, roles, partitions, stop, worker, metrics_port)
+    finally:
+        if beside is not None:
+            beside.stop()
+
+
+def _run_roles(settings: Settings, roles: tuple[str, ...], partitions: int,
+               stop: threading.Event, worker: str | None, metrics_port: int | None) -> int:
     threads = [threading.Thread(target=build_role(name, settings, stop, worker).run,
                                 args=(stop,), name=name, daemon=True) for name in roles]
     if _topics_ready(settings, partitions, stop):

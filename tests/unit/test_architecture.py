@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Installed package → folder (pyproject.toml [tool.setuptools.package-dir]).
 FOLDERS = {"ticketflow": "ticketflow", "ticketflow.domain": "domain",
            "ticketflow.schemas": "schemas", "ticketflow.projections": "projections",
-           "ticketflow.consumers": "consumers", "ticketflow.producers": "producers"}
+           "ticketflow.consumers": "consumers", "ticketflow.producers": "producers",
+           "ticketflow.http": "ticketflow/http"}
 WRITE_SERVICE = "ticketflow.application"
 #: What the read side is: the log and its readers. None of it may import the write
 #: service, directly or through another module.
@@ -21,7 +22,8 @@ READ_SIDE = ("ticketflow.event_log", "ticketflow.policy_store", "ticketflow.stor
              "ticketflow.export", "ticketflow.snapshots", "ticketflow.projections.",
              "ticketflow.producers.relay", "ticketflow.producers.sdk",
              "ticketflow.consumers.projections", "ticketflow.audit_log",
-             "ticketflow.checkpoint_verification", "ticketflow.checkpoints", "ticketflow.bundles")
+             "ticketflow.checkpoint_verification", "ticketflow.checkpoints", "ticketflow.bundles",
+             "ticketflow.answers")
 
 
 def modules() -> dict[str, Path]:
@@ -85,3 +87,14 @@ def test_the_domain_imports_nothing_outside_the_domain(graph: dict[str, set[str]
                             if not other.startswith(DOMAIN_MAY_USE))
                for name in graph if name.startswith("ticketflow.domain.")}
     assert {name: found for name, found in outside.items() if found} == {}
+
+
+def test_the_http_door_is_imported_by_no_other_module(graph: dict[str, set[str]]) -> None:
+    """The HTTP API is a door like the command line: it may import the engine, and
+    nothing of the engine imports it (the command line starts it from inside a handler)."""
+    assert "ticketflow.http.routes" in graph
+    importers = {name for name, imported in graph.items()
+                 if any(other.startswith("ticketflow.http") for other in imported)}
+    assert {name for name in importers if not name.startswith("ticketflow.http")} == set()
+    assert not any(other.startswith("ticketflow.cli") for name in graph
+                   if name.startswith("ticketflow.http") for other in graph[name])
