@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.http import http_api  # noqa: F401 - a fixture, registered here
 from tests.support.kafka import (  # noqa: F401 - fixtures, registered here for every tier
     free_port,
     kafka_bootstrap,
