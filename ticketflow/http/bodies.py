@@ -4,7 +4,8 @@
   it is read; a body sent without one is read until it passes the bound, then refused.
 - A body whose first non-blank byte is `[` is a batch: a JSON array of at most
   `MAX_BATCH` commands. Each element is handed on as the exact bytes it was sent as,
-  so its dead letter keeps what the caller wrote and a resend is a `duplicate`.
+  so its dead letter keeps what the caller wrote and a resend is a `duplicate`. A
+  longer array is 400, as any body the OpenAPI document does not allow.
 - Anything else is one command, handed on as received (an unreadable one is the
   write service's to reject and keep, as on every door).
 - A command over SPEC §5's `MAX_MESSAGE_BYTES` goes on as what is kept of an oversized
@@ -63,7 +64,7 @@ def message(raw: bytes) -> Message:
 
 def batch(body: bytes) -> list[Message]:
     """Each element of a JSON array, as the bytes it was sent as (400 if the body is
-    not a JSON array, 413 if it holds more than `MAX_BATCH`)."""
+    not a JSON array of at most `MAX_BATCH` elements)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -73,8 +74,8 @@ def batch(body: bytes) -> list[Message]:
     if text.startswith("]", at):
         return _end(text, at + 1, found)
     while True:
-        if len(found) == MAX_BATCH:
-            raise too_large(f"a batch holds at most {MAX_BATCH} commands")
+        if len(found) == MAX_BATCH:  # the document's maxItems: a malformed body, not a big one
+            raise _unreadable(f"it holds more than {MAX_BATCH} commands")
         try:
             _, end = _DECODER.raw_decode(text, at)
         except (ValueError, RecursionError) as exc:

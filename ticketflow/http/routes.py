@@ -28,6 +28,8 @@ from ticketflow.settings import instant
 
 #: Timeline page sizes over HTTP (the command line allows larger pages).
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
+#: The longest window a report over HTTP covers (ten years).
+MAX_REPORT_DAYS = 3660
 #: The highest version or cursor a client may name (a database's 64-bit integer).
 MAX_VERSION = 2**63 - 1
 EXPORT_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8",
@@ -76,6 +78,13 @@ def at(name: str, text: str) -> datetime:
 
 INSTANT = ("ISO-8601 with a UTC offset (2026-11-23T09:00-05:00, …Z); a bare date is 00:00"
            " UTC")
+#: How the document names an instant: a date-time with its offset, or a date.
+AN_INSTANT = {"anyOf": [{"type": "string", "format": "date-time"},
+                        {"type": "string", "format": "date"}]}
+
+
+def instant_query(description: str = INSTANT, alias: str | None = None) -> Any:
+    return Query(alias=alias, description=description, json_schema_extra=AN_INSTANT)
 
 v1 = APIRouter(prefix="/v1")
 ops = APIRouter()
@@ -83,10 +92,13 @@ ops = APIRouter()
 
 # -- commands ---------------------------------------------------------------------------
 
+#: One command, or a batch: an array whose every element is answered on its own (a
+#: command, or anything else, which is rejected invalid_message in its place).
 COMMAND_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "oneOf": [{"$ref": "#/components/schemas/Command"},
-              {"type": "array", "maxItems": bodies.MAX_BATCH,
-               "items": {"$ref": "#/components/schemas/Command"}}]}}}}}
+              {"type": "array", "maxItems": bodies.MAX_BATCH, "items": {
+                  "description": "a command (Command); anything else is answered rejected,"
+                  " invalid_message, in its place"}}]}}}}}
 
 
 @v1.post("/commands", status_code=201, response_model=None, openapi_extra=COMMAND_BODY,
@@ -100,7 +112,7 @@ async def post_commands(request: Request, key: Caller) -> Response:
     """One command (SPEC §5) → 201 accepted, 200 duplicate, or a problem whose status
     is its rejection's (the SPEC §9 table). A JSON array of commands → 200 and one
     outcome per command, as `ticketflow apply` prints them, applied in one transaction.
-    A request carries at most 4 MiB and a batch at most 1,000 commands (413)."""
+    A request carries at most 4 MiB (413), a batch at most 1,000 commands (400)."""
     bodies.declared_length(request.headers.get("content-length"))
     body = await bodies.bounded(request.stream())
     door = service(request)
@@ -127,7 +139,7 @@ def _answer(outcome: Outcome) -> Response:
 
 @v1.get("/tickets/{ticket_id}", response_model=models.TicketState, responses=problems(404))
 def get_ticket(request: Request, key: Caller, ticket_id: str,
-               as_of: Annotated[str | None, Query(description=INSTANT)] = None) -> Response:
+               as_of: Annotated[str | None, instant_query()] = None) -> Response:
     """The ticket's state (as `ticketflow ticket --json`): now, from the event store, or
     as of an instant, folded from its timeline. Another tenant's ticket is not_found."""
     at = when("as_of", as_of)
@@ -157,7 +169,7 @@ def get_timeline(
 
 @v1.get("/tickets/{ticket_id}/sla", response_model=models.Sla, responses=problems(404))
 def get_sla(request: Request, key: Caller, ticket_id: str,
-            as_of: Annotated[str | None, Query(description=INSTANT + "; default: now")] = None,
+            as_of: Annotated[str | None, instant_query(INSTANT + "; default: now")] = None,
             explain: bool = False) -> Response:
     """Both SLA clocks (as `ticketflow sla --json`); `explain=true` adds each clock's
     ledger of intervals, counted or not and why."""
@@ -174,14 +186,14 @@ def get_outcome(request: Request, key: Caller, message_id: str) -> Response:
 
 # -- reports ----------------------------------------------------------------------------
 
-Since = Annotated[str, Query(alias="from", description=INSTANT)]
-Until = Annotated[str, Query(alias="to", description=INSTANT)]
+Since = Annotated[str, instant_query(alias="from")]
+Until = Annotated[str, instant_query(alias="to")]
 By = Annotated[Literal["day", "week"], Query(description="the period of a row")]
 
 
 @v1.get("/reports/sla", response_model=models.SlaReport, responses=problems())
 def report_sla(request: Request, key: Caller, since: Since, until: Until,
-               as_of: Annotated[str | None, Query(description=INSTANT)] = None) -> Response:
+               as_of: Annotated[str | None, instant_query()] = None) -> Response:
     """SLA compliance by plan × priority for clocks due in [from, to), as of `as_of`
     (default: `to`, or now if earlier)."""
     start, end = _window(since, until)
@@ -217,7 +229,13 @@ def report_times(request: Request, key: Caller, since: Since, until: Until) -> R
 
 
 def _window(since: str, until: str) -> tuple[datetime, datetime]:
-    return at("from", since), at("to", until)
+    """A report's window, at most `MAX_REPORT_DAYS` long: a report is computed whole,
+    per day of its window, so an unbounded one would hold a worker for hours."""
+    start, end = at("from", since), at("to", until)
+    if (end - start).days > MAX_REPORT_DAYS:
+        raise Problem(400, "invalid_message", f"a report covers at most {MAX_REPORT_DAYS}"
+                      " days (from → to); ask for several")
+    return start, end
 
 
 # -- the event history, tamper evidence -------------------------------------------------
@@ -230,9 +248,9 @@ def _window(since: str, until: str) -> tuple[datetime, datetime]:
 def get_events(
     request: Request, key: Caller,
     format: Literal["jsonl", "csv", "parquet"] = "jsonl",
-    since: Annotated[str | None, Query(alias="from", description="occurred at or after; "
-                                       + INSTANT)] = None,
-    until: Annotated[str | None, Query(alias="to", description="occurred before")] = None,
+    since: Annotated[str | None, instant_query("occurred at or after; " + INSTANT,
+                                               "from")] = None,
+    until: Annotated[str | None, instant_query("occurred before", "to")] = None,
     type: Annotated[list[EventType] | None, Query(description="only these types")]
         = None,
 ) -> Response:
