@@ -59,7 +59,6 @@ from ticketflow.settings import (
     Settings,
     SettingsError,
     instant,
-    kafka_client_config,
     tenant_scope,
 )
 from ticketflow.timers import Timers
@@ -439,7 +438,7 @@ def cmd_checkpoint(session: Session, args: argparse.Namespace) -> int:
     _write_text(args.output, head.text())
     if session.settings.kafka:
         topic, partition, offset = publish_checkpoint(
-            kafka_client_config(session.settings.kafka), head, session.settings.topic_prefix)
+            session.settings.kafka_config(), head, session.settings.topic_prefix)
         render.note(f"published to {topic} (partition {partition}, offset {offset})")
     return 0
 
@@ -655,7 +654,7 @@ def cmd_publish(session: Session, args: argparse.Namespace) -> int:
 
 
 def _options(settings: Settings) -> dict[str, Any]:
-    config = kafka_client_config(settings.kafka)
+    config = settings.kafka_config()
     config.pop("bootstrap_servers")
     return config
 

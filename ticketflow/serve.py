@@ -37,7 +37,7 @@ from ticketflow.logs import event
 from ticketflow.producers.relay import OutboxRelay, producer_config
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import engine_for
-from ticketflow.settings import Settings, kafka_client_config, options_for
+from ticketflow.settings import Settings, options_for
 from ticketflow.timers import Timers
 
 log = logging.getLogger("ticketflow.serve")
@@ -132,7 +132,7 @@ def build_loop(name: str, settings: Settings, stop: threading.Event | None = Non
 
 def _connect(name: str, settings: Settings, opened: ExitStack, stop: threading.Event,
              worker: str | None) -> Step:
-    config = kafka_client_config(settings.kafka)
+    config = settings.kafka_config()
     admin_config = options_for(KafkaAdminClient, config)
     topics = Topics.named(settings.topic_prefix)
     app = opened.enter_context(build_app(settings))
@@ -188,7 +188,7 @@ def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 
 
 def _topics_ready(settings: Settings, partitions: int, stop: threading.Event) -> bool:
     """Create the topics (retrying while the broker is away); False if stopped first."""
-    admin_config = options_for(KafkaAdminClient, kafka_client_config(settings.kafka))
+    admin_config = options_for(KafkaAdminClient, settings.kafka_config())
     topics = Topics.named(settings.topic_prefix)
     backoff = Backoff()
     while not stop.is_set():
