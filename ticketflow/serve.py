@@ -33,6 +33,7 @@ from ticketflow.bootstrap import build_app
 from ticketflow.consumers.commands import CommandConsumer
 from ticketflow.consumers.group import membership
 from ticketflow.consumers.projections import KafkaProjectionRunner
+from ticketflow.keys import Keys
 from ticketflow.logs import event
 from ticketflow.producers.relay import OutboxRelay, producer_config
 from ticketflow.producers.topics import Topics, ensure_topics
@@ -152,9 +153,18 @@ def _connect(name: str, settings: Settings, opened: ExitStack, stop: threading.E
         return OutboxRelay(app, producer, topic=topics.ticket_events).run_once
     consumer = CommandConsumer.subscribe(
         app, consumer_options(config, "ticketflow-commands", worker), producer, topics,
-        admin_config=admin_config)
+        admin_config=admin_config, keys=_keys(settings, opened))
     opened.callback(lambda: consumer.close(leave=stop.is_set()))
     return consumer.run_once
+
+
+def _keys(settings: Settings, opened: ExitStack) -> Keys | None:
+    """The store's keys, when commands must be signed (TICKETFLOW_REQUIRE_KEYS=1)."""
+    if not settings.require_keys:
+        return None
+    engine = engine_for(settings.db)
+    opened.callback(engine.dispose)
+    return Keys(engine, settings.clock)
 
 
 def build_role(name: str, settings: Settings, stop: threading.Event | None = None,
@@ -178,7 +188,7 @@ def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 
         for thread in threads:
             thread.start()
         event(log, "serving", roles=list(roles), kafka=settings.kafka, worker=worker,
-              metrics_port=metrics_port)
+              metrics_port=metrics_port, require_keys=settings.require_keys)
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
             thread.join(timeout=0.5)

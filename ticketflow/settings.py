@@ -120,6 +120,21 @@ def kafka_login_from_env() -> KafkaLogin | None:
                                          or "SASL_PLAINTEXT"))
 
 
+REQUIRE_KEYS_ENV = "TICKETFLOW_REQUIRE_KEYS"
+
+
+def require_keys_from_env() -> bool:
+    """TICKETFLOW_REQUIRE_KEYS: 1/true/yes/on (or 0/false/no/off; unset: off)."""
+    text = os.environ.get(REQUIRE_KEYS_ENV, "").strip().lower()
+    if not text:
+        return False
+    flag = _FLAGS.get(text)
+    if flag is None:
+        raise SettingsError(f"{REQUIRE_KEYS_ENV}={text!r}: write 1 (commands from Kafka"
+                            " must be signed with a key) or 0")
+    return flag
+
+
 @dataclass(frozen=True)
 class Settings:
     db: str = DEFAULT_DB
@@ -132,6 +147,8 @@ class Settings:
     max_skew: timedelta = field(default_factory=max_skew_from_env)
     #: The engine's SASL login to the broker, if any.
     kafka_login: KafkaLogin | None = field(default_factory=kafka_login_from_env)
+    #: Commands from support.commands must be signed with a key (SPEC §8).
+    require_keys: bool = field(default_factory=require_keys_from_env)
 
     def kafka_config(self) -> dict[str, Any]:
         """kafka-python settings for this engine's clients (`kafka_client_config`)."""
@@ -148,6 +165,7 @@ class Settings:
             clock=clock_from_env(),
             max_skew=max_skew_from_env(),
             kafka_login=kafka_login_from_env(),
+            require_keys=require_keys_from_env(),
         )
 
 

@@ -172,3 +172,17 @@ def test_an_incomplete_or_contradictory_login_is_refused(
         kafka_client_config(UNREACHABLE)
     assert fragment in str(refused.value)
     assert "engine-secret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("text, required", [("1", True), ("yes", True), ("0", False),
+                                            ("", False)])
+def test_require_keys_is_a_flag(monkeypatch: pytest.MonkeyPatch, text: str,
+                                required: bool) -> None:
+    monkeypatch.setenv("TICKETFLOW_REQUIRE_KEYS", text)
+    assert Settings.from_env().require_keys is required
+
+
+def test_an_unreadable_require_keys_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETFLOW_REQUIRE_KEYS", "always")
+    with pytest.raises(SettingsError, match="TICKETFLOW_REQUIRE_KEYS='always'"):
+        Settings.from_env()
