@@ -39,6 +39,9 @@ from ticketflow.schemas.commands import peek_identity
 log = logging.getLogger(__name__)
 
 GROUP = "ticketflow-commands"
+#: The headers of a dead letter, in order: the code, the reason, the command's message
+#: id (empty if none could be read) and where it was read (topic/partition/offset).
+DEAD_LETTER_HEADERS = ("error_code", "error_message", "message_id", "source")
 
 
 def consumer_config(client_config: dict[str, Any], group: str = GROUP) -> dict[str, Any]:
@@ -51,14 +54,13 @@ def dead_letter(
     record: ConsumerRecord, error: dict[str, str], message_id: str | None
 ) -> dict[str, Any]:
     """The dead-letter record: the original key and bytes, the reason in headers."""
-    source = f"{record.topic}/{record.partition}/{record.offset}"
+    values = (error["code"], error["message"], message_id or "",
+              f"{record.topic}/{record.partition}/{record.offset}")
     return {
         "key": record.key,
         "value": record.value if record.value is not None else b"",
-        "headers": [("error_code", error["code"].encode()),
-                    ("error_message", error["message"].encode("utf-8")),
-                    ("message_id", (message_id or "").encode("utf-8")),
-                    ("source", source.encode())],
+        "headers": [(name, value.encode("utf-8"))
+                    for name, value in zip(DEAD_LETTER_HEADERS, values, strict=True)],
     }
 
 
