@@ -364,6 +364,10 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd = sub.add_parser("publish", parents=[common, kafka, _scope()],
                          help="publish commands from JSON Lines to support.commands")
     cmd.add_argument("file", help="a .jsonl file, or - for standard input")
+    cmd.add_argument("--key", metavar="SECRET_OR_FILE",
+                     help="sign every command with this key (its secret, or a file holding"
+                     " it; env TICKETFLOW_KEY), as an engine with TICKETFLOW_REQUIRE_KEYS=1"
+                     " requires")
     cmd.set_defaults(handler=cmd_publish)
 
     cmd = sub.add_parser("outcome", parents=[common, _scope()], help="what became of a message")
@@ -721,8 +725,14 @@ def cmd_publish(session: Session, args: argparse.Namespace) -> int:
     settings = session.settings
     invalid = False
     topics = Topics.named(settings.topic_prefix)
-    with CommandClient(settings.kafka or "", topics, tenant=session.scope.tenant,
-                       **_options(settings)) as client, \
+    key = args.key or os.environ.get("TICKETFLOW_KEY") or None
+    try:
+        client = CommandClient(settings.kafka or "", topics, tenant=session.scope.tenant,
+                               key=key, **_options(settings))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"--key: {exc}; give a key's secret (tfk_…) or a file holding"
+                            " it") from None
+    with client, \
             _open_input(args.file) as stream:
         for line in bounded_lines(stream):
             try:

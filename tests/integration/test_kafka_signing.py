@@ -22,6 +22,7 @@ from kafka.partitioner.default import murmur2
 from kafka.producer import KafkaProducer
 
 from tests.support.builders import T0, create_payload
+from tests.support.cli import run
 from tests.support.pipeline import STORY_CLOCK, Pipeline, read_topic
 from tests.support.waiting import wait_for
 from ticketflow.bootstrap import build_app
@@ -143,6 +144,24 @@ def test_the_shell_example_signs_as_the_sdk_does_and_is_accepted(
     with build_app(signed) as app:
         found = wait_for(lambda: app.event_log.outcome("sh-1", PRO), "the kcat command")
         assert found.status == "accepted"
+
+
+def test_publish_signs_with_its_key_and_refuses_a_key_that_is_not_one(
+    signed: Settings, topics: Topics, keys: Keys, tmp_path: Path,
+) -> None:
+    (tmp_path / "secret").write_text(keys.create(PRO, ["customer"])[1] + "\n")
+    (tmp_path / "commands.jsonl").write_bytes(document(
+        "pub-1", "create_ticket", 0, "customer", create_payload(), ticket="SG-3") + b"\n")
+    published = run("publish", str(tmp_path / "commands.jsonl"), "--key",
+                    str(tmp_path / "secret"), "--kafka", signed.kafka or "", db=signed.db,
+                    env={"TICKETFLOW_TOPIC_PREFIX": signed.topic_prefix})
+    assert published.returncode == 0, published.stderr
+    with build_app(signed) as app:
+        found = wait_for(lambda: app.event_log.outcome("pub-1", PRO), "the published command")
+        assert found.status == "accepted"
+    refused = run("publish", str(tmp_path / "commands.jsonl"), "--key", "tfk_nonsense",
+                  "--kafka", signed.kafka or "", db=signed.db)
+    assert refused.returncode == 2 and "--key: not a ticketflow key secret" in refused.stderr
 
 
 def test_an_sdk_client_refuses_a_key_that_is_not_a_secret(tmp_path: Path) -> None:
