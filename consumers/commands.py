@@ -31,7 +31,7 @@ from ticketflow import metrics
 from ticketflow.application import Outcome, TicketingApp
 from ticketflow.consumers.group import close_and_leave, record_lag, subscribe_when_known
 from ticketflow.domain.errors import Unauthenticated
-from ticketflow.keys import Bounds, Keys, Refused
+from ticketflow.keys import Bounds, Key, Keys, Refused
 from ticketflow.logs import event
 from ticketflow.producers.topics import DEAD_LETTER, Topics
 from ticketflow.schemas.commands import peek_identity
@@ -68,10 +68,11 @@ def _bytes(record: ConsumerRecord) -> bytes:
     return record.value if record.value is not None else b""
 
 
-def _signer(keys: Keys, record: ConsumerRecord) -> Bounds:
-    """The key that signed the record's value, or why none did."""
+def _signer(keys: Keys, record: ConsumerRecord, read: dict[str, Key | None]) -> Bounds:
+    """The key that signed the record's value, or why none did (`read`: the keys read
+    for this poll's batch, each once)."""
     try:
-        return keys.verified(record.headers, _bytes(record))
+        return keys.verified(record.headers, _bytes(record), read)
     except Unauthenticated as refused:
         return Refused(refused)
 
@@ -112,7 +113,8 @@ class CommandConsumer:
         """Each message's sender, from its signature (None: every sender is trusted)."""
         if self.keys is None:
             return None
-        return [_signer(self.keys, record) for record in records]
+        read: dict[str, Key | None] = {}
+        return [_signer(self.keys, record, read) for record in records]
 
     def run_once(self) -> int:
         """Handle one poll's worth of messages in one transaction; returns how many."""
