@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
@@ -42,6 +42,7 @@ from ticketflow.domain.errors import (
     NotFound,
     PolicyViolation,
     Rejected,
+    Unauthenticated,
 )
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.policy import Policy
@@ -83,6 +84,22 @@ MAX_BACKOFF_SECONDS = 0.05
 RACE_BUDGET_SECONDS = 10.0
 #: Rejections kept under the message's digest: they do not use up its id.
 KEPT_BY_DIGEST = frozenset({Code.INVALID_MESSAGE, Code.IDEMPOTENCY_MISMATCH})
+
+class Bounds(Protocol):
+    """Who sent a message, as far as it limits what the message may say: a key
+    (`ticketflow.keys.Key`), or a sender that could not be authenticated
+    (`ticketflow.keys.Refused`). No bounds (None) is the trusted operator."""
+
+    @property
+    def bound_tenant(self) -> str | None:
+        """The tenant a rejection of the sender's message is kept under."""
+
+    def refusal(self) -> Unauthenticated | None:
+        """Why the sender is refused before its message is read (not authenticated)."""
+
+    def admit(self, command: CommandBase) -> None:
+        """Raise Forbidden unless the sender may send this command."""
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -131,24 +148,35 @@ class TicketingApp(ReadStore):
 
     # -- commands --------------------------------------------------------------------
 
-    def apply(self, raw: bytes | str | Oversized) -> Outcome:
-        """Apply one inbound message (bytes as received) and record its outcome."""
-        return self._apply_alone(_as_bytes(raw))
+    def apply(self, raw: bytes | str | Oversized, bounds: Bounds | None = None) -> Outcome:
+        """Apply one inbound message (bytes as received) and record its outcome;
+        `bounds`: its sender's key, which the command must stay inside (SPEC §8)."""
+        return self._apply_alone(_as_bytes(raw), bounds=bounds)
 
-    def apply_batch(self, raws: Sequence[bytes | str | Oversized]) -> list[Outcome]:
+    def apply_batch(
+        self, raws: Sequence[bytes | str | Oversized],
+        bounds: Bounds | Sequence[Bounds | None] | None = None,
+    ) -> list[Outcome]:
         """Apply messages in order, as `apply` would one by one, saving them all in
         one transaction. If that save collides (a message or a ticket another process
-        recorded meanwhile), the batch is applied again one message at a time."""
+        recorded meanwhile), the batch is applied again one message at a time.
+        `bounds`: one sender's for all, or each message's own (aligned with `raws`)."""
         messages = [_as_bytes(raw) for raw in raws]
+        each = (list(bounds) if isinstance(bounds, Sequence)
+                else [bounds] * len(messages))
+        if len(each) != len(messages):
+            raise ValueError(f"{len(each)} bounds for {len(messages)} messages")
         if len(messages) > 1:
             unit = Unit()
-            outcomes = [self._attempt(unit, raw) for raw in messages]
+            outcomes = [self._attempt(unit, raw, bounds=sender)
+                        for raw, sender in zip(messages, each, strict=True)]
             if self._commit(unit):
                 return outcomes
             metrics.CONFLICTS.labels("batch_fallback").inc()
             logs.event(log, "batch_collided", size=len(messages),
                        note="re-applying one message at a time")
-        return [self._apply_alone(raw) for raw in messages]
+        return [self._apply_alone(raw, bounds=sender)
+                for raw, sender in zip(messages, each, strict=True)]
 
     def fire_due(
         self, ticket_id: str, *, before: datetime | None = None, until: datetime | None = None,
@@ -200,7 +228,8 @@ class TicketingApp(ReadStore):
         return memo[1]
 
     def _apply_alone(
-        self, raw: Message, command: CommandBase | None = None, *, prefire: bool = True
+        self, raw: Message, command: CommandBase | None = None, *, prefire: bool = True,
+        bounds: Bounds | None = None,
     ) -> Outcome:
         """One message in a transaction of its own. A lost optimistic-concurrency race
         is retried from fresh state (for up to `RACE_BUDGET_SECONDS`, backing off); a
@@ -212,7 +241,7 @@ class TicketingApp(ReadStore):
         attempt = 0
         while True:
             unit = Unit()
-            outcome = self._attempt(unit, raw, command, prefire=prefire)
+            outcome = self._attempt(unit, raw, command, prefire=prefire, bounds=bounds)
             if self._commit(unit):
                 return outcome
             if outcome.claim is not None:
@@ -250,26 +279,38 @@ class TicketingApp(ReadStore):
 
     def _attempt(
         self, unit: Unit, raw: Message, command: CommandBase | None = None, *,
-        prefire: bool = True,
+        prefire: bool = True, bounds: Bounds | None = None,
     ) -> Outcome:
         """Run one message into the unit (nothing is saved yet): first the ticket's
         time-driven commands that fell due before it (so a late or absent timer
-        process never changes history), then the message itself."""
+        process never changes history), then the message itself. A message from a
+        bounded sender that is refused before it is read is kept under the sender's
+        tenant, whatever tenant it names: it costs no other tenant anything."""
         now = self.clock().astimezone(UTC)
+
+        def sender(identity: dict[str, Any]) -> dict[str, Any]:
+            return identity if bounds is None else {**identity, "tenant": bounds.bound_tenant}
+
+        if bounds is not None and (refusal := bounds.refusal()) is not None:
+            identity = peek_identity(raw.head if isinstance(raw, Oversized) else raw)
+            return self._reject_in(unit, raw, refusal, sender(identity), by_digest=True)
         if isinstance(raw, Oversized):
             return self._reject_in(unit, raw, InvalidMessage(
                 f"message is {raw.length} bytes; the limit is {MAX_MESSAGE_BYTES}"),
-                peek_identity(raw.head), by_digest=True)
+                sender(peek_identity(raw.head)), by_digest=True)
         if command is None:  # from outside: check what only the engine may say
             try:
                 command = parse_command(raw)
+                if bounds is not None:
+                    bounds.admit(command)
                 self._admit(command, now)
             except InvalidMessage as rejection:
-                return self._reject_in(unit, raw, rejection, peek_identity(raw),
+                return self._reject_in(unit, raw, rejection, sender(peek_identity(raw)),
                                        by_digest=True)
             except Forbidden as rejection:
                 identity = _identity(command) if command else peek_identity(raw)
-                return self._reject_in(unit, raw, rejection, identity, by_digest=True)
+                return self._reject_in(unit, raw, rejection, sender(identity),
+                                       by_digest=True)
         at = min(command.occurred_at.astimezone(UTC), now)
         claim = (command.tenant, command.message_id, body_digest(raw))
         if claim[:2] in unit.keys:

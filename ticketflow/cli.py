@@ -42,6 +42,7 @@ from ticketflow.domain.errors import AmbiguousId, InvalidMessage, Rejected
 from ticketflow.domain.policy import PolicyError, load_policy_file
 from ticketflow.domain.receipt import Oversized
 from ticketflow.export import add_export_command, cmd_export
+from ticketflow.keys import Keys, private_key_pem, read_secret
 from ticketflow.lines import bounded_lines
 from ticketflow.logs import configure as configure_logs
 from ticketflow.logs import set_worker
@@ -59,7 +60,6 @@ from ticketflow.settings import (
     Settings,
     SettingsError,
     instant,
-    kafka_client_config,
     tenant_scope,
 )
 from ticketflow.timers import Timers
@@ -95,6 +95,10 @@ class Session:
         engine = engine_for(self.settings.db)
         self._opened.append(engine.dispose)
         return engine
+
+    @cached_property
+    def keys(self) -> Keys:
+        return Keys(self.engine, self.settings.clock)
 
     @cached_property
     def read_models(self) -> ReadModels:
@@ -175,8 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    cmd = sub.add_parser("apply", parents=[common, _scope()], help="apply commands from JSON Lines")
+    cmd = sub.add_parser(
+        "apply", parents=[common, _scope()], help="apply commands from JSON Lines",
+        description="The operator's tool: without --key, every command is trusted to be"
+        " who it says it is (its tenant, actor and role). With --key, each command must"
+        " stay inside the key's tenant, roles and actor, as over HTTP or signed Kafka.")
     cmd.add_argument("file", help="a .jsonl file, or - for standard input")
+    cmd.add_argument("--key", metavar="SECRET_OR_FILE",
+                     help="bound every command by this key (its secret, or a file holding"
+                     " it; env TICKETFLOW_KEY); without it the input is trusted")
     cmd.set_defaults(handler=cmd_apply)
 
     cmd = sub.add_parser("ticket", parents=[common, _scope()], help="a ticket's state")
@@ -206,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.set_defaults(handler=cmd_verify)
 
     _add_audit_commands(sub, common)
+    _add_key_commands(sub, common)
 
     cmd = sub.add_parser("sla", parents=[common, _scope()], help="a ticket's SLA clocks")
     cmd.add_argument("ticket_id")
@@ -240,6 +252,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["export"].set_defaults(
         handler=lambda session, args: cmd_export(session.app, args))
     return parser
+
+
+def _add_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Keys: who may speak through HTTP, signed Kafka and `apply --key` (SPEC §8)."""
+    keys = sub.add_parser("keys", help="issue, list and revoke keys").add_subparsers(
+        title="keys commands", metavar="ACTION", required=True)
+    cmd = keys.add_parser("create", parents=[common],
+                          help="issue a key; its secret is printed once, never stored")
+    cmd.add_argument("--tenant", required=True, help="the only tenant it may speak for")
+    cmd.add_argument("--roles", required=True, type=lambda text: text.split(","),
+                     help="the roles its commands may take, e.g. customer or agent,manager")
+    cmd.add_argument("--actor", help="the only actor id its commands may name")
+    cmd.add_argument("--name", default="", help="what it is for, e.g. email-gateway")
+    cmd.add_argument("--expires", type=instant, help="it stops working at this instant")
+    cmd.set_defaults(handler=cmd_keys_create)
+    cmd = keys.add_parser("list", parents=[common], help="every key (never a secret)")
+    cmd.add_argument("--tenant", help="only this tenant's keys")
+    cmd.set_defaults(handler=cmd_keys_list)
+    cmd = keys.add_parser("revoke", parents=[common],
+                          help="revoke a key at once, in every process")
+    cmd.add_argument("key_id")
+    cmd.set_defaults(handler=cmd_keys_revoke)
+    cmd = keys.add_parser("pem", help="a key's secret as a PKCS#8 PEM private key, for"
+                          " signing Kafka commands with openssl (docs/kafka.md)")
+    cmd.add_argument("secret", metavar="SECRET_OR_FILE")
+    cmd.set_defaults(func=cmd_keys_pem)
 
 
 def _add_audit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -338,6 +376,10 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd = sub.add_parser("publish", parents=[common, kafka, _scope()],
                          help="publish commands from JSON Lines to support.commands")
     cmd.add_argument("file", help="a .jsonl file, or - for standard input")
+    cmd.add_argument("--key", metavar="SECRET_OR_FILE",
+                     help="sign every command with this key (its secret, or a file holding"
+                     " it; env TICKETFLOW_KEY), as an engine with TICKETFLOW_REQUIRE_KEYS=1"
+                     " requires")
     cmd.set_defaults(handler=cmd_publish)
 
     cmd = sub.add_parser("outcome", parents=[common, _scope()], help="what became of a message")
@@ -355,12 +397,15 @@ def cmd_apply(session: Session, args: argparse.Namespace) -> int:
     a batch ends early when the input has no more lines ready, so a pipe or terminal
     feeding lines one at a time gets each answer at once."""
     app, tenant = session.app, session.scope.tenant
+    secret = args.key or os.environ.get("TICKETFLOW_KEY")
+    key = session.keys.authenticate(read_secret(secret)) if secret else None
     any_rejected = False
     with _open_input(args.file) as stream:
         for batch in _batches(stream, APPLY_BATCH):
             refused = [confinement.refused(app, line, tenant) for line in batch]
             applied = iter(app.apply_batch([line for line, no in zip(batch, refused,
-                                                                     strict=True) if not no]))
+                                                                     strict=True) if not no],
+                                           bounds=key))
             for refusal in refused:
                 outcome = refusal or next(applied)
                 any_rejected |= outcome.status == "rejected"
@@ -384,6 +429,50 @@ def _more_ready(stream: IO[bytes]) -> bool:
     """Whether reading on would not wait: always for a file, else if input is pending."""
     fd = stream.fileno()
     return stat.S_ISREG(os.fstat(fd).st_mode) or bool(select.select([fd], [], [], 0)[0])
+
+
+def cmd_keys_create(session: Session, args: argparse.Namespace) -> int:
+    if args.tenant not in session.app.policies:
+        raise SettingsError(f"no tenant {args.tenant!r}; tenants:"
+                            f" {', '.join(sorted(session.app.policies))}")
+    try:
+        key, secret = session.keys.create(args.tenant, args.roles, args.actor, args.name,
+                                          args.expires)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    if args.json:
+        print(render.json_text({"key_id": key.key_id, "secret": secret}))
+    else:
+        views.key_created(key.key_id, secret)
+    return 0
+
+
+def cmd_keys_list(session: Session, args: argparse.Namespace) -> int:
+    now = session.settings.clock()
+    found = [key.as_dict(now) for key in session.keys.list(args.tenant)]
+    if args.json:
+        print(render.json_text(found))
+    else:
+        views.keys(found)
+    return 0
+
+
+def cmd_keys_revoke(session: Session, args: argparse.Namespace) -> int:
+    key = session.keys.revoke(args.key_id)
+    if args.json:
+        print(render.json_text(key.as_dict(session.settings.clock())))
+    else:
+        render.note(f"key {key.key_id} revoked at {key.revoked_at}")
+    return 0
+
+
+def cmd_keys_pem(args: argparse.Namespace) -> int:
+    try:
+        sys.stdout.write(private_key_pem(read_secret(args.secret)).decode("ascii"))
+    except (OSError, ValueError) as exc:
+        render.error("error", f"{exc}; give a key's secret (tfk_…) or a file holding it")
+        return 2
+    return 0
 
 
 def cmd_ticket(session: Session, args: argparse.Namespace) -> int:
@@ -449,7 +538,7 @@ def cmd_checkpoint(session: Session, args: argparse.Namespace) -> int:
     _write_text(args.output, head.text())
     if session.settings.kafka:
         topic, partition, offset = publish_checkpoint(
-            kafka_client_config(session.settings.kafka), head, session.settings.topic_prefix)
+            session.settings.kafka_config(), head, session.settings.topic_prefix)
         render.note(f"published to {topic} (partition {partition}, offset {offset})")
     return 0
 
@@ -659,8 +748,14 @@ def cmd_publish(session: Session, args: argparse.Namespace) -> int:
     settings = session.settings
     invalid = False
     topics = Topics.named(settings.topic_prefix)
-    with CommandClient(settings.kafka or "", topics, tenant=session.scope.tenant,
-                       **_options(settings)) as client, \
+    key = args.key or os.environ.get("TICKETFLOW_KEY") or None
+    try:
+        client = CommandClient(settings.kafka or "", topics, tenant=session.scope.tenant,
+                               key=key, **_options(settings))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"--key: {exc}; give a key's secret (tfk_…) or a file holding"
+                            " it") from None
+    with client, \
             _open_input(args.file) as stream:
         for line in bounded_lines(stream):
             try:
@@ -678,7 +773,7 @@ def cmd_publish(session: Session, args: argparse.Namespace) -> int:
 
 
 def _options(settings: Settings) -> dict[str, Any]:
-    config = kafka_client_config(settings.kafka)
+    config = settings.kafka_config()
     config.pop("bootstrap_servers")
     return config
 

@@ -110,6 +110,18 @@ def dead_letters(letters: list[dict[str, Any]]) -> None:
                    (d["error"] or {}).get("message")) for d in letters))
 
 
+def key_created(key_id: str, secret: str) -> None:
+    render.pairs("key created", {"key id": key_id, "secret": secret})
+    render.note("The secret is shown this once and is not stored: keep it now. Send it as"
+                " `Authorization: Bearer <secret>`, or sign Kafka commands with it.")
+
+
+def keys(found: list[dict[str, Any]]) -> None:
+    render.table("keys", ("key id", "tenant", "roles", "actor", "name", "state", "expires"),
+                 ((k["key_id"], k["tenant"], ",".join(k["roles"]), k["actor"], k["name"],
+                   k["state"], k["expires_at"]) for k in found))
+
+
 def parked(found: list[dict[str, Any]]) -> None:
     render.table("parked events", ("tenant", "ticket", "version", "type", "error"),
                  ((p["tenant"], p["ticket_id"], p["version"], p["type"], p["error"])
