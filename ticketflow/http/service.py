@@ -2,7 +2,10 @@
 the keys, and the per-key limits; and, per request, the query layer for its key.
 
 Writes go to the one write service one batch at a time (it keeps caches that are not
-shared between threads, and SQLite takes one writer anyway); the read models are
+shared between threads, and SQLite takes one writer anyway), and requests that arrive
+while a batch is being written go together in the next one: one transaction for
+them all (group commit), each message still inside its own sender's key and answered
+as if applied alone (`TicketingApp.apply_batch`'s contract). The read models are
 caught up with the event log before each read that uses them, one catch-up at a time.
 Nothing here decides anything about a ticket: it hands commands to
 `TicketingApp.apply_batch` with the caller's key as their bounds, and reads through
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 
@@ -25,12 +29,73 @@ from ticketflow.keys import Key, Keys
 from ticketflow.projections.runner import Projector
 from ticketflow.queries import Progress, Queries, ReadModels
 
+#: A group commit stops taking requests once it holds this many commands.
+GROUP_MESSAGES = 500
+
+
+@dataclass
+class _Request:
+    raws: Sequence[bytes | Oversized]
+    key: Key
+    outcomes: list[Outcome] | None = None
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """Commands of concurrent requests, written together: a request waits while a batch
+    is being written; the next writer takes every request waiting (up to
+    `GROUP_MESSAGES` commands, its own always) into one `apply_batch`."""
+
+    def __init__(self, app: TicketingApp, limit: int = GROUP_MESSAGES) -> None:
+        self.app, self.limit = app, limit
+        self._queue_lock = threading.Lock()
+        self._writing = threading.Lock()
+        self._waiting: list[_Request] = []
+
+    def apply(self, raws: Sequence[bytes | Oversized], key: Key) -> list[Outcome]:
+        request = _Request(raws, key)
+        with self._queue_lock:
+            self._waiting.append(request)
+        with self._writing:
+            while request.outcomes is None and request.error is None:
+                self._write(self._take())
+        if request.error is not None:
+            raise request.error
+        assert request.outcomes is not None
+        return request.outcomes
+
+    def _take(self) -> list[_Request]:
+        with self._queue_lock:
+            taken, count = 0, 0
+            for waiting in self._waiting:
+                if taken and count + len(waiting.raws) > self.limit:
+                    break
+                taken += 1
+                count += len(waiting.raws)
+            group, self._waiting = self._waiting[:taken], self._waiting[taken:]
+        return group
+
+    def _write(self, group: list[_Request]) -> None:
+        raws = [raw for request in group for raw in request.raws]
+        bounds = [request.key for request in group for _ in request.raws]
+        try:
+            outcomes = self.app.apply_batch(raws, bounds=bounds)
+        except Exception as error:  # each request of the group answers it
+            for request in group:
+                request.error = error
+            return
+        metrics.BATCH_SIZE.labels("http").observe(len(raws))
+        start = 0
+        for request in group:
+            request.outcomes = outcomes[start:start + len(request.raws)]
+            start += len(request.raws)
+
 
 class Service:
     def __init__(self, app: TicketingApp, engine: Engine, keys: Keys, rates: RateLimits,
                  clock: Clock) -> None:
         self.app, self.engine, self.keys, self.rates, self.clock = app, engine, keys, rates, clock
-        self._writing = threading.Lock()
+        self._writer = GroupCommit(app)
         self._catching_up = threading.Lock()
         self._projector: Projector | None = None
         self._making = threading.Lock()
@@ -43,8 +108,7 @@ class Service:
 
     def apply(self, raws: Sequence[bytes | Oversized], key: Key) -> list[Outcome]:
         """The commands, in order, inside the key's bounds; counted as the Kafka door's."""
-        with self._writing:
-            outcomes = self.app.apply_batch(list(raws), bounds=key)
+        outcomes = self._writer.apply(raws, key)
         for outcome in outcomes:
             metrics.COMMANDS.labels(outcome.status, (outcome.error or {}).get("code", "")).inc()
         return outcomes
