@@ -144,7 +144,9 @@ class AuditLog:
         """Every stored ticket and session event in recording order, as a leaf (not its
         envelope: a store's worth of leaves is 100-odd bytes an event)."""
         for record in self.event_log.stream_records():
-            stream = UUID(str(record.originator_id))
+            stream = record.originator_id  # a UUID already, as the recorder gives it
+            if not isinstance(stream, UUID):
+                stream = UUID(str(stream))
             try:
                 envelope = self.event_log.envelope_of(record)
             except UNREADABLE:
