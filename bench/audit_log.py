@@ -35,7 +35,7 @@ from ticketflow.bundles import make_bundle
 from ticketflow.checkpoint_verification import audit, checkpoint
 from ticketflow.domain.audit_log import event_leaf
 from ticketflow.domain.merkle import Tree
-from ticketflow.event_log import STREAM_TOPICS
+from ticketflow.event_log import STREAM_TOPICS, TICKET_TOPICS
 from ticketflow.log_tree import LOG_TOPIC
 from ticketflow.settings import Settings
 
@@ -192,8 +192,7 @@ def _tickets_spread(app: TicketingApp, count: int) -> list[str]:
     found: list[str] = []
     for n in range(count):
         page = app.recorder.select_notifications(1 + n * top // count, 1,
-                                                 topics=[t for t in STREAM_TOPICS
-                                                         if ".Ticket." in t])
+                                                 topics=TICKET_TOPICS)
         if page:
             found.append(app.event_log.envelope_of(page[0])["ticket_id"])
     return sorted(set(found), key=found.index)

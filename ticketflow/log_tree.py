@@ -78,14 +78,16 @@ class TreeStatements:
                           f" FROM {events} WHERE originator_id = {mark}")
 
     def nodes(self, count: int) -> str:
+        """`count` nodes by (level, index): a join, one primary-key read each (SQLite
+        scans the whole table for `(level, idx) IN (VALUES …)`)."""
         pairs = ", ".join([f"({self.mark}, {self.mark})"] * count)
-        return (f"SELECT level, idx, hash FROM {self.table} WHERE (level, idx) IN"
-                f" (VALUES {pairs})")
+        return (f"WITH wanted(l, i) AS (VALUES {pairs}) SELECT m.level, m.idx, m.hash"
+                f" FROM wanted JOIN {self.table} m ON m.level = wanted.l AND m.idx = wanted.i")
 
     def leaves_at(self, count: int) -> str:
         marks = ", ".join([self.mark] * count)
-        return (f"SELECT position, idx, hash FROM {self.table} WHERE level = 0"
-                f" AND position IN ({marks})")
+        return (f"SELECT position, idx, hash FROM {self.table} WHERE position IS NOT NULL"
+                f" AND position IN ({marks})")  # the partial index (only leaves have one)
 
 
 def head_of(rows: Iterable[Any]) -> tuple[int, list[bytes]]:
