@@ -111,6 +111,15 @@ def node_rows(size: int, frontier_hashes: list[bytes], append: LogAppend,
             for level, index, found in appended_nodes(size, frontier_hashes, append.leaves)]
 
 
+def frontier_after(size: int, hashes: list[bytes],
+                   rows: list[tuple[int, int, bytes, int | None]]) -> list[bytes]:
+    """The frontier once `rows` (an append to a tree of `size` with frontier `hashes`)
+    are stored."""
+    known = dict(zip(frontier(size), hashes, strict=True))
+    known.update({(level, index): found for level, index, found, _ in rows})
+    return [known[node] for node in frontier(size + sum(1 for row in rows if row[0] == 0))]
+
+
 def check_backfill(append: LogAppend, size: int, last_entry: int | None) -> None:
     """A backfill is made from the leaves the log held when it was read: refuse it (the
     save is retried from fresh state) if another writer has since logged or backfilled."""
@@ -128,6 +137,8 @@ class LoggedSQLiteRecorder(SQLiteProcessRecorder):
         self.tree_table_name = tree_table(events_table_name)
         super().__init__(datastore, events_table_name=events_table_name)
         self.tree = TreeStatements(self.tree_table_name, events_table_name, "rowid", "?")
+        #: (size, last leaf, frontier) of the tree this recorder last appended to
+        self._last: tuple[int, bytes, list[bytes]] | None = None
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(),
@@ -142,14 +153,28 @@ class LoggedSQLiteRecorder(SQLiteProcessRecorder):
         ids = super()._insert_events(c, stored_events, **kwargs)
         append: LogAppend | None = kwargs.get(LOG_APPEND)
         if append is not None:  # the write lock is held: the events are inserted
-            c.execute(self.tree.head)
-            size, hashes = head_of(c.fetchall())
+            size, hashes = self._frontier(c)
             if append.backfill_of is not None:
                 c.execute(self.tree.last_entry, (LOG_TOPIC, min(ids or [0])))
                 found = c.fetchone()
                 check_backfill(append, size, found["id"] if found else None)
-            c.executemany(self.tree.insert, node_rows(size, hashes, append, ids))
+            rows = node_rows(size, hashes, append, ids)
+            c.executemany(self.tree.insert, rows)
+            self._last = (size + len(append.leaves), append.leaves[-1],
+                          frontier_after(size, hashes, rows))
         return ids
+
+    def _frontier(self, c: SQLiteCursor) -> tuple[int, list[bytes]]:
+        """The tree's size and frontier: as this recorder last left them if the stored
+        tree still ends with the leaf it last wrote (one primary-key read: a save of
+        one command is ~1 ms, the 48-level head query ~0.1 ms), else read."""
+        c.execute(self.tree.last_leaf)
+        row = c.fetchone()
+        if self._last is not None and row is not None and \
+                (row["idx"] + 1, bytes(row["hash"])) == self._last[:2]:
+            return self._last[0], self._last[2]
+        c.execute(self.tree.head)
+        return head_of(c.fetchall())
 
     # -- reads ---------------------------------------------------------------------------
 
