@@ -29,7 +29,7 @@ from eventsourcing.persistence import (
 
 from ticketflow import logs, metrics
 from ticketflow.clock import DEFAULT_MAX_SKEW, Clock
-from ticketflow.domain.audit_log import MerkleLog, appended
+from ticketflow.domain.audit_log import MerkleLog
 from ticketflow.domain.commands import COMMANDS
 from ticketflow.domain.errors import (
     AlreadyExists,
@@ -58,6 +58,7 @@ from ticketflow.domain.store_format import STORE_FORMAT_ID, StoreFormat
 from ticketflow.domain.streams import Context, Stream
 from ticketflow.domain.ticket import Ticket
 from ticketflow.domain.timers import SYSTEM_ACTOR, TIMER_ID_PREFIX, Due, due_commands, fire_at
+from ticketflow.log_tree import LOG_APPEND, LogAppend
 from ticketflow.schemas.commands import (
     MAX_MESSAGE_BYTES,
     CommandBase,
@@ -133,6 +134,8 @@ class TicketingApp(ReadStore):
     snapshotting_intervals = {Ticket: 100}
     #: Whether the audit log is known to have its first entry (then it always has).
     _log_started = False
+    #: Whether its stored subtree roots are known to be made (then they always are).
+    _log_rooted = False
 
     def __init__(
         self, policies: dict[str, Policy], env: dict[str, str] | None = None,
@@ -444,27 +447,29 @@ class TicketingApp(ReadStore):
             return self._record_logged(processing)
 
     def _record_logged(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        entry = self._log_entry(processing.events)
-        if entry is not None:
-            processing.events.append(entry)
+        logged = self._log_entry(processing.events)
+        if logged is not None:
+            processing.events.append(logged[0])
+            processing.saved_kwargs[LOG_APPEND] = logged[1]  # the recorder stores its roots
         recordings = super()._record(processing)
-        self._log_started = True if entry is not None else self._log_started
+        if logged is not None:
+            self._log_started = self._log_rooted = True
         return recordings
 
-    def _log_entry(self, events: list[Any]) -> MerkleLog.Appended | None:
-        """The audit log's entry for the ticket and session events of a save (SPEC §13):
+    def _log_entry(self, events: list[Any]) -> tuple[MerkleLog.Appended, LogAppend] | None:
+        """The audit log's entry for the ticket and session events of a save (SPEC §13),
+        and the leaves whose subtree roots the save stores (ticketflow/log_tree.py):
         the log is the entries in recording order, so no writer waits for another. The
         entry that starts the log (one fixed id: two writers cannot both start it) also
         holds every event a store from before the log already had (docs/decisions.md)."""
-        envelopes = [event.envelope() for event in events if isinstance(event, Stream.Event)]
-        if not envelopes:
+        saved = [(n, event.envelope()) for n, event in enumerate(events)
+                 if isinstance(event, Stream.Event)]
+        if not saved:
             return None
         genesis = not self._log_started and not self.audit_log.started()
-        if genesis:
-            envelopes = self.audit_log.stored_envelopes() + envelopes
-        else:
-            self._log_started = True
-        return appended(envelopes, self.clock(), genesis=genesis)
+        self._log_started = not genesis
+        return self.audit_log.entry(saved, self.clock(), genesis=genesis,
+                                    check_roots=not self._log_rooted)
 
     def _context(self, command: CommandBase, at: datetime, now: datetime) -> Context:
         """Who, for which tenant, when: `at` is the command's instant, never later

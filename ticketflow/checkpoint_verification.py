@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ticketflow.audit_log import AuditLog, StoredLeaf
 from ticketflow.checkpoints import Checkpoint, CheckpointError, sign
 from ticketflow.domain.chain import chain_hash
-from ticketflow.domain.merkle import Tree, verify_consistency
+from ticketflow.domain.merkle import StoredTree, Tree, verify_consistency
 from ticketflow.event_log import Store
 
 
@@ -42,8 +42,8 @@ class LogFinding:
 
 def checkpoint(store: Store, private_key: Ed25519PrivateKey, at: datetime) -> Checkpoint:
     """The signed head of the audit log as it stands."""
-    leaves = AuditLog(store.event_log).logged().leaves
-    return sign(len(leaves), Tree(leaves).root(), at, private_key)
+    tree = AuditLog(store.event_log).tree()  # O(log n) stored roots
+    return sign(tree.size, tree.root(), at, private_key)
 
 
 def audit(store: Store, text: str, public_key: Ed25519PublicKey) -> list[LogFinding]:
@@ -53,12 +53,15 @@ def audit(store: Store, text: str, public_key: Ed25519PublicKey) -> list[LogFind
         signed.verify(public_key)
     except CheckpointError as exc:
         return [LogFinding("signature", str(exc))]
-    logged = AuditLog(store.event_log).logged()
-    findings = _consistency(signed, logged.leaves)
-    stored = list(AuditLog(store.event_log).stored())
+    audit_log = AuditLog(store.event_log)
+    logged = audit_log.logged()
+    as_logged = Tree(logged.leaves)
+    findings = _consistency(signed, as_logged) + _roots(audit_log.tree(), as_logged)
+    stored = list(audit_log.stored())
     findings += _differences(store, logged.leaves, logged.labels, stored, signed.size)
     recomputed = [leaf.leaf for leaf in stored]
-    if len(recomputed) < signed.size or Tree(recomputed).root(signed.size) != signed.root:
+    tree = as_logged if recomputed == logged.leaves else Tree(recomputed)
+    if len(recomputed) < signed.size or tree.root(signed.size) != signed.root:
         findings.append(LogFinding(
             "root", f"the stored events up to leaf {signed.size} do not hash to the"
             f" checkpoint's root {signed.root.hex()}: the history it signed was changed"
@@ -66,16 +69,30 @@ def audit(store: Store, text: str, public_key: Ed25519PublicKey) -> list[LogFind
     return findings
 
 
-def _consistency(signed: Checkpoint, leaves: list[bytes]) -> list[LogFinding]:
-    if len(leaves) < signed.size:
-        return [LogFinding("log", f"the log holds {len(leaves)} leaves, fewer than the"
+def _consistency(signed: Checkpoint, tree: Tree) -> list[LogFinding]:
+    if tree.size < signed.size:
+        return [LogFinding("log", f"the log holds {tree.size} leaves, fewer than the"
                            f" {signed.size} of the checkpoint: it was cut")]
-    tree = Tree(leaves)
     proof = tree.consistency_proof(signed.size)
     if not verify_consistency(signed.size, tree.size, signed.root, tree.root(), proof):
         return [LogFinding("log", f"the log of {tree.size} leaves does not extend the"
                            f" checkpoint's tree of {signed.size}: it was rewritten")]
     return []
+
+
+def _roots(stored: StoredTree | Tree, as_logged: Tree) -> list[LogFinding]:
+    """The stored subtree roots (what checkpoints and bundles are made from) against the
+    tree of the log's own leaves: a wrong one would make a wrong proof, never hide a change."""
+    if stored is as_logged or isinstance(stored, Tree):
+        return []
+    try:
+        same = stored.size == as_logged.size and stored.root() == as_logged.root()
+    except LookupError:
+        same = False
+    if same:
+        return []
+    return [LogFinding("log", f"the stored subtree roots (a tree of {stored.size} leaves) do"
+                       f" not hash to the log's {as_logged.size} leaves: they were changed")]
 
 
 def _differences(store: Store, logged: list[bytes], labels: list[str],

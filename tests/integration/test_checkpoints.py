@@ -15,70 +15,19 @@ from typing import Any
 
 import orjson
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import KafkaConsumer
 
 from tests.support.builders import T0, command_line, create_payload, created, ctx, policy_for
-from tests.support.store_rows import StoreRows
+from tests.support.checkpoints import PP, Signed, keys
 from ticketflow.audit_log import LOG_TOPIC, AuditLog
 from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
-from ticketflow.domain.merkle import Tree
+from ticketflow.domain.merkle import StoredTree, Tree
 from ticketflow.domain.receipt import receipt_uuid
 from ticketflow.domain.streams import stream_uuid
 from ticketflow.domain.ticket import Ticket
 from ticketflow.settings import Settings
 from ticketflow.verification import verify_store
-
-PP = "personalysispro"
-STORY = [("m-2", "add_comment", "customer", {"body": "original words"}),
-         ("m-3", "acknowledge", "agent", {}),
-         ("m-4", "start_work", "agent", {})]
-
-
-def keys(tmp_path: Path, name: str) -> tuple[Path, Path]:
-    key = Ed25519PrivateKey.generate()
-    private, public = tmp_path / f"{name}.pem", tmp_path / f"{name}.pub.pem"
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    public.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return private, public
-
-
-class Signed:
-    """A store of two tickets (T-1: four events in three transactions and a batch, T-2:
-    one), checkpointed with the key `a`."""
-
-    def __init__(self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.url, self.tmp, self.monkeypatch = url, tmp_path, monkeypatch
-        self.rows = StoreRows(url)
-        with build_app(Settings(db=url)) as app:
-            for ticket in ("T-1", "T-2"):
-                app.apply(command_line(f"{ticket}-c", "create_ticket", ticket, T0, "customer",
-                                       create_payload()))
-            lines = [command_line(message_id, type_, "T-1", T0 + timedelta(minutes=minute),
-                                  role, payload)
-                     for minute, (message_id, type_, role, payload) in enumerate(STORY, 1)]
-            assert [o.status for o in app.apply_batch(lines)] == ["accepted"] * 3
-        self.private, self.public = keys(tmp_path, "a")
-        self.checkpoint = self.sign(self.private, "first.checkpoint")
-
-    def sign(self, private: Path, name: str) -> Path:
-        self.monkeypatch.setenv("TICKETFLOW_SIGNING_KEY", str(private))
-        out = self.tmp / name
-        assert main(["checkpoint", "-o", str(out), "--db", self.url]) == 0
-        return out
-
-    def verify(self, capsys: pytest.CaptureFixture[str], checkpoint: Path | None = None,
-               public: Path | None = None) -> tuple[int, list[dict[str, Any]]]:
-        capsys.readouterr()
-        code = main(["verify", "--json", "--db", self.url,
-                     "--checkpoint", str(checkpoint or self.checkpoint),
-                     "--public-key", str(public or self.public)])
-        return code, json.loads(capsys.readouterr().out)["log"]
 
 
 @pytest.fixture
@@ -261,6 +210,8 @@ def test_a_store_from_before_the_log_starts_it_with_its_events(tmp_path: Path) -
         logged = log.logged().leaves
         assert logged[:len(before)] == before
         assert logged == [leaf.leaf for leaf in log.stored()]
+        tree = log.tree()  # its stored subtree roots start with the log
+        assert isinstance(tree, StoredTree) and tree.root() == Tree(logged).root()
 
 
 def test_two_writers_extend_one_log_without_losing_a_leaf_or_waiting(sqlite_url: str) -> None:
@@ -272,6 +223,7 @@ def test_two_writers_extend_one_log_without_losing_a_leaf_or_waiting(sqlite_url:
         log = AuditLog(one.event_log)
         assert log.logged().leaves == [leaf.leaf for leaf in log.stored()]
         assert log.logged().entries == 5
+        assert log.tree().root() == Tree(log.logged().leaves).root()
 
 
 def test_openssl_verifies_a_checkpoint_as_documented(sqlite_url: str, tmp_path: Path,
