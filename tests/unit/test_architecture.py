@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Installed package → folder (pyproject.toml [tool.setuptools.package-dir]).
 FOLDERS = {"ticketflow": "ticketflow", "ticketflow.domain": "domain",
            "ticketflow.schemas": "schemas", "ticketflow.projections": "projections",
-           "ticketflow.consumers": "consumers", "ticketflow.producers": "producers"}
+           "ticketflow.consumers": "consumers", "ticketflow.producers": "producers",
+           "ticketflow.console": "ticketflow/console"}
 WRITE_SERVICE = "ticketflow.application"
 #: What the read side is: the log and its readers. None of it may import the write
 #: service, directly or through another module.
@@ -85,3 +86,28 @@ def test_the_domain_imports_nothing_outside_the_domain(graph: dict[str, set[str]
                             if not other.startswith(DOMAIN_MAY_USE))
                for name in graph if name.startswith("ticketflow.domain.")}
     assert {name: found for name, found in outside.items() if found} == {}
+
+
+#: Doors: adapters that take requests in. Nothing imports a door but the door itself
+#: (and, for the console, the HTTP API that serves it).
+CONSOLE = "ticketflow.console"
+
+
+def test_nothing_imports_the_console_a_door(graph: dict[str, set[str]]) -> None:
+    assert any(name.startswith(CONSOLE + ".") for name in graph)
+    importers = {name for name, found in graph.items()
+                 if not name.startswith(CONSOLE) and any(o.startswith(CONSOLE) for o in found)}
+    assert importers <= {"ticketflow.http.app"}
+
+
+def test_the_console_decides_nothing_it_reaches_the_engine_through_its_services(
+        graph: dict[str, set[str]]) -> None:
+    """The console's pages read through the query layer and write through the write
+    service; they never touch the read models' tables, the event store or the aggregate
+    (only `services`, its composition, builds the query layer on a projector)."""
+    reached = set().union(*(graph[n] for n in graph
+                            if n.startswith(CONSOLE) and n != f"{CONSOLE}.services"))
+    assert not {n for n in reached if n.startswith(("ticketflow.projections.runner",
+                                                    "ticketflow.projections.db",
+                                                    "ticketflow.domain.ticket",
+                                                    "ticketflow.event_log"))}
