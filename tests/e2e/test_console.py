@@ -436,3 +436,12 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
         page.goto(f"{url}{path}")
         found[name] = serious_violations(page)
     assert found == {name: [] for name in found}
+
+
+def test_the_console_alone_has_a_door_of_its_own(capsys: pytest.CaptureFixture[str]) -> None:
+    from ticketflow.console.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    assert "--db" in capsys.readouterr().out
