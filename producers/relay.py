@@ -46,14 +46,16 @@ def producer_config(client_config: dict[str, Any]) -> dict[str, Any]:
             "max_in_flight_requests_per_connection": 5, "retries": 2_147_483_647}
 
 
+#: The headers of an event record: the envelope's fields of these names, as text.
+EVENT_HEADERS = ("type", "schema_version", "event_id")
+
+
 def event_message(envelope: dict[str, Any]) -> dict[str, Any]:
     """The Kafka record for one envelope: key, value and headers."""
     return {
         "key": envelope["ticket_id"].encode("utf-8"),
         "value": orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS),
-        "headers": [("type", envelope["type"].encode()),
-                    ("schema_version", str(envelope["schema_version"]).encode()),
-                    ("event_id", envelope["event_id"].encode())],
+        "headers": [(name, str(envelope[name]).encode()) for name in EVENT_HEADERS],
     }
 
 

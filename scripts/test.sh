@@ -6,6 +6,7 @@
 #     the web console's tests drive Chromium with Playwright, never `playwright install`)
 #   - a virtualenv with ticketflow and its dev tools
 #   - the Apache Kafka broker's jars, fetched once by Maven into ~/.cache
+#   - the official AsyncAPI parser (npm, pinned) into .cache/asyncapi
 # Then: ruff, mypy and pytest; then the same tests again with the clock a year ahead, to
 # prove that no outcome depends on the date the suite runs (TICKETFLOW_CLOCK_AHEAD=0
 # skips those two passes in a quick local loop). Extra arguments go to every pytest run.
@@ -33,6 +34,13 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
 
+echo "== the AsyncAPI parser (@asyncapi/parser, pinned) in .cache/asyncapi"
+command -v node >/dev/null || { echo "node (Node.js 20+) is missing" >&2; exit 1; }
+[ -d .cache/asyncapi/node_modules/@asyncapi/parser ] && \
+  grep -q '"version": "3.6.6"' .cache/asyncapi/node_modules/@asyncapi/parser/package.json || \
+  npm install --silent --no-audit --no-fund --ignore-scripts --save-exact \
+    --prefix .cache/asyncapi @asyncapi/parser@3.6.6
+
 echo "== Kafka broker jars"
 .venv/bin/python -c "from ticketflow.tools.kafka_broker import LocalKafka; LocalKafka().fetch_jars()"
 
@@ -40,6 +48,9 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"
 MYPY="$PWD/.venv/bin/mypy" bash scripts/typecheck.sh
+
+echo "== AsyncAPI document (official parser; tests/integration/test_asyncapi_parser.py too)"
+node scripts/asyncapi-validate.cjs schemas/asyncapi.json
 
 echo "== pytest"
 .venv/bin/python -m pytest "$@"

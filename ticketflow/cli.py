@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy import Engine
 
+from ticketflow import answers, confinement, render
 from ticketflow import cli_views as views
-from ticketflow import confinement, render
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app, load_policies
 from ticketflow.bundles import BundleError, verify_bundle
@@ -60,7 +60,6 @@ from ticketflow.settings import (
     Settings,
     SettingsError,
     instant,
-    kafka_client_config,
     tenant_scope,
 )
 from ticketflow.timers import Timers
@@ -355,7 +354,19 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd = sub.add_parser("serve", parents=[common, kafka, running],
                          help="run the command consumer, outbox relay and timers")
     cmd.add_argument("--partitions", type=int, default=6, help="for topics it creates")
+    cmd.add_argument("--http", type=_count(1, 65535), metavar="PORT",
+                     help="also serve the HTTP API on this port (of --http-host)")
+    cmd.add_argument("--http-host", default="127.0.0.1",
+                     help="the address the HTTP API listens on (default 127.0.0.1)")
     cmd.set_defaults(handler=cmd_serve)
+
+    cmd = sub.add_parser("http", parents=[common],
+                         help="serve the HTTP API (SPEC §9) on the store, no Kafka needed;"
+                         " every /v1 request needs a key (ticketflow keys create)")
+    cmd.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    cmd.add_argument("--port", type=_count(1, 65535), default=8080,
+                     help="listen port (default 8080)")
+    cmd.set_defaults(handler=cmd_http)
 
     cmd = sub.add_parser("worker", parents=[common, kafka, running], help="run one role")
     cmd.add_argument("role", choices=ROLES)
@@ -365,6 +376,10 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd = sub.add_parser("publish", parents=[common, kafka, _scope()],
                          help="publish commands from JSON Lines to support.commands")
     cmd.add_argument("file", help="a .jsonl file, or - for standard input")
+    cmd.add_argument("--key", metavar="SECRET_OR_FILE",
+                     help="sign every command with this key (its secret, or a file holding"
+                     " it; env TICKETFLOW_KEY), as an engine with TICKETFLOW_REQUIRE_KEYS=1"
+                     " requires")
     cmd.set_defaults(handler=cmd_publish)
 
     cmd = sub.add_parser("outcome", parents=[common, _scope()], help="what became of a message")
@@ -464,9 +479,7 @@ def cmd_ticket(session: Session, args: argparse.Namespace) -> int:
     """Now: the aggregate from the event store; --as-of: folded from the timeline."""
     ticket, held = session.queries.ticket(args.ticket_id, args.as_of)
     views.held(args.ticket_id, held.versions)
-    state = ticket.state()
-    if args.as_of:
-        state["as_of"] = args.as_of.isoformat()
+    state = answers.ticket_state(ticket, args.as_of)
     if args.json:
         views.json_out(state)
     else:
@@ -509,8 +522,8 @@ def cmd_verify(session: Session, args: argparse.Namespace) -> int:
             text, load_public_key(args.public_key))]
     found = session.queries.verify(args.ticket_id)
     if args.json:
-        checked = {} if args.checkpoint is None else {"log": logged}
-        views.json_out({"ok": not found and not logged, "breaks": found, **checked})
+        views.json_out(answers.verification(found, None if args.checkpoint is None
+                                            else logged))
     else:
         views.findings(found)
         if args.checkpoint is not None:
@@ -525,7 +538,7 @@ def cmd_checkpoint(session: Session, args: argparse.Namespace) -> int:
     _write_text(args.output, head.text())
     if session.settings.kafka:
         topic, partition, offset = publish_checkpoint(
-            kafka_client_config(session.settings.kafka), head, session.settings.topic_prefix)
+            session.settings.kafka_config(), head, session.settings.topic_prefix)
         render.note(f"published to {topic} (partition {partition}, offset {offset})")
     return 0
 
@@ -713,8 +726,21 @@ def cmd_serve(session: Session, args: argparse.Namespace) -> int:
     worker = worker_id(args.worker_id)
     set_worker(worker)
     roles = (args.role,) if getattr(args, "role", None) else ROLES
+    http = None
+    if getattr(args, "http", None):
+        from ticketflow.http.server import Background  # noqa: PLC0415 - only when asked
+
+        http = Background(session.settings, args.http_host, args.http)
     return serve(session.settings, roles, partitions=args.partitions, worker=worker,
-                 metrics_port=args.metrics_port)
+                 metrics_port=args.metrics_port, beside=http)
+
+
+def cmd_http(session: Session, args: argparse.Namespace) -> int:
+    """The HTTP API in the foreground until SIGINT / SIGTERM (ticketflow.http)."""
+    from ticketflow.http.server import run  # noqa: PLC0415 - the web stack, only here
+
+    configure_logs()
+    return run(session.settings, args.host, args.port, app=session.app)
 
 
 def cmd_publish(session: Session, args: argparse.Namespace) -> int:
@@ -722,8 +748,14 @@ def cmd_publish(session: Session, args: argparse.Namespace) -> int:
     settings = session.settings
     invalid = False
     topics = Topics.named(settings.topic_prefix)
-    with CommandClient(settings.kafka or "", topics, tenant=session.scope.tenant,
-                       **_options(settings)) as client, \
+    key = args.key or os.environ.get("TICKETFLOW_KEY") or None
+    try:
+        client = CommandClient(settings.kafka or "", topics, tenant=session.scope.tenant,
+                               key=key, **_options(settings))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"--key: {exc}; give a key's secret (tfk_…) or a file holding"
+                            " it") from None
+    with client, \
             _open_input(args.file) as stream:
         for line in bounded_lines(stream):
             try:
@@ -741,17 +773,13 @@ def cmd_publish(session: Session, args: argparse.Namespace) -> int:
 
 
 def _options(settings: Settings) -> dict[str, Any]:
-    config = kafka_client_config(settings.kafka)
+    config = settings.kafka_config()
     config.pop("bootstrap_servers")
     return config
 
 
 def cmd_outcome(session: Session, args: argparse.Namespace) -> int:
-    found = session.queries.outcome(args.message_id)
-    views.json_out({"message_id": found.message_id, "status": found.status,
-                    "ticket_id": found.ticket_id,
-                    "events": [{"type": t, "version": v} for t, v in found.events],
-                    "error": found.error})
+    views.json_out(answers.outcome(session.queries.outcome(args.message_id)))
     return 0
 
 

@@ -1,6 +1,6 @@
 """The query layer: every read use case, for one scope.
 
-The command line calls it now; the HTTP API will call the same methods. A `Scope` is
+The command line and the HTTP API (`ticketflow.http`) call the same methods. A `Scope` is
 who is asking: the operator (every tenant) or one tenant. Tenant confinement is written
 here once: a confined caller's ticket ids, message ids, dead letters, parked events and
 reports are its tenant's, and another tenant's ticket is answered exactly like a
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine
@@ -28,6 +28,7 @@ from ticketflow.domain.lifecycle import Status
 from ticketflow.domain.policy import Policy
 from ticketflow.domain.ticket import Ticket
 from ticketflow.event_log import CommandOutcome, Store
+from ticketflow.export import export_events
 from ticketflow.projections.reports import (
     satisfaction_report,
     sla_report,
@@ -65,10 +66,12 @@ class ReadModels:
 
     def __init__(self, store: Store, engine: Engine,
                  catching_up: Callable[[Callable[[Progress], int]], int] | None = None,
-                 ) -> None:
-        """`catching_up(run)`: how to run a catch-up (e.g. under a progress bar)."""
+                 projector: Projector | None = None) -> None:
+        """`catching_up(run)`: how to run a catch-up (e.g. under a progress bar);
+        `projector`: one already made (a long-running door makes its tables once, and
+        a `ReadModels` per request, so each request catches up with the log)."""
         self.store, self.engine, self.catching_up = store, engine, catching_up
-        self._projector: Projector | None = None
+        self._projector = projector
         self._current = False
 
     @property
@@ -221,6 +224,13 @@ class Queries:
         return [{"tenant": p["tenant"], "ticket_id": p["ticket_id"], "version": p["version"],
                  "type": p["envelope"]["type"], "error": p["error"]}
                 for p in self.read_models.projector.parked(self.scope.tenant)]
+
+    def export(self, out: BinaryIO, fmt: str, *, since: datetime | None = None,
+               until: datetime | None = None, types: set[str] | None = None) -> int:
+        """The scope's events, in recording order, written to `out` in `fmt`
+        (ticketflow.export); returns how many."""
+        return export_events(self.store, out, fmt, tenant=self.scope.tenant, since=since,
+                             until=until, types=types)
 
     # -- reports -------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kafka.admin import KafkaAdminClient
 from kafka.consumer import KafkaConsumer
@@ -33,11 +33,12 @@ from ticketflow.bootstrap import build_app
 from ticketflow.consumers.commands import CommandConsumer
 from ticketflow.consumers.group import membership
 from ticketflow.consumers.projections import KafkaProjectionRunner
+from ticketflow.keys import Keys
 from ticketflow.logs import event
 from ticketflow.producers.relay import OutboxRelay, producer_config
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import engine_for
-from ticketflow.settings import Settings, kafka_client_config, options_for
+from ticketflow.settings import Settings, options_for
 from ticketflow.timers import Timers
 
 log = logging.getLogger("ticketflow.serve")
@@ -132,7 +133,7 @@ def build_loop(name: str, settings: Settings, stop: threading.Event | None = Non
 
 def _connect(name: str, settings: Settings, opened: ExitStack, stop: threading.Event,
              worker: str | None) -> Step:
-    config = kafka_client_config(settings.kafka)
+    config = settings.kafka_config()
     admin_config = options_for(KafkaAdminClient, config)
     topics = Topics.named(settings.topic_prefix)
     app = opened.enter_context(build_app(settings))
@@ -152,9 +153,18 @@ def _connect(name: str, settings: Settings, opened: ExitStack, stop: threading.E
         return OutboxRelay(app, producer, topic=topics.ticket_events).run_once
     consumer = CommandConsumer.subscribe(
         app, consumer_options(config, "ticketflow-commands", worker), producer, topics,
-        admin_config=admin_config)
+        admin_config=admin_config, keys=_keys(settings, opened))
     opened.callback(lambda: consumer.close(leave=stop.is_set()))
     return consumer.run_once
+
+
+def _keys(settings: Settings, opened: ExitStack) -> Keys | None:
+    """The store's keys, when commands must be signed (TICKETFLOW_REQUIRE_KEYS=1)."""
+    if not settings.require_keys:
+        return None
+    engine = engine_for(settings.db)
+    opened.callback(engine.dispose)
+    return Keys(engine, settings.clock)
 
 
 def build_role(name: str, settings: Settings, stop: threading.Event | None = None,
@@ -164,21 +174,41 @@ def build_role(name: str, settings: Settings, stop: threading.Event | None = Non
     return Role(name, lambda: build_loop(name, settings, stop, worker), idle=IDLE[name])
 
 
+class Beside(Protocol):
+    """Something served beside the roles, started first and stopped last (the HTTP API)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 6,
           stop: threading.Event | None = None, worker: str | None = None,
-          metrics_port: int | None = None) -> int:
+          metrics_port: int | None = None, beside: Beside | None = None) -> int:
     """Run `roles` until SIGINT/SIGTERM (or `stop` is set). `worker`: this process's
-    id in its consumer groups (static membership); `metrics_port`: serve /metrics."""
+    id in its consumer groups (static membership); `metrics_port`: serve /metrics;
+    `beside`: also run this (`serve --http PORT`: the HTTP API), stopped with the roles."""
     stop = stop or threading.Event()
     _stop_on_signals(stop)
     metrics.serve_metrics(metrics_port)
+    if beside is not None:
+        beside.start()
+    try:
+        return _run_roles(settings, roles, partitions, stop, worker, metrics_port)
+    finally:
+        if beside is not None:
+            beside.stop()
+
+
+def _run_roles(settings: Settings, roles: tuple[str, ...], partitions: int,
+               stop: threading.Event, worker: str | None, metrics_port: int | None) -> int:
     threads = [threading.Thread(target=build_role(name, settings, stop, worker).run,
                                 args=(stop,), name=name, daemon=True) for name in roles]
     if _topics_ready(settings, partitions, stop):
         for thread in threads:
             thread.start()
         event(log, "serving", roles=list(roles), kafka=settings.kafka, worker=worker,
-              metrics_port=metrics_port)
+              metrics_port=metrics_port, require_keys=settings.require_keys)
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
             thread.join(timeout=0.5)
@@ -188,7 +218,7 @@ def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 
 
 def _topics_ready(settings: Settings, partitions: int, stop: threading.Event) -> bool:
     """Create the topics (retrying while the broker is away); False if stopped first."""
-    admin_config = options_for(KafkaAdminClient, kafka_client_config(settings.kafka))
+    admin_config = options_for(KafkaAdminClient, settings.kafka_config())
     topics = Topics.named(settings.topic_prefix)
     backoff = Backoff()
     while not stop.is_set():

@@ -1,0 +1,77 @@
+"""What the HTTP door holds open while it serves: the write service, the read models,
+the keys, and the per-key limits; and, per request, the query layer for its key.
+
+Writes go to the one write service one batch at a time (it keeps caches that are not
+shared between threads, and SQLite takes one writer anyway); the read models are
+caught up with the event log before each read that uses them, one catch-up at a time.
+Nothing here decides anything about a ticket: it hands commands to
+`TicketingApp.apply_batch` with the caller's key as their bounds, and reads through
+`Queries` in the key's scope.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Engine, text
+
+from ticketflow import metrics
+from ticketflow.application import Outcome, TicketingApp
+from ticketflow.clock import Clock
+from ticketflow.domain.receipt import Oversized
+from ticketflow.http.rates import RateLimits
+from ticketflow.keys import Key, Keys
+from ticketflow.projections.runner import Projector
+from ticketflow.queries import Progress, Queries, ReadModels
+
+
+class Service:
+    def __init__(self, app: TicketingApp, engine: Engine, keys: Keys, rates: RateLimits,
+                 clock: Clock) -> None:
+        self.app, self.engine, self.keys, self.rates, self.clock = app, engine, keys, rates, clock
+        self._writing = threading.Lock()
+        self._catching_up = threading.Lock()
+        self._projector: Projector | None = None
+        self._making = threading.Lock()
+
+    def caller(self, secret: str | None) -> Key:
+        """The key of this secret, within its limits (Unauthenticated, or Problem 429)."""
+        key = self.keys.authenticate(secret)
+        self.rates.admit(key.key_id)
+        return key
+
+    def apply(self, raws: Sequence[bytes | Oversized], key: Key) -> list[Outcome]:
+        """The commands, in order, inside the key's bounds; counted as the Kafka door's."""
+        with self._writing:
+            outcomes = self.app.apply_batch(list(raws), bounds=key)
+        for outcome in outcomes:
+            metrics.COMMANDS.labels(outcome.status, (outcome.error or {}).get("code", "")).inc()
+        return outcomes
+
+    def queries(self, key: Key) -> Queries:
+        """The query layer in the key's scope, catching the read models up on first use."""
+        read_models = ReadModels(self.app, self.engine, self._catch_up, self.projector)
+        return Queries(self.app, read_models, key.scope())
+
+    @property
+    def projector(self) -> Projector:
+        with self._making:  # its tables are made (and checked) once
+            if self._projector is None:
+                self._projector = Projector(self.app, self.engine)
+            return self._projector
+
+    def _catch_up(self, run: Callable[[Progress], int]) -> int:
+        with self._catching_up:
+            return run(lambda _: None)
+
+    def ready(self) -> None:
+        """Raise unless the store answers (a query on the event store's database, and
+        on the read models' if that is another)."""
+        self.app.event_log.max_position()
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self.app.close()
+        self.engine.dispose()
