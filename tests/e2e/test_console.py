@@ -18,7 +18,6 @@ from tests.support.console_data import GB, HOSTILE, PAGED, PP, ConsoleStore, con
 from tests.support.console_server import console_app, serving
 from tests.support.spec import ALLOWED_FROM, WHO_MAY
 from tests.support.store_rows import StoreRows
-from ticketflow.console import ConsoleServices
 
 ROOT_TICKETS = 5 + PAGED  # personalysispro's tickets: T-1 … T-5 and B-001 …
 
@@ -32,8 +31,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleStore]:
 
 @pytest.fixture(scope="module")
 def url(store: ConsoleStore) -> Iterator[str]:
-    services = ConsoleServices.open(store.app, store.engine, store.keys)
-    with serving(console_app(services)) as base:
+    with serving(console_app(store)) as base:
         yield base
 
 
@@ -334,6 +332,10 @@ def test_an_agent_sees_exactly_its_commands_and_its_action_shows_at_once(
     expect(page.locator("table.events tbody tr").last).to_contain_text("agent-ann")
     expect(page.locator(".summary .status")).to_have_text("acknowledged")
     assert offered() == expected_commands("acknowledged", "agent")
+    # one app: the API beside the console answers with the command the console sent
+    api = httpx.get(f"{url}/v1/tickets/T-2",
+                    headers={"Authorization": f"Bearer {store.agent_secret}"})
+    assert (api.status_code, api.json()["status"]) == (200, "acknowledged")
     # a command the engine refuses says why, and records nothing
     form = page.get_by_role("form", name="Escalate")
     form.get_by_label("level (required)").fill("management")
@@ -436,12 +438,3 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
         page.goto(f"{url}{path}")
         found[name] = serious_violations(page)
     assert found == {name: [] for name in found}
-
-
-def test_the_console_alone_has_a_door_of_its_own(capsys: pytest.CaptureFixture[str]) -> None:
-    from ticketflow.console.__main__ import main
-
-    with pytest.raises(SystemExit) as exited:
-        main(["--help"])
-    assert exited.value.code == 0
-    assert "--db" in capsys.readouterr().out

@@ -1,8 +1,6 @@
 """A real HTTP server for the console's browser tests: uvicorn on 127.0.0.1 and a free
-port, in a thread, serving a small FastAPI app that includes the console's router.
-
-(Until the HTTP API's `create_app` is on main, this app is the console's own; then
-the tests serve `create_app`, which includes the router.)
+port, in a thread, serving the HTTP API's own app (`create_app`, which serves the
+console under `/ui/`) on the console's test store.
 """
 
 from __future__ import annotations
@@ -17,14 +15,15 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from ticketflow.console import ConsoleServices, console_router, mount_static
+from tests.support.console_data import CLOCK, ConsoleStore
+from ticketflow.http.app import create_app
+from ticketflow.settings import Settings
 
 
-def console_app(services: ConsoleServices) -> FastAPI:
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    app.include_router(console_router(services))
-    mount_static(app)
-    return app
+def console_app(store: ConsoleStore) -> FastAPI:
+    """`ticketflow http`'s app on the store: its write service, keys and frozen clock."""
+    return create_app(Settings(db=store.url, clock=CLOCK), app=store.app, clock=CLOCK,
+                      keys=store.keys, rate="none")
 
 
 def free_port() -> int:
