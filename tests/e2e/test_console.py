@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import chromium, serious_violations
+from tests.support.builders import T0
 from tests.support.console_data import GB, HOSTILE, PAGED, PP, ConsoleStore, console_store
 from tests.support.console_server import console_app, serving
 from tests.support.spec import ALLOWED_FROM, WHO_MAY
@@ -409,6 +411,37 @@ def test_dashboards_paint_their_charts_with_the_numbers_beside_them(
     satisfaction = page.get_by_role("table", name="Satisfaction by week")
     expect(satisfaction).to_contain_text("100.0 %")  # T-1's 5
     shot(page, tmp_path, "dashboards")
+
+
+def test_the_times_dashboard_gives_the_times_reports_numbers(
+        page: Page, url: str, store: ConsoleStore, tmp_path: Path) -> None:
+    since, until = (T0 - timedelta(days=1)).date(), (T0 + timedelta(days=21)).date()
+    sign_in(page, url, store.manager_secret)
+    page.goto(f"{url}/ui/dashboards?from={since}&to={until}&by=week")
+    expect(page.get_by_role("heading", name="Times")).to_be_visible()
+    assert painted_pixels(page, "chart-times") > 1000
+    api = httpx.get(f"{url}/v1/reports/times", params={"from": str(since), "to": str(until)},
+                    headers={"Authorization": f"Bearer {store.manager_secret}"})
+    assert api.status_code == 200, api.text
+    rows = api.json()["rows"]
+    assert rows and sum(r["first_response"]["count"] for r in rows) >= 2  # T-1, T-5 at least
+    by_week = page.get_by_role("table", name="Times by week")
+    counts = [int(t) for t in by_week.locator("tbody tr td:nth-child(2)").all_inner_texts()]
+    assert sum(counts) == sum(r["first_response"]["count"] for r in rows)
+    detail = page.get_by_role("table", name=re.compile("Times by plan and priority"))
+    shown = [[cell.strip() for cell in row.split("\t")]
+             for row in detail.locator("tbody tr").all_inner_texts()]
+
+    def cell(clock: dict[str, Any]) -> str:
+        return (f"{clock['count']} / {clock['mean']} / {clock['p50']} / {clock['p90']}"
+                if clock["count"] else "—")
+
+    assert shown == [[r["plan"], r["priority"], cell(r["first_response"]),
+                      cell(r["resolution"])] for r in rows]
+    # T-1 was acknowledged an hour into business hours: 60 counted minutes
+    assert any(r["first_response"]["count"] and 60.0 in (r["first_response"]["p50"],
+               r["first_response"]["p90"]) for r in rows)
+    shot(page, tmp_path, "times")
 
 
 def test_operations_lists_the_tenants_dead_letters_only(page: Page, url: str,

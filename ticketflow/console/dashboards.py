@@ -5,6 +5,9 @@ priority, for clocks due in the window); volume, CSAT/NPS and self-service come 
 period already and are summed over their other dimensions. The sums are of counts the
 reports give; compliance and CSAT are recomputed from those counts the way the reports
 define them (met ÷ (met + breached); share of 4-5 scores), never re-derived from events.
+Times are the times report asked once per period (clocks met in it); a period's mean
+is the rows' means weighted by their counts (percentiles do not add up, so p50 and p90
+are given by tenant × plan × priority for the whole window, from one more report).
 """
 
 from __future__ import annotations
@@ -99,3 +102,26 @@ def satisfaction_series(queries: Queries, window: Window) -> list[dict[str, Any]
             "sessions": int(s["sessions"]),
             "self_service": _percent(int(s["solved"]), int(s["sessions"]))})
     return out
+
+
+def times_series(queries: Queries, window: Window) -> list[dict[str, Any]]:
+    """Per period: clocks met in it and their mean counted minutes, of each kind."""
+    out = []
+    for start, end in window.periods():
+        report = queries.report_times(_midnight(start), _midnight(end))
+        row: dict[str, Any] = {"period": start.isoformat()}
+        for clock in ("first_response", "resolution"):
+            counted = [(r[clock]["count"], r[clock]["mean"]) for r in report["rows"]
+                       if r[clock]["count"]]
+            count = sum(n for n, _ in counted)
+            row[clock] = {"count": count, "mean": round(sum(n * m for n, m in counted) / count,
+                                                        1) if count else None}
+        out.append(row)
+    return out
+
+
+def times_rows(queries: Queries, window: Window) -> list[dict[str, Any]]:
+    """The times report for the whole window: by tenant × plan × priority."""
+    rows: list[dict[str, Any]] = queries.report_times(_midnight(window.since),
+                                                      _midnight(window.until))["rows"]
+    return rows

@@ -30,6 +30,8 @@ from ticketflow.console.dashboards import (
     Window,
     satisfaction_series,
     sla_series,
+    times_rows,
+    times_series,
     volume_series,
 )
 from ticketflow.console.services import ConsoleServices
@@ -295,9 +297,13 @@ class _Console:
             sla = sla_series(queries, window)
             volume = volume_series(queries, window)
             satisfaction = satisfaction_series(queries, window)
+            times = times_series(queries, window)
+            times_by = times_rows(queries, window)
         return page("dashboards.html", session=session, title="Dashboards", window=window,
-                    sla=sla, volume=volume, satisfaction=satisfaction,
-                    charts={"sla": sla, "volume": volume, "satisfaction": satisfaction})
+                    sla=sla, volume=volume, satisfaction=satisfaction, times=times,
+                    times_by=times_by,
+                    charts={"sla": sla, "volume": volume, "satisfaction": satisfaction,
+                            "times": times})
 
     def operations(self, request: Request) -> Response:
         session = self.signed_in(request)

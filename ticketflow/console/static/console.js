@@ -67,6 +67,10 @@
       { label: "Closed", data: pick(data.volume, function (r) { return r.closed; }) },
       { label: "Backlog", type: "line", data: pick(data.volume, function (r) { return r.backlog; }) }
     ]);
+    line(root.querySelector("#chart-times"), pick(data.times, function (r) { return r.period; }), [
+      { label: "First response, mean min", data: pick(data.times, function (r) { return r.first_response.mean; }) },
+      { label: "Resolution, mean min", data: pick(data.times, function (r) { return r.resolution.mean; }) }
+    ], "counted minutes");
     line(root.querySelector("#chart-satisfaction"), pick(data.satisfaction, function (r) { return r.period; }), [
       { label: "CSAT %", data: pick(data.satisfaction, function (r) { return r.csat; }) },
       { label: "NPS", data: pick(data.satisfaction, function (r) { return r.nps; }) },
