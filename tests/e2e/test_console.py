@@ -444,6 +444,56 @@ def test_the_times_dashboard_gives_the_times_reports_numbers(
     shot(page, tmp_path, "times")
 
 
+POLICIES = Path(__file__).resolve().parents[2] / "domain" / "policies"
+
+
+def test_the_what_if_view_sets_the_recorded_report_beside_another_policys(
+        page: Page, url: str, store: ConsoleStore, tmp_path: Path) -> None:
+    shipped = (POLICIES / "personalysispro.toml").read_text()
+    tighter = shipped.replace('version = "1.0.0"', 'version = "9.0.0-what-if"').replace(
+        'first_response = { critical = "2h", high = "3h",',
+        'first_response = { critical = "2h", high = "30m",')
+    assert tighter.count("30m") == shipped.count("30m") + 1
+    (tmp_path / "tighter.toml").write_text(tighter)
+    sign_in(page, url, store.manager_secret)
+    page.get_by_role("link", name="What if").click()
+    since, until = (T0 - timedelta(days=1)).date(), (T0 + timedelta(days=21)).date()
+    page.get_by_label("From").fill(str(since))
+    page.get_by_label("To (exclusive)").fill(str(until))
+    page.get_by_label("Policy file (TOML)").set_input_files(str(tmp_path / "tighter.toml"))
+    expect(page.get_by_label("Policy (the file's text, or paste it)")).to_have_value(tighter)
+    page.get_by_role("button", name="Compare").click()
+    expect(page.get_by_role("heading", name="Recorded and under personalysispro"
+                                           " 9.0.0-what-if")).to_be_visible()
+    table = page.get_by_role("table", name=re.compile("recorded and re-evaluated"))
+    row = table.locator("tbody tr", has=page.get_by_role("rowheader", name="professional"),
+                        has_text="high")
+    expect(row).to_have_count(1)
+    cells = row.locator("td").all_inner_texts()  # priority, FR recorded, FR what-if, …
+
+    def met_breached(text: str) -> tuple[int, int]:
+        found = re.match(r"(\d+) / (\d+)", text)
+        assert found is not None, text
+        return int(found.group(1)), int(found.group(2))
+
+    (met, breached), (met_if, breached_if) = met_breached(cells[1]), met_breached(cells[2])
+    # T-1 and T-5 were answered in 60 counted minutes: met in 3 h, breached in 30 min
+    assert met >= 2 and (met_if, breached_if) == (met - 2, breached + 2)
+    assert cells[3] == cells[4]  # resolution targets are the same in both
+    assert serious_violations(page) == []
+    shot(page, tmp_path, "what-if")
+
+    # another tenant's policy, or no policy at all, is refused and says why
+    other = (POLICIES / "growgrebuddy.toml").read_text()
+    page.get_by_label("Policy (the file's text, or paste it)").fill(other)
+    page.get_by_role("button", name="Compare").click()
+    expect(page.get_by_role("alert")).to_contain_text("'growgrebuddy''s")
+    page.get_by_label("Policy (the file's text, or paste it)").fill('id = "personalysispro"\n[')
+    page.get_by_role("button", name="Compare").click()
+    expect(page.get_by_role("alert")).to_contain_text("The policy cannot be used")
+    expect(page.get_by_role("table", name=re.compile("recorded and re-evaluated"))).to_have_count(0)
+
+
 def test_operations_lists_the_tenants_dead_letters_only(page: Page, url: str,
                                                         store: ConsoleStore) -> None:
     sign_in(page, url, store.agent_secret)
@@ -466,6 +516,7 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
     sign_in(page, url, store.agent_secret)
     pages = {"tickets": "/ui/tickets", "ticket": "/ui/ticket?id=T-5",
              "resolved ticket": "/ui/ticket?id=T-1", "dashboards": "/ui/dashboards",
+             "what-if": "/ui/what-if",
              "operations": "/ui/operations", "not found": "/ui/ticket?id=nope"}
     for name, path in pages.items():
         page.goto(f"{url}{path}")

@@ -37,7 +37,9 @@ from ticketflow.console.dashboards import (
 from ticketflow.console.services import ConsoleServices
 from ticketflow.console.sessions import Session
 from ticketflow.console.views import band, changed, instant, local
+from ticketflow.console.whatif import compare, read_policy
 from ticketflow.domain.errors import NotFound, Unauthenticated
+from ticketflow.domain.policy import PolicyError
 from ticketflow.projections.search import TicketFilter
 
 PREFIX = "/ui"
@@ -103,7 +105,9 @@ def console_router(services: ConsoleServices) -> APIRouter:
             ("/sign-out", "POST", console.sign_out), ("/tickets", "GET", console.tickets),
             ("/ticket", "GET", console.ticket), ("/ticket/state", "GET", console.ticket_state),
             ("/ticket/commands", "POST", console.ticket_command),
-            ("/dashboards", "GET", console.dashboards), ("/operations", "GET", console.operations)):
+            ("/dashboards", "GET", console.dashboards),
+            ("/what-if", "GET", console.what_if_form), ("/what-if", "POST", console.what_if),
+            ("/operations", "GET", console.operations)):
         router.add_api_route(path, handler, methods=[method], response_class=HTMLResponse)
     return router
 
@@ -304,6 +308,35 @@ class _Console:
                     times_by=times_by,
                     charts={"sla": sla, "volume": volume, "satisfaction": satisfaction,
                             "times": times})
+
+    def what_if_form(self, request: Request) -> Response:
+        session = self.signed_in(request)
+        if session is None:
+            return self.to_sign_in(request)
+        window = _window(request.query_params, self.services.clock().date())
+        return page("what_if.html", session=session, title="What if", window=window,
+                    policy_text="", comparison=None, problem=None)
+
+    def what_if(self, request: Request, form: Form) -> Response:
+        """The SLA report as recorded beside the same under the policy posted (its TOML
+        text: the form's file, read into the text area by console.js, or pasted)."""
+        session = self.signed_in(request)
+        if session is None:
+            return self.to_sign_in(request)
+        if (refused := self.csrf_refused(session, request, form)) is not None:
+            return refused
+        window = _window(form, self.services.clock().date())
+        text = form.get("policy", "")
+        try:
+            policy = read_policy(text, session.key.tenant)
+        except PolicyError as exc:
+            return page("what_if.html", 422, session=session, title="What if", window=window,
+                        policy_text=text, comparison=None, problem=str(exc))
+        with self.services.serial:
+            comparison = compare(self.services.queries(session.key), window.since,
+                                 window.until, policy)
+        return page("what_if.html", session=session, title="What if", window=window,
+                    policy_text=text, comparison=comparison, problem=None)
 
     def operations(self, request: Request) -> Response:
         session = self.signed_in(request)

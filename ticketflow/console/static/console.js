@@ -1,4 +1,5 @@
-// The console's only script: width of ledger intervals, the as-of label, the charts.
+// The console's only script: width of ledger intervals, the as-of label, the charts,
+// the what-if form's file.
 // Loaded from a file (the Content-Security-Policy runs no inline script).
 (function () {
   "use strict";
@@ -78,7 +79,20 @@
     ], "percent / NPS");
   }
 
-  function ready(root) { bands(root); asOfLabel(root); }
+  // The what-if form: a chosen policy file is read into the text area that is posted.
+  function policyFile(root) {
+    var input = root.querySelector("#policy-file");
+    var text = root.querySelector("#policy-text");
+    if (!input || !text || input.dataset.bound) { return; }
+    input.dataset.bound = "1";
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      if (!file) { return; }
+      file.text().then(function (content) { text.value = content; });
+    });
+  }
+
+  function ready(root) { bands(root); asOfLabel(root); policyFile(root); }
 
   document.addEventListener("DOMContentLoaded", function () { ready(document); charts(document); });
   document.addEventListener("htmx:afterSettle", function () { ready(document); });
