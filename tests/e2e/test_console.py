@@ -15,11 +15,12 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import chromium, serious_violations
-from tests.support.builders import T0
+from tests.support.builders import T0, command_line, create_payload
 from tests.support.console_data import GB, HOSTILE, PAGED, PP, ConsoleStore, console_store
 from tests.support.console_server import console_app, serving
 from tests.support.spec import ALLOWED_FROM, WHO_MAY
 from tests.support.store_rows import StoreRows
+from ticketflow.projections.runner import Projector
 
 ROOT_TICKETS = 5 + PAGED  # personalysispro's tickets: T-1 … T-5 and B-001 …
 
@@ -504,6 +505,55 @@ def test_operations_lists_the_tenants_dead_letters_only(page: Page, url: str,
     expect(letters.first).to_contain_text("not_found")
     expect(page.get_by_text(f"lost-{GB}")).to_have_count(0)
     expect(page.get_by_text("No event is parked")).to_be_visible()
+
+
+def park_a_later_event(store: ConsoleStore, tenant: str, ticket_id: str) -> None:
+    """A ticket created and acknowledged through the engine, its acknowledgement handed
+    to the read models before its creation: parked (out of order), and its creation held
+    back behind it when the read models catch up, until retried."""
+    for n, (kind, role, payload) in enumerate((
+            ("create_ticket", "customer", create_payload(tenant)),
+            ("acknowledge", "agent", {}))):
+        outcome = store.app.apply(command_line(f"park-{ticket_id}-{n}", kind, ticket_id,
+                                               T0 + timedelta(hours=30 + n), role, payload,
+                                               tenant=tenant))
+        assert outcome.status == "accepted", outcome
+    acknowledged = store.app.event_log.ticket_events(ticket_id, tenant)[1]
+    projector = Projector(store.app, store.engine)
+    with projector.engine.begin() as conn:
+        projector.apply(conn, [acknowledged])
+
+
+def test_an_operators_key_retries_its_tenants_parked_events_and_no_other(
+        page: Page, url: str, store: ConsoleStore, tmp_path: Path) -> None:
+    park_a_later_event(store, PP, "PARK-1")
+    park_a_later_event(store, GB, "PARK-G")
+    sign_in(page, url, store.agent_secret)  # an agent sees them, and no retry
+    page.get_by_role("link", name="Operations").click()
+    parked = page.locator("section", has=page.get_by_role("heading", name="Parked events"))
+    expect(parked.locator("tbody tr")).to_have_count(2)  # v1 held back behind v2
+    expect(parked.locator("tbody tr").first).to_contain_text("PARK-1")
+    expect(parked.locator("tbody tr").first).to_contain_text("OutOfOrder")
+    expect(parked.get_by_text("PARK-G")).to_have_count(0)
+    expect(parked.get_by_role("button", name="Retry parked events")).to_have_count(0)
+    client, csrf = signed_in_client(url, store.agent_secret)  # nor by hand
+    refused = client.post("/ui/operations/retry", data={"csrf": csrf})
+    assert refused.status_code == 403 and "operator" in refused.text
+    client.close()
+    assert [p["ticket_id"] for p in Projector(store.app, store.engine).parked(PP)] == ["PARK-1"] * 2
+
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, url, store.manager_secret)
+    page.goto(f"{url}/ui/operations")
+    page.get_by_role("button", name="Retry parked events").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Applied 2 parked events again; 0 still parked.")
+    expect(page.get_by_text("No event is parked")).to_be_visible()
+    shot(page, tmp_path, "retried")
+    open_ticket(page, url, "PARK-1")
+    expect(page.locator(".summary .status")).to_have_text("acknowledged")
+    # the other tenant's parked event is still there, for its own operator
+    assert [p["ticket_id"] for p in Projector(store.app, store.engine).parked()] == ["PARK-G"] * 2
 
 
 # -- accessibility ----------------------------------------------------------------------------

@@ -47,6 +47,8 @@ STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "tf_session"
 SIGN_IN_COOKIE = "tf_sign_in"  # the sign-in form's own CSRF token (no session yet)
 CSRF_HEADER = "X-CSRF-Token"
+#: The role that makes a key an operator's: it may retry its tenant's parked events.
+OPERATOR_ROLE = "manager"
 TIMELINE_PAGE = 50
 MAX_FORM_BYTES = 64 * 1024
 #: Scripts and styles only from the console's own files; nothing framed, nothing sent
@@ -89,6 +91,10 @@ async def form_of(request: Request) -> dict[str, str]:
 Form = Annotated[dict[str, str], Depends(form_of)]
 
 
+def is_operator(session: Session) -> bool:
+    return OPERATOR_ROLE in session.key.roles
+
+
 def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     response = HTMLResponse(templates.get_template(name).render(**context), status_code=status)
     response.headers.update(HEADERS)
@@ -107,7 +113,8 @@ def console_router(services: ConsoleServices) -> APIRouter:
             ("/ticket/commands", "POST", console.ticket_command),
             ("/dashboards", "GET", console.dashboards),
             ("/what-if", "GET", console.what_if_form), ("/what-if", "POST", console.what_if),
-            ("/operations", "GET", console.operations)):
+            ("/operations", "GET", console.operations),
+            ("/operations/retry", "POST", console.retry_parked)):
         router.add_api_route(path, handler, methods=[method], response_class=HTMLResponse)
     return router
 
@@ -338,7 +345,7 @@ class _Console:
         return page("what_if.html", session=session, title="What if", window=window,
                     policy_text=text, comparison=comparison, problem=None)
 
-    def operations(self, request: Request) -> Response:
+    def operations(self, request: Request, retried: tuple[int, int] | None = None) -> Response:
         session = self.signed_in(request)
         if session is None:
             return self.to_sign_in(request)
@@ -347,7 +354,23 @@ class _Console:
             letters = queries.dead_letters()
             parked = queries.parked()
         return page("operations.html", session=session, title="Operations",
-                    letters=letters[-200:], letters_total=len(letters), parked=parked)
+                    letters=letters[-200:], letters_total=len(letters), parked=parked,
+                    operator=is_operator(session), retried=retried)
+
+    def retry_parked(self, request: Request, form: Form) -> Response:
+        """The key's tenant's parked events applied again (an operator's key only)."""
+        session = self.signed_in(request)
+        if session is None:
+            return self.to_sign_in(request)
+        if (refused := self.csrf_refused(session, request, form)) is not None:
+            return refused
+        if not is_operator(session):
+            return page("error.html", 403, session=session, title="Refused",
+                        message=f"Only an operator's key (role {OPERATOR_ROLE}) may retry"
+                                " parked events.")
+        with self.services.serial:
+            retried = self.services.retry_parked(session.key)
+        return self.operations(request, retried)
 
     def _sign_in_page(self, request: Request, problem: str | None = None,
                       status: int = 200) -> Response:

@@ -1,5 +1,6 @@
 """What the console is given: the query layer for a key, a way to send one command
-with a key as its bounds, the keys, the sessions and the engine's clock.
+with a key as its bounds, a way to retry a key's tenant's parked events, the keys, the
+sessions and the engine's clock.
 
 The console builds none of them on a store: the HTTP API (`ticketflow.http.app`), which
 holds the write service and the read models open, hands in its own (`create_app`
@@ -24,6 +25,8 @@ from ticketflow.queries import Queries
 class ConsoleServices:
     queries: Callable[[Key], Queries]
     apply: Callable[[bytes, Key], Outcome]
+    #: The key's tenant's parked events applied again: (applied, still parked).
+    retry_parked: Callable[[Key], tuple[int, int]]
     keys: Keys
     sessions: Sessions
     clock: Clock

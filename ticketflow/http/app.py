@@ -86,7 +86,7 @@ def _serve_the_console(api: FastAPI, door: Service) -> None:
     models and keys: its commands are written and counted as the API's are."""
     console = ConsoleServices(queries=door.queries,
                               apply=lambda raw, key: door.apply([raw], key)[0],
-                              keys=door.keys,
+                              keys=door.keys, retry_parked=door.retry_parked,
                               sessions=Sessions(door.engine, door.keys, door.clock),
                               clock=door.clock)
     api.include_router(console_router(console))
