@@ -361,8 +361,9 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd.set_defaults(handler=cmd_serve)
 
     cmd = sub.add_parser("http", parents=[common],
-                         help="serve the HTTP API (SPEC §9) on the store, no Kafka needed;"
-                         " every /v1 request needs a key (ticketflow keys create)")
+                         help="serve the HTTP API (SPEC §9) and the web console (/ui/) on"
+                         " the store, no Kafka needed; every /v1 request and every console"
+                         " sign-in needs a key (ticketflow keys create)")
     cmd.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     cmd.add_argument("--port", type=_count(1, 65535), default=8080,
                      help="listen port (default 8080)")

@@ -24,6 +24,7 @@ from ticketflow.bundles import make_bundle
 from ticketflow.checkpoint_verification import LogFinding, audit, checkpoint
 from ticketflow.checkpoints import Checkpoint
 from ticketflow.domain.errors import NotFound
+from ticketflow.domain.lifecycle import Status
 from ticketflow.domain.policy import Policy
 from ticketflow.domain.ticket import Ticket
 from ticketflow.event_log import CommandOutcome, Store
@@ -35,6 +36,7 @@ from ticketflow.projections.reports import (
     volume_report,
 )
 from ticketflow.projections.runner import Projector
+from ticketflow.projections.search import PAGE_SIZE, TicketFilter, TicketPage, search_tickets
 from ticketflow.projections.timeline import DEFAULT_LIMIT, Page, ticket_as_of, timeline_page
 from ticketflow.verification import verify_store
 
@@ -93,6 +95,29 @@ class ReadModels:
 class Queries:
     def __init__(self, store: Store, read_models: ReadModels, scope: Scope = Scope()) -> None:
         self.store, self.read_models, self.scope = store, read_models, scope
+
+    # -- tickets -------------------------------------------------------------------
+
+    def tickets(self, found: TicketFilter, offset: int = 0,
+                limit: int = PAGE_SIZE) -> TicketPage:
+        """A page of the scope's tickets matching `found`, newest first."""
+        projector = self.read_models.caught_up()
+        with projector.engine.connect() as conn:
+            return search_tickets(conn, projector.t, self.scope.tenant, found,
+                                  offset=offset, limit=limit)
+
+    def ticket_choices(self) -> dict[str, list[str]]:
+        """What a ticket search may filter on: the states, and the scope's tenant's
+        plans, priorities and escalation levels (from its current policy)."""
+        policies = ([self.store.policy_store.tenant_policy(self.scope.tenant)]
+                    if self.scope.tenant is not None
+                    else list(self.store.policy_store.policies.values()))
+        def union(values: list[list[str]]) -> list[str]:
+            return list(dict.fromkeys(v for group in values for v in group))
+        return {"status": [s.value for s in Status],
+                "plan": union([list(p.plans) for p in policies]),
+                "priority": union([p.priorities for p in policies]),
+                "level": union([p.escalation.levels for p in policies])}
 
     # -- one ticket ----------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""`ticketflow http` as a user runs it: a real process serving the API on the embedded
-default, answering a key's command and read, and stopping cleanly on SIGTERM."""
+"""`ticketflow http` as a user runs it: a real process serving the API and the console
+on the embedded default, answering a key's command and read, and stopping cleanly on
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -56,6 +57,11 @@ def test_ticketflow_http_serves_the_api_until_sigterm(tmp_path: Path) -> None:
             assert sent.status_code == 201, sent.text
             assert api.get("/v1/tickets/T-1001").json()["status"] == "created"
         assert httpx.get(url + "/v1/tickets/T-1001").status_code == 401
+        # the console beside the API (SPEC §9), its files from the installed package
+        sign_in = httpx.get(url + "/ui/sign-in")
+        assert sign_in.status_code == 200 and "Key secret" in sign_in.text
+        script = httpx.get(url + "/ui/static/htmx-2.0.11.min.js")
+        assert script.status_code == 200 and "htmx" in script.text[:2000]
     finally:
         process.send_signal(signal.SIGTERM)
         _, errors = process.communicate(timeout=30)

@@ -510,7 +510,11 @@ def test_unknown_routes_and_methods_are_problems(http_api: Served, agent: httpx.
     problem(agent.get("/v1/nothing"), 404, "not_found")
     problem(http_api.client().get("/v2/tickets/T-1"), 404, "not_found")
     problem(agent.delete("/v1/tickets/T-1"), 405, "method_not_allowed")
-    problem(agent.get("/ui/"), 404, "not_found")
+    problem(agent.get("/ui/nothing"), 404, "not_found")
+    problem(agent.get("/ui/static/nothing.js"), 404, "not_found")
+    # the console is served beside the API; a bearer key is no console session
+    console = agent.get("/ui/")
+    assert (console.status_code, console.headers["location"]) == (303, "/ui/sign-in")
 
 
 HOSTILE = ["..%2F..%2Fetc%2Fpasswd", "%00", "T-1%00", "%E2%80%AEevil", "%27%20OR%201%3D1%20--",

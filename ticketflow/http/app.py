@@ -1,4 +1,6 @@
-"""The HTTP door's application: `create_app(settings)` builds it (FastAPI).
+"""The HTTP door's application: `create_app(settings)` builds it (FastAPI): the API
+under `/v1`, the operator's endpoints, and the web console under `/ui/`
+(`ticketflow.console`, handed this door's services).
 
 Every answer that is not a success is a problem (`ticketflow.http.problems`): a
 rejection at its SPEC §9 status, a malformed request 400 `invalid_message` (not
@@ -26,6 +28,8 @@ from ticketflow import metrics
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.clock import Clock
+from ticketflow.console import ConsoleServices, console_router, mount_static
+from ticketflow.console.sessions import Sessions
 from ticketflow.domain.errors import AmbiguousId, Rejected
 from ticketflow.http.problems import MEDIA_TYPE as PROBLEM_JSON
 from ticketflow.http.problems import Problem
@@ -70,10 +74,23 @@ def create_app(settings: Settings, *, app: TicketingApp | None = None,
     api.state.service = door
     api.include_router(v1)
     api.include_router(ops)
+    _serve_the_console(api, door)
     _handle_errors(api)
     api.add_middleware(Timed)
     api.openapi = lambda: openapi_document(api)  # type: ignore[method-assign]
     return api
+
+
+def _serve_the_console(api: FastAPI, door: Service) -> None:
+    """The web console (SPEC §9.1) under `/ui/`, on the door's write service, read
+    models and keys: its commands are written and counted as the API's are."""
+    console = ConsoleServices(queries=door.queries,
+                              apply=lambda raw, key: door.apply([raw], key)[0],
+                              keys=door.keys, retry_parked=door.retry_parked,
+                              sessions=Sessions(door.engine, door.keys, door.clock),
+                              clock=door.clock)
+    api.include_router(console_router(console))
+    mount_static(api)
 
 
 def _handle_errors(api: FastAPI) -> None:

@@ -38,7 +38,7 @@ def run(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     stopped_by: list[str] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, _: stopped_by.append(signal.Signals(number).name))
-    event(log, "http_serving", host=host, port=port)
+    event(log, "http_serving", host=host, port=port, console=f"http://{host}:{port}/ui/")
     server(settings, host, port, app).run()
     event(log, "http_stopped", host=host, port=port, signal=stopped_by[-1] if stopped_by else None)
     return 0

@@ -125,6 +125,12 @@ class Service:
                 self._projector = Projector(self.app, self.engine)
             return self._projector
 
+    def retry_parked(self, key: Key) -> tuple[int, int]:
+        """The key's tenant's parked events applied again, in order, one catch-up at a
+        time; (applied, still parked)."""
+        with self._catching_up:
+            return self.projector.retry_parked(key.tenant)
+
     def _catch_up(self, run: Callable[[Progress], int]) -> int:
         with self._catching_up:
             return run(lambda _: None)
