@@ -149,7 +149,8 @@ def _connect(name: str, settings: Settings, opened: ExitStack, stop: threading.E
     producer = KafkaProducer(**producer_config(options_for(KafkaProducer, config)))
     opened.callback(producer.close)
     if name == "relay":
-        return OutboxRelay(app, producer, topic=topics.ticket_events).run_once
+        return OutboxRelay(app, producer, topic=topics.ticket_events,
+                           notifications_topic=topics.notifications).run_once
     consumer = CommandConsumer.subscribe(
         app, consumer_options(config, "ticketflow-commands", worker), producer, topics,
         admin_config=admin_config)
