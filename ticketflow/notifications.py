@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from ticketflow.domain.chain import utc_iso
+from ticketflow.domain.lifecycle import OPEN, Status
 from ticketflow.domain.notifications import (
     NOTIFICATION_TOPIC,
     Document,
@@ -63,8 +64,10 @@ class Notifier:
         """The ticket's earliest regular update not recorded yet (in the store or in
         `pending`), or None."""
         policy = self.policy_store.policy_of(ticket)
-        if not any(rule.every for rule in policy.notifications.rules.values()):
-            return None
+        if Status(ticket.status) not in OPEN or not any(
+                rule.every and rule.while_level == ticket.level
+                for rule in policy.notifications.rules.values()):
+            return None  # the common case: no store read, no calendar walk
         header = self.header(ticket, pending)
         for due in updates_due(ticket, policy, header):
             if not self._recorded(header, due, policy.notifications.rules[due.rule].audience,
