@@ -37,6 +37,7 @@ from ticketflow.checkpoints import (
     load_private_key,
     load_public_key,
 )
+from ticketflow.cli_webhooks import add_notification_report, add_webhook_commands
 from ticketflow.consumers.group import worker_id
 from ticketflow.domain.errors import AmbiguousId, InvalidMessage, Rejected
 from ticketflow.domain.policy import PolicyError, load_policy_file
@@ -327,6 +328,7 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd = kinds.add_parser("times", parents=[common, period],
                            help="mean, p50, p90 minutes to first response and resolution")
     cmd.set_defaults(handler=cmd_report_times)
+    add_notification_report(kinds, [common, period])
 
     cmd = sub.add_parser("parked", parents=[common, _scope()],
                          help="events the read models could not apply, held back")
@@ -386,6 +388,7 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd = sub.add_parser("outcome", parents=[common, _scope()], help="what became of a message")
     cmd.add_argument("message_id")
     cmd.set_defaults(handler=cmd_outcome)
+    add_webhook_commands(sub, common, _scope())  # where notifications are delivered
 
 
 # -- handlers ---------------------------------------------------------------------------

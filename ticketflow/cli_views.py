@@ -141,6 +141,10 @@ def demo(result: Any, reports: dict[str, Any]) -> None:
          ("period", "tenant", "sessions", "solved", "success_rate"))
     times("counted minutes to first response / resolution (n: mean / p50 / p90)",
           reports["times"])
+    sent = reports["notifications"]
+    rows(f"notifications sent to a demo webhook, {window} ({sent['received']} received,"
+         f" signatures checked)", sent["rows"],
+         ("tenant", "rule", "channel", "notifications", "delivered", "dead"))
 
 
 def short(text: str, limit: int = 60) -> str:

@@ -1,8 +1,9 @@
 """`ticketflow serve` and `ticketflow worker ROLE`: the long-running processes.
 
 Roles: `commands` (support.commands → the application service), `relay` (event store
-→ support.ticket-events), `projections` (support.ticket-events → the read models) and
-`timers` (time-driven commands, checked every second).
+→ support.ticket-events and support.notifications), `projections`
+(support.ticket-events → the read models), `timers` (time-driven commands, checked
+every second) and `notifications` (webhook deliveries, `consumers/webhooks.py`).
 
 Each role runs in its own thread with its own application instance and Kafka
 clients. A failing step (broker or database away) is logged, the role's clients are
@@ -33,6 +34,7 @@ from ticketflow.bootstrap import build_app
 from ticketflow.consumers.commands import CommandConsumer
 from ticketflow.consumers.group import membership
 from ticketflow.consumers.projections import KafkaProjectionRunner
+from ticketflow.consumers.webhooks import DeliveryWorker
 from ticketflow.keys import Keys
 from ticketflow.logs import event
 from ticketflow.producers.relay import OutboxRelay, producer_config
@@ -46,7 +48,7 @@ log = logging.getLogger("ticketflow.serve")
 Step = Callable[[], int]
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
-ROLES = ("commands", "relay", "projections", "timers")
+ROLES = ("commands", "relay", "projections", "timers", "notifications")
 
 
 @dataclass
@@ -80,7 +82,8 @@ class Backoff:
 #: How long a role rests after a step that found nothing. The consumers' polls already
 #: wait for records to arrive, so they go straight back; the relay asks the store again
 #: soon (an indexed read), since every event's way to the read models goes through it.
-IDLE = {"commands": 0.0, "projections": 0.0, "relay": 0.02, "timers": 1.0}
+IDLE = {"commands": 0.0, "projections": 0.0, "relay": 0.02, "timers": 1.0,
+        "notifications": 0.2}
 
 
 class Role:
@@ -139,6 +142,12 @@ def _connect(name: str, settings: Settings, opened: ExitStack, stop: threading.E
     app = opened.enter_context(build_app(settings))
     if name == "timers":
         return Timers(app).run_once
+    if name == "notifications":  # webhook deliveries (SPEC §10)
+        engine = engine_for(settings.db)
+        opened.callback(engine.dispose)
+        deliveries = DeliveryWorker(app, engine)
+        opened.callback(deliveries.close)
+        return deliveries.run_once
     if name == "projections":
         engine = engine_for(settings.db)
         opened.callback(engine.dispose)
@@ -150,7 +159,8 @@ def _connect(name: str, settings: Settings, opened: ExitStack, stop: threading.E
     producer = KafkaProducer(**producer_config(options_for(KafkaProducer, config)))
     opened.callback(producer.close)
     if name == "relay":
-        return OutboxRelay(app, producer, topic=topics.ticket_events).run_once
+        return OutboxRelay(app, producer, topic=topics.ticket_events,
+                           notifications_topic=topics.notifications).run_once
     consumer = CommandConsumer.subscribe(
         app, consumer_options(config, "ticketflow-commands", worker), producer, topics,
         admin_config=admin_config, keys=_keys(settings, opened))

@@ -153,6 +153,11 @@ def test_demo_runs_a_workload_and_prints_the_sla_summary(
     assert {row["tenant"] for row in summary["satisfaction"]} == {
         "personalysispro", "growgrebuddy"}
     assert summary["self_service"] and summary["times"]
+    sent = summary["notifications"]  # delivered to the demo's webhook receiver
+    assert sent["received"] == sum(row["notifications"] for row in sent["rows"]) > 0
+    assert sent["badly_signed"] == 0
+    assert all(row["delivered"] == row["notifications"] for row in sent["rows"])
+    assert {"satisfaction_survey", "survey"} <= {row["rule"] for row in sent["rows"]}
 
 
 def test_serve_turns_published_commands_into_events_and_stops_on_sigterm(

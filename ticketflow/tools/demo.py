@@ -22,6 +22,7 @@ from ticketflow.projections.reports import (
 from ticketflow.projections.runner import Projector
 from ticketflow.render import errors
 from ticketflow.timers import Timers
+from ticketflow.tools.demo_webhooks import deliver_notifications
 from ticketflow.tools.workload import DEFAULT_START, generate_workload
 
 __all__ = ["DEFAULT_START", "DemoResult", "demo_reports", "run_demo"]
@@ -64,7 +65,8 @@ def run_demo(
 def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
                  progress: bool) -> dict[str, Any]:
     """The SLA, volume, satisfaction and time reports over the window, from the read
-    models (brought up to date first)."""
+    models (brought up to date first); and the notifications, delivered to a demo
+    webhook receiver, by rule and outcome."""
     projector = Projector(app, engine)
     with progress_bar(progress) as bar:
         task = bar.add_task("updating read models", total=None)
@@ -81,8 +83,9 @@ def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
         satisfaction = satisfaction_report(conn, projector.t, since=since.date(),
                                            until=until.date())
         times = times_report(conn, projector.t, recorded, since=since, until=until)
+    notifications = deliver_notifications(app, engine, since, until)
     return {"sla": [row.as_dict() for row in sla], "volume": weekly_totals(volume),
-            **satisfaction, "times": times}
+            **satisfaction, "times": times, "notifications": notifications}
 
 
 def weekly_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

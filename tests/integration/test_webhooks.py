@@ -1,0 +1,206 @@
+"""Webhook deliveries (SPEC §10) against real HTTP receivers on 127.0.0.1 that check
+every signature: retried with backoff on the injectable clock until they succeed, a
+dead letter after the last attempt, never a redirect followed, a delivery log and the
+report by rule and outcome."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.support.notifications import END, EXPECTED, done_when_story
+from tests.support.receiver import Receiver, receiving
+from ticketflow.application import TicketingApp
+from ticketflow.bootstrap import build_app
+from ticketflow.clock import SystemClock
+from ticketflow.consumers.webhooks import DeliveryWorker
+from ticketflow.notifications import recorded
+from ticketflow.projections.db import engine_for
+from ticketflow.settings import Settings
+from ticketflow.webhooks import WebhookError, Webhooks, notification_report
+
+FIRST = timedelta(seconds=10)
+
+
+@dataclass
+class Clock:
+    """The delivery worker's clock, moved by the test (no test waits for time)."""
+
+    at: datetime
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def unix(self) -> float:
+        return self.at.timestamp()
+
+
+@pytest.fixture
+def store(sqlite_url: str) -> Iterator[tuple[TicketingApp, Engine]]:
+    with build_app(Settings(db=sqlite_url), clock=SystemClock.frozen(END)) as app:
+        done_when_story(app, live=True)
+        engine = engine_for(sqlite_url)
+        yield app, engine
+        engine.dispose()
+
+
+def worker(app: TicketingApp, engine: Engine, clock: Clock, attempts: int = 4) -> DeliveryWorker:
+    return DeliveryWorker(app, engine, clock, max_attempts=attempts, first_delay=FIRST,
+                          rng=random.Random(7), timeout=5.0)
+
+
+def step(deliveries: DeliveryWorker) -> int:
+    """One step, and the answers of what it started recorded."""
+    done = deliveries.run_once()
+    return done + deliveries.drain()
+
+
+def settle(deliveries: DeliveryWorker, clock: Clock, rounds: int = 12) -> None:
+    for _ in range(rounds):
+        step(deliveries)
+        clock.at += timedelta(hours=1)  # past any backoff
+
+
+def test_a_failing_endpoint_gets_every_notification_once_it_answers_and_a_dead_one_dead_letters(
+        store: tuple[TicketingApp, Engine]) -> None:
+    app, engine = store
+    clock = Clock(END)
+    hooks = Webhooks(engine, clock)
+    with receiving(Receiver(clock.unix, fail_first=2)) as flaky, \
+            receiving(Receiver(clock.unix, status=503)) as down, \
+            receiving(Receiver(clock.unix)) as other_tenant:
+        _, flaky.secret = hooks.add("personalysispro", flaky.url)
+        dead_hook, down.secret = hooks.add("personalysispro", down.url)
+        _, other_tenant.secret = hooks.add("growgrebuddy", other_tenant.url)
+        deliveries = worker(app, engine, clock)
+        try:
+            settle(deliveries, clock)
+        finally:
+            deliveries.close()
+    stored = {d["notification_id"]: d for d in recorded(app.event_log)}
+    assert len(stored) == len(EXPECTED)
+    # the flaky one: every notification, signed, after two refused attempts each
+    assert flaky.accepted == stored and flaky.badly_signed == 0
+    assert set(flaky.attempts.values()) == {3}
+    # the dead one: four attempts each, then a dead letter with the last answer
+    assert set(down.attempts.values()) == {4} and down.badly_signed == 0
+    dead = hooks.deliveries(status="dead")
+    assert {d["notification_id"] for d in dead} == set(stored)
+    assert {(d["webhook_id"], d["attempts"], d["last_error"]) for d in dead} == {
+        (dead_hook.webhook_id, 4, "Service Unavailable")}
+    log = hooks.attempts(dead[0]["notification_id"], dead_hook.webhook_id)
+    assert [a["status_code"] for a in log] == [503, 503, 503, 503]
+    assert other_tenant.attempts == {}  # another tenant's webhook hears nothing
+    # the report: by rule, and how the deliveries ended
+    rows = notification_report(recorded(app.event_log), hooks.outcomes(),
+                               END - timedelta(days=30), END)
+    assert [(r["rule"], r["notifications"], r["delivered"], r["dead"], r["pending"])
+            for r in rows] == [("escalated_first_level", 1, 1, 1, 0),
+                               ("escalated_management", 2, 2, 2, 0),
+                               ("management_update", 6, 6, 6, 0),
+                               ("satisfaction_survey", 1, 1, 1, 0)]
+
+
+def test_retries_back_off_exponentially_on_the_workers_clock(
+        store: tuple[TicketingApp, Engine]) -> None:
+    app, engine = store
+    clock = Clock(END)
+    hooks = Webhooks(engine, clock)
+    with receiving(Receiver(clock.unix, status=503)) as down:
+        hook, down.secret = hooks.add("personalysispro", down.url, ["satisfaction_survey"])
+        deliveries = worker(app, engine, clock, attempts=3)
+        try:
+            gaps = []
+            for attempt in (1, 2, 3):
+                assert step(deliveries) >= 1  # due now: posted and answered
+                (row,) = hooks.deliveries()
+                assert row["attempts"] == attempt
+                if row["status"] == "dead":
+                    break
+                due = datetime.fromisoformat(row["next_attempt_at"])
+                gaps.append(due - clock.at)
+                clock.at = due - timedelta(seconds=1)  # not yet: nothing is posted
+                assert step(deliveries) == 0 and down.attempts == {
+                    row["notification_id"]: attempt}
+                clock.at = due
+        finally:
+            deliveries.close()
+    # FIRST × 2^(n-1), times a jitter in [0.5, 1]
+    assert FIRST / 2 <= gaps[0] <= FIRST and 2 * FIRST / 2 <= gaps[1] <= 2 * FIRST
+    assert hooks.deliveries()[0]["status"] == "dead"
+    assert hook.rules == ("satisfaction_survey",)
+
+
+def test_a_redirect_is_never_followed(store: tuple[TicketingApp, Engine]) -> None:
+    app, engine = store
+    clock = Clock(END)
+    hooks = Webhooks(engine, clock)
+    with receiving(Receiver(clock.unix, status=302)) as moved:
+        _, moved.secret = hooks.add("personalysispro", moved.url, ["satisfaction_survey"])
+        deliveries = worker(app, engine, clock, attempts=1)
+        try:
+            step(deliveries)
+        finally:
+            deliveries.close()
+    (row,) = hooks.deliveries()
+    assert row["status"] == "dead"
+    assert row["last_error"] == "redirect to http://elsewhere.invalid/hook not followed"
+
+
+def test_a_dead_letter_can_be_sent_again(store: tuple[TicketingApp, Engine]) -> None:
+    app, engine = store
+    clock = Clock(END)
+    hooks = Webhooks(engine, clock)
+    with receiving(Receiver(clock.unix, status=503)) as receiver:
+        hook, receiver.secret = hooks.add("personalysispro", receiver.url,
+                                          ["satisfaction_survey"])
+        deliveries = worker(app, engine, clock, attempts=1)
+        try:
+            step(deliveries)
+            (row,) = hooks.deliveries(status="dead")
+            receiver.status = 200  # the endpoint is back
+            hooks.resend(row["notification_id"], hook.webhook_id)
+            step(deliveries)
+        finally:
+            deliveries.close()
+    assert [d["status"] for d in hooks.deliveries()] == ["delivered"]
+    assert list(receiver.accepted) == [row["notification_id"]]
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/hook", "file:///etc/passwd",
+                                 "javascript:alert(1)", "http:///nohost", "example.com/hook",
+                                 "http://exa mple.com/"])
+def test_only_http_urls_are_webhooks(sqlite_url: str, url: str) -> None:
+    engine = engine_for(sqlite_url)
+    try:
+        with pytest.raises(WebhookError):
+            Webhooks(engine, Clock(END)).add("personalysispro", url)
+    finally:
+        engine.dispose()
+
+
+def test_a_killed_delivery_worker_loses_nothing_and_doubles_nothing_after_dedupe(
+        store: tuple[TicketingApp, Engine]) -> None:
+    app, engine = store
+    clock = Clock(END)
+    hooks = Webhooks(engine, clock)
+    with receiving(Receiver(clock.unix)) as receiver:
+        _, receiver.secret = hooks.add("personalysispro", receiver.url)
+        killed = worker(app, engine, clock)
+        killed.run_once()  # queued and posted …
+        killed.close()  # … and killed before it recorded a single answer
+        assert {d["status"] for d in hooks.deliveries()} == {"pending"}
+        restarted = worker(app, engine, clock)
+        try:
+            settle(restarted, clock, rounds=2)
+        finally:
+            restarted.close()
+    stored = {d["notification_id"]: d for d in recorded(app.event_log)}
+    assert set(receiver.attempts.values()) == {2}  # at least once: each was posted again
+    assert receiver.accepted == stored  # deduped by notification id: each once
+    assert {(d["status"], d["attempts"]) for d in hooks.deliveries()} == {("delivered", 1)}
