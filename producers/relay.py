@@ -63,14 +63,17 @@ def event_message(envelope: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: The headers of a notification's record: each the document's field of that name.
+NOTIFICATION_HEADERS = ("notification_id", "tenant", "rule")
+
+
 def notification_message(document: dict[str, Any]) -> dict[str, Any]:
     """The Kafka record for one notification (SPEC §10): keyed by its ticket id."""
     return {
         "key": document["ticket_id"].encode("utf-8"),
         "value": orjson.dumps(document, option=orjson.OPT_SORT_KEYS),
-        "headers": [("notification_id", document["notification_id"].encode()),
-                    ("tenant", document["tenant"].encode("utf-8")),
-                    ("rule", document["rule"].encode("utf-8"))],
+        "headers": [(name, str(document[name]).encode("utf-8"))
+                    for name in NOTIFICATION_HEADERS],
     }
 
 

@@ -10,11 +10,15 @@ from typing import Any
 
 import pytest
 
+from tests.support.notifications import END, done_when_story
+from ticketflow.bootstrap import build_app
 from ticketflow.consumers.commands import dead_letter
 from ticketflow.keys import sign
-from ticketflow.producers.relay import event_message
+from ticketflow.notifications import recorded
+from ticketflow.producers.relay import event_message, notification_message
 from ticketflow.producers.topics import DEFAULT_PARTITIONS, Topics
 from ticketflow.schemas import generate
+from ticketflow.settings import Settings
 from ticketflow.tools import asyncapi
 
 DOC = asyncapi.document()
@@ -31,7 +35,8 @@ def test_the_committed_document_matches_the_code() -> None:
 def test_every_topic_and_every_event_type_is_there() -> None:
     topics = Topics()
     assert {c["address"] for c in DOC["channels"].values()} == {
-        topics.commands, topics.ticket_events, topics.dead_letter, "support.checkpoints"}
+        topics.commands, topics.ticket_events, topics.dead_letter, topics.notifications,
+        "support.checkpoints"}
     events = {name.removeprefix("event.").removesuffix(".json")
               for name in generate.documents() if name.startswith("event.")}
     assert set(DOC["channels"]["ticketEvents"]["messages"]) == events
@@ -81,3 +86,17 @@ def test_the_command_payload_is_the_generated_json_schema() -> None:
     assert schemas["command"]["discriminator"] == "type"
     refs = re.findall(r'"\$ref": "([^"]+)"', asyncapi.render(DOC))
     assert refs and all(not ref.startswith("#/$defs/") for ref in refs)
+
+
+def test_a_notification_record_carries_exactly_the_documented_payload_and_headers() -> None:
+    with build_app(Settings(db="sqlite:///:memory:"), clock=lambda: END) as app:
+        done_when_story(app, live=True)
+        documents = list(recorded(app.event_log))
+    documented = MESSAGES["notification"]
+    assert documents
+    for document in documents:
+        assert sorted(document) == documented["payload"]["required"]
+        record = notification_message(document)
+        assert [name for name, _ in record["headers"]] == list(
+            documented["headers"]["properties"])
+        assert record["key"] == document["ticket_id"].encode()

@@ -24,7 +24,7 @@ from ticketflow.consumers.projections import GROUP as PROJECTIONS_GROUP
 from ticketflow.domain.errors import Code
 from ticketflow.keys import KEY_ID_HEADER, SIGNATURE_HEADER
 from ticketflow.producers.checkpoints import CHECKPOINTS, SIZE_HEADER
-from ticketflow.producers.relay import EVENT_HEADERS
+from ticketflow.producers.relay import EVENT_HEADERS, NOTIFICATION_HEADERS
 from ticketflow.producers.topics import DEFAULT_PARTITIONS, Topics
 from ticketflow.schemas import generate
 
@@ -42,7 +42,8 @@ def document() -> dict[str, Any]:
     events = sorted(file.removeprefix("event.").removesuffix(".json")
                     for file in generate.documents() if file.startswith("event."))
     messages = {"command": _command(), "deadLetter": _dead_letter(),
-                "checkpoint": _checkpoint(), **{name: _event(name) for name in events}}
+                "checkpoint": _checkpoint(), "notification": _notification(),
+                **{name: _event(name) for name in events}}
     return {
         "asyncapi": "3.1.0",
         "info": _info(),
@@ -58,6 +59,10 @@ def document() -> dict[str, Any]:
             "deadLetter": _channel(topics.dead_letter, {"deadLetter": "deadLetter"},
                                    "Every rejected or unreadable command, with why.",
                                    topics.specs()[topics.dead_letter]),
+            "notifications": _channel(topics.notifications, {"notification": "notification"},
+                                      "Notifications the policy's rules name (SPEC §10),"
+                                      " keyed by ticket id.",
+                                      topics.specs()[topics.notifications]),
             "checkpoints": _channel(CHECKPOINTS, {"checkpoint": "checkpoint"},
                                     "Signed checkpoints of the audit log (SPEC §13).",
                                     topics.specs()[topics.dead_letter], partitions=1),
@@ -150,6 +155,10 @@ def _operations(topics: Topics, events: list[str]) -> dict[str, Any]:
             f"{PROJECTIONS_GROUP}:{topics.ticket_events}"),
         "deadLetterCommands": operation("send", "deadLetter", ["deadLetter"],
                                         "Rejected commands, with their original bytes."),
+        "publishNotifications": operation(
+            "send", "notifications", ["notification"],
+            "The outbox relay: every recorded notification, at least once (one position"
+            " with the events)."),
         "publishCheckpoints": operation("send", "checkpoints", ["checkpoint"],
                                         "`ticketflow checkpoint --kafka`."),
     }
@@ -220,6 +229,42 @@ def _dead_letter() -> dict[str, Any]:
         "headers": _headers({header: described[header] for header in DEAD_LETTER_HEADERS},
                             list(DEAD_LETTER_HEADERS)),
         "bindings": _key("The command's original key."),
+    }
+
+
+def _notification() -> dict[str, Any]:
+    text = {"type": "string"}
+    described: dict[str, dict[str, Any]] = {
+        "notification_id": {**text, "format": "uuid", "description": "Derived from the"
+                            " tenant, ticket, trigger, rule and audience: the same"
+                            " notification has the same id on every replay."},
+        "tenant": {**text, "description": "The ticket's tenant."},
+        "rule": {**text, "description": "The policy's rule that named it."},
+    }
+    fields = {
+        **described,
+        "ticket_id": {**text, "description": "The ticket it is about (also the key)."},
+        "trigger": {**text, "description": "`v<version>` (an event) or `at:<due instant>`"
+                                           " (a timer's regular update)."},
+        "at": {**text, "format": "date-time", "description": "When it became due."},
+        "audience": {**text, "enum": ["customer", "assignee", "account_manager"]},
+        "recipient": {**text, "description": "Who, in the audience, it is for."},
+        "channel": {**text, "description": "The channel kind the rule names."},
+        "template": {**text, "description": "The policy's template it was rendered from."},
+        "policy": {"type": "object", "required": ["id", "version"],
+                   "properties": {"id": text, "version": text}},
+        "subject": {**text, "description": "One line."},
+        "text": {**text, "description": "The plain-text body."},
+        "html": {**text, "description": "The HTML body (autoescaped)."},
+    }
+    return {
+        "name": "notification", "title": "Notification",
+        "summary": "One notification, rendered: only customer-visible fields reach it.",
+        "contentType": "application/json",
+        "payload": {"type": "object", "required": sorted(fields), "properties": fields},
+        "headers": _headers({name: described[name] for name in NOTIFICATION_HEADERS},
+                            list(NOTIFICATION_HEADERS)),
+        "bindings": _key("The ticket id."),
     }
 
 
