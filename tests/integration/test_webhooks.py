@@ -1,7 +1,8 @@
 """Webhook deliveries (SPEC §10) against real HTTP receivers on 127.0.0.1 that check
 every signature: retried with backoff on the injectable clock until they succeed, a
 dead letter after the last attempt, never a redirect followed, a delivery log and the
-report by rule and outcome."""
+report by rule and outcome. Every test runs on both event-store backends (the `db_url`
+fixture: a SQLite file and a real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -41,10 +42,10 @@ class Clock:
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Iterator[tuple[TicketingApp, Engine]]:
-    with build_app(Settings(db=sqlite_url), clock=SystemClock.frozen(END)) as app:
+def store(db_url: str) -> Iterator[tuple[TicketingApp, Engine]]:
+    with build_app(Settings(db=db_url), clock=SystemClock.frozen(END)) as app:
         done_when_story(app, live=True)
-        engine = engine_for(sqlite_url)
+        engine = engine_for(db_url)
         yield app, engine
         engine.dispose()
 
