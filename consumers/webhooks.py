@@ -123,7 +123,7 @@ class DeliveryWorker:
                  rng: random.Random | None = None) -> None:
         self.store, self.engine = store, engine
         self.clock = clock or store.clock
-        self.webhooks = Webhooks(engine, self.clock)
+        self.webhooks = Webhooks(engine, self.clock, store.event_log.mapper.cipher)
         self.post, self.timeout = post, timeout
         self.max_attempts, self.first_delay, self.max_delay = max_attempts, first_delay, max_delay
         self.rng = rng or random.Random()

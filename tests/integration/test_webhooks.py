@@ -6,24 +6,27 @@ fixture: a SQLite file and a real PostgreSQL)."""
 
 from __future__ import annotations
 
+import base64
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from eventsourcing.utils import Environment
+from sqlalchemy import Engine, text
 
 from tests.support.notifications import END, EXPECTED, done_when_story
 from tests.support.receiver import Receiver, receiving
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
+from ticketflow.cipher import StoreCipher
 from ticketflow.clock import SystemClock
 from ticketflow.consumers.webhooks import DeliveryWorker
 from ticketflow.notifications import recorded
 from ticketflow.projections.db import engine_for
 from ticketflow.settings import Settings
-from ticketflow.webhooks import WebhookError, Webhooks, notification_report
+from ticketflow.webhooks import SecretKeyError, WebhookError, Webhooks, notification_report
 
 FIRST = timedelta(seconds=10)
 
@@ -205,3 +208,97 @@ def test_a_killed_delivery_worker_loses_nothing_and_doubles_nothing_after_dedupe
     assert set(receiver.attempts.values()) == {2}  # at least once: each was posted again
     assert receiver.accepted == stored  # deduped by notification id: each once
     assert {(d["status"], d["attempts"]) for d in hooks.deliveries()} == {("delivered", 1)}
+
+
+# -- secrets at rest ------------------------------------------------------------------
+
+KEY = base64.b64encode(bytes(range(32))).decode()
+OTHER_KEY = base64.b64encode(bytes(range(1, 33))).decode()
+
+
+def secret_cells(engine: Engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT webhook_id, secret FROM ticketflow_webhooks"))
+        return {row[0]: row[1] for row in rows.all()}
+
+
+def test_with_a_cipher_key_the_table_holds_no_secret_and_deliveries_still_verify(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETFLOW_CIPHER_KEY", KEY)
+    clock = Clock(END)
+    with build_app(Settings(db=db_url), clock=SystemClock.frozen(END)) as app, \
+            receiving(Receiver(clock.unix)) as receiver, \
+            receiving(Receiver(clock.unix)) as second:
+        done_when_story(app, live=True)
+        engine = engine_for(db_url)
+        try:
+            cipher = app.event_log.mapper.cipher
+            assert cipher is not None
+            hooks = Webhooks(engine, clock, cipher)
+            hook, receiver.secret = hooks.add("personalysispro", receiver.url,
+                                              ["satisfaction_survey"])
+            other, second.secret = hooks.add("personalysispro", second.url)
+            cells = secret_cells(engine)
+            # sealed: neither secret, nor any part of it, is in the table
+            for webhook_id, secret in ((hook.webhook_id, receiver.secret),
+                                       (other.webhook_id, second.secret)):
+                assert cells[webhook_id].startswith("sealed:v1:")
+                assert secret not in cells[webhook_id]
+                assert secret.removeprefix("whsec_")[:16] not in str(cells)
+            # … yet the worker signs with the real one: the receiver checks every delivery
+            deliveries = worker(app, engine, clock)
+            try:
+                settle(deliveries, clock, rounds=2)
+            finally:
+                deliveries.close()
+            assert len(receiver.accepted) == 1 and receiver.badly_signed == 0
+            assert len(second.accepted) == len(EXPECTED) and second.badly_signed == 0
+            # a sealed secret copied onto another webhook's row does not open there
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE ticketflow_webhooks SET secret = :s"
+                                  " WHERE webhook_id = :w"),
+                             {"s": cells[hook.webhook_id], "w": other.webhook_id})
+            with pytest.raises(SecretKeyError, match="another webhook's secret"):
+                hooks.registered()
+            # without the key, or with another, nothing opens (and nothing is guessed)
+            with pytest.raises(SecretKeyError, match="set TICKETFLOW_CIPHER_KEY"):
+                Webhooks(engine, clock).registered()
+            wrong = StoreCipher(Environment(env={"CIPHER_KEY": OTHER_KEY}))
+            with pytest.raises(SecretKeyError, match="cannot be opened"):
+                Webhooks(engine, clock, wrong).registered()
+        finally:
+            engine.dispose()
+
+
+def test_a_secret_kept_in_clear_before_still_signs_and_a_store_without_a_key_keeps_them_so(
+        db_url: str) -> None:
+    engine = engine_for(db_url)
+    try:
+        hooks = Webhooks(engine, Clock(END))
+        hook, secret = hooks.add("personalysispro", "https://hooks.example.com/a")
+        assert secret_cells(engine) == {hook.webhook_id: secret}
+        sealing = Webhooks(engine, Clock(END),
+                           StoreCipher(Environment(env={"CIPHER_KEY": KEY})))
+        assert [w.secret for w in sealing.registered()] == [secret]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_webhooks_table_made_before_sealing_is_widened_for_sealed_secrets(
+        postgres_url: str) -> None:
+    engine = engine_for(postgres_url)
+    try:
+        with engine.begin() as conn:  # the table as the first release made it
+            conn.execute(text(
+                "CREATE TABLE ticketflow_webhooks (webhook_id VARCHAR(32) PRIMARY KEY,"
+                " tenant VARCHAR(200) NOT NULL, url TEXT NOT NULL, secret VARCHAR(80) NOT"
+                " NULL, rules TEXT NOT NULL, created_at VARCHAR(40) NOT NULL,"
+                " removed_at VARCHAR(40))"))
+        cipher = StoreCipher(Environment(env={"CIPHER_KEY": KEY}))
+        hooks = Webhooks(engine, Clock(END), cipher)
+        hook, secret = hooks.add("personalysispro", "https://hooks.example.com/a")
+        assert len(secret_cells(engine)[hook.webhook_id]) > 80
+        assert [w.secret for w in hooks.registered()] == [secret]
+    finally:
+        engine.dispose()

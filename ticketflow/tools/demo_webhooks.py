@@ -73,7 +73,7 @@ def deliver_notifications(app: TicketingApp, engine: Engine, since: datetime,
     """Deliver every notification of the store to a demo receiver; the report of the
     window, and what the receiver saw."""
     receiver = _Receiver(app)
-    webhooks = Webhooks(engine, app.clock)
+    webhooks = Webhooks(engine, app.clock, app.event_log.mapper.cipher)
     with _serving(receiver) as url:
         added = []
         for tenant in sorted(app.policies):
