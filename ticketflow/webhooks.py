@@ -20,7 +20,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
+import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -144,6 +146,63 @@ def check_url(url: str) -> str:
     return url
 
 
+class PrivateTarget(OSError):
+    """A webhook's host is (or resolves to) an address that is not public."""
+
+
+def public_address(address: str) -> bool:
+    """Whether an IP address is a public unicast one: not loopback, private, link-local
+    (cloud metadata at 169.254.169.254), shared, reserved, unspecified or multicast; an
+    IPv4 address written as IPv6 (::ffff:a.b.c.d) is judged as itself."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_target(url: str, private_targets: bool = False) -> str:
+    """`check_url`, and unless `private_targets` (an operator's
+    TICKETFLOW_WEBHOOK_ALLOW_PRIVATE=1), a host that is not plainly internal: an IP
+    address must be public, and `localhost` (or a name under it) is refused. A name is
+    judged again, by the addresses it resolves to, at every delivery (`public_connection`):
+    what it resolves to now says nothing of what it will resolve to then."""
+    check_url(url)
+    if private_targets:
+        return url
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    try:
+        public = public_address(host)
+    except ValueError:  # a name, not an address
+        public = not (host == "localhost" or host.endswith(".localhost"))
+    if not public:
+        raise WebhookError(f"{host} is not a public address: a webhook may not target the"
+                           " engine's own host or network (an operator allows it with"
+                           " TICKETFLOW_WEBHOOK_ALLOW_PRIVATE=1)")
+    return url
+
+
+def public_connection(address: tuple[str, int], timeout: Any = None,
+                      source_address: Any = None) -> socket.socket:
+    """`socket.create_connection` to a public address only: every address the host
+    resolves to must be public (else PrivateTarget), and the connection goes to one of
+    those very addresses (no second lookup that a rebinding name could answer otherwise)."""
+    host, port = address
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    for *_, sockaddr in found:
+        if not public_address(str(sockaddr[0])):
+            raise PrivateTarget(f"{host} resolves to {sockaddr[0]}, not a public address"
+                                " (an operator allows it with"
+                                " TICKETFLOW_WEBHOOK_ALLOW_PRIVATE=1)")
+    error: OSError = OSError(f"{host} resolves to no address")
+    for *_, sockaddr in found:
+        try:
+            return socket.create_connection((str(sockaddr[0]), int(sockaddr[1])), timeout,
+                                             source_address)
+        except OSError as exc:
+            error = exc
+    raise error
+
+
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """The `Ticketflow-Signature` header's value for a body sent at `timestamp`."""
     mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
@@ -229,14 +288,19 @@ class Webhooks:
     (`app.event_log.mapper.cipher`, from TICKETFLOW_CIPHER_KEY), which seals the secrets
     in the table; None keeps them in clear."""
 
-    def __init__(self, engine: Engine, clock: Clock, cipher: Cipher | None = None) -> None:
+    def __init__(self, engine: Engine, clock: Clock, cipher: Cipher | None = None, *,
+                 private_targets: bool = False) -> None:
+        """`private_targets`: URLs on loopback, private or link-local addresses may be
+        registered (TICKETFLOW_WEBHOOK_ALLOW_PRIVATE; `check_target`)."""
         self.engine, self.clock, self.cipher = engine, clock, cipher
+        self.private_targets = private_targets
         ensure_tables(engine)
 
     def add(self, tenant: str, url: str, rules: Iterable[str] = ()) -> tuple[Webhook, str]:
         """Register a URL; returns the webhook and its secret (shown once)."""
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-        webhook = Webhook("wh" + secrets.token_hex(8), tenant, check_url(url), secret,
+        url = check_target(url, self.private_targets)
+        webhook = Webhook("wh" + secrets.token_hex(8), tenant, url, secret,
                           tuple(dict.fromkeys(rules)), self.clock().isoformat(), None)
         with self.engine.begin() as conn:
             conn.execute(webhooks_table.insert().values(
@@ -255,6 +319,14 @@ class Webhooks:
             query = query.where(webhooks_table.c.removed_at.is_(None))
         with self.engine.connect() as conn:
             return [_webhook(row, self.cipher) for row in conn.execute(query).mappings()]
+
+    def get(self, webhook_id: str, tenant: str | None = None) -> Webhook:
+        """A registered webhook (of `tenant`): another tenant's is not found, like a
+        missing or removed one."""
+        found = [w for w in self.registered(tenant) if w.webhook_id == webhook_id]
+        if not found:
+            raise NotFound(f"webhook {webhook_id} not found")
+        return found[0]
 
     def remove(self, webhook_id: str, tenant: str | None = None) -> Webhook:
         """Stop delivering to it (its log stays); another tenant's is not found."""

@@ -53,9 +53,12 @@ def store(db_url: str) -> Iterator[tuple[TicketingApp, Engine]]:
         engine.dispose()
 
 
-def worker(app: TicketingApp, engine: Engine, clock: Clock, attempts: int = 4) -> DeliveryWorker:
+def worker(app: TicketingApp, engine: Engine, clock: Clock, attempts: int = 4
+           ) -> DeliveryWorker:
+    """The delivery worker as an operator who allowed private targets runs it (every
+    receiver here is on 127.0.0.1)."""
     return DeliveryWorker(app, engine, clock, max_attempts=attempts, first_delay=FIRST,
-                          rng=random.Random(7), timeout=5.0)
+                          rng=random.Random(7), timeout=5.0, private_targets=True)
 
 
 def step(deliveries: DeliveryWorker) -> int:
@@ -74,7 +77,7 @@ def test_a_failing_endpoint_gets_every_notification_once_it_answers_and_a_dead_o
         store: tuple[TicketingApp, Engine]) -> None:
     app, engine = store
     clock = Clock(END)
-    hooks = Webhooks(engine, clock)
+    hooks = Webhooks(engine, clock, private_targets=True)  # the receivers are on loopback
     with receiving(Receiver(clock.unix, fail_first=2)) as flaky, \
             receiving(Receiver(clock.unix, status=503)) as down, \
             receiving(Receiver(clock.unix)) as other_tenant:
@@ -114,7 +117,7 @@ def test_retries_back_off_exponentially_on_the_workers_clock(
         store: tuple[TicketingApp, Engine]) -> None:
     app, engine = store
     clock = Clock(END)
-    hooks = Webhooks(engine, clock)
+    hooks = Webhooks(engine, clock, private_targets=True)  # the receivers are on loopback
     with receiving(Receiver(clock.unix, status=503)) as down:
         hook, down.secret = hooks.add("personalysispro", down.url, ["satisfaction_survey"])
         deliveries = worker(app, engine, clock, attempts=3)
@@ -143,7 +146,7 @@ def test_retries_back_off_exponentially_on_the_workers_clock(
 def test_a_redirect_is_never_followed(store: tuple[TicketingApp, Engine]) -> None:
     app, engine = store
     clock = Clock(END)
-    hooks = Webhooks(engine, clock)
+    hooks = Webhooks(engine, clock, private_targets=True)  # the receivers are on loopback
     with receiving(Receiver(clock.unix, status=302)) as moved:
         _, moved.secret = hooks.add("personalysispro", moved.url, ["satisfaction_survey"])
         deliveries = worker(app, engine, clock, attempts=1)
@@ -159,7 +162,7 @@ def test_a_redirect_is_never_followed(store: tuple[TicketingApp, Engine]) -> Non
 def test_a_dead_letter_can_be_sent_again(store: tuple[TicketingApp, Engine]) -> None:
     app, engine = store
     clock = Clock(END)
-    hooks = Webhooks(engine, clock)
+    hooks = Webhooks(engine, clock, private_targets=True)  # the receivers are on loopback
     with receiving(Receiver(clock.unix, status=503)) as receiver:
         hook, receiver.secret = hooks.add("personalysispro", receiver.url,
                                           ["satisfaction_survey"])
@@ -192,7 +195,7 @@ def test_a_killed_delivery_worker_loses_nothing_and_doubles_nothing_after_dedupe
         store: tuple[TicketingApp, Engine]) -> None:
     app, engine = store
     clock = Clock(END)
-    hooks = Webhooks(engine, clock)
+    hooks = Webhooks(engine, clock, private_targets=True)  # the receivers are on loopback
     with receiving(Receiver(clock.unix)) as receiver:
         _, receiver.secret = hooks.add("personalysispro", receiver.url)
         killed = worker(app, engine, clock)
@@ -234,7 +237,7 @@ def test_with_a_cipher_key_the_table_holds_no_secret_and_deliveries_still_verify
         try:
             cipher = app.event_log.mapper.cipher
             assert cipher is not None
-            hooks = Webhooks(engine, clock, cipher)
+            hooks = Webhooks(engine, clock, cipher, private_targets=True)
             hook, receiver.secret = hooks.add("personalysispro", receiver.url,
                                               ["satisfaction_survey"])
             other, second.secret = hooks.add("personalysispro", second.url)
@@ -302,3 +305,59 @@ def test_a_webhooks_table_made_before_sealing_is_widened_for_sealed_secrets(
         assert [w.secret for w in hooks.registered()] == [secret]
     finally:
         engine.dispose()
+
+
+# -- SSRF ----------------------------------------------------------------------------------
+
+INTERNAL = ["http://127.0.0.1:8080/hook", "http://localhost/hook", "http://api.localhost/",
+            "http://10.0.0.5/hook", "http://192.168.1.1/", "http://172.16.0.1/",
+            "http://169.254.169.254/latest/meta-data/", "http://[::1]/hook",
+            "http://[::ffff:127.0.0.1]/hook", "http://[fe80::1]/", "http://0.0.0.0/",
+            "http://100.64.0.1/", "http://224.0.0.1/"]
+
+
+@pytest.mark.parametrize("url", INTERNAL)
+def test_a_webhook_on_the_engines_host_or_network_is_refused_unless_an_operator_allows_it(
+        sqlite_url: str, url: str) -> None:
+    engine = engine_for(sqlite_url)
+    try:
+        with pytest.raises(WebhookError, match="not a public address"):
+            Webhooks(engine, Clock(END)).add("personalysispro", url)
+        allowed, _ = Webhooks(engine, Clock(END), private_targets=True).add(
+            "personalysispro", url)
+        assert allowed.url == url
+    finally:
+        engine.dispose()
+
+
+def test_public_addresses_and_names_are_webhooks(sqlite_url: str) -> None:
+    engine = engine_for(sqlite_url)
+    try:
+        hooks = Webhooks(engine, Clock(END))
+        for url in ("https://hooks.example.com/a", "http://93.184.216.34/hook",
+                    "https://[2606:4700::1111]/hook"):
+            assert hooks.add("personalysispro", url)[0].url == url
+    finally:
+        engine.dispose()
+
+
+def test_a_name_that_resolves_to_loopback_is_never_posted_to_unless_allowed(
+        store: tuple[TicketingApp, Engine]) -> None:
+    app, engine = store
+    clock = Clock(END)
+    with receiving(Receiver(clock.unix)) as receiver:
+        # registered while allowed (or a name that pointed elsewhere then): the check at
+        # delivery judges the addresses the name resolves to now
+        url = receiver.url.replace("127.0.0.1", "localhost")
+        _, receiver.secret = Webhooks(engine, clock, private_targets=True).add(
+            "personalysispro", url, ["satisfaction_survey"])
+        guarded = DeliveryWorker(app, engine, clock, max_attempts=1, timeout=5.0)
+        try:
+            step(guarded)
+        finally:
+            guarded.close()
+    assert receiver.attempts == {}  # nothing reached it
+    (row,) = Webhooks(engine, clock).deliveries()
+    assert row["status"] == "dead"
+    assert "localhost resolves to" in row["last_error"]
+    assert "not a public address" in row["last_error"]
