@@ -24,6 +24,8 @@ webhook's secret (`ticketflow.webhooks.signature`).
 
 from __future__ import annotations
 
+import functools
+import http.client
 import logging
 import random
 import urllib.error
@@ -52,6 +54,7 @@ from ticketflow.webhooks import (
     check_url,
     deliveries_table,
     position_table,
+    public_connection,
     signature,
     utc_text,
 )
@@ -87,15 +90,45 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # a 3xx is an answer, not a place to go: never another host
 
 
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = public_connection
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = public_connection
+
+
+class _PublicHTTP(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPS(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_PublicHTTPSConnection, req)
+
+
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
+#: The same, connecting to public addresses only (`public_connection`): the default.
+_PUBLIC_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects,
+                                             _PublicHTTP, _PublicHTTPS)
 
 
-def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
-    """POST with a bounded timeout; no redirect is followed, no proxy is used."""
+def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float, *,
+              private_targets: bool = False) -> Answer:
+    """POST with a bounded timeout; no redirect is followed, no proxy is used; unless
+    `private_targets`, only to a host whose every address is public (SSRF: a webhook
+    never reaches the engine's own host, its network or a cloud metadata service, even
+    through a name that resolves there)."""
     check_url(url)  # never anything but http(s), whatever the table holds
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    opener = _OPENER if private_targets else _PUBLIC_OPENER
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             return Answer(response.status, None)
     except urllib.error.HTTPError as exc:
         where = exc.headers.get("Location") if 300 <= exc.code < 400 else None
@@ -117,14 +150,17 @@ class DeliveryWorker:
     """Delivers one store's notifications to its webhooks (see the module)."""
 
     def __init__(self, store: Store, engine: Engine, clock: Clock | None = None, *,
-                 post: Post = http_post, max_attempts: int = MAX_ATTEMPTS,
+                 post: Post | None = None, private_targets: bool = False,
+                 max_attempts: int = MAX_ATTEMPTS,
                  first_delay: timedelta = FIRST_DELAY, max_delay: timedelta = MAX_DELAY,
                  timeout: float = TIMEOUT_SECONDS, threads: int = 8,
                  rng: random.Random | None = None) -> None:
         self.store, self.engine = store, engine
         self.clock = clock or store.clock
-        self.webhooks = Webhooks(engine, self.clock)
-        self.post, self.timeout = post, timeout
+        self.webhooks = Webhooks(engine, self.clock, store.event_log.mapper.cipher,
+                                 private_targets=private_targets)
+        self.post = post or functools.partial(http_post, private_targets=private_targets)
+        self.timeout = timeout
         self.max_attempts, self.first_delay, self.max_delay = max_attempts, first_delay, max_delay
         self.rng = rng or random.Random()
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="webhook")

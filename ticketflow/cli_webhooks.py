@@ -57,7 +57,8 @@ def add_notification_report(kinds: Any, parents: list[argparse.ArgumentParser]) 
 
 
 def _webhooks(session: Session) -> Webhooks:
-    return Webhooks(session.engine, session.settings.clock)
+    return Webhooks(session.engine, session.settings.clock, session.app.event_log.mapper.cipher,
+                    private_targets=session.settings.webhook_private_targets)
 
 
 def cmd_webhooks_add(session: Session, args: argparse.Namespace) -> int:

@@ -145,7 +145,8 @@ def _connect(name: str, settings: Settings, opened: ExitStack, stop: threading.E
     if name == "notifications":  # webhook deliveries (SPEC §10)
         engine = engine_for(settings.db)
         opened.callback(engine.dispose)
-        deliveries = DeliveryWorker(app, engine)
+        deliveries = DeliveryWorker(app, engine,
+                                    private_targets=settings.webhook_private_targets)
         opened.callback(deliveries.close)
         return deliveries.run_once
     if name == "projections":

@@ -145,6 +145,22 @@ def require_keys_from_env() -> bool:
     return flag
 
 
+#: An operator's leave for webhooks on loopback, private or link-local addresses (SSRF).
+WEBHOOK_PRIVATE_ENV = "TICKETFLOW_WEBHOOK_ALLOW_PRIVATE"
+
+
+def webhook_private_targets_from_env() -> bool:
+    """TICKETFLOW_WEBHOOK_ALLOW_PRIVATE: 1/true/yes/on (or 0/false/no/off; unset: off)."""
+    text = os.environ.get(WEBHOOK_PRIVATE_ENV, "").strip().lower()
+    if not text:
+        return False
+    flag = _FLAGS.get(text)
+    if flag is None:
+        raise SettingsError(f"{WEBHOOK_PRIVATE_ENV}={text!r}: write 1 (webhooks may target"
+                            " loopback, private and link-local addresses) or 0")
+    return flag
+
+
 @dataclass(frozen=True)
 class Settings:
     db: str = DEFAULT_DB
@@ -161,6 +177,8 @@ class Settings:
     kafka_login: KafkaLogin | None = field(default_factory=kafka_login_from_env)
     #: Commands from support.commands must be signed with a key (SPEC §8).
     require_keys: bool = field(default_factory=require_keys_from_env)
+    #: Webhooks may target loopback, private and link-local addresses (SSRF guard off).
+    webhook_private_targets: bool = field(default_factory=webhook_private_targets_from_env)
 
     def kafka_config(self) -> dict[str, Any]:
         """kafka-python settings for this engine's clients (`kafka_client_config`)."""
@@ -179,6 +197,7 @@ class Settings:
             rate_limit=rate_limit_from_env(),
             kafka_login=kafka_login_from_env(),
             require_keys=require_keys_from_env(),
+            webhook_private_targets=webhook_private_targets_from_env(),
         )
 
 

@@ -17,9 +17,12 @@ from its own clock, so a captured delivery cannot be replayed later.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
+import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from eventsourcing.persistence import Cipher
 from sqlalchemy import (
     Column,
     Engine,
@@ -37,7 +41,9 @@ from sqlalchemy import (
     Text,
     and_,
     func,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
@@ -51,6 +57,8 @@ WEBHOOK_HEADER = "Ticketflow-Webhook-Id"
 #: A receiver refuses a signature whose timestamp is further than this from its clock.
 TOLERANCE_SECONDS = 300
 SECRET_PREFIX = "whsec_"
+#: A secret sealed with the store's cipher, as the table keeps it (see `seal`).
+SEALED_PREFIX = "sealed:v1:"
 MAX_URL_CHARS = 2000
 STATUSES = ("pending", "delivered", "dead")
 
@@ -60,7 +68,8 @@ webhooks_table = Table(
     Column("webhook_id", String(32), primary_key=True),
     Column("tenant", String(200), nullable=False, index=True),
     Column("url", Text, nullable=False),
-    Column("secret", String(80), nullable=False),  # HMAC needs it: kept, never shown again
+    # HMAC needs it: kept (sealed with the store's cipher where it has one), never shown again
+    Column("secret", Text, nullable=False),
     Column("rules", Text, nullable=False),  # comma-separated; empty: every rule
     Column("created_at", String(40), nullable=False),
     Column("removed_at", String(40)),
@@ -137,6 +146,63 @@ def check_url(url: str) -> str:
     return url
 
 
+class PrivateTarget(OSError):
+    """A webhook's host is (or resolves to) an address that is not public."""
+
+
+def public_address(address: str) -> bool:
+    """Whether an IP address is a public unicast one: not loopback, private, link-local
+    (cloud metadata at 169.254.169.254), shared, reserved, unspecified or multicast; an
+    IPv4 address written as IPv6 (::ffff:a.b.c.d) is judged as itself."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_target(url: str, private_targets: bool = False) -> str:
+    """`check_url`, and unless `private_targets` (an operator's
+    TICKETFLOW_WEBHOOK_ALLOW_PRIVATE=1), a host that is not plainly internal: an IP
+    address must be public, and `localhost` (or a name under it) is refused. A name is
+    judged again, by the addresses it resolves to, at every delivery (`public_connection`):
+    what it resolves to now says nothing of what it will resolve to then."""
+    check_url(url)
+    if private_targets:
+        return url
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    try:
+        public = public_address(host)
+    except ValueError:  # a name, not an address
+        public = not (host == "localhost" or host.endswith(".localhost"))
+    if not public:
+        raise WebhookError(f"{host} is not a public address: a webhook may not target the"
+                           " engine's own host or network (an operator allows it with"
+                           " TICKETFLOW_WEBHOOK_ALLOW_PRIVATE=1)")
+    return url
+
+
+def public_connection(address: tuple[str, int], timeout: Any = None,
+                      source_address: Any = None) -> socket.socket:
+    """`socket.create_connection` to a public address only: every address the host
+    resolves to must be public (else PrivateTarget), and the connection goes to one of
+    those very addresses (no second lookup that a rebinding name could answer otherwise)."""
+    host, port = address
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    for *_, sockaddr in found:
+        if not public_address(str(sockaddr[0])):
+            raise PrivateTarget(f"{host} resolves to {sockaddr[0]}, not a public address"
+                                " (an operator allows it with"
+                                " TICKETFLOW_WEBHOOK_ALLOW_PRIVATE=1)")
+    error: OSError = OSError(f"{host} resolves to no address")
+    for *_, sockaddr in found:
+        try:
+            return socket.create_connection((str(sockaddr[0]), int(sockaddr[1])), timeout,
+                                             source_address)
+        except OSError as exc:
+            error = exc
+    raise error
+
+
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """The `Ticketflow-Signature` header's value for a body sent at `timestamp`."""
     mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
@@ -158,10 +224,46 @@ def verify(secret: str, header: str, body: bytes, now: float,
     return hmac.compare_digest(expected, fields.get("v1", ""))
 
 
+class SecretKeyError(ValueError):
+    """A webhook's sealed secret cannot be opened: no cipher key, or not the right one."""
+
+
+def seal(cipher: Cipher | None, webhook_id: str, secret: str) -> str:
+    """A webhook's secret as the table keeps it: with a cipher (the store's, from
+    TICKETFLOW_CIPHER_KEY), `sealed:v1:` and base64 of its AES-GCM encryption of
+    "<webhook id>:<secret>" (so a sealed secret copied onto another webhook's row does
+    not open there); without one, the secret itself."""
+    if cipher is None:
+        return secret
+    sealed = cipher.encrypt(f"{webhook_id}:{secret}".encode())
+    return SEALED_PREFIX + base64.b64encode(sealed).decode("ascii")
+
+
+def unseal(cipher: Cipher | None, webhook_id: str, stored: str) -> str:
+    """The secret of a table row (`seal` undone). A secret kept in clear (a store
+    without a key, or a webhook added before secrets were sealed) is used as it is."""
+    if not stored.startswith(SEALED_PREFIX):
+        return stored
+    if cipher is None:
+        raise SecretKeyError(f"webhook {webhook_id}'s secret is sealed with the store's key:"
+                             " set TICKETFLOW_CIPHER_KEY")
+    try:
+        opened = cipher.decrypt(base64.b64decode(stored[len(SEALED_PREFIX):])).decode()
+    except ValueError:  # StoreCipher's CipherKeyError is one too
+        raise SecretKeyError(f"webhook {webhook_id}'s secret cannot be opened with"
+                             " TICKETFLOW_CIPHER_KEY (not the store's key, or the row was"
+                             " changed)") from None
+    owner, _, secret = opened.partition(":")
+    if owner != webhook_id:
+        raise SecretKeyError(f"webhook {webhook_id}'s row holds another webhook's secret")
+    return secret
+
+
 def ensure_tables(engine: Engine) -> None:
     for attempt in range(5):  # several processes creating them at once: losers retry
         try:
             metadata.create_all(engine, checkfirst=True)
+            _widen_secret(engine)
             return
         except (IntegrityError, OperationalError, ProgrammingError):
             if attempt == 4:
@@ -169,21 +271,41 @@ def ensure_tables(engine: Engine) -> None:
             time.sleep(0.05 * 2**attempt)
 
 
-class Webhooks:
-    """The webhooks of one store, and their delivery log."""
+def _widen_secret(engine: Engine) -> None:
+    """A table made before secrets were sealed held them in VARCHAR(80), too short for a
+    sealed one on PostgreSQL (SQLite does not enforce lengths): make it text."""
+    if engine.dialect.name != "postgresql":
+        return
+    column = next(c for c in inspect(engine).get_columns("ticketflow_webhooks")
+                  if c["name"] == "secret")
+    if getattr(column["type"], "length", None) is not None:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE ticketflow_webhooks ALTER COLUMN secret TYPE text"))
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
-        self.engine, self.clock = engine, clock
+
+class Webhooks:
+    """The webhooks of one store, and their delivery log. `cipher`: the store's
+    (`app.event_log.mapper.cipher`, from TICKETFLOW_CIPHER_KEY), which seals the secrets
+    in the table; None keeps them in clear."""
+
+    def __init__(self, engine: Engine, clock: Clock, cipher: Cipher | None = None, *,
+                 private_targets: bool = False) -> None:
+        """`private_targets`: URLs on loopback, private or link-local addresses may be
+        registered (TICKETFLOW_WEBHOOK_ALLOW_PRIVATE; `check_target`)."""
+        self.engine, self.clock, self.cipher = engine, clock, cipher
+        self.private_targets = private_targets
         ensure_tables(engine)
 
     def add(self, tenant: str, url: str, rules: Iterable[str] = ()) -> tuple[Webhook, str]:
         """Register a URL; returns the webhook and its secret (shown once)."""
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-        webhook = Webhook("wh" + secrets.token_hex(8), tenant, check_url(url), secret,
+        url = check_target(url, self.private_targets)
+        webhook = Webhook("wh" + secrets.token_hex(8), tenant, url, secret,
                           tuple(dict.fromkeys(rules)), self.clock().isoformat(), None)
         with self.engine.begin() as conn:
             conn.execute(webhooks_table.insert().values(
-                webhook_id=webhook.webhook_id, tenant=tenant, url=webhook.url, secret=secret,
+                webhook_id=webhook.webhook_id, tenant=tenant, url=webhook.url,
+                secret=seal(self.cipher, webhook.webhook_id, secret),
                 rules=",".join(webhook.rules), created_at=webhook.created_at))
         return webhook, secret
 
@@ -196,7 +318,15 @@ class Webhooks:
         if not removed:
             query = query.where(webhooks_table.c.removed_at.is_(None))
         with self.engine.connect() as conn:
-            return [_webhook(row) for row in conn.execute(query).mappings()]
+            return [_webhook(row, self.cipher) for row in conn.execute(query).mappings()]
+
+    def get(self, webhook_id: str, tenant: str | None = None) -> Webhook:
+        """A registered webhook (of `tenant`): another tenant's is not found, like a
+        missing or removed one."""
+        found = [w for w in self.registered(tenant) if w.webhook_id == webhook_id]
+        if not found:
+            raise NotFound(f"webhook {webhook_id} not found")
+        return found[0]
 
     def remove(self, webhook_id: str, tenant: str | None = None) -> Webhook:
         """Stop delivering to it (its log stays); another tenant's is not found."""
@@ -263,9 +393,10 @@ class Webhooks:
         return found
 
 
-def _webhook(row: Any) -> Webhook:
+def _webhook(row: Any, cipher: Cipher | None) -> Webhook:
     rules = tuple(rule for rule in row["rules"].split(",") if rule)
-    return Webhook(row["webhook_id"], row["tenant"], row["url"], row["secret"], rules,
+    return Webhook(row["webhook_id"], row["tenant"], row["url"],
+                   unseal(cipher, row["webhook_id"], row["secret"]), rules,
                    row["created_at"], row["removed_at"])
 
 

@@ -17,7 +17,9 @@ from pydantic import BaseModel
 
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.http import Served, serving
+from tests.support.receiver import Receiver, receiving
 from ticketflow.cli import main
+from ticketflow.consumers.webhooks import DeliveryWorker
 from ticketflow.http import models
 from ticketflow.projections.db import engine_for
 from ticketflow.schemas.commands import MAX_MESSAGE_BYTES
@@ -555,3 +557,117 @@ def test_a_rate_limit_setting_that_is_no_rate_is_refused(tmp_path: Path) -> None
 
     with pytest.raises(SettingsError, match="TICKETFLOW_RATE_LIMIT"):
         create_app(Settings(db=f"sqlite:///{tmp_path / 'x.db'}"), rate="fast")
+
+
+# -- webhooks (SPEC §10) ------------------------------------------------------------------
+
+
+@pytest.fixture
+def manager(http_api: Served) -> httpx.Client:
+    return http_api.client(http_api.key(PP, ("manager",)))
+
+
+def test_a_manager_registers_a_webhook_sees_its_secret_once_and_lists_and_removes_it(
+        http_api: Served, manager: httpx.Client) -> None:
+    added = manager.post("/v1/webhooks", json={"url": "https://hooks.example.com/support",
+                                               "rules": ["satisfaction_survey"]})
+    assert added.status_code == 201, added.text
+    body = models.WebhookCreated.model_validate(added.json())
+    assert body.secret.startswith("whsec_") and body.tenant == PP
+    assert body.rules == ["satisfaction_survey"] and body.removed_at is None
+    assert added.headers["location"] == f"/v1/webhooks/{body.webhook_id}"
+    assert added.headers["cache-control"] == "no-store"
+    one = shaped(models.Webhook, manager.get(f"/v1/webhooks/{body.webhook_id}"))
+    listed = shaped(models.WebhookList, manager.get("/v1/webhooks"))
+    assert listed["webhooks"] == [one] and one["url"] == "https://hooks.example.com/support"
+    assert body.secret not in manager.get("/v1/webhooks").text + str(one)  # shown once
+    # the store's delivery worker sees the same webhook, with the secret the answer gave
+    (stored,) = http_api.service.webhooks.registered(PP)
+    assert (stored.webhook_id, stored.secret) == (body.webhook_id, body.secret)
+    # a path served by a route per method names them all
+    wrong = problem(manager.put(f"/v1/webhooks/{body.webhook_id}"), 405, "method_not_allowed")
+    assert wrong and manager.put(f"/v1/webhooks/{body.webhook_id}").headers["allow"] == \
+        "DELETE, GET"
+    assert manager.put("/v1/webhooks").headers["allow"] == "GET, POST"
+    removed = manager.delete(f"/v1/webhooks/{body.webhook_id}")
+    assert removed.status_code == 204 and removed.content == b""
+    assert shaped(models.WebhookList, manager.get("/v1/webhooks")) == {"webhooks": []}
+    problem(manager.get(f"/v1/webhooks/{body.webhook_id}"), 404, "not_found")
+    problem(manager.delete(f"/v1/webhooks/{body.webhook_id}"), 404, "not_found")
+
+
+def test_another_tenants_webhook_is_answered_byte_for_byte_like_a_missing_one(
+        http_api: Served, manager: httpx.Client) -> None:
+    gb = http_api.client(http_api.key(GB, ("manager",)))
+    theirs = gb.post("/v1/webhooks", json={"url": "https://gb.example.com/hook"}).json()
+    path = f"/v1/webhooks/{theirs['webhook_id']}"
+    while_theirs = {"get": manager.get(path), "delete": manager.delete(path)}
+    assert manager.get("/v1/webhooks").json() == {"webhooks": []}  # not listed either
+    assert gb.get(path).status_code == 200  # the delete above removed nothing
+    assert gb.delete(path).status_code == 204
+    gone = {"get": manager.get(path), "delete": manager.delete(path)}  # now: missing
+    for method, response in while_theirs.items():
+        problem(response, 404, "not_found")
+        assert response.content == gone[method].content, method
+        assert _headers(response) == _headers(gone[method]), method
+
+
+@pytest.mark.parametrize("roles", [("customer",), ("agent",), ("customer", "agent")])
+def test_only_a_managers_key_may_register_list_or_remove_webhooks(
+        http_api: Served, manager: httpx.Client, roles: tuple[str, ...]) -> None:
+    hook = manager.post("/v1/webhooks", json={"url": "https://hooks.example.com/a"}).json()
+    other = http_api.client(http_api.key(PP, roles))
+    problem(other.post("/v1/webhooks", json={"url": "https://evil.example.com/"}),
+            403, "forbidden")
+    problem(other.get("/v1/webhooks"), 403, "forbidden")
+    problem(other.get(f"/v1/webhooks/{hook['webhook_id']}"), 403, "forbidden")
+    problem(other.delete(f"/v1/webhooks/{hook['webhook_id']}"), 403, "forbidden")
+    assert [w.webhook_id for w in http_api.service.webhooks.registered(PP)] == [
+        hook["webhook_id"]]  # nothing added, nothing removed
+    problem(http_api.client().get("/v1/webhooks"), 401, "unauthenticated")
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"url": "ftp://hooks.example.com/a"}, 400, "invalid_message"),
+    ({"url": "javascript:alert(1)"}, 400, "invalid_message"),
+    ({"url": "http://127.0.0.1:5432/"}, 400, "invalid_message"),  # SSRF: refused
+    ({"url": "http://169.254.169.254/latest/meta-data/"}, 400, "invalid_message"),
+    ({"url": "http://localhost:9092/"}, 400, "invalid_message"),
+    ({"url": "https://hooks.example.com/a", "rules": ["no_such_rule"]}, 422,
+     "policy_violation"),
+    ({"url": "https://hooks.example.com/a", "secret": "mine"}, 400, "invalid_message"),
+    ({"rules": []}, 400, "invalid_message"),
+    ({"url": "https://hooks.example.com/" + "a" * 2000}, 400, "invalid_message"),
+    ([], 400, "invalid_message"),
+])
+def test_a_webhook_that_cannot_be_registered_is_a_problem_and_nothing_is_added(
+        http_api: Served, manager: httpx.Client, body: Any, status: int, code: str) -> None:
+    problem(manager.post("/v1/webhooks", json=body), status, code)
+    problem(manager.post("/v1/webhooks", content=b"{not json"), 400, "invalid_message")
+    assert http_api.service.webhooks.registered() == []
+
+
+def test_a_webhook_registered_over_http_gets_deliveries_signed_with_the_secret_it_showed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETFLOW_WEBHOOK_ALLOW_PRIVATE", "1")  # the receiver: 127.0.0.1
+    with serving(f"sqlite:///{tmp_path / 'api.db'}") as served, \
+            receiving(Receiver(lambda: served.clock().timestamp())) as receiver:
+        manager = served.client(served.key(PP, ("customer", "agent", "manager")))
+        added = manager.post("/v1/webhooks", json={"url": receiver.url,
+                                                   "rules": ["escalated_first_level"]})
+        assert added.status_code == 201, added.text
+        receiver.secret = added.json()["secret"]
+        for raw in (create("m-1", "T-1"), act("m-2", "escalate", "T-1", 5,
+                                                level="first_level", reason="internal")):
+            assert manager.post("/v1/commands", content=raw).status_code == 201
+        worker = DeliveryWorker(served.service.app, served.service.engine, served.clock,
+                                private_targets=True, timeout=5.0)
+        try:
+            worker.run_once()
+            worker.drain()
+        finally:
+            worker.close()
+    assert receiver.badly_signed == 0
+    (document,) = receiver.accepted.values()
+    assert (document["rule"], document["ticket_id"]) == ("escalated_first_level", "T-1")
+    assert "internal" not in json.dumps(document)

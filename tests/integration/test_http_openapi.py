@@ -35,13 +35,15 @@ def test_every_v1_operation_needs_a_key_and_documents_its_problems() -> None:
         "type": "http", "scheme": "bearer", "description": doc["components"][
             "securitySchemes"]["key"]["description"]}
     v1 = [(path, op) for path, _, op in operations(doc) if path.startswith("/v1/")]
-    assert len(v1) == 11
+    assert len(v1) == 15
     for path, op in v1:
         assert op["security"] == [{"key": []}], path
         for status in ("400", "401", "429"):
             assert op["responses"][status]["content"] == {
                 PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}, (path, status)
-        assert "422" not in op["responses"] or path == "/v1/commands"
+        # policy_violation: a command's, or a webhook naming a rule its policy lacks
+        assert "422" not in op["responses"] or (path, "requestBody" in op) in {
+            ("/v1/commands", True), ("/v1/webhooks", True)}
 
 
 def test_the_operations_endpoints_need_no_key() -> None:

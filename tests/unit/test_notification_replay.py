@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.builders import POLICIES, T0, create_payload
-from tests.support.notifications import END, EXPECTED, done_when_story, listed, send
+from tests.support.notifications import END, EXPECTED, H, M, done_when_story, listed, send
 from ticketflow.application import TicketingApp
 from ticketflow.clock import SystemClock
 from ticketflow.notifications import recorded, replayed
@@ -49,6 +49,33 @@ def test_firing_again_records_nothing_twice() -> None:
     before = list(recorded(app.event_log))
     assert Timers(app).fire_until(END) == []
     assert list(recorded(app.event_log)) == before
+
+
+def test_a_command_dated_at_an_updates_due_instant_after_the_timer_fired_it_keeps_the_update(
+) -> None:
+    """The race docs/decisions.md describes: live, the timer fires the update due at T
+    when the clock reaches T, and a resolve dated T arriving after it is still accepted
+    (same instant as the last fact); late (no timer), the resolve at T comes first and
+    the update at T is no longer due. Replay follows the late order."""
+    due = T0 + 24 * H  # update 1: Tue 09:00 New York (management since Mon 17:00)
+    runs = {}
+    for name, timer_ran in (("live", True), ("late", False)):
+        app = engine()
+        send(app, 1, "create_ticket", T0, "customer", create_payload(), actor="u-42")
+        send(app, 2, "acknowledge", T0 + 10 * M, "agent", {})
+        Timers(app).fire_until(T0 + 12 * H)  # the breach escalates to management
+        if timer_ran:
+            assert [o.status for o in Timers(app).fire_until(due)] == ["accepted"]
+        assert send(app, 3, "resolve", due, "agent", {"resolution": "done"}) == "accepted"
+        Timers(app).fire_until(END)
+        runs[name] = (list(recorded(app.event_log)),
+                      replayed(app.event_log, app.policy_store, "personalysispro", "T-1", END))
+    (live, live_replay), (late, late_replay) = runs["live"], runs["late"]
+    updates = [d for d in live if d["rule"] == "management_update"]
+    assert [(d["at"], d["audience"]) for d in updates] == [
+        (due.isoformat(), "customer"), (due.isoformat(), "account_manager")]
+    assert [d for d in live if d["rule"] != "management_update"] == late
+    assert live_replay == late_replay == late
 
 
 step = st.tuples(

@@ -19,9 +19,11 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ticketflow import metrics
@@ -47,7 +49,8 @@ log = logging.getLogger("ticketflow.http")
 TITLE = "ticketflow"
 VERSION = "1"
 DESCRIPTION = """The HTTP API of ticketflow (SPEC §9): commands in, tickets, timelines, SLA
-clocks, reports, the event history and tamper evidence out.
+clocks, reports, the event history and tamper evidence out; a tenant's webhooks for its
+notifications registered (with a manager's key).
 
 Every `/v1` request carries a key: `Authorization: Bearer <secret>` (`ticketflow keys
 create`). A key bounds what its commands may say (tenant, roles, actor) and confines
@@ -68,7 +71,8 @@ def create_app(settings: Settings, *, app: TicketingApp | None = None,
     owned = app is None
     write = build_app(settings, clock) if app is None else app
     engine = engine_for(settings.db)
-    door = Service(write, engine, keys or Keys(engine, clock), rates, clock)
+    door = Service(write, engine, keys or Keys(engine, clock), rates, clock,
+                   private_targets=settings.webhook_private_targets)
     api = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, docs_url=None,
                   redoc_url=None, on_shutdown=[door.close if owned else engine.dispose])
     api.state.service = door
@@ -121,15 +125,26 @@ async def _invalid(_: Request, exc: Exception) -> Response:
     return Problem(400, "invalid_message", found or "invalid request").response()
 
 
-async def _http(_: Request, exc: Exception) -> Response:
+async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         return Problem(404, "not_found", "no such resource").response()
     if exc.status_code == 405:
         return Problem(405, "method_not_allowed", "this resource does not take that"
-                       " method", exc.headers).response()
+                       " method", {**(exc.headers or {}), **_allow(request)}).response()
     return Problem(exc.status_code, "invalid_message", str(exc.detail),
                    exc.headers).response()
+
+
+def _allow(request: Request) -> dict[str, str]:
+    """`Allow` for a path served by several routes (one per method, as FastAPI makes
+    them: GET and DELETE /v1/webhooks/{id}): every method of every route of the path,
+    where Starlette names the first route's only."""
+    methods: set[str] = set()
+    for route in (*v1.routes, *ops.routes):
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return {"Allow": ", ".join(sorted(methods))} if methods else {}
 
 
 async def _ambiguous(_: Request, exc: Exception) -> Response:

@@ -265,3 +265,37 @@ class Verification(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+class WebhookIn(BaseModel):
+    """A webhook to register: where the key's tenant's notifications go (SPEC §10)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000, description="an http:// or https:// URL on a public"
+                     " address (docs/notifications.md, Webhooks)")
+    rules: list[str] = Field([], max_length=100, description="the notification rules it"
+                             " wants (of the tenant's policy); none: every rule")
+
+
+class Webhook(BaseModel):
+    """A registered webhook, as `ticketflow webhooks list --json` shows it: never its
+    secret."""
+
+    webhook_id: str
+    tenant: str
+    url: str
+    rules: list[str]
+    created_at: str
+    removed_at: str | None
+
+
+class WebhookCreated(Webhook):
+    """A webhook just registered, with its secret: shown this once, never again."""
+
+    secret: str = Field(description="whsec_…: the HMAC-SHA256 key of the"
+                        " Ticketflow-Signature header of every delivery")
+
+
+class WebhookList(BaseModel):
+    webhooks: list[Webhook]

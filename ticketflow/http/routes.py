@@ -9,9 +9,10 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -274,6 +275,62 @@ def get_verify(request: Request, key: Caller,
     and the snapshots and timeline rows served in the events' place. 200 either way:
     `ok` says whether anything is broken."""
     return JSONResponse(answers.verification(service(request).queries(key).verify(ticket)))
+
+
+# -- webhooks (SPEC §10) ------------------------------------------------------------------
+
+WEBHOOK_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": models.WebhookIn.model_json_schema()}}}}
+WebhookId = Annotated[str, Path(max_length=64, description="the webhook's id (wh…)")]
+#: An answer holding a webhook's secret is never kept by a cache on the way.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@v1.post("/webhooks", status_code=201, response_model=models.WebhookCreated,
+         openapi_extra=WEBHOOK_BODY, summary="Register a webhook",
+         responses=problems(403, 413, 422))
+async def post_webhook(request: Request, key: Caller) -> Response:
+    """Register a URL for the key's tenant's notifications (a key with the role
+    `manager`; else 403). The answer holds the webhook's secret, shown this once: every
+    delivery is signed with it (docs/notifications.md). The URL must be http(s) on a
+    public address (400); `rules` must be rules of the tenant's policy (422)."""
+    bodies.declared_length(request.headers.get("content-length"))
+    body = await bodies.bounded(request.stream())
+    try:
+        wanted = models.WebhookIn.model_validate_json(body)
+    except ValidationError as exc:
+        found = "; ".join(f"{'.'.join(str(part) for part in error['loc']) or 'body'}:"
+                          f" {error['msg']}" for error in exc.errors()[:10])
+        raise Problem(400, "invalid_message", found) from None
+    webhook, secret = await run_in_threadpool(service(request).add_webhook, key,
+                                              wanted.url, wanted.rules)
+    location = f"/v1/webhooks/{quote(webhook.webhook_id, safe='')}"
+    return JSONResponse({**webhook.as_dict(), "secret": secret}, 201,
+                        headers={"Location": location, **NO_STORE})
+
+
+@v1.get("/webhooks", response_model=models.WebhookList, responses=problems(403))
+def get_webhooks(request: Request, key: Caller) -> Response:
+    """The key's tenant's webhooks (a `manager` key), oldest first, never a secret."""
+    found = service(request).list_webhooks(key)
+    return JSONResponse({"webhooks": [webhook.as_dict() for webhook in found]})
+
+
+@v1.get("/webhooks/{webhook_id}", response_model=models.Webhook, responses=problems(403, 404))
+def get_webhook(request: Request, key: Caller, webhook_id: WebhookId) -> Response:
+    """One of the key's tenant's webhooks; another tenant's is answered exactly like a
+    missing one (404)."""
+    return JSONResponse(service(request).get_webhook(key, webhook_id).as_dict())
+
+
+@v1.delete("/webhooks/{webhook_id}", status_code=204, response_class=Response,
+           responses={204: {"description": "removed: nothing more is delivered to it"},
+                      **problems(403, 404)})
+def delete_webhook(request: Request, key: Caller, webhook_id: WebhookId) -> Response:
+    """Remove a webhook of the key's tenant: nothing more is delivered to it and its
+    pending deliveries die (its delivery log stays). Another tenant's is 404."""
+    service(request).remove_webhook(key, webhook_id)
+    return Response(status_code=204)
 
 
 # -- operations (no key) ----------------------------------------------------------------

@@ -23,14 +23,20 @@ from sqlalchemy import Engine, text
 from ticketflow import metrics
 from ticketflow.application import Outcome, TicketingApp
 from ticketflow.clock import Clock
+from ticketflow.domain.errors import Forbidden
 from ticketflow.domain.receipt import Oversized
+from ticketflow.http.problems import Problem
 from ticketflow.http.rates import RateLimits
 from ticketflow.keys import Key, Keys
 from ticketflow.projections.runner import Projector
 from ticketflow.queries import Progress, Queries, ReadModels
+from ticketflow.webhooks import Webhook, WebhookError, Webhooks
 
 #: A group commit stops taking requests once it holds this many commands.
 GROUP_MESSAGES = 500
+#: The role a key needs to register, list and remove its tenant's webhooks
+#: (docs/decisions.md, "Notifications").
+WEBHOOK_ROLE = "manager"
 
 
 @dataclass
@@ -93,8 +99,10 @@ class GroupCommit:
 
 class Service:
     def __init__(self, app: TicketingApp, engine: Engine, keys: Keys, rates: RateLimits,
-                 clock: Clock) -> None:
+                 clock: Clock, *, private_targets: bool = False) -> None:
         self.app, self.engine, self.keys, self.rates, self.clock = app, engine, keys, rates, clock
+        self.webhooks = Webhooks(engine, clock, app.event_log.mapper.cipher,
+                                 private_targets=private_targets)
         self._writer = GroupCommit(app)
         self._catching_up = threading.Lock()
         self._projector: Projector | None = None
@@ -134,6 +142,37 @@ class Service:
     def _catch_up(self, run: Callable[[Progress], int]) -> int:
         with self._catching_up:
             return run(lambda _: None)
+
+    # -- webhooks (SPEC §10), the key's tenant's, for a manager's key ------------------
+
+    def _webhooks_for(self, key: Key) -> Webhooks:
+        if WEBHOOK_ROLE not in key.roles:
+            raise Forbidden(f"key {key.key_id} may act as {', '.join(key.roles)}; webhooks"
+                            f" are registered with a key of the role {WEBHOOK_ROLE}")
+        return self.webhooks
+
+    def add_webhook(self, key: Key, url: str, rules: Sequence[str]) -> tuple[Webhook, str]:
+        """Register a webhook for the key's tenant; the webhook and its secret."""
+        webhooks = self._webhooks_for(key)
+        known = self.app.policies[key.tenant].notifications.rules
+        unknown = sorted(set(rules) - set(known))
+        if unknown:
+            raise Problem(422, "policy_violation", f"no rule {', '.join(unknown)} in"
+                          f" {key.tenant}'s policy; its rules: {', '.join(sorted(known))}")
+        try:
+            return webhooks.add(key.tenant, url, rules)
+        except WebhookError as exc:
+            raise Problem(400, "invalid_message", f"url: {exc}") from None
+
+    def list_webhooks(self, key: Key) -> list[Webhook]:
+        return self._webhooks_for(key).registered(key.tenant)
+
+    def get_webhook(self, key: Key, webhook_id: str) -> Webhook:
+        """Another tenant's webhook is not found, exactly like a missing one."""
+        return self._webhooks_for(key).get(webhook_id, key.tenant)
+
+    def remove_webhook(self, key: Key, webhook_id: str) -> None:
+        self._webhooks_for(key).remove(webhook_id, key.tenant)
 
     def ready(self) -> None:
         """Raise unless the store answers (a query on the event store's database, and
