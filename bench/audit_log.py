@@ -160,6 +160,9 @@ def proofs(events: int, tickets: int = 20) -> Figures:
         plain_seconds, rows = _best(lambda: _plain_read(app), rounds=2)
         ours_seconds, findings = _best(lambda: audit(app, head.text(), key.public_key()),
                                        rounds=2)
+        library_seconds, _ = _best(lambda: _library_read(app), rounds=1)
+        alone_seconds, _ = _best(lambda: audit(app, head.text(), key.public_key(),
+                                               workers=1), rounds=1)
     return {
         "leaves": head.size, "events": count, "history": path.name,
         "checkpoint": {"ours_ms": round(1000 * head_seconds, 2),
@@ -173,7 +176,10 @@ def proofs(events: int, tickets: int = 20) -> Figures:
                                       round(rows / plain_seconds, 1), "rows/s", goal=0.5,
                                       rows=rows, ours_seconds=round(ours_seconds, 1),
                                       baseline_seconds=round(plain_seconds, 1),
-                                      findings=len(findings)),
+                                      findings=len(findings),
+                                      one_process_seconds=round(alone_seconds, 1),
+                                      library_pages_baseline_seconds=round(
+                                          library_seconds, 1)),
     }
 
 
