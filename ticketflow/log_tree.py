@@ -32,6 +32,8 @@ LOG_TOPIC = get_topic(MerkleLog.Appended)
 
 #: The keyword of a save (`events.put`, `recorder.insert_events`) that carries its leaves.
 LOG_APPEND = "log_append"
+#: A record as `record_rows` reads it: (notification id, version, topic, state).
+RecordRow = tuple[int, int, str, bytes]
 #: Levels the head query looks at: a log of up to 2**48 leaves.
 LEVELS = 48
 
@@ -76,6 +78,16 @@ class TreeStatements:
                           f" ORDER BY idx DESC LIMIT 1")
         self.positions = (f"SELECT originator_version AS version, {position} AS id"
                           f" FROM {events} WHERE originator_id = {mark}")
+        self.events, self.position = events, position
+
+    def rows(self, topics: int) -> str:
+        """A page of records of some topics in recording order, as bare tuples (id,
+        version, topic, state): `verify --checkpoint` reads a store's worth."""
+        marks = ", ".join([self.mark] * topics)
+        return (f"SELECT {self.position}, originator_version, topic, state"
+                f" FROM {self.events} WHERE {self.position} >= {self.mark}"
+                f" AND {self.position} <= {self.mark} AND topic IN ({marks})"
+                f" ORDER BY {self.position} LIMIT {self.mark}")
 
     def nodes(self, count: int) -> str:
         """`count` nodes by (level, index): a join, one primary-key read each (SQLite
@@ -204,6 +216,16 @@ class LoggedSQLiteRecorder(SQLiteProcessRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(self.tree.leaves_at(len(wanted)), wanted)
             return {r["position"]: (r["idx"], bytes(r["hash"])) for r in c.fetchall()}
+
+    def record_rows(self, start: int, stop: int, topics: Sequence[str],
+                    limit: int) -> list[RecordRow]:
+        """Up to `limit` records of `topics` from notification id `start` to `stop`, as
+        tuples: no `Notification` (nor UUID) made per row."""
+        with self.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None  # this cursor's rows as tuples (the pool's are Rows)
+            cursor.execute(self.tree.rows(len(topics)), [start, stop, *topics, limit])
+            return cursor.fetchall()
 
     def event_positions(self, stream: UUID) -> dict[int, int]:
         """Where each version of a stream is stored (its notification id)."""

@@ -13,7 +13,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
 
 from ticketflow.domain.merkle import Node
@@ -21,6 +21,7 @@ from ticketflow.log_tree import (
     LOG_APPEND,
     LOG_TOPIC,
     LogAppend,
+    RecordRow,
     TreeStatements,
     check_backfill,
     head_of,
@@ -92,6 +93,13 @@ class LoggedPostgresRecorder(PostgresProcessRecorder):
             return {}
         rows = self._rows(self.tree.leaves_at(len(wanted)), wanted)
         return {r["position"]: (r["idx"], bytes(r["hash"])) for r in rows}
+
+    def record_rows(self, start: int, stop: int, topics: Sequence[str],
+                    limit: int) -> list[RecordRow]:
+        with self.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self.tree.rows(len(topics)), [start, stop, *topics, limit])
+            return [(r[0], r[1], r[2], bytes(r[3])) for r in curs.fetchall()]
 
     def event_positions(self, stream: UUID) -> dict[int, int]:
         return {r["version"]: r["id"] for r in self._rows(self.tree.positions, (stream,))}

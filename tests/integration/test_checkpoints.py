@@ -12,20 +12,27 @@ import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid5
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.persistence import StoredEvent
 from kafka import KafkaConsumer
 
 from tests.support.builders import T0, command_line, create_payload, created, ctx, policy_for
 from tests.support.checkpoints import PP, Signed, keys
-from ticketflow.audit_log import LOG_TOPIC, AuditLog
+from ticketflow.audit_log import LOG_TOPIC, AuditLog, fast_leaf
 from ticketflow.bootstrap import build_app
+from ticketflow.checkpoint_verification import audit, checkpoint
 from ticketflow.cli import main
+from ticketflow.domain.audit_log import event_leaf
+from ticketflow.domain.chain import chain_hash
 from ticketflow.domain.merkle import StoredTree, Tree
 from ticketflow.domain.receipt import receipt_uuid
-from ticketflow.domain.streams import stream_uuid
+from ticketflow.domain.streams import envelope_from_state, stream_uuid
 from ticketflow.domain.ticket import Ticket
+from ticketflow.log_tree import LOG_APPEND
 from ticketflow.settings import Settings
 from ticketflow.verification import verify_store
 
@@ -273,3 +280,52 @@ def test_a_checkpoint_is_published_to_kafka_when_configured(
         consumer.close()
     assert record.value.decode() == signed.checkpoint.read_text()
     assert dict(record.headers)["size"] == b"5"
+
+
+def test_leaves_recomputed_in_several_processes_name_the_same_changes(
+        signed: Signed) -> None:
+    signed.rows.edit("T-1", 2, b"original words", b"altered words!")
+    signed.rows.delete("T-1", 4)
+    key = Ed25519PrivateKey.generate()
+    with build_app(Settings(db=signed.url)) as app:
+        head = checkpoint(app, key, T0).text()
+        signed.rows.edit("T-1", 3, b'"role":"agent"', b'"role":"admin"')
+        alone = audit(app, head, key.public_key(), workers=1)
+        assert {("edited", f"{PP}/T-1@2"), ("edited", f"{PP}/T-1@3"),
+                ("deleted", f"{PP}/T-1@4")} <= {(f.problem, f.event) for f in alone}
+        for workers in (2, 3):  # the first shares read by spawned processes
+            assert audit(app, head, key.public_key(), workers=workers) == alone
+
+
+def test_an_event_holding_a_float_is_checked_as_canonical_json(signed: Signed) -> None:
+    """orjson writes 0.00001 where json.dumps (the canonical JSON) writes 1e-05: the fast
+    leaf of such an event misses and is recomputed canonically, not called changed."""
+    key = Ed25519PrivateKey.generate()
+    with build_app(Settings(db=signed.url)) as app:
+        record = app.recorder.select_events(stream_uuid("ticket", PP, "T-2"), limit=1)[0]
+        state = app.event_log.decode(record)
+        stream = stream_uuid("ticket", PP, "T-8")
+        state.update(ticket_id="T-8", event_id=str(uuid5(stream, "1")), hash="",
+                     data={**state["data"], "score": 1e-05})
+        envelope = envelope_from_state(record.topic, 1, state)
+        state["hash"] = chain_hash("", envelope)
+        stored = StoredEvent(originator_id=stream, originator_version=1, topic=record.topic,
+                             state=app.mapper.transcoder.encode(state))
+        envelope = app.event_log.envelope_of(stored)
+        entry, append = app.audit_log.entry([(0, envelope)], T0, genesis=False,
+                                            check_roots=True)
+        app.recorder.insert_events([stored, app.mapper.to_stored_event(entry)],
+                                   **{LOG_APPEND: append})
+        fast = fast_leaf(record.topic.rsplit(".", 1)[-1], 1, stored.state)
+        assert fast is not None and fast != event_leaf(envelope)
+        log = AuditLog(app.event_log)
+        exact = [leaf.leaf for leaf in log.stored()]
+        assert exact == log.logged().leaves
+        quick = log.recomputed().leaves  # audit recomputes those missing from the log
+        assert [n for n, leaf in enumerate(quick) if leaf != exact[n]] == [len(exact) - 1]
+        head = checkpoint(app, key, T0).text()
+        assert audit(app, head, key.public_key()) == []
+        written = b"1e-05" if b"1e-05" in stored.state else b"0.00001"
+        signed.rows.edit("T-8", 1, written, written.replace(b"1", b"2"))
+        assert [(f.problem, f.event) for f in audit(app, head, key.public_key())][:1] == [
+            ("edited", f"{PP}/T-8@1")]
