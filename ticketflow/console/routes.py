@@ -110,6 +110,7 @@ def console_router(services: ConsoleServices) -> APIRouter:
             ("/sign-in", "GET", console.sign_in_form), ("/sign-in", "POST", console.sign_in),
             ("/sign-out", "POST", console.sign_out), ("/tickets", "GET", console.tickets),
             ("/ticket", "GET", console.ticket), ("/ticket/state", "GET", console.ticket_state),
+            ("/ticket/chain", "GET", console.ticket_chain),
             ("/ticket/commands", "POST", console.ticket_command),
             ("/dashboards", "GET", console.dashboards),
             ("/what-if", "GET", console.what_if_form), ("/what-if", "POST", console.what_if),
@@ -228,6 +229,25 @@ class _Console:
             return self.not_found(session, f"No ticket {ticket_id!r}.")
         return page("_state.html", session=session, **context)
 
+    def ticket_chain(self, request: Request) -> Response:
+        """The ticket's chain verified (every event, snapshot and timeline row of it,
+        and the store's receipts): loaded after the ticket's first screen, which it
+        would otherwise hold up as the ticket grows."""
+        session = self.signed_in(request)
+        if session is None:
+            return self.to_sign_in(request)
+        ticket_id = request.query_params.get("id", "")
+        try:
+            with self.services.serial:
+                queries = self.services.queries(session.key)
+                last = int(queries.ticket(ticket_id)[0].version)
+                findings = queries.verify(ticket_id)
+        except NotFound:
+            return self.not_found(session, f"No ticket {ticket_id!r}.")
+        name = "_chain.html" if request.headers.get("HX-Request") else "chain.html"
+        return page(name, session=session, title=f"Chain of ticket {ticket_id}",
+                    ticket_id=ticket_id, findings=findings, last=last)
+
     def ticket_command(self, request: Request, form: Form) -> Response:
         session = self.signed_in(request)
         if session is None:
@@ -263,7 +283,6 @@ class _Console:
             timeline, held = queries.timeline(ticket_id, after=start, limit=TIMELINE_PAGE)
             before = (queries.timeline(ticket_id, after=start - 1, limit=1)[0].events
                       if start > 0 else [])
-            findings = queries.verify(ticket_id)
             sla = queries.sla(ticket_id, explain=True)
             as_of = self.state_context(session, ticket_id, last)
         zone = state["timezone"]
@@ -274,7 +293,7 @@ class _Console:
         events = list(zip(timeline.events, previous, strict=False))
         return {"ticket_id": ticket_id, "state": state, "last": last, "timeline": timeline,
                 "events": events,
-                "after": start, "held": held, "findings": findings, "sla": sla,
+                "after": start, "held": held, "sla": sla,
                 "clocks": clocks, "zone": zone, "local": local,
                 "actions": actions(state["status"], session.key),
                 "page_size": TIMELINE_PAGE, **as_of}
