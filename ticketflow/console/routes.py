@@ -50,6 +50,11 @@ CSRF_HEADER = "X-CSRF-Token"
 #: The role that makes a key an operator's: it may retry its tenant's parked events.
 OPERATOR_ROLE = "manager"
 TIMELINE_PAGE = 50
+#: The dashboards, each also on a page of its own: (path, title), and its series.
+DASHBOARDS = {"sla": "SLA compliance", "volume": "Volume", "times": "Times",
+              "satisfaction": "CSAT, NPS and self-service"}
+SERIES = {"sla": sla_series, "volume": volume_series, "times": times_series,
+          "satisfaction": satisfaction_series}
 MAX_FORM_BYTES = 64 * 1024
 #: Scripts and styles only from the console's own files; nothing framed, nothing sent
 #: elsewhere. Inline scripts, styles and event handlers never run.
@@ -113,6 +118,7 @@ def console_router(services: ConsoleServices) -> APIRouter:
             ("/ticket/chain", "GET", console.ticket_chain),
             ("/ticket/commands", "POST", console.ticket_command),
             ("/dashboards", "GET", console.dashboards),
+            ("/dashboards/{name}", "GET", console.dashboard),
             ("/what-if", "GET", console.what_if_form), ("/what-if", "POST", console.what_if),
             ("/operations", "GET", console.operations),
             ("/operations/retry", "POST", console.retry_parked)):
@@ -331,9 +337,27 @@ class _Console:
             times_by = times_rows(queries, window)
         return page("dashboards.html", session=session, title="Dashboards", window=window,
                     sla=sla, volume=volume, satisfaction=satisfaction, times=times,
-                    times_by=times_by,
+                    times_by=times_by, only=None, dashboards=DASHBOARDS.items(),
                     charts={"sla": sla, "volume": volume, "satisfaction": satisfaction,
                             "times": times})
+
+    def dashboard(self, request: Request, name: str) -> Response:
+        """One dashboard on its own page (the same section as on the dashboards'),
+        asking only its own reports."""
+        session = self.signed_in(request)
+        if session is None:
+            return self.to_sign_in(request)
+        if name not in DASHBOARDS:
+            return self.not_found(session, f"No dashboard {name!r}.")
+        window = _window(request.query_params, self.services.clock().date())
+        context: dict[str, Any] = {}
+        with self.services.serial:
+            queries = self.services.queries(session.key)
+            if name == "times":
+                context["times_by"] = times_rows(queries, window)
+            context[name] = SERIES[name](queries, window)
+        return page("dashboard.html", session=session, title=DASHBOARDS[name], window=window,
+                    only=name, charts={name: context[name]}, **context)
 
     def what_if_form(self, request: Request) -> Response:
         session = self.signed_in(request)
