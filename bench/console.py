@@ -8,10 +8,9 @@ of the answer (its status line and headers) and to its last byte. Every request 
 signed in (the console's session cookie; the API's bearer key), every page rendered
 whole by Jinja2 as a browser would get it. Each page alternates with its JSON
 endpoint in the same run, `rounds` turns after one warm-up each; each side's best
-turn and median are kept. The ratio is JSON responses/s ÷ page responses/s inverted
-the usual way (`compared`: page rate ÷ JSON rate, higher is better, 1.0 = as fast as
-the JSON). Goal (issue #16): every page's first screen ≤ 300 ms at these sizes, and
-flat in the ticket's length.
+turn and median are kept. The ratio is `compared`'s: the page's responses/s ÷ the
+JSON endpoint's (higher is better; 1.0 = as fast as the JSON). Goal (issue #16):
+every page's first screen ≤ 300 ms at these sizes, and flat in the ticket's length.
 
 - **Ticket page** (`/ui/ticket?id=…`): tickets of 10, 1,000 and 50,000 events (created,
   acknowledged, then customer comments a millisecond apart, `apply_batch` and the
@@ -34,8 +33,8 @@ flat in the ticket's length.
   "now" does not move between runs.
 
 The stores are built once and cached in ~/.cache/ticketflow/bench
-(TICKETFLOW_BENCH_CACHE); the history's build is the expensive part (once, ~10 min on
-two cores).
+(TICKETFLOW_BENCH_CACHE); the history is the expensive part (once: ~10 min to build
+and ~5 min to project on two shared cores).
 """
 
 from __future__ import annotations
