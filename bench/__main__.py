@@ -1,7 +1,8 @@
 """`python -m bench`: every benchmark, each figure beside its same-run baseline, as JSON.
 
-    python -m bench [--only write,audit_log,relay,projections,latency,growth,long_ticket,http]
-                    [--events N]
+    python -m bench [--only write,audit_log,relay,projections,latency,growth,long_ticket,http,
+                            console]
+                    [--events N] [--console-events N]
 
 Progress goes to stderr, the JSON document to stdout. The services (a private
 PostgreSQL cluster and Kafka broker) are started here and stopped at the end; large
@@ -16,6 +17,7 @@ from contextlib import ExitStack
 
 from bench import (
     audit_log,
+    console,
     dataset,
     growth,
     http,
@@ -28,7 +30,7 @@ from bench import (
 from bench.common import Figures, emit, kafka, machine, postgres, say
 
 BENCHMARKS = ("write", "audit_log", "relay", "projections", "latency", "growth", "long_ticket",
-              "http")
+              "http", "console")
 
 
 def main() -> int:
@@ -44,6 +46,9 @@ def main() -> int:
     parser.add_argument("--http-rate", type=int, default=200,
                         help="commands per second of the HTTP benchmark's steady load"
                         " (default 200)")
+    parser.add_argument("--console-events", type=int, default=console.HISTORY_EVENTS,
+                        help="events of the history the console's dashboards read"
+                        " (default 1,000,000: ~100 k tickets)")
     args = parser.parse_args()
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(BENCHMARKS))
@@ -82,6 +87,8 @@ def main() -> int:
         if "http" in chosen and fresh_pg:
             results["http"] = http.run({"sqlite": write.sqlite_maker(), "postgresql": fresh_pg},
                                        rate=args.http_rate)
+        if "console" in chosen:
+            results["console"] = console.run(args.console_events)
     document["seconds"] = round(time.perf_counter() - started, 1)
     say(f"done in {document['seconds']} s")
     emit(document)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from ticketflow.domain.errors import NotFound
 from ticketflow.domain.ticket import Ticket
@@ -103,6 +103,27 @@ def envelopes(conn: Connection, t: Tables, tenant: str, ticket_id: str, *, after
 def timeline(conn: Connection, t: Tables, tenant: str, ticket_id: str) -> list[dict[str, Any]]:
     """The tenant's ticket's envelopes in version order; NotFound if it has none."""
     return list(envelopes(conn, t, tenant, ticket_id))
+
+
+def version_at(conn: Connection, t: Tables, tenant: str, ticket_id: str,
+               as_of: datetime) -> int:
+    """The last version of the tenant's ticket in its timeline that occurred at or before
+    `as_of` (0: none did). occurred_at never goes backwards within a ticket, so this is
+    a binary search over the versions: about log2(versions) reads of one row each,
+    whatever the ticket's length (a version the timeline lacks is skipped to the next
+    one it holds)."""
+    c = t.timeline.c
+    mine = (c.tenant == tenant, c.ticket_id == ticket_id)
+    low, high = 0, conn.execute(select(func.max(c.version)).where(*mine)).scalar() or 0
+    while low < high:  # versions ≤ low occurred by as_of; versions > high after it
+        middle = (low + high + 1) // 2
+        found = conn.execute(select(c.version, c.occurred_at).where(*mine, c.version >= middle)
+                             .order_by(c.version).limit(1)).first()
+        if found is not None and datetime.fromisoformat(found.occurred_at) <= as_of:
+            low = found.version
+        else:
+            high = middle - 1
+    return low
 
 
 def ticket_as_of(conn: Connection, t: Tables, tenant: str, ticket_id: str,

@@ -445,6 +445,30 @@ def test_the_times_dashboard_gives_the_times_reports_numbers(
     shot(page, tmp_path, "times")
 
 
+def test_each_dashboard_opens_on_a_page_of_its_own_with_the_same_numbers(
+        page: Page, url: str, store: ConsoleStore) -> None:
+    since, until = (T0 - timedelta(days=1)).date(), (T0 + timedelta(days=21)).date()
+    sign_in(page, url, store.manager_secret)
+    page.goto(f"{url}/ui/dashboards?from={since}&to={until}&by=week")
+    together = {name: page.get_by_role("table", name=name).inner_text()
+                for name in ("SLA compliance by week", "Volume by week", "Times by week",
+                             "Satisfaction by week")}
+    for link, table, chart in (("SLA compliance", "SLA compliance by week", "chart-sla"),
+                               ("Volume", "Volume by week", "chart-volume"),
+                               ("Times", "Times by week", "chart-times"),
+                               ("CSAT, NPS and self-service", "Satisfaction by week",
+                                "chart-satisfaction")):
+        page.goto(f"{url}/ui/dashboards?from={since}&to={until}&by=week")
+        page.locator(".dashboard-links").get_by_role("link", name=link, exact=True).click()
+        expect(page.get_by_role("heading", level=1, name=link)).to_be_visible()
+        assert page.get_by_role("table", name=table).inner_text() == together[table]
+        assert page.locator("section.dashboard").count() == 1
+        assert painted_pixels(page, chart) > 1000, chart
+        assert page.get_by_label("From").input_value() == str(since)
+    page.goto(f"{url}/ui/dashboards/nothing")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+
+
 POLICIES = Path(__file__).resolve().parents[2] / "domain" / "policies"
 
 
@@ -567,6 +591,7 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
     sign_in(page, url, store.agent_secret)
     pages = {"tickets": "/ui/tickets", "ticket": "/ui/ticket?id=T-5",
              "resolved ticket": "/ui/ticket?id=T-1", "dashboards": "/ui/dashboards",
+             "one dashboard": "/ui/dashboards/times", "chain": "/ui/ticket/chain?id=T-5",
              "what-if": "/ui/what-if",
              "operations": "/ui/operations", "not found": "/ui/ticket?id=nope"}
     for name, path in pages.items():

@@ -15,9 +15,17 @@ from hypothesis import strategies as st
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
+from ticketflow.domain.errors import NotFound
 from ticketflow.projections.db import engine_for
 from ticketflow.projections.runner import Projector
-from ticketflow.projections.timeline import DEFAULT_LIMIT, MAX_LIMIT, timeline_page
+from ticketflow.projections.timeline import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    ticket_as_of,
+    timeline_page,
+    version_at,
+)
+from ticketflow.queries import Queries, ReadModels
 from ticketflow.settings import Settings
 
 EVENTS = 57
@@ -137,3 +145,41 @@ def test_an_unknown_ticket_is_not_found_on_any_page(
         assert (code, json.loads(out)["error"]["code"]) == (1, "not_found")
     code, out = timeline(sqlite_url, capsys, "P-5", "--after", "9", "--json")
     assert (code, json.loads(out)) == (0, {"events": [], "next": None})
+
+
+def test_a_long_ticket_as_of_any_instant_is_its_timelines_fold(tmp_path: Any) -> None:
+    """`Queries.ticket(as_of=…)` finds the version by a search over the timeline and
+    loads it from its snapshot: at every instant (before, at and between events, with
+    several events at one instant) it equals the fold of the timeline's rows and the
+    event store's own fold by instant."""
+    url = f"sqlite:///{tmp_path / 'ticketflow.db'}"
+    ticket = "A-1"
+    with build_app(Settings(db=url)) as app:
+        app.apply(command_line(f"{ticket}-c", "create_ticket", ticket, T0, "customer",
+                               create_payload()))
+        app.apply(command_line(f"{ticket}-a", "acknowledge", ticket,
+                               T0 + timedelta(seconds=1), "agent", {}))
+        outcomes = app.apply_batch([  # three comments an instant, past two snapshots
+            command_line(f"{ticket}-{n}", "add_comment", ticket,
+                         T0 + timedelta(seconds=2 + n // 3), "customer",
+                         {"body": f"comment {n}", "visibility": "public"})
+            for n in range(240)])
+        assert {o.status for o in outcomes} == {"accepted"}
+        projector = Projector(app, engine_for(url))
+        projector.catch_up()
+        queries = Queries(app, ReadModels(app, engine_for(url), projector=projector))
+        instants = [T0 + timedelta(seconds=s) for s in range(84)]
+        probes = [T0 - timedelta(seconds=1), *instants,
+                  *(at + timedelta(milliseconds=500) for at in instants[::7]),
+                  T0 + timedelta(days=3)]
+        with projector.engine.connect() as conn:
+            for at in probes:
+                if at < T0:
+                    with pytest.raises(NotFound, match="did not exist yet"):
+                        queries.ticket(ticket, as_of=at)
+                    continue
+                found, _ = queries.ticket(ticket, as_of=at)
+                folded = ticket_as_of(conn, projector.t, "personalysispro", ticket, at)
+                assert found.state() == folded.state() == app.load_ticket(ticket, at).state()
+                assert found.version == version_at(conn, projector.t, "personalysispro",
+                                                   ticket, at)

@@ -50,6 +50,11 @@ CSRF_HEADER = "X-CSRF-Token"
 #: The role that makes a key an operator's: it may retry its tenant's parked events.
 OPERATOR_ROLE = "manager"
 TIMELINE_PAGE = 50
+#: The dashboards, each also on a page of its own: (path, title), and its series.
+DASHBOARDS = {"sla": "SLA compliance", "volume": "Volume", "times": "Times",
+              "satisfaction": "CSAT, NPS and self-service"}
+SERIES = {"sla": sla_series, "volume": volume_series, "times": times_series,
+          "satisfaction": satisfaction_series}
 MAX_FORM_BYTES = 64 * 1024
 #: Scripts and styles only from the console's own files; nothing framed, nothing sent
 #: elsewhere. Inline scripts, styles and event handlers never run.
@@ -110,8 +115,10 @@ def console_router(services: ConsoleServices) -> APIRouter:
             ("/sign-in", "GET", console.sign_in_form), ("/sign-in", "POST", console.sign_in),
             ("/sign-out", "POST", console.sign_out), ("/tickets", "GET", console.tickets),
             ("/ticket", "GET", console.ticket), ("/ticket/state", "GET", console.ticket_state),
+            ("/ticket/chain", "GET", console.ticket_chain),
             ("/ticket/commands", "POST", console.ticket_command),
             ("/dashboards", "GET", console.dashboards),
+            ("/dashboards/{name}", "GET", console.dashboard),
             ("/what-if", "GET", console.what_if_form), ("/what-if", "POST", console.what_if),
             ("/operations", "GET", console.operations),
             ("/operations/retry", "POST", console.retry_parked)):
@@ -228,6 +235,25 @@ class _Console:
             return self.not_found(session, f"No ticket {ticket_id!r}.")
         return page("_state.html", session=session, **context)
 
+    def ticket_chain(self, request: Request) -> Response:
+        """The ticket's chain verified (every event, snapshot and timeline row of it,
+        and the store's receipts): loaded after the ticket's first screen, which it
+        would otherwise hold up as the ticket grows."""
+        session = self.signed_in(request)
+        if session is None:
+            return self.to_sign_in(request)
+        ticket_id = request.query_params.get("id", "")
+        try:
+            with self.services.serial:
+                queries = self.services.queries(session.key)
+                last = int(queries.ticket(ticket_id)[0].version)
+                findings = queries.verify(ticket_id)
+        except NotFound:
+            return self.not_found(session, f"No ticket {ticket_id!r}.")
+        name = "_chain.html" if request.headers.get("HX-Request") else "chain.html"
+        return page(name, session=session, title=f"Chain of ticket {ticket_id}",
+                    ticket_id=ticket_id, findings=findings, last=last)
+
     def ticket_command(self, request: Request, form: Form) -> Response:
         session = self.signed_in(request)
         if session is None:
@@ -263,7 +289,6 @@ class _Console:
             timeline, held = queries.timeline(ticket_id, after=start, limit=TIMELINE_PAGE)
             before = (queries.timeline(ticket_id, after=start - 1, limit=1)[0].events
                       if start > 0 else [])
-            findings = queries.verify(ticket_id)
             sla = queries.sla(ticket_id, explain=True)
             as_of = self.state_context(session, ticket_id, last)
         zone = state["timezone"]
@@ -274,7 +299,7 @@ class _Console:
         events = list(zip(timeline.events, previous, strict=False))
         return {"ticket_id": ticket_id, "state": state, "last": last, "timeline": timeline,
                 "events": events,
-                "after": start, "held": held, "findings": findings, "sla": sla,
+                "after": start, "held": held, "sla": sla,
                 "clocks": clocks, "zone": zone, "local": local,
                 "actions": actions(state["status"], session.key),
                 "page_size": TIMELINE_PAGE, **as_of}
@@ -312,9 +337,27 @@ class _Console:
             times_by = times_rows(queries, window)
         return page("dashboards.html", session=session, title="Dashboards", window=window,
                     sla=sla, volume=volume, satisfaction=satisfaction, times=times,
-                    times_by=times_by,
+                    times_by=times_by, only=None, dashboards=DASHBOARDS.items(),
                     charts={"sla": sla, "volume": volume, "satisfaction": satisfaction,
                             "times": times})
+
+    def dashboard(self, request: Request, name: str) -> Response:
+        """One dashboard on its own page (the same section as on the dashboards'),
+        asking only its own reports."""
+        session = self.signed_in(request)
+        if session is None:
+            return self.to_sign_in(request)
+        if name not in DASHBOARDS:
+            return self.not_found(session, f"No dashboard {name!r}.")
+        window = _window(request.query_params, self.services.clock().date())
+        context: dict[str, Any] = {}
+        with self.services.serial:
+            queries = self.services.queries(session.key)
+            if name == "times":
+                context["times_by"] = times_rows(queries, window)
+            context[name] = SERIES[name](queries, window)
+        return page("dashboard.html", session=session, title=DASHBOARDS[name], window=window,
+                    only=name, charts={name: context[name]}, **context)
 
     def what_if_form(self, request: Request) -> Response:
         session = self.signed_in(request)

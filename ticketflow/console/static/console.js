@@ -56,6 +56,9 @@
     var source = root.querySelector("#chart-data");
     if (!source) { return; }
     var data = JSON.parse(source.textContent);
+    ["sla", "volume", "times", "satisfaction"].forEach(function (name) {
+      data[name] = data[name] || [];  // a dashboard's own page has its series only
+    });
     var pick = function (rows, f) { return rows.map(f); };
     var labels = pick(data.sla, function (r) { return r.period; });
     line(root.querySelector("#chart-sla"), labels, [
