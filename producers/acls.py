@@ -4,8 +4,9 @@ SPEC §8: who may write support.commands is the broker's business. On a broker w
 authorizer and `allow.everyone.if.no.acl.found=false` (docs/security.md), a principal may
 do only what these grant:
 
-- `engine` (`ticketflow serve` / `worker`): read the commands, write the events and dead
-  letters, read the events (projections), create the three topics if missing, and
+- `engine` (`ticketflow serve` / `worker`): read the commands, write the events, dead
+  letters and notifications, read the events (projections), create its four topics if
+  missing, and
   commit offsets in its consumer groups (every group named `ticketflow-…`);
 - `sender` (a service that publishes commands): write support.commands, nothing else;
 - `reader` (a service trusted with every tenant's events): read support.ticket-events
@@ -60,8 +61,10 @@ def grants(role: str, topics: Topics | None = None, prefix: str = "",
                 (topic, named.ticket_events, LITERAL, read),
                 (topic, named.ticket_events, LITERAL, write),
                 (topic, named.dead_letter, LITERAL, write),
+                (topic, named.notifications, LITERAL, write),
                 *[(topic, name, LITERAL, create)
-                  for name in (named.commands, named.ticket_events, named.dead_letter)],
+                  for name in (named.commands, named.ticket_events, named.dead_letter,
+                               named.notifications)],
                 (group, group_prefix, PREFIXED, read)]
     if role == "sender":
         return [(topic, named.commands, LITERAL, write)]

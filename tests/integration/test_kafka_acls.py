@@ -63,7 +63,7 @@ def test_a_service_with_write_on_the_commands_topic_publishes_and_one_without_is
     assert _visible(sasl_kafka, "email-gateway", topics) == {topics.commands}
     assert _visible(sasl_kafka, "intruder", topics) == set()
     assert _visible(sasl_kafka, "admin", topics) == {
-        topics.commands, topics.ticket_events, topics.dead_letter}
+        topics.commands, topics.ticket_events, topics.dead_letter, topics.notifications}
     assert len(read_topic(sasl_kafka.bootstrap, topics.commands, expected=2, timeout=5,
                           **sasl_kafka.client_options())) == 1
 
@@ -131,7 +131,8 @@ def test_the_engine_runs_with_only_its_acls_and_never_logs_its_password(
 def _topics_exist(admin: dict[str, object], topics: Topics) -> bool:
     client = KafkaAdminClient(**admin)
     try:
-        return {topics.commands, topics.ticket_events, topics.dead_letter} <= \
+        return {topics.commands, topics.ticket_events, topics.dead_letter,
+                topics.notifications} <= \
             set(client.list_topics())
     finally:
         client.close()
