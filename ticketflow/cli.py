@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 
 from ticketflow import cli_views as views
 from ticketflow import confinement, render
-from ticketflow.application import TicketingApp
+from ticketflow.application import Outcome, TicketingApp
 from ticketflow.bootstrap import build_app, load_policies
 from ticketflow.bundles import BundleError, verify_bundle
 from ticketflow.checkpoints import (
@@ -329,6 +329,19 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                            help="mean, p50, p90 minutes to first response and resolution")
     cmd.set_defaults(handler=cmd_report_times)
 
+    cmd = sub.add_parser("suggest", parents=[common, _scope("its articles are searched")],
+                         help="up to 5 knowledge-base articles for a user's text, best first")
+    cmd.add_argument("text", help="what the user wrote (plain words, never search syntax)")
+    cmd.set_defaults(handler=cmd_suggest)
+
+    cmd = kinds.add_parser("topics", parents=[common, period],
+                           help="recurring ticket topics, flagged when no article covers them")
+    cmd.set_defaults(handler=cmd_report_topics)
+
+    cmd = kinds.add_parser("articles", parents=[common, period],
+                           help="each article's views, deflections, links and CSAT")
+    cmd.set_defaults(handler=cmd_report_articles)
+
     cmd = sub.add_parser("parked", parents=[common, _scope()],
                          help="events the read models could not apply, held back")
     cmd.add_argument("--retry", action="store_true", help="apply them again, in order")
@@ -391,12 +404,37 @@ def cmd_apply(session: Session, args: argparse.Namespace) -> int:
             applied = iter(app.apply_batch([line for line, no in zip(batch, refused,
                                                                      strict=True) if not no],
                                            bounds=key))
-            for refusal in refused:
-                outcome = refusal or next(applied)
-                any_rejected |= outcome.status == "rejected"
-                print(render.json_text(outcome.as_dict()))
+            outcomes = [refusal or next(applied) for refusal in refused]
+            for answer in _with_suggestions(session, batch, outcomes):
+                any_rejected |= answer["status"] == "rejected"
+                print(render.json_text(answer))
             sys.stdout.flush()
     return 1 if any_rejected else 0
+
+
+def _with_suggestions(session: Session, batch: list[bytes | Oversized],
+                      outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """The outcomes as printed; an accepted create_ticket's carries `suggestions`, the
+    ids of up to 5 of its tenant's articles for its subject and description, from
+    the read models caught up after the batch, if they are in use: `apply` never
+    makes them (an encrypted store stays without plaintext; docs/decisions.md)."""
+    answers = [outcome.as_dict() for outcome in outcomes]
+    created = [(answer, line) for answer, line, outcome in zip(answers, batch, outcomes,
+                                                                strict=True)
+               if outcome.status == "accepted" and outcome.events[:1] == ["TicketCreated"]]
+    if not created:
+        return answers
+    searching = session.read_models.in_use()
+    if searching:
+        session.read_models.refresh()
+    for answer, line in created:
+        answer["suggestions"] = []
+        if searching:
+            command = json.loads(line if isinstance(line, bytes) else b"{}")
+            text = f"{command['payload']['subject']}\n{command['payload'].get('description', '')}"
+            found = session.queries.suggest(text, command["tenant"])
+            answer["suggestions"] = [s["article_id"] for s in found["suggestions"]]
+    return answers
 
 
 def _batches(stream: IO[bytes], size: int) -> Iterator[list[bytes | Oversized]]:
@@ -633,6 +671,44 @@ def cmd_report_times(session: Session, args: argparse.Namespace) -> int:
     else:
         views.times("counted minutes to first response / resolution (n, mean, p50, p90)",
                     result["rows"])
+    return 0
+
+
+def cmd_report_topics(session: Session, args: argparse.Namespace) -> int:
+    result = session.queries.report_topics(args.since.date(), args.until.date())
+    if args.json:
+        views.json_out(result)
+        return 0
+    views.rows("recurring ticket topics (candidate: no article covers it)",
+               result["categories"], ("tenant", "category", "subcategory", "tickets",
+                                      "previous", "trend", "articles", "candidate"))
+    views.rows("frequent words in ticket subjects", result["terms"],
+               ("tenant", "term", "tickets", "previous", "trend", "article", "candidate"))
+    return 0
+
+
+def cmd_report_articles(session: Session, args: argparse.Namespace) -> int:
+    result = session.queries.report_articles(args.since.date(), args.until.date())
+    if args.json:
+        views.json_out(result)
+        return 0
+    views.rows("knowledge-base articles: effectiveness", result["rows"],
+               ("tenant", "article_id", "title", "shown", "viewed", "deflections",
+                "deflection_rate", "links", "resolved_links", "csat_responses",
+                "csat_percent"))
+    return 0
+
+
+def cmd_suggest(session: Session, args: argparse.Namespace) -> int:
+    """Up to 5 of the tenant's articles for a user's text (SPEC §11)."""
+    if session.scope.tenant is None:
+        raise SettingsError(f"name the tenant whose articles to search: --tenant T (or"
+                            f" {TENANT_ENV})")
+    result = session.queries.suggest(args.text)
+    if args.json:
+        views.json_out(result)
+    else:
+        views.rows("suggested articles", result["suggestions"], ("rank", "article_id", "title"))
     return 0
 
 

@@ -18,15 +18,18 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from ticketflow.bundles import make_bundle
 from ticketflow.checkpoint_verification import LogFinding, audit, checkpoint
 from ticketflow.checkpoints import Checkpoint
-from ticketflow.domain.errors import NotFound
+from ticketflow.domain.errors import Forbidden, InvalidMessage, NotFound
 from ticketflow.domain.policy import Policy
 from ticketflow.domain.ticket import Ticket
 from ticketflow.event_log import CommandOutcome, Store
+from ticketflow.projections import search
+from ticketflow.projections.db import tables
+from ticketflow.projections.kb_reports import articles_report, topics_report
 from ticketflow.projections.reports import (
     satisfaction_report,
     sla_report,
@@ -38,6 +41,8 @@ from ticketflow.projections.timeline import DEFAULT_LIMIT, Page, ticket_as_of, t
 from ticketflow.verification import verify_store
 
 Progress = Callable[[int], None]
+#: create_ticket's outcome and `ticketflow suggest` give at most this many (SPEC §11).
+SUGGESTIONS = 5
 PolicyOf = Callable[[dict[str, Any]], Policy | None]
 
 
@@ -75,6 +80,18 @@ class ReadModels:
         if self._projector is None:
             self._projector = Projector(self.store, self.engine)
         return self._projector
+
+    def in_use(self) -> bool:
+        """Whether the read models exist (a read, `replay` or a projection worker made
+        them); nothing here makes them."""
+        return self._projector is not None or inspect(self.engine).has_table(
+            tables().positions.name)
+
+    def refresh(self) -> Projector:
+        """Caught up again now, quietly (after the caller wrote events itself)."""
+        self.projector.catch_up()
+        self._current = True
+        return self.projector
 
     def caught_up(self) -> Projector:
         projector = self.projector
@@ -247,7 +264,55 @@ class Queries:
         return {"from": since.isoformat(), "to": until.isoformat(),
                 "tenant": self.scope.tenant, "rows": rows}
 
+    # -- knowledge base (SPEC §11) ------------------------------------------------------
+
+    def suggest(self, text: str, tenant: str | None = None,
+                limit: int = SUGGESTIONS) -> dict[str, Any]:
+        """Up to `limit` (at most 5) of the tenant's articles for a user's text, best
+        first, ranked by the database's full-text search (`projections/search.py`).
+        The tenant is the scope's; an operator names it. A user's text is only words:
+        never search syntax, whatever it holds."""
+        owner = self._one_tenant(tenant)
+        projector = self.read_models.caught_up()
+        with projector.engine.connect() as conn:
+            found = search.search(conn, projector.t.kb_articles.name, owner, text,
+                                  max(0, min(limit, SUGGESTIONS)))
+        return {"tenant": owner, "terms": search.terms(text), "suggestions": found}
+
+    def report_topics(self, since: date, until: date) -> dict[str, Any]:
+        """Recurring ticket topics in [since, until) and whether an article covers them."""
+        projector = self.read_models.caught_up()
+        with projector.engine.connect() as conn:
+            report = topics_report(conn, projector.t, since=since, until=until,
+                                   tenant=self.scope.tenant)
+        return {"from": since.isoformat(), "to": until.isoformat(),
+                "tenant": self.scope.tenant, **report}
+
+    def report_articles(self, since: date, until: date) -> dict[str, Any]:
+        """Each article's effectiveness in [since, until): views, deflections, links,
+        CSAT of the tickets that linked it."""
+        projector = self.read_models.caught_up()
+        with projector.engine.connect() as conn:
+            rows = articles_report(conn, projector.t, since=since, until=until,
+                                   tenant=self.scope.tenant)
+        return {"from": since.isoformat(), "to": until.isoformat(),
+                "tenant": self.scope.tenant, "rows": rows}
+
+    def _one_tenant(self, tenant: str | None) -> str:
+        """The tenant a question is about: the scope's (a confined caller asking about
+        another is refused as forbidden), or the one the operator names."""
+        if self.scope.tenant is not None:
+            if tenant not in (None, self.scope.tenant):
+                raise Forbidden(f"this caller is confined to tenant {self.scope.tenant!r}")
+            return self.scope.tenant
+        if tenant is None:
+            raise InvalidMessage("name the tenant (--tenant): articles are per tenant")
+        if tenant not in self.store.policy_store.policies:
+            raise NotFound(f"no tenant {tenant!r}")
+        return tenant
+
     def _recorded_policy(self, row: dict[str, Any]) -> Policy | None:
         """The policy version a read-model row's ticket was created under."""
         return self.store.policy_store.policy_version(row["policy_id"], row["policy_version"],
                                                       row["policy_hash"])
+
