@@ -17,10 +17,11 @@ import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import PersistenceError
@@ -50,6 +51,7 @@ from ticketflow.producers.checkpoints import publish_checkpoint
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import engine_for
+from ticketflow.projections.periods import BY, quarter, year
 from ticketflow.projections.replay import rebuild
 from ticketflow.projections.timeline import DEFAULT_LIMIT, MAX_LIMIT
 from ticketflow.queries import Progress, Queries, ReadModels, Scope
@@ -302,37 +304,49 @@ def _add_audit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """Reports from the read models, and their rebuild."""
     report = sub.add_parser("report", help="reports from the read models")
-    kinds = report.add_subparsers(title="reports", metavar="REPORT")
+    kinds = report.add_subparsers(title="reports", metavar="REPORT", dest="report")
     period = argparse.ArgumentParser(add_help=False)
     period.add_argument("--from", dest="since", type=instant, required=True)
     period.add_argument("--to", dest="until", type=instant, required=True)
     period.add_argument("--tenant")
+    period.add_argument("--timezone", type=_zone, default=UTC, metavar="ZONE",
+                        help="periods of --by in this IANA zone (default UTC)")
 
     cmd = kinds.add_parser("sla", parents=[common, period],
                            help="SLA compliance by tenant × plan × priority")
     cmd.add_argument("--as-of", type=instant,
                      help="evaluate at this instant (default: --to, or now if earlier)")
     cmd.add_argument("--policy", type=Path, help="also re-evaluate under this policy file")
+    cmd.add_argument("--by", choices=BY, help="by period of the due instant too")
     cmd.set_defaults(handler=cmd_report_sla)
 
     cmd = kinds.add_parser("volume", parents=[common, period],
                            help="created, resolved, closed and backlog by period")
-    cmd.add_argument("--by", choices=("day", "week"), default="week")
+    cmd.add_argument("--by", choices=BY, default="week")
     cmd.set_defaults(handler=cmd_report_volume)
 
     cmd = kinds.add_parser("satisfaction", parents=[common, period],
                            help="CSAT, NPS and self-service success by period")
-    cmd.add_argument("--by", choices=("day", "week"), default="week")
+    cmd.add_argument("--by", choices=BY, default="week")
     cmd.set_defaults(handler=cmd_report_satisfaction)
 
     cmd = kinds.add_parser("times", parents=[common, period],
                            help="mean, p50, p90 minutes to first response and resolution")
+    cmd.add_argument("--by", choices=BY, help="by period of the met instant too")
     cmd.set_defaults(handler=cmd_report_times)
 
     cmd = sub.add_parser("suggest", parents=[common, _scope("its articles are searched")],
                          help="up to 5 knowledge-base articles for a user's text, best first")
     cmd.add_argument("text", help="what the user wrote (plain words, never search syntax)")
     cmd.set_defaults(handler=cmd_suggest)
+
+    cmd = kinds.add_parser("review", parents=[common],
+                           help="the quarterly service review, or the annual one (SPEC §12)")
+    which = cmd.add_mutually_exclusive_group(required=True)
+    which.add_argument("--quarter", help="e.g. 2026Q4: its three months")
+    which.add_argument("--year", help="e.g. 2026: its four quarters")
+    cmd.add_argument("--tenant")
+    cmd.set_defaults(handler=cmd_report_review)
 
     cmd = kinds.add_parser("topics", parents=[common, period],
                            help="recurring ticket topics, flagged when no article covers them")
@@ -628,7 +642,8 @@ def cmd_sla(session: Session, args: argparse.Namespace) -> int:
 
 def cmd_report_sla(session: Session, args: argparse.Namespace) -> int:
     what_if = load_policy_file(args.policy) if args.policy else None
-    result = session.queries.report_sla(args.since, args.until, args.as_of, what_if)
+    result = session.queries.report_sla(args.since, args.until, args.as_of, what_if,
+                                        by=args.by, zone=args.timezone)
     if args.json:
         views.json_out(result)
         return 0
@@ -640,7 +655,15 @@ def cmd_report_sla(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+def _utc_days(args: argparse.Namespace) -> None:
+    """Volume, satisfaction and self-service are counted by UTC day in their read models."""
+    if args.timezone is not UTC:
+        raise SettingsError(f"report {args.report} counts by UTC day (its read model keeps"
+                            " days, not instants): drop --timezone")
+
+
 def cmd_report_volume(session: Session, args: argparse.Namespace) -> int:
+    _utc_days(args)
     result = session.queries.report_volume(args.since.date(), args.until.date(), args.by)
     if args.json:
         views.json_out(result)
@@ -652,6 +675,7 @@ def cmd_report_volume(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_report_satisfaction(session: Session, args: argparse.Namespace) -> int:
+    _utc_days(args)
     result = session.queries.report_satisfaction(args.since.date(), args.until.date(), args.by)
     if args.json:
         views.json_out(result)
@@ -665,12 +689,27 @@ def cmd_report_satisfaction(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_report_times(session: Session, args: argparse.Namespace) -> int:
-    result = session.queries.report_times(args.since, args.until)
+    result = session.queries.report_times(args.since, args.until, args.by, args.timezone)
     if args.json:
         views.json_out(result)
     else:
         views.times("counted minutes to first response / resolution (n, mean, p50, p90)",
                     result["rows"])
+    return 0
+
+
+def cmd_report_review(session: Session, args: argparse.Namespace) -> int:
+    """SPEC §12: a quarter by month (`--quarter 2026Q4`), a year by quarter (`--year`)."""
+    try:
+        name, (since, until), by = ((args.quarter, quarter(args.quarter), "month")
+                                    if args.quarter else (args.year, year(args.year), "quarter"))
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    result = session.queries.review(name, since, until, by)
+    if args.json:
+        views.json_out(result)
+    else:
+        views.review(result)
     return 0
 
 
@@ -843,6 +882,13 @@ def cmd_policy(session: Session, args: argparse.Namespace) -> int:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return UTC if name in ("UTC", "Z") else ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise argparse.ArgumentTypeError(f"{name!r} is not an IANA time zone") from None
 
 
 def _count(least: int, most: int | None = None) -> Callable[[str], int]:

@@ -86,10 +86,12 @@ def bundle_problems(problems: list[str]) -> None:
 
 
 def compliance(title: str, rows: list[dict[str, Any]]) -> None:
+    period = ("period",) if any("period" in r for r in rows) else ()
     render.table(
         f"{title} (met / breached / open)",
-        ("tenant", "plan", "priority", "tickets", "first resp.", "%", "resolution", "%"),
-        ((r["tenant"], r["plan"], r["priority"], r["tickets"],
+        (*period, "tenant", "plan", "priority", "tickets", "first resp.", "%", "resolution",
+         "%"),
+        ((*(r["period"] for _ in period), r["tenant"], r["plan"], r["priority"], r["tickets"],
           *_compliance(r["first_response"]), *_compliance(r["resolution"])) for r in rows),
     )
 
@@ -99,9 +101,32 @@ def rows(title: str, found: list[dict[str, Any]], columns: tuple[str, ...]) -> N
 
 
 def times(title: str, found: list[dict[str, Any]]) -> None:
-    render.table(title, ("tenant", "plan", "priority", "first response", "resolution"),
-                 ((r["tenant"], r["plan"], r["priority"], _spread(r["first_response"]),
-                   _spread(r["resolution"])) for r in found))
+    period = ("period",) if any("period" in r for r in found) else ()
+    render.table(title, (*period, "tenant", "plan", "priority", "first response",
+                         "resolution"),
+                 ((*(r["period"] for _ in period), r["tenant"], r["plan"], r["priority"],
+                   _spread(r["first_response"]), _spread(r["resolution"])) for r in found))
+
+
+def review(result: dict[str, Any]) -> None:
+    """The service review (SPEC §12), one table per part."""
+    scope = f" ({result['tenant']})" if result["tenant"] else ""
+    render.say(f"service review {result['review']}{scope}: {result['from']} – {result['to']},"
+               f" by {result['by']}")
+    compliance("SLA compliance by period", result["sla"])
+    rows("volume by period", result["volume"], ("period", "tenant", "created", "resolved",
+                                                "closed", "backlog", "resolution_rate"))
+    times("counted minutes to first response / resolution (n, mean, p50, p90)",
+          result["times"])
+    rows("satisfaction by period", result["satisfaction"],
+         ("period", "tenant", "plan", "responses", "mean_score", "csat_percent", "nps"))
+    rows("self-service by period", result["self_service"],
+         ("period", "tenant", "sessions", "solved", "success_rate"))
+    rows("top categories", result["top_categories"],
+         ("tenant", "category", "subcategory", "tickets", "previous", "trend", "candidate"))
+    rows("knowledge base", result["knowledge_base"],
+         ("tenant", "articles", "exposures", "deflections", "deflection_rate", "links",
+          "top_article"))
 
 
 def dead_letters(letters: list[dict[str, Any]]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -27,7 +27,7 @@ from ticketflow.domain.errors import Forbidden, InvalidMessage, NotFound
 from ticketflow.domain.policy import Policy
 from ticketflow.domain.ticket import Ticket
 from ticketflow.event_log import CommandOutcome, Store
-from ticketflow.projections import search
+from ticketflow.projections import periods, search
 from ticketflow.projections.db import tables
 from ticketflow.projections.kb_reports import articles_report, topics_report
 from ticketflow.projections.reports import (
@@ -217,26 +217,31 @@ class Queries:
     # -- reports -------------------------------------------------------------------
 
     def report_sla(self, since: datetime, until: datetime, as_of: datetime | None = None,
-                   what_if: Policy | None = None) -> dict[str, Any]:
+                   what_if: Policy | None = None, by: str | None = None,
+                   zone: tzinfo = UTC) -> dict[str, Any]:
         """SLA compliance by tenant × plan × priority for clocks due in [since, until),
         as of `as_of` (default: `until`, or the engine's clock if earlier); with
-        `what_if`, also re-evaluated under that policy, touching no stored data."""
+        `what_if`, also re-evaluated under that policy, touching no stored data. With
+        `by`, by period too (of the due instant, in `zone`): each row has its `period`."""
         at = (as_of or min(until, self.store.clock())).astimezone(UTC)
         start, end, tenant = since.astimezone(UTC), until.astimezone(UTC), self.scope.tenant
         projector = self.read_models.caught_up()
+        recorded: list[dict[str, Any]] = []
+        other: list[dict[str, Any]] = []
         with projector.engine.connect() as conn:
-            recorded = sla_report(conn, projector.t, self._recorded_policy, since=start,
-                                  until=end, as_of=at, tenant=tenant)
-            other = (sla_report(conn, projector.t, lambda row: what_if if
-                                row["tenant"] == what_if.id else None, since=start,
-                                until=end, as_of=at, tenant=tenant)
-                     if what_if else None)
+            for period, low, high in _windows(start, end, by, zone):
+                recorded += [_in_period(period, row.as_dict()) for row in sla_report(
+                    conn, projector.t, self._recorded_policy, since=low, until=high,
+                    as_of=at, tenant=tenant)]
+                if what_if is not None:
+                    other += [_in_period(period, row.as_dict()) for row in sla_report(
+                        conn, projector.t, lambda row: what_if if row["tenant"] == what_if.id
+                        else None, since=low, until=high, as_of=at, tenant=tenant)]
         result: dict[str, Any] = {
             "from": start.isoformat(), "to": end.isoformat(), "as_of": at.isoformat(),
-            "tenant": tenant, "rows": [row.as_dict() for row in recorded]}
-        if what_if is not None and other is not None:
-            result["what_if"] = {"policy": what_if.identity(),
-                                 "rows": [row.as_dict() for row in other]}
+            **_periods(by, zone), "tenant": tenant, "rows": recorded}
+        if what_if is not None:
+            result["what_if"] = {"policy": what_if.identity(), "rows": other}
         return result
 
     def report_volume(self, since: date, until: date, by: str) -> dict[str, Any]:
@@ -255,14 +260,41 @@ class Queries:
         return {"from": since.isoformat(), "to": until.isoformat(), "by": by,
                 "tenant": self.scope.tenant, **report}
 
-    def report_times(self, since: datetime, until: datetime) -> dict[str, Any]:
+    def report_times(self, since: datetime, until: datetime, by: str | None = None,
+                     zone: tzinfo = UTC) -> dict[str, Any]:
+        """Counted minutes to first response and resolution of the clocks met in
+        [since, until); with `by`, by period (of the met instant, in `zone`) too."""
         projector = self.read_models.caught_up()
+        rows: list[dict[str, Any]] = []
         with projector.engine.connect() as conn:
-            rows = times_report(conn, projector.t, self._recorded_policy,
-                                since=since.astimezone(UTC), until=until.astimezone(UTC),
-                                tenant=self.scope.tenant)
-        return {"from": since.isoformat(), "to": until.isoformat(),
+            for period, low, high in _windows(since.astimezone(UTC), until.astimezone(UTC),
+                                              by, zone):
+                rows += [_in_period(period, row) for row in times_report(
+                    conn, projector.t, self._recorded_policy, since=low, until=high,
+                    tenant=self.scope.tenant)]
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
                 "tenant": self.scope.tenant, "rows": rows}
+
+    def review(self, name: str, since: date, until: date, by: str) -> dict[str, Any]:
+        """The service review of [since, until) (SPEC §12: a quarter by month, a year by
+        quarter): SLA compliance, volume, times, CSAT/NPS, self-service, top categories
+        and the knowledge base's effect, each from its own report."""
+        start = datetime.combine(since, datetime.min.time(), UTC)
+        end = datetime.combine(until, datetime.min.time(), UTC)
+        satisfaction = self.report_satisfaction(since, until, by)
+        topics = self.report_topics(since, until)
+        articles = self.report_articles(since, until)["rows"]
+        return {
+            "review": name, "from": since.isoformat(), "to": until.isoformat(), "by": by,
+            "tenant": self.scope.tenant,
+            "sla": self.report_sla(start, end, by=by)["rows"],
+            "volume": _volume_totals(self.report_volume(since, until, by)["rows"]),
+            "times": self.report_times(start, end)["rows"],
+            "satisfaction": satisfaction["satisfaction"],
+            "self_service": satisfaction["self_service"],
+            "top_categories": _top(topics["categories"], "tickets", 5),
+            "knowledge_base": _knowledge_effect(articles),
+        }
 
     # -- knowledge base (SPEC §11) ------------------------------------------------------
 
@@ -316,3 +348,65 @@ class Queries:
         return self.store.policy_store.policy_version(row["policy_id"], row["policy_version"],
                                                       row["policy_hash"])
 
+
+def _windows(since: datetime, until: datetime, by: str | None,
+             zone: tzinfo) -> list[tuple[str | None, datetime, datetime]]:
+    """The report's window, whole (by None) or cut into periods of `zone`."""
+    if by is None:
+        return [(None, since, until)]
+    return list(periods.windows(since, until, by, zone))
+
+
+def _in_period(period: str | None, row: dict[str, Any]) -> dict[str, Any]:
+    return row if period is None else {"period": period, **row}
+
+
+def _periods(by: str | None, zone: tzinfo) -> dict[str, Any]:
+    return {} if by is None else {"by": by, "timezone": str(zone)}
+
+
+def _volume_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Volume rows summed by period × tenant (backlog at each period's end)."""
+    totals: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        total = totals.setdefault((row["period"], row["tenant"]), {
+            "period": row["period"], "tenant": row["tenant"], "created": 0, "resolved": 0,
+            "closed": 0, "backlog": 0})
+        for name in ("created", "resolved", "closed", "backlog"):
+            total[name] += row[name]
+    for total in totals.values():
+        total["resolution_rate"] = (round(100.0 * total["resolved"] / total["created"], 1)
+                                    if total["created"] else None)
+    return [totals[key] for key in sorted(totals)]
+
+
+def _top(rows: list[dict[str, Any]], by: str, most: int) -> list[dict[str, Any]]:
+    """The `most` rows of each tenant with the highest `by` (rows come by tenant)."""
+    kept: dict[str, int] = {}
+    found = []
+    for row in sorted(rows, key=lambda r: (r["tenant"], -r[by])):
+        if kept.get(row["tenant"], 0) < most:
+            kept[row["tenant"]] = kept.get(row["tenant"], 0) + 1
+            found.append(row)
+    return found
+
+
+def _knowledge_effect(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per tenant: articles, sessions that met one, deflections, and the best article."""
+    tenants: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        total = tenants.setdefault(row["tenant"], {
+            "tenant": row["tenant"], "articles": 0, "exposures": 0, "deflections": 0,
+            "links": 0, "top_article": None})
+        total["articles"] += 1 if row["source"] else 0
+        total["exposures"] += row["sessions"]
+        total["deflections"] += row["deflections"]
+        total["links"] += row["links"]
+        best = total["top_article"]
+        if row["deflections"] and (best is None or row["deflections"] > best[1]):
+            total["top_article"] = (row["article_id"], row["deflections"])
+    for total in tenants.values():
+        total["deflection_rate"] = (round(100.0 * total["deflections"] / total["exposures"], 1)
+                                    if total["exposures"] else None)
+        total["top_article"] = total["top_article"] and total["top_article"][0]
+    return [tenants[name] for name in sorted(tenants)]
