@@ -166,6 +166,30 @@ def demo(result: Any, reports: dict[str, Any]) -> None:
          ("period", "tenant", "sessions", "solved", "success_rate"))
     times("counted minutes to first response / resolution (n: mean / p50 / p90)",
           reports["times"])
+    compliance("SLA compliance by month", reports["sla_by_month"])
+    rows("knowledge-base suggestions (ticketflow suggest)", [
+        {**found, "suggestions": ", ".join(found["suggestions"]) or "-"}
+        for found in reports["suggestions"]], ("tenant", "text", "suggestions"))
+    rows("recurring topics (candidate: no article covers it)",
+         _per_tenant(reports["topics"]["categories"], 6),
+         ("tenant", "category", "subcategory", "tickets", "trend", "articles", "candidate"))
+    rows("frequent words in ticket subjects", _per_tenant(reports["topics"]["terms"], 6),
+         ("tenant", "term", "tickets", "trend", "article", "candidate"))
+    rows("knowledge-base articles that deflected most",
+         _per_tenant([r for r in reports["articles"] if r["deflections"]], 5),
+         ("tenant", "article_id", "title", "sessions", "deflections", "deflection_rate",
+          "links", "csat_percent"))
+
+
+def _per_tenant(found: list[dict[str, Any]], most: int) -> list[dict[str, Any]]:
+    """The first `most` rows of each tenant, in the order given."""
+    seen: dict[str, int] = {}
+    kept = []
+    for row in found:
+        seen[row["tenant"]] = seen.get(row["tenant"], 0) + 1
+        if seen[row["tenant"]] <= most:
+            kept.append(row)
+    return kept
 
 
 def short(text: str, limit: int = 60) -> str:
