@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.knowledge import (
@@ -25,6 +26,7 @@ from ticketflow.bootstrap import build_app
 from ticketflow.projections import search
 from ticketflow.projections.db import engine_for
 from ticketflow.projections.replay import rebuild
+from ticketflow.projections.runner import Projector
 from ticketflow.queries import Queries, ReadModels, Scope
 from ticketflow.settings import Settings
 
@@ -129,14 +131,15 @@ def test_an_update_of_no_article_is_not_found(app: TicketingApp) -> None:
     assert outcome.error and outcome.error["code"] == "not_found"
 
 
-def published_story(app: TicketingApp, article_id: str = "KB-PUB") -> None:
+def published_story(app: TicketingApp, article_id: str = "KB-PUB",
+                    ticket_id: str = "T-9") -> None:
     steps = [("create_ticket", "customer", create_payload(subject="Survey logo is blurry",
                                                           description="Uploaded a PNG")),
              ("resolve", "agent", {"resolution": "Upload an SVG logo instead"}),
              ("consent_to_publish", "customer", {}),
              ("publish_as_article", "agent", {"article_id": article_id})]
     for n, (kind, role, payload) in enumerate(steps):
-        outcome = app.apply(command_line(f"p-{article_id}-{n}", kind, "T-9",
+        outcome = app.apply(command_line(f"p-{article_id}-{n}", kind, ticket_id,
                                          T0 + timedelta(minutes=10 + n), role, payload))
         assert outcome.status == "accepted", outcome
 
@@ -195,3 +198,41 @@ def test_a_replay_rebuilds_the_knowledge_base_and_its_search(app: TicketingApp,
     assert rebuild(app, engine_for(db_url)) > 0
     again = queries(app, db_url)
     assert [ids(again.suggest(text)) for text in texts] == before
+
+
+def test_the_articles_are_the_same_whatever_order_the_streams_are_projected_in(
+    app: TicketingApp, db_url: str,
+) -> None:
+    published_story(app, article_id="KB-B", ticket_id="T-8")  # an agent's article id
+    later = [("create_ticket", "customer", create_payload(subject="Second logo question")),
+             ("resolve", "agent", {"resolution": "SVG again"}),
+             ("consent_to_publish", "customer", {}),
+             ("publish_as_article", "agent", {"article_id": "KB-PUB"})]
+    for n, (kind, role, payload) in enumerate(later):  # recorded first, published later
+        assert app.apply(command_line(f"q-{n}", kind, "T-10", T0 + timedelta(hours=3, minutes=n),
+                                      role, payload)).status == "accepted"
+    published_story(app, article_id="KB-PUB")
+    envelopes = [app.event_log.envelope_of(r) for r in app.event_log.stream_records()]
+    streams: dict[tuple[str, str, str], list[dict[str, object]]] = {}
+    for e in envelopes:
+        kind = "article" if str(e["type"]).startswith("Article") and e["type"] != \
+            "ArticleLinked" else "ticket"
+        streams.setdefault((kind, str(e["tenant"]), str(e["ticket_id"])), []).append(e)
+    engine = engine_for(db_url)
+    found = []
+    for suffix, order in (("__a", envelopes),
+                          ("__b", [e for s in reversed(list(streams.values())) for e in s])):
+        projector = Projector(app, engine, suffix=suffix, private=True)
+        with engine.begin() as conn:
+            for envelope in order:  # one at a time: each stream in its own order
+                projector.apply(conn, [envelope])
+        with engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(
+                select(projector.t.kb_articles).order_by(projector.t.kb_articles.c.article_id))]
+            hits = [search.search(conn, projector.t.kb_articles.name, PP, text, 5)
+                    for text in (*EXPECTED, "logo", "svg")]
+        found.append((rows, hits))
+        projector.t.metadata.drop_all(engine)
+    assert found[0] == found[1]
+    rows = {row["article_id"]: row for row in found[0][0]}
+    assert (rows["KB-B"]["source"], rows["KB-PUB"]["ticket_id"]) == ("agent", "T-9")
