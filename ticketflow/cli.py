@@ -350,10 +350,12 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
     cmd = kinds.add_parser("topics", parents=[common, period],
                            help="recurring ticket topics, flagged when no article covers them")
+    cmd.add_argument("--by", choices=BY, help="in each period too, against the one before")
     cmd.set_defaults(handler=cmd_report_topics)
 
     cmd = kinds.add_parser("articles", parents=[common, period],
                            help="each article's views, deflections, links and CSAT")
+    cmd.add_argument("--by", choices=BY, help="in each period too")
     cmd.set_defaults(handler=cmd_report_articles)
 
     cmd = sub.add_parser("parked", parents=[common, _scope()],
@@ -656,7 +658,8 @@ def cmd_report_sla(session: Session, args: argparse.Namespace) -> int:
 
 
 def _utc_days(args: argparse.Namespace) -> None:
-    """Volume, satisfaction and self-service are counted by UTC day in their read models."""
+    """Volume, satisfaction, self-service, topics and articles are counted by UTC day in
+    their read models."""
     if args.timezone is not UTC:
         raise SettingsError(f"report {args.report} counts by UTC day (its read model keeps"
                             " days, not instants): drop --timezone")
@@ -714,27 +717,31 @@ def cmd_report_review(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_report_topics(session: Session, args: argparse.Namespace) -> int:
-    result = session.queries.report_topics(args.since.date(), args.until.date())
+    _utc_days(args)
+    result = session.queries.report_topics(args.since.date(), args.until.date(), args.by)
     if args.json:
         views.json_out(result)
         return 0
+    period = ("period",) if args.by else ()
     views.rows("recurring ticket topics (candidate: no article covers it)",
-               result["categories"], ("tenant", "category", "subcategory", "tickets",
-                                      "previous", "trend", "articles", "candidate"))
+               result["categories"], (*period, "tenant", "category", "subcategory",
+                                      "tickets", "previous", "trend", "articles", "candidate"))
     views.rows("frequent words in ticket subjects", result["terms"],
-               ("tenant", "term", "tickets", "previous", "trend", "article", "candidate"))
+               (*period, "tenant", "term", "tickets", "previous", "trend", "article",
+                "candidate"))
     return 0
 
 
 def cmd_report_articles(session: Session, args: argparse.Namespace) -> int:
-    result = session.queries.report_articles(args.since.date(), args.until.date())
+    _utc_days(args)
+    result = session.queries.report_articles(args.since.date(), args.until.date(), args.by)
     if args.json:
         views.json_out(result)
         return 0
     views.rows("knowledge-base articles: effectiveness", result["rows"],
-               ("tenant", "article_id", "title", "shown", "viewed", "deflections",
-                "deflection_rate", "links", "resolved_links", "csat_responses",
-                "csat_percent"))
+               (*(("period",) if args.by else ()), "tenant", "article_id", "title", "shown",
+                "viewed", "deflections", "deflection_rate", "links", "resolved_links",
+                "csat_responses", "csat_percent"))
     return 0
 
 

@@ -311,23 +311,32 @@ class Queries:
                                   max(0, min(limit, SUGGESTIONS)))
         return {"tenant": owner, "terms": search.terms(text), "suggestions": found}
 
-    def report_topics(self, since: date, until: date) -> dict[str, Any]:
-        """Recurring ticket topics in [since, until) and whether an article covers them."""
+    def report_topics(self, since: date, until: date, by: str | None = None) -> dict[str, Any]:
+        """Recurring ticket topics in [since, until) and whether an article covers them;
+        with `by`, in each period (UTC days), its trend against the period before."""
         projector = self.read_models.caught_up()
+        categories: list[dict[str, Any]] = []
+        terms: list[dict[str, Any]] = []
         with projector.engine.connect() as conn:
-            report = topics_report(conn, projector.t, since=since, until=until,
-                                   tenant=self.scope.tenant)
-        return {"from": since.isoformat(), "to": until.isoformat(),
-                "tenant": self.scope.tenant, **report}
+            for period, low, high in _day_windows(since, until, by):
+                report = topics_report(conn, projector.t, since=low, until=high,
+                                       tenant=self.scope.tenant)
+                categories += [_in_period(period, row) for row in report["categories"]]
+                terms += [_in_period(period, row) for row in report["terms"]]
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, UTC),
+                "tenant": self.scope.tenant, "categories": categories, "terms": terms}
 
-    def report_articles(self, since: date, until: date) -> dict[str, Any]:
+    def report_articles(self, since: date, until: date,
+                        by: str | None = None) -> dict[str, Any]:
         """Each article's effectiveness in [since, until): views, deflections, links,
-        CSAT of the tickets that linked it."""
+        CSAT of the tickets that linked it; with `by`, in each period (UTC days)."""
         projector = self.read_models.caught_up()
+        rows: list[dict[str, Any]] = []
         with projector.engine.connect() as conn:
-            rows = articles_report(conn, projector.t, since=since, until=until,
-                                   tenant=self.scope.tenant)
-        return {"from": since.isoformat(), "to": until.isoformat(),
+            for period, low, high in _day_windows(since, until, by):
+                rows += [_in_period(period, row) for row in articles_report(
+                    conn, projector.t, since=low, until=high, tenant=self.scope.tenant)]
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, UTC),
                 "tenant": self.scope.tenant, "rows": rows}
 
     def _one_tenant(self, tenant: str | None) -> str:
@@ -410,3 +419,11 @@ def _knowledge_effect(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                     if total["exposures"] else None)
         total["top_article"] = total["top_article"] and total["top_article"][0]
     return [tenants[name] for name in sorted(tenants)]
+
+
+def _day_windows(since: date, until: date,
+                 by: str | None) -> list[tuple[str | None, date, date]]:
+    """The window of UTC days, whole (by None) or cut into periods."""
+    return [(period, low.date(), high.date()) for period, low, high in _windows(
+        datetime.combine(since, datetime.min.time(), UTC),
+        datetime.combine(until, datetime.min.time(), UTC), by, UTC)]

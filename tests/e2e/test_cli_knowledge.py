@@ -78,3 +78,23 @@ def test_report_topics_flags_recurring_topics_without_an_article(
             terms["exports"]["candidate"]) == (3, "KB-A", False)
     assert (terms["log"]["tickets"], terms["log"]["candidate"]) == (2, True)
     assert "cannot" in terms  # not a stop word
+
+
+def test_report_topics_by_week_compares_each_week_with_the_one_before(
+    tmp_path: Path, sqlite_url: str,
+) -> None:
+    lines = [ticket(f"t-{n}", f"T-{n}", n, subject="Exports time out") for n in range(3)]
+    lines.append(ticket("prev", "P-1", -60 * 24 * 3, subject="Exports time out"))  # Friday
+    run("apply", str(write_lines(tmp_path / "in.jsonl", lines)), db=sqlite_url)
+    window = ("--from", str(T0.date() - timedelta(days=7)), "--to",
+              str(T0.date() + timedelta(days=7)), "--tenant", PP)
+    report = as_json(run("report", "topics", *window, "--by", "week", "--json",
+                         db=sqlite_url))
+    assert report["by"] == "week"
+    assert [(r["period"], r["tickets"], r["previous"], r["trend"])
+            for r in report["categories"]] == [("2026-11-16", 3, 1, "rising")]
+    articles = as_json(run("report", "articles", *window, "--by", "week", "--json",
+                           db=sqlite_url))
+    assert articles["rows"] == []  # no article, in any week
+    refused = run("report", "topics", *window, "--timezone", "Europe/Berlin", db=sqlite_url)
+    assert refused.returncode == 2 and "UTC day" in refused.stderr
