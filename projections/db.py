@@ -84,6 +84,7 @@ def tables(suffix: str = "") -> Tables:
             "policy_hash", "created_at", "first_response_at", "resolved_at", "closed_at")),
         Column("sla_facts", JSON, nullable=False),
         Index(f"rm_tickets{suffix}_policy", "tenant", "policy_hash"),  # reports: what-ifs
+        Index(f"rm_tickets{suffix}_created", "created_at"),  # report topics: a window's
     )
     volume = Table(
         f"rm_volume{suffix}", metadata,
@@ -117,6 +118,8 @@ def tables(suffix: str = "") -> Tables:
         *_ticket_version_key(),
         *(Column(name, String(200), nullable=False) for name in ("day", "kind")),
         Column("article_id", String(200)),
+        # reports topics and articles: links and publications up to / in a window
+        Index(f"rm_articles{suffix}_kind", "kind", "day"),
     )
     parked = Table(  # events held back: a poison event and its ticket's later events
         f"rm_parked{suffix}", metadata,
@@ -172,6 +175,7 @@ def _knowledge_tables(metadata: MetaData, suffix: str) -> tuple[Table, Table, Ta
         Column("title", String(500), nullable=False),
         *(Column(name, Text, nullable=False) for name in ("keywords", "body")),
         Column("tags", JSON, nullable=False),
+        Index(f"rm_kb_articles{suffix}_doc", "doc"),  # SQLite: from a search hit to its row
         Index(f"rm_kb_articles{suffix}_search", text(search.pg_document()),
               postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
@@ -182,14 +186,14 @@ def _knowledge_tables(metadata: MetaData, suffix: str) -> tuple[Table, Table, Ta
         *(Column(name, String(200), nullable=False) for name in ("day", "outcome")),
         Column("shown_rank", Integer),  # 1 = first suggestion; None: not suggested
         Column("viewed", Integer, nullable=False),
-        Index(f"rm_kb_exposures{suffix}_day", "tenant", "day"),
+        Index(f"rm_kb_exposures{suffix}_day", "day", "tenant", "article_id"),
     )
     ticket_terms = Table(  # the words of each ticket's subject, for `report topics`
         f"rm_ticket_terms{suffix}", metadata,
         *(Column(name, String(200), primary_key=True)
           for name in ("tenant", "ticket_id", "term")),
         Column("day", String(200), nullable=False),
-        Index(f"rm_ticket_terms{suffix}_day", "tenant", "day"),
+        Index(f"rm_ticket_terms{suffix}_day", "day", "tenant", "term"),
     )
     return kb_articles, kb_exposures, ticket_terms
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, func, select
 
 from ticketflow.projections import search
-from ticketflow.projections.db import Tables
+from ticketflow.projections.db import TICKET_KEY, Tables, select_many
 
 #: A topic recurs when it has at least this many tickets in the window.
 RECURRING = 2
@@ -170,15 +170,22 @@ def _links(conn: Connection, t: Tables, since: date, until: date,
 
 def _csat(conn: Connection, t: Tables, since: date, until: date,
           tenant: str | None) -> list[Any]:
-    a, s = t.articles.c, t.satisfaction.c
-    linked = (select(a.tenant, a.ticket_id, a.article_id).where(a.kind == "linked")
-              .distinct().subquery())
-    happy = func.sum((s.score >= 4).cast(Integer()))
-    query = (select(linked.c.tenant, linked.c.article_id, func.count(), happy)
-             .join_from(linked, t.satisfaction,
-                        (linked.c.tenant == s.tenant) & (linked.c.ticket_id == s.ticket_id))
-             .where(s.day >= since.isoformat(), s.day < until.isoformat())
-             .group_by(linked.c.tenant, linked.c.article_id))
+    """(article, answers, scores 4-5) over the window's answers (by day), each answer
+    counted once for every article its ticket linked (by the ticket's key)."""
+    s = t.satisfaction.c
+    query = select(s.tenant, s.ticket_id, s.score).where(
+        s.day >= since.isoformat(), s.day < until.isoformat())
     if tenant is not None:
-        query = query.where(linked.c.tenant == tenant)
-    return [((r[0], r[1]), int(r[2]), int(r[3] or 0)) for r in conn.execute(query)]
+        query = query.where(s.tenant == tenant)
+    answers = [(row[0], row[1], int(row[2])) for row in conn.execute(query)]
+    linked: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for row in select_many(conn, t.articles, TICKET_KEY,
+                           sorted({(owner, ticket) for owner, ticket, _ in answers})):
+        if row["kind"] == "linked":
+            linked[(row["tenant"], row["ticket_id"])].add(row["article_id"])
+    tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for owner, ticket, score in answers:
+        for article_id in linked[(owner, ticket)]:
+            tally[(owner, article_id)][0] += 1
+            tally[(owner, article_id)][1] += score >= 4
+    return [(key, n, happy) for key, (n, happy) in sorted(tally.items())]

@@ -236,3 +236,25 @@ def test_the_articles_are_the_same_whatever_order_the_streams_are_projected_in(
     assert found[0] == found[1]
     rows = {row["article_id"]: row for row in found[0][0]}
     assert (rows["KB-B"]["source"], rows["KB-PUB"]["ticket_id"]) == ("agent", "T-9")
+
+
+def test_effectiveness_counts_links_and_the_csat_of_the_tickets_that_linked(
+    app: TicketingApp, db_url: str,
+) -> None:
+    stories = {"T-1": (["KB-A", "KB-A"], 5), "T-2": (["KB-A", "KB-B"], 2), "T-3": (["KB-B"], None)}
+    for ticket_id, (links, score) in stories.items():
+        steps: list[tuple[str, str, dict[str, object]]] = [
+            ("create_ticket", "customer", create_payload())]
+        steps += [("link_article", "agent", {"article_id": a}) for a in links]
+        steps.append(("resolve", "agent", {"resolution": "done"}))
+        if score is not None:
+            steps.append(("record_satisfaction", "customer", {"score": score}))
+        for n, (kind, role, payload) in enumerate(steps):
+            assert app.apply(command_line(f"{ticket_id}-{n}", kind, ticket_id,
+                                          T0 + timedelta(hours=1, minutes=n), role, payload)
+                             ).status == "accepted"
+    report = queries(app, db_url).report_articles(T0.date(), T0.date() + timedelta(days=1))
+    rows = {row["article_id"]: row for row in report["rows"]}
+    assert [(rows[a]["links"], rows[a]["resolved_links"], rows[a]["csat_responses"],
+             rows[a]["csat_percent"]) for a in ("KB-A", "KB-B", "KB-C")] == [
+        (3, 3, 2, 50.0), (2, 2, 1, 0.0), (0, 0, 0, None)]
