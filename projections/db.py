@@ -44,6 +44,10 @@ from ticketflow.projections import search
 NAMES = ("rm_positions", "rm_tickets", "rm_volume", "rm_satisfaction", "rm_self_service",
          "rm_articles", "rm_parked", "rm_offsets", "rm_timeline", "rm_sla_clocks",
          "rm_kb_articles", "rm_kb_exposures", "rm_ticket_terms")
+#: The events reports count by instant when periods are another zone's than UTC.
+COUNTED = ("TicketCreated", "TicketResolved", "TicketReopened", "TicketClosed",
+           "SatisfactionRecorded")
+ZONED_WHERE = "type IN (" + ", ".join(f"'{name}'" for name in COUNTED) + ")"
 #: The key of a ticket's rows (a session's: tenant, session_id).
 TICKET_KEY = ("tenant", "ticket_id")
 
@@ -111,6 +115,7 @@ def tables(suffix: str = "") -> Tables:
         Column("session_id", String(200), primary_key=True),
         *(Column(name, String(200), nullable=False) for name in ("day", "outcome")),
         Column("articles_viewed", Integer, nullable=False),
+        Column("at", String(200), nullable=False),  # its instant: periods of any zone
         Index(f"rm_self_service{suffix}_day", "day"),
     )
     articles = Table(  # knowledge-base links, publication consents and publications
@@ -138,6 +143,9 @@ def tables(suffix: str = "") -> Tables:
         *_ticket_version_key(),
         *(Column(name, String(200), nullable=False) for name in ("type", "occurred_at")),
         Column("envelope", JSON, nullable=False),
+        # reports by the periods of a time zone: the counted events of a window, by instant
+        Index(f"rm_timeline{suffix}_counted", "type", "occurred_at",
+              sqlite_where=text(ZONED_WHERE), postgresql_where=text(ZONED_WHERE)),
     )
     sla_clocks = Table(  # both SLA clocks of every ticket, as of its latest event
         f"rm_sla_clocks{suffix}", metadata,
@@ -208,15 +216,17 @@ def _ticket_version_key() -> tuple[Column[Any], ...]:
 def outdated(engine: Engine, t: Tables) -> list[str]:
     """The tables that exist with another primary key than `t` declares for them: made
     by an older release (before ticket ids were scoped by tenant, keyed by ticket id
-    alone); and, in read models already in use, the tables an older release did not
-    have (the knowledge base's): empty, they would miss the events already applied.
+    alone) or without a column it declares (`rm_self_service.at`); and, in read models
+    already in use, the tables an older release did not have (the knowledge base's):
+    empty, they would miss the events already applied.
     Their rows cannot be made in place; they are rebuilt from the events."""
     found = inspect(engine)
     started = found.has_table(t.positions.name)
     return [name for name, table in t.metadata.tables.items() if (
         found.get_pk_constraint(name)["constrained_columns"]
-        != [c.name for c in table.primary_key.columns] if found.has_table(name)
-        else started)]
+        != [c.name for c in table.primary_key.columns]
+        or not {c.name for c in table.columns} <= {c["name"] for c in found.get_columns(name)}
+        if found.has_table(name) else started)]
 
 
 def engine_for(url: str) -> Engine:

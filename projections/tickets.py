@@ -78,8 +78,8 @@ def self_service_row(envelope: dict[str, Any]) -> Row:
     """A self-service session: solved, or ended by creating a ticket."""
     data = envelope["data"]
     return {"session_id": data["session_id"], "tenant": envelope["tenant"],
-            "day": envelope["occurred_at"][:10], "outcome": data["outcome"],
-            "articles_viewed": len(data["articles_viewed"])}
+            "day": envelope["occurred_at"][:10], "at": envelope["occurred_at"],
+            "outcome": data["outcome"], "articles_viewed": len(data["articles_viewed"])}
 
 
 ARTICLE_EVENTS = {"ArticleLinked": "linked", "PublicationConsented": "consented",

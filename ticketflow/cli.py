@@ -658,16 +658,15 @@ def cmd_report_sla(session: Session, args: argparse.Namespace) -> int:
 
 
 def _utc_days(args: argparse.Namespace) -> None:
-    """Volume, satisfaction, self-service, topics and articles are counted by UTC day in
-    their read models."""
+    """Topics and articles are counted by UTC day in their read models."""
     if args.timezone is not UTC:
         raise SettingsError(f"report {args.report} counts by UTC day (its read model keeps"
                             " days, not instants): drop --timezone")
 
 
 def cmd_report_volume(session: Session, args: argparse.Namespace) -> int:
-    _utc_days(args)
-    result = session.queries.report_volume(args.since.date(), args.until.date(), args.by)
+    result = session.queries.report_volume(args.since.date(), args.until.date(), args.by,
+                                           args.timezone)
     if args.json:
         views.json_out(result)
         return 0
@@ -678,8 +677,8 @@ def cmd_report_volume(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_report_satisfaction(session: Session, args: argparse.Namespace) -> int:
-    _utc_days(args)
-    result = session.queries.report_satisfaction(args.since.date(), args.until.date(), args.by)
+    result = session.queries.report_satisfaction(args.since.date(), args.until.date(),
+                                                 args.by, args.timezone)
     if args.json:
         views.json_out(result)
         return 0

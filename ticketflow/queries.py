@@ -38,6 +38,7 @@ from ticketflow.projections.reports import (
 )
 from ticketflow.projections.runner import Projector
 from ticketflow.projections.timeline import DEFAULT_LIMIT, Page, ticket_as_of, timeline_page
+from ticketflow.projections.zoned_reports import satisfaction_in_zone, volume_in_zone
 from ticketflow.verification import verify_store
 
 Progress = Callable[[int], None]
@@ -244,20 +245,33 @@ class Queries:
             result["what_if"] = {"policy": what_if.identity(), "rows": other}
         return result
 
-    def report_volume(self, since: date, until: date, by: str) -> dict[str, Any]:
+    def report_volume(self, since: date, until: date, by: str,
+                      zone: tzinfo = UTC) -> dict[str, Any]:
+        """Created, resolved, closed and backlog by period (of `zone`: [since, until) are
+        its dates) × tenant × category × channel × priority."""
         projector = self.read_models.caught_up()
         with projector.engine.connect() as conn:
-            rows = volume_report(conn, projector.t, since=since, until=until, by=by,
-                                 tenant=self.scope.tenant)
-        return {"from": since.isoformat(), "to": until.isoformat(), "by": by,
+            if zone is UTC:  # the daily counters
+                rows = volume_report(conn, projector.t, since=since, until=until, by=by,
+                                     tenant=self.scope.tenant)
+            else:
+                rows = volume_in_zone(conn, projector.t, since=since, until=until, by=by,
+                                      zone=zone, tenant=self.scope.tenant)
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
                 "tenant": self.scope.tenant, "rows": rows}
 
-    def report_satisfaction(self, since: date, until: date, by: str) -> dict[str, Any]:
+    def report_satisfaction(self, since: date, until: date, by: str,
+                            zone: tzinfo = UTC) -> dict[str, Any]:
+        """CSAT, NPS and self-service success by period (of `zone`) × tenant."""
         projector = self.read_models.caught_up()
         with projector.engine.connect() as conn:
-            report = satisfaction_report(conn, projector.t, since=since, until=until, by=by,
-                                         tenant=self.scope.tenant)
-        return {"from": since.isoformat(), "to": until.isoformat(), "by": by,
+            if zone is UTC:  # the answers and sessions by their UTC day
+                report = satisfaction_report(conn, projector.t, since=since, until=until,
+                                             by=by, tenant=self.scope.tenant)
+            else:
+                report = satisfaction_in_zone(conn, projector.t, since=since, until=until,
+                                              by=by, zone=zone, tenant=self.scope.tenant)
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
                 "tenant": self.scope.tenant, **report}
 
     def report_times(self, since: datetime, until: datetime, by: str | None = None,

@@ -76,7 +76,12 @@ def test_report_volume_by_quarter_and_month(db: str) -> None:
     by_month = as_json(run("report", "volume", *window, "--by", "month", db=db))
     assert sorted((r["period"], r["created"]) for r in by_month["rows"] if r["created"]) == [
         ("2026-10-01", 1), ("2026-11-01", 1)]
-    refused = run("report", "volume", *window, "--timezone", "America/New_York", db=db)
+    local = as_json(run("report", "volume", *window, "--by", "month", "--timezone",
+                        "America/New_York", db=db))  # T-2 was created on 31 October there
+    assert sorted((r["period"], r["category"]) for r in local["rows"] if r["created"]) == [
+        ("2026-10-01", "account"), ("2026-10-01", "technical")]
+    assert local["timezone"] == "America/New_York"
+    refused = run("report", "topics", *window, "--timezone", "America/New_York", db=db)
     assert refused.returncode == 2 and "UTC day" in refused.stderr
     bad = run("report", "sla", *window, "--timezone", "Mars/Olympus", db=db)
     assert bad.returncode == 2 and "IANA" in bad.stderr

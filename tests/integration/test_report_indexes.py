@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +30,7 @@ from ticketflow.projections.reports import (
     volume_report,
 )
 from ticketflow.projections.runner import Projector
+from ticketflow.projections.zoned_reports import satisfaction_in_zone, volume_in_zone
 from ticketflow.settings import Settings
 from ticketflow.timers import Timers
 from ticketflow.tools.workload import generate_workload
@@ -234,10 +236,13 @@ def test_every_report_reads_the_read_models_through_indexes_never_a_whole_table(
             assert times_report(conn, t, policy_of, since=since, until=until)
             assert volume_report(conn, t, since=since.date(), until=until.date())
             satisfaction_report(conn, t, since=since.date(), until=until.date())
+            for zoned in (volume_in_zone, satisfaction_in_zone):  # by instant, in a zone
+                zoned(conn, t, since=since.date(), until=until.date(), by="week",
+                      zone=ZoneInfo("America/New_York"))
             assert topics_report(conn, t, since=since.date(), until=until.date())["terms"]
             assert articles_report(conn, t, since=since.date(), until=until.date())
             plans = list(statements.plans(conn))
-    assert len(plans) >= 14
+    assert len(plans) >= 18
     for plan in plans:  # a full-text MATCH reads the FTS5 index ("VIRTUAL TABLE INDEX")
         scans = [step for step in plan.split(" / ") if step.startswith("SCAN ")
                  and " VIRTUAL TABLE INDEX " not in step]
