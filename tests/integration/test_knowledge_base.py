@@ -191,13 +191,21 @@ def test_a_replay_rebuilds_the_knowledge_base_and_its_search(app: TicketingApp,
     published_story(app)
     app.apply(article_command("u-2", "update_article", "KB-D", T0 + timedelta(hours=1),
                               {"tags": ["performance", "charts"]}))
+    assert app.apply(session_command("s-9", "SS-9", T0 + timedelta(hours=2), outcome="solved",
+                                     shown=["KB-D", "KB-A"], viewed=["KB-D"])).status \
+        == "accepted"
     ask = queries(app, db_url)
     texts = [*EXPECTED, "blurry logo", "charts"]
     before = [ids(ask.suggest(text)) for text in texts]
+    window = (T0.date(), T0.date() + timedelta(days=1))
+    effect = ask.report_articles(*window)
     assert before[-2:] == [["KB-PUB"], ["KB-D"]]
+    assert [r["deflections"] for r in effect["rows"] if r["article_id"] in ("KB-A", "KB-D")] \
+        == [1, 1]
     assert rebuild(app, engine_for(db_url)) > 0
     again = queries(app, db_url)
     assert [ids(again.suggest(text)) for text in texts] == before
+    assert again.report_articles(*window) == effect
 
 
 def test_the_articles_are_the_same_whatever_order_the_streams_are_projected_in(
