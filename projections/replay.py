@@ -144,8 +144,8 @@ def upgrade(app: Store, engine: Engine) -> bool:
         if not stale:
             return False  # another process upgraded them while this one waited
         log.warning("the read models %s were made by an older release (rows keyed by"
-                    " ticket id alone, or missing); rebuilding every read model from the"
-                    " event store (as `ticketflow replay --from-start` does)",
+                    " ticket id alone, or a table or column missing); rebuilding every read"
+                    " model from the event store (as `ticketflow replay --from-start` does)",
                     ", ".join(stale))
         started = time.monotonic()
         applied = rebuild(app, engine, _logged_progress())

@@ -32,6 +32,7 @@ from ticketflow import confinement, render
 from ticketflow.application import Outcome, TicketingApp
 from ticketflow.bootstrap import build_app, load_policies
 from ticketflow.bundles import BundleError, verify_bundle
+from ticketflow.charts import review_svg
 from ticketflow.checkpoints import (
     SIGNING_KEY_ENV,
     CheckpointError,
@@ -346,6 +347,8 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     which.add_argument("--quarter", help="e.g. 2026Q4: its three months")
     which.add_argument("--year", help="e.g. 2026: its four quarters")
     cmd.add_argument("--tenant")
+    cmd.add_argument("-o", "--output", metavar="DIR",
+                     help="also draw its chart there: review-<quarter or year>.svg")
     cmd.set_defaults(handler=cmd_report_review)
 
     cmd = kinds.add_parser("topics", parents=[common, period],
@@ -708,10 +711,16 @@ def cmd_report_review(session: Session, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
     result = session.queries.review(name, since, until, by)
+    if args.output:
+        chart = Path(args.output) / f"review-{name}.svg"
+        chart.parent.mkdir(parents=True, exist_ok=True)
+        _write_text(str(chart), review_svg(result))
     if args.json:
         views.json_out(result)
     else:
         views.review(result)
+        if args.output:
+            render.note(f"chart: {Path(args.output) / f'review-{name}.svg'}")
     return 0
 
 

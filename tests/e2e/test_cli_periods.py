@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -17,6 +18,7 @@ URGENT = {"plan": "enterprise", "priority": "critical"}
 LATE_NIGHT = datetime(2026, 11, 1, 1, 45, tzinfo=UTC)
 OCTOBER = datetime(2026, 10, 20, 12, tzinfo=UTC)
 AS_OF = ("--as-of", "2026-11-10T00:00:00Z")
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
@@ -101,3 +103,19 @@ def test_the_quarterly_review_is_by_month_and_the_annual_by_quarter(db: str) -> 
     assert readable.returncode == 0 and "service review 2026Q4" in readable.stdout
     wrong = run("report", "review", "--quarter", "2026Q5", db=db)
     assert wrong.returncode == 2 and "2026Q4" in wrong.stderr
+
+
+def test_the_review_draws_its_chart_as_the_same_svg_every_time(db: str, tmp_path: Path) -> None:
+    charts = tmp_path / "charts"
+    for _ in range(2):
+        result = run("report", "review", "--quarter", "2026Q4", "-o", str(charts), db=db)
+        assert result.returncode == 0, result.stderr
+    svg = (charts / "review-2026Q4.svg").read_bytes()
+    root = ElementTree.fromstring(svg)
+    bars = [e for e in root.iter(f"{SVG}rect") if e.find(f"{SVG}title") is not None]
+    figures = sorted(str(e.find(f"{SVG}title").text) for e in bars)  # type: ignore[union-attr]
+    # compliance (first response, resolution) and tickets created, by month
+    assert "2026-10-01: 1" in figures and "2026-11-01: 1" in figures
+    assert len(bars) == 2 * 2 + 3  # two months of SLA clocks; three months of volume
+    run("report", "review", "--quarter", "2026Q4", "-o", str(charts), db=db)
+    assert (charts / "review-2026Q4.svg").read_bytes() == svg
