@@ -107,7 +107,9 @@ def tables(suffix: str = "") -> Tables:
         *(Column(name, String(200), nullable=False) for name in ("plan", "day")),
         Column("score", Integer, nullable=False),
         Column("nps", Integer),
+        Column("at", String(200), nullable=False),  # its instant: periods of any zone
         Index(f"rm_satisfaction{suffix}_day", "day"),
+        Index(f"rm_satisfaction{suffix}_at", "at"),
     )
     self_service = Table(
         f"rm_self_service{suffix}", metadata,
@@ -123,8 +125,9 @@ def tables(suffix: str = "") -> Tables:
         *_ticket_version_key(),
         *(Column(name, String(200), nullable=False) for name in ("day", "kind")),
         Column("article_id", String(200)),
+        Column("at", String(200), nullable=False),  # its instant: periods of any zone
         # reports topics and articles: links and publications up to / in a window
-        Index(f"rm_articles{suffix}_kind", "kind", "day"),
+        Index(f"rm_articles{suffix}_kind", "kind", "at"),
     )
     parked = Table(  # events held back: a poison event and its ticket's later events
         f"rm_parked{suffix}", metadata,
@@ -191,17 +194,17 @@ def _knowledge_tables(metadata: MetaData, suffix: str) -> tuple[Table, Table, Ta
         f"rm_kb_exposures{suffix}", metadata,
         *(Column(name, String(200), primary_key=True)
           for name in ("tenant", "session_id", "article_id")),
-        *(Column(name, String(200), nullable=False) for name in ("day", "outcome")),
+        *(Column(name, String(200), nullable=False) for name in ("at", "outcome")),
         Column("shown_rank", Integer),  # 1 = first suggestion; None: not suggested
         Column("viewed", Integer, nullable=False),
-        Index(f"rm_kb_exposures{suffix}_day", "day", "tenant", "article_id"),
+        Index(f"rm_kb_exposures{suffix}_at", "at", "tenant", "article_id"),
     )
     ticket_terms = Table(  # the words of each ticket's subject, for `report topics`
         f"rm_ticket_terms{suffix}", metadata,
         *(Column(name, String(200), primary_key=True)
           for name in ("tenant", "ticket_id", "term")),
-        Column("day", String(200), nullable=False),
-        Index(f"rm_ticket_terms{suffix}_day", "day", "tenant", "term"),
+        Column("at", String(200), nullable=False),  # the ticket's creation
+        Index(f"rm_ticket_terms{suffix}_at", "at", "tenant", "term"),
     )
     return kb_articles, kb_exposures, ticket_terms
 

@@ -2,13 +2,15 @@
 well each article works. Deterministic functions of the read models and their
 arguments; rows in a fixed order, so a replay prints the same reports.
 
-Days are UTC dates, `since` inclusive and `until` exclusive, as the volume report's.
+Windows are instants, `since` inclusive and `until` exclusive (a caller cuts them at
+the midnights of a zone); rows keep the instant of what they count, compared as the
+ISO-8601 UTC text the read models store.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Integer, func, select
@@ -22,7 +24,7 @@ RECURRING = 2
 TOP_TERMS = 20
 
 
-def topics_report(conn: Connection, t: Tables, *, since: date, until: date,
+def topics_report(conn: Connection, t: Tables, *, since: datetime, until: datetime,
                   tenant: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Recurring topics of the tickets created in [since, until): categories (with
     subcategory) and frequent subject words, each with its count, the count of the
@@ -66,43 +68,43 @@ def _trend(count: int, previous: int) -> dict[str, Any]:
     return {"previous": previous, "change": count - previous, "trend": trend}
 
 
-def _categories(conn: Connection, t: Tables, since: date, until: date,
+def _categories(conn: Connection, t: Tables, since: datetime, until: datetime,
                 tenant: str | None) -> dict[tuple[str, str, str | None], int]:
     k = t.tickets.c
     query = (select(k.tenant, k.category, k.subcategory, func.count())
-             .where(k.created_at >= since.isoformat(), k.created_at < until.isoformat())
+             .where(k.created_at >= _text(since), k.created_at < _text(until))
              .group_by(k.tenant, k.category, k.subcategory))
     if tenant is not None:
         query = query.where(k.tenant == tenant)
     return {(row[0], row[1], row[2]): int(row[3]) for row in conn.execute(query)}
 
 
-def _covered_categories(conn: Connection, t: Tables, until: date,
+def _covered_categories(conn: Connection, t: Tables, until: datetime,
                         tenant: str | None) -> dict[tuple[str, str, str | None], int]:
     """Distinct articles linked or published by tickets of each category, up to `until`."""
     a, k = t.articles.c, t.tickets.c
     query = (select(k.tenant, k.category, k.subcategory, func.count(a.article_id.distinct()))
              .join_from(t.articles, t.tickets,
                         (a.tenant == k.tenant) & (a.ticket_id == k.ticket_id))
-             .where(a.kind.in_(("linked", "published")), a.day < until.isoformat())
+             .where(a.kind.in_(("linked", "published")), a.at < _text(until))
              .group_by(k.tenant, k.category, k.subcategory))
     if tenant is not None:
         query = query.where(k.tenant == tenant)
     return {(row[0], row[1], row[2]): int(row[3]) for row in conn.execute(query)}
 
 
-def _terms(conn: Connection, t: Tables, since: date, until: date,
+def _terms(conn: Connection, t: Tables, since: datetime, until: datetime,
            tenant: str | None) -> dict[tuple[str, str], int]:
     w = t.ticket_terms.c
     query = (select(w.tenant, w.term, func.count())
-             .where(w.day >= since.isoformat(), w.day < until.isoformat())
+             .where(w.at >= _text(since), w.at < _text(until))
              .group_by(w.tenant, w.term))
     if tenant is not None:
         query = query.where(w.tenant == tenant)
     return {(row[0], row[1]): int(row[2]) for row in conn.execute(query)}
 
 
-def articles_report(conn: Connection, t: Tables, *, since: date, until: date,
+def articles_report(conn: Connection, t: Tables, *, since: datetime, until: datetime,
                     tenant: str | None = None) -> list[dict[str, Any]]:
     """Each article's effect in [since, until): self-service sessions that suggested
     (`shown`) or opened it (`viewed`), those that ended solved (`deflections`, and
@@ -140,13 +142,13 @@ def _articles(conn: Connection, t: Tables, tenant: str | None) -> list[Any]:
     return [((r[0], r[1]), r[2], r[3]) for r in conn.execute(query)]
 
 
-def _exposures(conn: Connection, t: Tables, since: date, until: date,
+def _exposures(conn: Connection, t: Tables, since: datetime, until: datetime,
                tenant: str | None) -> list[Any]:
     e = t.kb_exposures.c
     solved = func.sum((e.outcome == "solved").cast(Integer()))
     query = (select(e.tenant, e.article_id, func.count(e.shown_rank), func.sum(e.viewed),
                     func.count(), solved)
-             .where(e.day >= since.isoformat(), e.day < until.isoformat())
+             .where(e.at >= _text(since), e.at < _text(until))
              .group_by(e.tenant, e.article_id))
     if tenant is not None:
         query = query.where(e.tenant == tenant)
@@ -154,27 +156,27 @@ def _exposures(conn: Connection, t: Tables, since: date, until: date,
             for r in conn.execute(query)]
 
 
-def _links(conn: Connection, t: Tables, since: date, until: date,
+def _links(conn: Connection, t: Tables, since: datetime, until: datetime,
            tenant: str | None) -> list[Any]:
     a, k = t.articles.c, t.tickets.c
     done = func.sum(k.status.in_(("resolved", "closed")).cast(Integer()))
     query = (select(a.tenant, a.article_id, func.count(), done)
              .join_from(t.articles, t.tickets,
                         (a.tenant == k.tenant) & (a.ticket_id == k.ticket_id))
-             .where(a.kind == "linked", a.day >= since.isoformat(), a.day < until.isoformat())
+             .where(a.kind == "linked", a.at >= _text(since), a.at < _text(until))
              .group_by(a.tenant, a.article_id))
     if tenant is not None:
         query = query.where(a.tenant == tenant)
     return [((r[0], r[1]), int(r[2]), int(r[3] or 0)) for r in conn.execute(query)]
 
 
-def _csat(conn: Connection, t: Tables, since: date, until: date,
+def _csat(conn: Connection, t: Tables, since: datetime, until: datetime,
           tenant: str | None) -> list[Any]:
-    """(article, answers, scores 4-5) over the window's answers (by day), each answer
+    """(article, answers, scores 4-5) over the window's answers (by instant), each answer
     counted once for every article its ticket linked (by the ticket's key)."""
     s = t.satisfaction.c
     query = select(s.tenant, s.ticket_id, s.score).where(
-        s.day >= since.isoformat(), s.day < until.isoformat())
+        s.at >= _text(since), s.at < _text(until))
     if tenant is not None:
         query = query.where(s.tenant == tenant)
     answers = [(row[0], row[1], int(row[2])) for row in conn.execute(query)]
@@ -189,3 +191,7 @@ def _csat(conn: Connection, t: Tables, since: date, until: date,
             tally[(owner, article_id)][0] += 1
             tally[(owner, article_id)][1] += score >= 4
     return [(key, n, happy) for key, (n, happy) in sorted(tally.items())]
+
+
+def _text(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat()

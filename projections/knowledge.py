@@ -66,7 +66,7 @@ def exposure_rows(envelope: dict[str, Any]) -> list[Row]:
     for rank, article_id in enumerate(shown, start=1):
         ranks.setdefault(article_id, rank)
     return [{"tenant": envelope["tenant"], "session_id": data["session_id"],
-             "article_id": article_id, "day": envelope["occurred_at"][:10],
+             "article_id": article_id, "at": envelope["occurred_at"],
              "outcome": data["outcome"], "shown_rank": ranks.get(article_id),
              "viewed": int(article_id in viewed)}
             for article_id in sorted(set(ranks) | viewed)]
@@ -77,7 +77,7 @@ def term_rows(envelope: dict[str, Any]) -> list[Row]:
     if envelope["type"] != "TicketCreated":
         return []
     return [{"tenant": envelope["tenant"], "ticket_id": envelope["ticket_id"], "term": term,
-             "day": envelope["occurred_at"][:10]}
+             "at": envelope["occurred_at"]}
             for term in search.terms(envelope["data"]["subject"])]
 
 

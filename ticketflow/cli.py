@@ -17,7 +17,8 @@ import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, tzinfo
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
@@ -305,10 +306,12 @@ def _add_audit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """Reports from the read models, and their rebuild."""
     report = sub.add_parser("report", help="reports from the read models")
-    kinds = report.add_subparsers(title="reports", metavar="REPORT", dest="report")
+    kinds = report.add_subparsers(title="reports", metavar="REPORT")
     period = argparse.ArgumentParser(add_help=False)
-    period.add_argument("--from", dest="since", type=instant, required=True)
-    period.add_argument("--to", dest="until", type=instant, required=True)
+    period.add_argument("--from", dest="since", type=Bound.parse, required=True,
+                        help="an instant, or a date: its midnight (in --timezone)")
+    period.add_argument("--to", dest="until", type=Bound.parse, required=True,
+                        help="excluded; an instant, or a date: its midnight")
     period.add_argument("--tenant")
     period.add_argument("--timezone", type=_zone, default=UTC, metavar="ZONE",
                         help="periods of --by in this IANA zone (default UTC)")
@@ -647,7 +650,9 @@ def cmd_sla(session: Session, args: argparse.Namespace) -> int:
 
 def cmd_report_sla(session: Session, args: argparse.Namespace) -> int:
     what_if = load_policy_file(args.policy) if args.policy else None
-    result = session.queries.report_sla(args.since, args.until, args.as_of, what_if,
+    zone = args.timezone
+    result = session.queries.report_sla(args.since.at(zone), args.until.at(zone), args.as_of,
+                                        what_if,
                                         by=args.by, zone=args.timezone)
     if args.json:
         views.json_out(result)
@@ -660,15 +665,8 @@ def cmd_report_sla(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-def _utc_days(args: argparse.Namespace) -> None:
-    """Topics and articles are counted by UTC day in their read models."""
-    if args.timezone is not UTC:
-        raise SettingsError(f"report {args.report} counts by UTC day (its read model keeps"
-                            " days, not instants): drop --timezone")
-
-
 def cmd_report_volume(session: Session, args: argparse.Namespace) -> int:
-    result = session.queries.report_volume(args.since.date(), args.until.date(), args.by,
+    result = session.queries.report_volume(*_dates(args), args.by,
                                            args.timezone)
     if args.json:
         views.json_out(result)
@@ -680,7 +678,7 @@ def cmd_report_volume(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_report_satisfaction(session: Session, args: argparse.Namespace) -> int:
-    result = session.queries.report_satisfaction(args.since.date(), args.until.date(),
+    result = session.queries.report_satisfaction(*_dates(args),
                                                  args.by, args.timezone)
     if args.json:
         views.json_out(result)
@@ -694,7 +692,9 @@ def cmd_report_satisfaction(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_report_times(session: Session, args: argparse.Namespace) -> int:
-    result = session.queries.report_times(args.since, args.until, args.by, args.timezone)
+    zone = args.timezone
+    result = session.queries.report_times(args.since.at(zone), args.until.at(zone), args.by,
+                                          zone)
     if args.json:
         views.json_out(result)
     else:
@@ -725,8 +725,8 @@ def cmd_report_review(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_report_topics(session: Session, args: argparse.Namespace) -> int:
-    _utc_days(args)
-    result = session.queries.report_topics(args.since.date(), args.until.date(), args.by)
+    result = session.queries.report_topics(*_dates(args), args.by,
+                                           args.timezone)
     if args.json:
         views.json_out(result)
         return 0
@@ -741,8 +741,8 @@ def cmd_report_topics(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_report_articles(session: Session, args: argparse.Namespace) -> int:
-    _utc_days(args)
-    result = session.queries.report_articles(args.since.date(), args.until.date(), args.by)
+    result = session.queries.report_articles(*_dates(args), args.by,
+                                             args.timezone)
     if args.json:
         views.json_out(result)
         return 0
@@ -897,6 +897,33 @@ def cmd_policy(session: Session, args: argparse.Namespace) -> int:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A report's --from or --to: an instant, or a bare date, which is its midnight in
+    the report's --timezone (UTC by default)."""
+
+    instant: datetime
+    day: date | None
+
+    @classmethod
+    def parse(cls, text: str) -> Bound:
+        bare = "T" not in text and " " not in text and len(text.strip()) == 10
+        return cls(instant(text), date.fromisoformat(text.strip()) if bare else None)
+
+    def at(self, zone: tzinfo) -> datetime:
+        if self.day is None:
+            return self.instant
+        return datetime.combine(self.day, datetime.min.time(), zone).astimezone(UTC)
+
+    def date_in(self, zone: tzinfo) -> date:
+        return self.day or self.instant.astimezone(zone).date()
+
+
+def _dates(args: argparse.Namespace) -> tuple[date, date]:
+    """The dates (of --timezone) of a report counted by day."""
+    return args.since.date_in(args.timezone), args.until.date_in(args.timezone)
 
 
 def _zone(name: str) -> tzinfo:

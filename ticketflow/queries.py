@@ -325,32 +325,33 @@ class Queries:
                                   max(0, min(limit, SUGGESTIONS)))
         return {"tenant": owner, "terms": search.terms(text), "suggestions": found}
 
-    def report_topics(self, since: date, until: date, by: str | None = None) -> dict[str, Any]:
-        """Recurring ticket topics in [since, until) and whether an article covers them;
-        with `by`, in each period (UTC days), its trend against the period before."""
+    def report_topics(self, since: date, until: date, by: str | None = None,
+                      zone: tzinfo = UTC) -> dict[str, Any]:
+        """Recurring ticket topics in [since, until) (dates of `zone`) and whether an
+        article covers them; with `by`, in each period, against the window before it."""
         projector = self.read_models.caught_up()
         categories: list[dict[str, Any]] = []
         terms: list[dict[str, Any]] = []
         with projector.engine.connect() as conn:
-            for period, low, high in _day_windows(since, until, by):
+            for period, low, high in _local_windows(since, until, by, zone):
                 report = topics_report(conn, projector.t, since=low, until=high,
                                        tenant=self.scope.tenant)
                 categories += [_in_period(period, row) for row in report["categories"]]
                 terms += [_in_period(period, row) for row in report["terms"]]
-        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, UTC),
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
                 "tenant": self.scope.tenant, "categories": categories, "terms": terms}
 
-    def report_articles(self, since: date, until: date,
-                        by: str | None = None) -> dict[str, Any]:
-        """Each article's effectiveness in [since, until): views, deflections, links,
-        CSAT of the tickets that linked it; with `by`, in each period (UTC days)."""
+    def report_articles(self, since: date, until: date, by: str | None = None,
+                        zone: tzinfo = UTC) -> dict[str, Any]:
+        """Each article's effectiveness in [since, until) (dates of `zone`): views,
+        deflections, links, CSAT of the tickets that linked it; with `by`, by period."""
         projector = self.read_models.caught_up()
         rows: list[dict[str, Any]] = []
         with projector.engine.connect() as conn:
-            for period, low, high in _day_windows(since, until, by):
+            for period, low, high in _local_windows(since, until, by, zone):
                 rows += [_in_period(period, row) for row in articles_report(
                     conn, projector.t, since=low, until=high, tenant=self.scope.tenant)]
-        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, UTC),
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
                 "tenant": self.scope.tenant, "rows": rows}
 
     def _one_tenant(self, tenant: str | None) -> str:
@@ -435,9 +436,11 @@ def _knowledge_effect(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [tenants[name] for name in sorted(tenants)]
 
 
-def _day_windows(since: date, until: date,
-                 by: str | None) -> list[tuple[str | None, date, date]]:
-    """The window of UTC days, whole (by None) or cut into periods."""
-    return [(period, low.date(), high.date()) for period, low, high in _windows(
-        datetime.combine(since, datetime.min.time(), UTC),
-        datetime.combine(until, datetime.min.time(), UTC), by, UTC)]
+def _local_windows(since: date, until: date, by: str | None,
+                   zone: tzinfo) -> list[tuple[str | None, datetime, datetime]]:
+    """The window from the midnight of `since` to that of `until` in `zone`, whole (by
+    None) or cut into its periods."""
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, datetime.min.time(), zone).astimezone(UTC)
+
+    return _windows(midnight(since), midnight(until), by, zone)

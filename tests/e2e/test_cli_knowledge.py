@@ -96,5 +96,9 @@ def test_report_topics_by_week_compares_each_week_with_the_one_before(
     articles = as_json(run("report", "articles", *window, "--by", "week", "--json",
                            db=sqlite_url))
     assert articles["rows"] == []  # no article, in any week
-    refused = run("report", "topics", *window, "--timezone", "Europe/Berlin", db=sqlite_url)
-    assert refused.returncode == 2 and "UTC day" in refused.stderr
+    # 16 November 14:00Z is 17 November 03:00 in Auckland (UTC+13): the local day counts
+    local = as_json(run("report", "topics", *window, "--by", "day", "--timezone",
+                        "Pacific/Auckland", "--json", db=sqlite_url))
+    assert [(r["period"], r["tickets"]) for r in local["categories"]] == [("2026-11-17", 3)]
+    utc = as_json(run("report", "topics", *window, "--by", "day", "--json", db=sqlite_url))
+    assert [(r["period"], r["tickets"]) for r in utc["categories"]] == [("2026-11-16", 3)]

@@ -239,8 +239,8 @@ def test_every_report_reads_the_read_models_through_indexes_never_a_whole_table(
             for zoned in (volume_in_zone, satisfaction_in_zone):  # by instant, in a zone
                 zoned(conn, t, since=since.date(), until=until.date(), by="week",
                       zone=ZoneInfo("America/New_York"))
-            assert topics_report(conn, t, since=since.date(), until=until.date())["terms"]
-            assert articles_report(conn, t, since=since.date(), until=until.date())
+            assert topics_report(conn, t, since=since, until=until)["terms"]
+            assert articles_report(conn, t, since=since, until=until)
             plans = list(statements.plans(conn))
     assert len(plans) >= 18
     for plan in plans:  # a full-text MATCH reads the FTS5 index ("VIRTUAL TABLE INDEX")

@@ -108,8 +108,8 @@ def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
                 found["article_id"] for found in search.search(
                     conn, projector.t.kb_articles.name, tenant, text, SUGGESTIONS)]}
             for tenant, texts in SUGGEST.items() for text in texts]
-        topics = topics_report(conn, projector.t, since=since.date(), until=until.date())
-        articles = articles_report(conn, projector.t, since=since.date(), until=until.date())
+        topics = topics_report(conn, projector.t, since=since, until=until)
+        articles = articles_report(conn, projector.t, since=since, until=until)
     return {"sla": [row.as_dict() for row in sla], "sla_by_month": monthly,
             "volume": weekly_totals(volume), **satisfaction, "times": times,
             "suggestions": suggestions, "topics": topics,
