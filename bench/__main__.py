@@ -1,6 +1,6 @@
 """`python -m bench`: every benchmark, each figure beside its same-run baseline, as JSON.
 
-    python -m bench [--only write,audit_log,relay,projections,latency,growth,long_ticket]
+    python -m bench [--only write,audit_log,relay,projections,latency,growth,long_ticket,http]
                     [--events N]
 
 Progress goes to stderr, the JSON document to stdout. The services (a private
@@ -14,10 +14,21 @@ import argparse
 import time
 from contextlib import ExitStack
 
-from bench import audit_log, dataset, growth, latency, long_ticket, projections, relay, write
+from bench import (
+    audit_log,
+    dataset,
+    growth,
+    http,
+    latency,
+    long_ticket,
+    projections,
+    relay,
+    write,
+)
 from bench.common import Figures, emit, kafka, machine, postgres, say
 
-BENCHMARKS = ("write", "audit_log", "relay", "projections", "latency", "growth", "long_ticket")
+BENCHMARKS = ("write", "audit_log", "relay", "projections", "latency", "growth", "long_ticket",
+              "http")
 
 
 def main() -> int:
@@ -30,6 +41,9 @@ def main() -> int:
                         help="events relayed to Kafka and projected from it (default 250,000)")
     parser.add_argument("--rate", type=int, default=500,
                         help="commands per second of the latency benchmark (default 500)")
+    parser.add_argument("--http-rate", type=int, default=200,
+                        help="commands per second of the HTTP benchmark's steady load"
+                        " (default 200)")
     args = parser.parse_args()
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(BENCHMARKS))
@@ -41,7 +55,7 @@ def main() -> int:
     results = document["results"]
     with ExitStack() as services:
         fresh_pg = services.enter_context(postgres()) \
-            if {"write", "audit_log", "latency", "growth"} & set(chosen) \
+            if {"write", "audit_log", "latency", "growth", "http"} & set(chosen) \
             else None
         bootstrap = services.enter_context(kafka()) \
             if {"relay", "projections", "latency"} & set(chosen) else ""
@@ -65,6 +79,9 @@ def main() -> int:
                                             "postgresql": fresh_pg})
         if "long_ticket" in chosen:
             results["long_ticket"] = long_ticket.run()
+        if "http" in chosen and fresh_pg:
+            results["http"] = http.run({"sqlite": write.sqlite_maker(), "postgresql": fresh_pg},
+                                       rate=args.http_rate)
     document["seconds"] = round(time.perf_counter() - started, 1)
     say(f"done in {document['seconds']} s")
     emit(document)

@@ -28,6 +28,7 @@ from ticketflow.domain.chain import chain_hash
 from ticketflow.domain.receipt import receipt_uuid
 from ticketflow.domain.streams import envelope_from_state, stream_uuid
 from ticketflow.event_log import RECEIPT_TOPIC, STREAM_TOPIC_PREFIXES
+from ticketflow.log_tree import LOG_APPEND
 from ticketflow.settings import Settings
 from ticketflow.timers import Timers
 from ticketflow.tools.workload import generate_workload
@@ -89,6 +90,41 @@ def history(events: int) -> tuple[Path, int]:
                     say(f"  copy {k + 1} of {copies}")
             building.rename(path)
     return path, copies * per_copy
+
+
+def logged_history(events: int) -> tuple[Path, int]:
+    """`history(events)` with its audit log: the base's log (made before stored subtree
+    roots: they are backfilled with the first copy, as on an upgraded store), then each
+    copy's events logged in entries of up to 20,000 records, with their stored roots, in
+    the same inserts — as the write service would, had it recorded them."""
+    base = base_store()
+    with build_app(Settings(db=f"sqlite:///{base}")) as app:
+        records = [r for r in app.recorder.select_notifications(1, 10**9)
+                   if r.topic.startswith(STREAM_TOPIC_PREFIXES) or r.topic == RECEIPT_TOPIC]
+        states = [app.event_log.decode(r) for r in records]
+        per_copy = sum(r.topic != RECEIPT_TOPIC for r in records)
+    copies = max(1, -(-events // per_copy))
+    path = cache_dir() / f"logged-r{RECIPE}-{copies}x{per_copy}.db"
+    if not path.exists():
+        say(f"building a logged history of {copies * per_copy:,} events (once) …")
+        building = path.with_suffix(".building")
+        shutil.copyfile(base, building)
+        with build_app(Settings(db=f"sqlite:///{building}")) as copy:
+            for k in range(1, copies):
+                cloned = list(_clone(copy, records, states, k))
+                for start in range(0, len(cloned), 20_000):
+                    _insert_logged(copy, cloned[start:start + 20_000], START - SHIFT * k)
+                say(f"  copy {k + 1} of {copies}")
+        building.rename(path)
+    return path, copies * per_copy
+
+
+def _insert_logged(app: TicketingApp, records: list[StoredEvent], at: datetime) -> None:
+    saved = [(n, app.event_log.envelope_of(r)) for n, r in enumerate(records)
+             if r.topic != RECEIPT_TOPIC]
+    entry, append = app.audit_log.entry(saved, at, genesis=False, check_roots=True)
+    app.recorder.insert_events([*records, app.mapper.to_stored_event(entry)],
+                               **{LOG_APPEND: append})
 
 
 def _clone(app: TicketingApp, records: list[StoredEvent], states: list[dict[str, Any]],

@@ -8,6 +8,12 @@ unreadable messages go to support.dead-letter with their original bytes, the rea
 code and message as headers. A redelivered message is answered `duplicate`; if it had
 been rejected, its dead letter is published again (at least once), so a crash between
 the receipt and the dead letter cannot lose it.
+
+With keys required (TICKETFLOW_REQUIRE_KEYS=1, SPEC §8) each message must carry the
+headers of a key's signature over its exact value (docs/kafka.md, "Signed commands"):
+the key that signed it bounds what it may say (`forbidden` outside its tenant, roles
+and actor); an unsigned or badly signed message, or one signed with an unknown,
+revoked or expired key, is rejected `unauthenticated` unread. Both are dead-lettered.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from ticketflow import metrics
 from ticketflow.application import Outcome, TicketingApp
 from ticketflow.consumers.group import close_and_leave, record_lag, subscribe_when_known
+from ticketflow.domain.errors import Unauthenticated
+from ticketflow.keys import Bounds, Key, Keys, Refused
 from ticketflow.logs import event
 from ticketflow.producers.topics import DEAD_LETTER, Topics
 from ticketflow.schemas.commands import peek_identity
@@ -31,6 +39,9 @@ from ticketflow.schemas.commands import peek_identity
 log = logging.getLogger(__name__)
 
 GROUP = "ticketflow-commands"
+#: The headers of a dead letter, in order: the code, the reason, the command's message
+#: id (empty if none could be read) and where it was read (topic/partition/offset).
+DEAD_LETTER_HEADERS = ("error_code", "error_message", "message_id", "source")
 
 
 def consumer_config(client_config: dict[str, Any], group: str = GROUP) -> dict[str, Any]:
@@ -43,14 +54,13 @@ def dead_letter(
     record: ConsumerRecord, error: dict[str, str], message_id: str | None
 ) -> dict[str, Any]:
     """The dead-letter record: the original key and bytes, the reason in headers."""
-    source = f"{record.topic}/{record.partition}/{record.offset}"
+    values = (error["code"], error["message"], message_id or "",
+              f"{record.topic}/{record.partition}/{record.offset}")
     return {
         "key": record.key,
         "value": record.value if record.value is not None else b"",
-        "headers": [("error_code", error["code"].encode()),
-                    ("error_message", error["message"].encode("utf-8")),
-                    ("message_id", (message_id or "").encode("utf-8")),
-                    ("source", source.encode())],
+        "headers": [(name, value.encode("utf-8"))
+                    for name, value in zip(DEAD_LETTER_HEADERS, values, strict=True)],
     }
 
 
@@ -58,13 +68,24 @@ def _bytes(record: ConsumerRecord) -> bytes:
     return record.value if record.value is not None else b""
 
 
+def _signer(keys: Keys, record: ConsumerRecord, read: dict[str, Key | None]) -> Bounds:
+    """The key that signed the record's value, or why none did (`read`: the keys read
+    for this poll's batch, each once)."""
+    try:
+        return keys.verified(record.headers, _bytes(record), read)
+    except Unauthenticated as refused:
+        return Refused(refused)
+
+
 class CommandConsumer:
     def __init__(
         self, app: TicketingApp, consumer: KafkaConsumer, producer: KafkaProducer,
         *, dead_letter_topic: str = DEAD_LETTER, poll_ms: int = 200,
-        admin_config: dict[str, Any] | None = None,
+        admin_config: dict[str, Any] | None = None, keys: Keys | None = None,
     ) -> None:
         self.app = app
+        #: With keys: every message must be signed by one (None: the broker's ACLs only).
+        self.keys = keys
         self.consumer = consumer
         self.producer = producer
         self.dead_letter_topic = dead_letter_topic
@@ -79,13 +100,21 @@ class CommandConsumer:
     @classmethod
     def subscribe(cls, app: TicketingApp, client_config: dict[str, Any],
                   producer: KafkaProducer, topics: Topics | None = None,
-                  admin_config: dict[str, Any] | None = None) -> CommandConsumer:
+                  admin_config: dict[str, Any] | None = None,
+                  keys: Keys | None = None) -> CommandConsumer:
         topics = topics or Topics()
         config = consumer_config(client_config, group=topics.commands)
         consumer = KafkaConsumer(**config)
         subscribe_when_known(consumer, topics.commands, group=config["group_id"])
         return cls(app, consumer, producer, dead_letter_topic=topics.dead_letter,
-                   admin_config=admin_config)
+                   admin_config=admin_config, keys=keys)
+
+    def _bounds(self, records: list[ConsumerRecord]) -> list[Bounds | None] | None:
+        """Each message's sender, from its signature (None: every sender is trusted)."""
+        if self.keys is None:
+            return None
+        read: dict[str, Key | None] = {}
+        return [_signer(self.keys, record, read) for record in records]
 
     def run_once(self) -> int:
         """Handle one poll's worth of messages in one transaction; returns how many."""
@@ -94,7 +123,8 @@ class CommandConsumer:
         records = [record for records in batches.values() for record in records]
         handled: list[Outcome] = []
         try:
-            outcomes = self.app.apply_batch([_bytes(record) for record in records])
+            outcomes = self.app.apply_batch([_bytes(record) for record in records],
+                                            bounds=self._bounds(records))
             for record, outcome in zip(records, outcomes, strict=True):
                 if (outcome.error or {}).get("code") == "conflict":
                     event(log, "batch_cut_at_conflict", logging.WARNING,

@@ -12,6 +12,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 ENVELOPE_FIELDS = (
     "event_id", "type", "schema_version", "tenant", "ticket_id", "version",
     "occurred_at", "recorded_at", "actor", "causation_id", "data",
@@ -19,9 +21,34 @@ ENVELOPE_FIELDS = (
 
 
 def canonical_json(value: Any) -> bytes:
+    """Keys sorted, no spaces, UTF-8 (json.dumps' text). orjson writes exactly the same
+    bytes for text, 64-bit integers, booleans, null, lists and text-keyed objects, some
+    15x faster (the chain hash and the audit log's leaf of every event, and `verify
+    --checkpoint` over a whole store, are made of it); anything else — a float (its
+    exponent is written otherwise), a subclass, a tuple — goes through json.dumps."""
+    if _plain(value):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
+
+
+def _plain(value: Any) -> bool:
+    pending = [value]  # a loop, not recursion: this runs for every event hashed
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is dict:
+            if any(type(key) is not str for key in item):
+                return False
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
+        elif kind is not int or not -(2**63) <= item < 2**64:
+            return False
+    return True
 
 
 def utc_iso(instant: datetime | str) -> str:

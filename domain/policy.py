@@ -29,6 +29,13 @@ from pydantic import (
 )
 
 from ticketflow.domain.calendar import MAX_SEARCH_DAYS, MINUTES_PER_DAY, Calendar
+from ticketflow.domain.notification_templates import (
+    AUDIENCES,
+    VISIBLE_FIELDS,
+    TemplateProblem,
+    render,
+    sample_context,
+)
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -159,6 +166,86 @@ class EscalationSpec(Strict):
     automatic: list[AutoEscalation] = []
 
 
+class TemplateSpec(Strict):
+    """A notification's Jinja2 sources: a subject line, a plain-text and an HTML body."""
+
+    subject: str
+    text: str
+    html: str
+
+
+class NotificationRule(Strict):
+    """When to tell whom, how and with which template (SPEC §10): on a ticket event
+    (`on`, and the event's customer-visible fields in `when`), or on a timer (`every`
+    so long on the ticket's calendar while the ticket sits, open, at `while_level`)."""
+
+    on: str | None = None
+    when: dict[str, str] = {}
+    every: Minutes | None = None
+    while_level: str | None = None
+    audience: list[Literal["customer", "assignee", "account_manager"]]
+    channel: Literal["email", "in_app", "sms", "push"]
+    template: str
+
+    @field_validator("audience")
+    @classmethod
+    def _some_audience(cls, values: list[str]) -> list[str]:
+        if not values:
+            raise ValueError(f"name at least one of {', '.join(AUDIENCES)}")
+        return _distinct(values)
+
+
+class NotificationsSpec(Strict):
+    """Notification rules and templates by name, and each account's manager (by
+    account id) where it has one."""
+
+    rules: dict[str, NotificationRule] = {}
+    templates: dict[str, TemplateSpec] = {}
+    account_managers: dict[str, str] = {}
+
+    def problems(self, tenant: str, levels: set[str]) -> list[str]:
+        problems: list[str] = []
+        for name, rule in self.rules.items():
+            where = f"notifications.rules.{name}"
+            shape = [f"{where}: {problem}" for problem in _rule_shape(rule, levels)]
+            problems += shape
+            if rule.template not in self.templates:
+                problems.append(f"{where}.template: unknown template {rule.template!r}")
+            elif not shape:
+                problems += [f"notifications.templates.{rule.template}.{problem}"
+                             f" (as rule {name!r} renders it)"
+                             for problem in _render_problems(self.templates[rule.template],
+                                                             rule, tenant)]
+        return problems
+
+
+def _rule_shape(rule: NotificationRule, levels: set[str]) -> list[str]:
+    if (rule.on is None) == (rule.every is None):
+        return ["name either an event (`on`) or a timer (`every` and `while_level`)"]
+    if rule.every is not None:
+        if rule.while_level not in levels:
+            return [f"while_level: {rule.while_level!r} is not a level of the ladder"
+                    f" ({', '.join(sorted(levels))})"]
+        return ["when: a timer rule has no event to match"] if rule.when else []
+    if rule.on not in VISIBLE_FIELDS:
+        return [f"on: {rule.on!r} is not an event a notification may follow"
+                f" ({', '.join(VISIBLE_FIELDS)})"]
+    hidden = sorted(set(rule.when) - set(VISIBLE_FIELDS[rule.on]))
+    problems = [f"when: {field!r} is not a customer-visible field of {rule.on}"
+                for field in hidden]
+    if rule.while_level is not None:
+        problems.append("while_level: only a timer rule (`every`) has one")
+    return problems
+
+
+def _render_problems(template: TemplateSpec, rule: NotificationRule, tenant: str) -> list[str]:
+    try:
+        render(template.model_dump(), sample_context(rule.on, tenant=tenant))
+    except TemplateProblem as problem:
+        return [str(problem)]
+    return []
+
+
 class Policy(Strict):
     """One tenant's support policy (SPEC §2)."""
 
@@ -179,6 +266,7 @@ class Policy(Strict):
     escalation: EscalationSpec
     auto_close_after: Minutes | None = None
     reopen_window: Minutes | None = None
+    notifications: NotificationsSpec = NotificationsSpec()
 
     @field_validator("default_timezone")
     @classmethod
@@ -227,6 +315,7 @@ class Policy(Strict):
         problems += [f"escalation: unknown level {n!r}" for n in named if n and n not in levels]
         problems += [f"escalation.automatic: unknown calendar {r.calendar!r}"
                      for r in self.escalation.automatic if r.calendar not in cals]
+        problems += self.notifications.problems(self.id, levels)
         return problems + self._rule_problems(prios, levels)
 
     def _rule_problems(self, prios: set[str], levels: set[str]) -> list[str]:
@@ -272,7 +361,10 @@ class Policy(Strict):
 
     @cached_property
     def content_hash(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        document = self.model_dump(mode="json")
+        if self.notifications == NotificationsSpec():  # as before notifications existed:
+            del document["notifications"]  # a version stored then keeps its hash
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     @cached_property

@@ -18,6 +18,8 @@ from ticketflow.producers.topics import RETAIN_FOREVER
 from ticketflow.settings import options_for
 
 CHECKPOINTS = "support.checkpoints"
+#: The header holding the checkpoint's tree size (its number of leaves), in decimal.
+SIZE_HEADER = "size"
 SEND_TIMEOUT_SECONDS = 30.0
 
 
@@ -31,7 +33,7 @@ def publish_checkpoint(client_config: dict[str, Any], head: Checkpoint,
     try:
         sent = producer.send(topic, key=head.key_id.encode("ascii"),
                              value=head.text().encode("ascii"),
-                             headers=[("size", str(head.size).encode("ascii"))])
+                             headers=[(SIZE_HEADER, str(head.size).encode("ascii"))])
         metadata = sent.get(timeout=SEND_TIMEOUT_SECONDS)
     finally:
         producer.close()

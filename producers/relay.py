@@ -1,8 +1,11 @@
-"""The outbox relay: the event store's notification log → support.ticket-events.
+"""The outbox relay: the event store's notification log → support.ticket-events, and
+its notification records → support.notifications (SPEC §10).
 
 Every ticket and session event is published in recording order, keyed by its stream
 (ticket) id, as the SPEC §5 envelope exactly as stored (so its hash verifies; JSON with
-sorted keys, UTF-8), with `type` and `schema_version` headers. The relay's position
+sorted keys, UTF-8), with `type` and `schema_version` headers. Every notification is
+published the same way, keyed by its ticket id, to the notifications topic: one log,
+one position, so both topics get the same guarantees. The relay's position
 is an eventsourcing Tracking record in the event store, written only once the broker
 acknowledged every event up to it: a crash between send and store republishes
 (consumers dedupe by ticket_id + version), it never skips.
@@ -26,9 +29,10 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from kafka.producer import KafkaProducer
 
 from ticketflow import metrics
+from ticketflow.domain.notifications import NOTIFICATION_TOPIC
 from ticketflow.event_log import STREAM_TOPICS, Store
 from ticketflow.logs import event
-from ticketflow.producers.topics import TICKET_EVENTS
+from ticketflow.producers.topics import NOTIFICATIONS, TICKET_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -46,26 +50,48 @@ def producer_config(client_config: dict[str, Any]) -> dict[str, Any]:
             "max_in_flight_requests_per_connection": 5, "retries": 2_147_483_647}
 
 
+#: The headers of an event record: the envelope's fields of these names, as text.
+EVENT_HEADERS = ("type", "schema_version", "event_id")
+
+
 def event_message(envelope: dict[str, Any]) -> dict[str, Any]:
     """The Kafka record for one envelope: key, value and headers."""
     return {
         "key": envelope["ticket_id"].encode("utf-8"),
         "value": orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS),
-        "headers": [("type", envelope["type"].encode()),
-                    ("schema_version", str(envelope["schema_version"]).encode()),
-                    ("event_id", envelope["event_id"].encode())],
+        "headers": [(name, str(envelope[name]).encode()) for name in EVENT_HEADERS],
     }
+
+
+#: The headers of a notification's record: each the document's field of that name.
+NOTIFICATION_HEADERS = ("notification_id", "tenant", "rule")
+
+
+def notification_message(document: dict[str, Any]) -> dict[str, Any]:
+    """The Kafka record for one notification (SPEC §10): keyed by its ticket id."""
+    return {
+        "key": document["ticket_id"].encode("utf-8"),
+        "value": orjson.dumps(document, option=orjson.OPT_SORT_KEYS),
+        "headers": [(name, str(document[name]).encode("utf-8"))
+                    for name in NOTIFICATION_HEADERS],
+    }
+
+
+#: What the relay follows: every stream event, and every notification.
+RELAYED_TOPICS = (*STREAM_TOPICS, NOTIFICATION_TOPIC)
 
 
 class OutboxRelay:
     def __init__(
         self, app: Store, producer: KafkaProducer, *, batch_size: int = 1000,
-        topic: str = TICKET_EVENTS, ack_timeout: float = 60.0,
+        topic: str = TICKET_EVENTS, notifications_topic: str = NOTIFICATIONS,
+        ack_timeout: float = 60.0,
     ) -> None:
         self.app = app
         self.producer = producer
         self.batch_size = batch_size
         self.topic = topic
+        self.notifications_topic = notifications_topic
         self.ack_timeout = ack_timeout
         self.in_flight: deque[tuple[int, list[Any]]] = deque()  # (last id, futures)
         self.sent: int | None = None  # the last notification id sent (None: ask the store)
@@ -85,12 +111,10 @@ class OutboxRelay:
                 self.sent = self.stored = self.position
                 event(log, "relay_started", position=self.sent, topic=self.topic)
             notifications = self.app.event_log.recorder.select_notifications(
-                self.sent + 1, self.batch_size, topics=STREAM_TOPICS)
+                self.sent + 1, self.batch_size, topics=RELAYED_TOPICS)
             if notifications:
-                envelope_of = self.app.event_log.envelope_of
                 self.in_flight.append((notifications[-1].id, [
-                    self.producer.send(self.topic, **event_message(envelope_of(n)))
-                    for n in notifications]))
+                    self._send(n) for n in notifications]))
                 self.sent = notifications[-1].id
             if not notifications or len(self.in_flight) > MAX_IN_FLIGHT:
                 self.producer.flush(timeout=self.ack_timeout)
@@ -105,6 +129,14 @@ class OutboxRelay:
             self.sent = None
             raise
         return len(notifications)
+
+    def _send(self, record: Any) -> Any:
+        """Publish one record of the log: an event, or a notification."""
+        log_ = self.app.event_log
+        if record.topic == NOTIFICATION_TOPIC:
+            return self.producer.send(self.notifications_topic,
+                                      **notification_message(log_.decode(record)["document"]))
+        return self.producer.send(self.topic, **event_message(log_.envelope_of(record)))
 
     def _settle(self) -> None:
         """Store the position after the oldest batches whose events are all acknowledged."""

@@ -14,6 +14,11 @@ A client made for one tenant (`CommandClient(..., tenant="growgrebuddy")`) refus
 send a command naming another (Forbidden), and its `outcome` sees only that tenant's
 messages. On the broker, what a service may write and read is up to Kafka ACLs
 (docs/security.md).
+
+A client given a key (`CommandClient(..., key="tfk_…")`, or the path of a file holding
+the secret) signs every message it sends: the headers `ticketflow-key-id` and
+`ticketflow-signature` (Ed25519 over the exact value bytes; docs/kafka.md, "Signed
+commands"), which an engine run with TICKETFLOW_REQUIRE_KEYS=1 requires.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from kafka.producer import KafkaProducer
 from ticketflow.clock import Clock, default_clock
 from ticketflow.domain.errors import Forbidden
 from ticketflow.event_log import CommandOutcome, Store
+from ticketflow.keys import parse_secret, read_secret, sign
 from ticketflow.producers.relay import producer_config
 from ticketflow.producers.topics import Topics
 from ticketflow.schemas.commands import CommandBase, parse_document
@@ -39,11 +45,15 @@ class CommandClient:
 
     def __init__(
         self, bootstrap: str | list[str], topics: Topics | None = None, *,
-        tenant: str | None = None, clock: Clock | None = None, **client_options: Any,
+        tenant: str | None = None, clock: Clock | None = None, key: str | None = None,
+        **client_options: Any,
     ) -> None:
         servers = bootstrap.split(",") if isinstance(bootstrap, str) else bootstrap
         self.topic = (topics or Topics()).commands
         self.tenant = tenant
+        self._secret = read_secret(key) if key else None
+        if self._secret is not None:
+            parse_secret(self._secret)  # ValueError now, not at the first send
         self.clock = clock or default_clock()  # occurred_at of commands sent without one
         options = options_for(KafkaProducer, client_options)  # consumer-only ones dropped
         self.producer = KafkaProducer(**producer_config(
@@ -77,7 +87,9 @@ class CommandClient:
             raise Forbidden(f"this client sends commands for tenant {self.tenant!r} only;"
                             f" the command names {command.tenant!r}")
         value = json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
-        self.producer.send(self.topic, key=command.stream_id.encode("utf-8"), value=value)
+        headers = sign(self._secret, value) if self._secret is not None else None
+        self.producer.send(self.topic, key=command.stream_id.encode("utf-8"), value=value,
+                           headers=headers)
         return command.message_id
 
     def outcome(self, app: Store, message_id: str) -> CommandOutcome | None:

@@ -16,6 +16,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 COMMANDS = "support.commands"
 TICKET_EVENTS = "support.ticket-events"
 DEAD_LETTER = "support.dead-letter"
+NOTIFICATIONS = "support.notifications"
 DEFAULT_PARTITIONS = 6
 READY_TIMEOUT_MS = 60_000
 
@@ -24,21 +25,24 @@ RETAIN_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy
 
 @dataclass(frozen=True)
 class Topics:
-    """The three topic names, optionally behind a prefix (e.g. 'staging.') so that
+    """The topic names, optionally behind a prefix (e.g. 'staging.') so that
     several environments can share one cluster."""
 
     commands: str = COMMANDS
     ticket_events: str = TICKET_EVENTS
     dead_letter: str = DEAD_LETTER
+    notifications: str = NOTIFICATIONS
 
     @classmethod
     def named(cls, prefix: str = "") -> Topics:
-        return cls(prefix + COMMANDS, prefix + TICKET_EVENTS, prefix + DEAD_LETTER)
+        return cls(prefix + COMMANDS, prefix + TICKET_EVENTS, prefix + DEAD_LETTER,
+                   prefix + NOTIFICATIONS)
 
     def specs(self) -> dict[str, dict[str, str]]:
         return {self.commands: {"cleanup.policy": "delete"},
                 self.ticket_events: dict(RETAIN_FOREVER),
-                self.dead_letter: dict(RETAIN_FOREVER)}
+                self.dead_letter: dict(RETAIN_FOREVER),
+                self.notifications: {"cleanup.policy": "delete"}}
 
 
 def ensure_topics(

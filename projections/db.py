@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ticketflow.projections import search
+from ticketflow.projections import article_search
 
 NAMES = ("rm_positions", "rm_tickets", "rm_volume", "rm_satisfaction", "rm_self_service",
          "rm_articles", "rm_parked", "rm_offsets", "rm_timeline", "rm_sla_clocks",
@@ -173,7 +173,7 @@ def tables(suffix: str = "") -> Tables:
 
 
 def _knowledge_tables(metadata: MetaData, suffix: str) -> tuple[Table, Table, Table]:
-    """The knowledge base (SPEC §11): its articles (searched through `search.py`), what
+    """The knowledge base (SPEC §11): its articles (searched through `article_search.py`), what
     self-service sessions were shown and viewed, and the words of ticket subjects."""
     kb_articles = Table(  # one row per article: an agent's, or one published from a ticket
         f"rm_kb_articles{suffix}", metadata,
@@ -187,7 +187,7 @@ def _knowledge_tables(metadata: MetaData, suffix: str) -> tuple[Table, Table, Ta
         *(Column(name, Text, nullable=False) for name in ("keywords", "body")),
         Column("tags", JSON, nullable=False),
         Index(f"rm_kb_articles{suffix}_doc", "doc"),  # SQLite: from a search hit to its row
-        Index(f"rm_kb_articles{suffix}_search", text(search.pg_document()),
+        Index(f"rm_kb_articles{suffix}_search", text(article_search.pg_document()),
               postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
     kb_exposures = Table(  # each article a self-service session showed or opened

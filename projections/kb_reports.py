@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, func, select
 
-from ticketflow.projections import search
+from ticketflow.projections import article_search
 from ticketflow.projections.db import TICKET_KEY, Tables, select_many
 
 #: A topic recurs when it has at least this many tickets in the window.
@@ -51,7 +51,7 @@ def topics_report(conn: Connection, t: Tables, *, since: datetime, until: dateti
         if count < RECURRING or per_tenant[owner] >= TOP_TERMS:
             continue
         per_tenant[owner] += 1
-        matching = search.search(conn, t.kb_articles.name, owner, term, 1)
+        matching = article_search.search(conn, t.kb_articles.name, owner, term, 1)
         terms.append({"tenant": owner, "term": term, "tickets": count,
                       **_trend(count, words_then.get((owner, term), 0)),
                       "article": matching[0]["article_id"] if matching else None,

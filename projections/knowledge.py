@@ -10,7 +10,7 @@
   whatever order the streams are replayed in (a replay in several processes too).
 - `rm_kb_exposures`: for each self-service session, each article it suggested (at
   which rank) or that the user opened, and how the session ended: deflection.
-- `rm_ticket_terms`: the words of each ticket's subject (`search.terms`), for the
+- `rm_ticket_terms`: the words of each ticket's subject (`article_search.terms`), for the
   topics report.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
-from ticketflow.projections import search
+from ticketflow.projections import article_search
 from ticketflow.projections.db import Tables, insert_many, upsert_many
 
 Row = dict[str, Any]
@@ -53,8 +53,8 @@ def published_article(envelope: dict[str, Any], created: dict[str, Any],
 
 def _row(tenant: str, article_id: str, **fields: Any) -> Row:
     return {"tenant": tenant, "article_id": article_id,
-            "doc": search.doc_id(tenant, article_id),
-            "keywords": search.keywords(fields["tags"]), **fields}
+            "doc": article_search.doc_id(tenant, article_id),
+            "keywords": article_search.keywords(fields["tags"]), **fields}
 
 
 def exposure_rows(envelope: dict[str, Any]) -> list[Row]:
@@ -78,7 +78,7 @@ def term_rows(envelope: dict[str, Any]) -> list[Row]:
         return []
     return [{"tenant": envelope["tenant"], "ticket_id": envelope["ticket_id"], "term": term,
              "at": envelope["occurred_at"]}
-            for term in search.terms(envelope["data"]["subject"])]
+            for term in article_search.terms(envelope["data"]["subject"])]
 
 
 def write_articles(conn: Connection, t: Tables, rows: list[Row]) -> None:
@@ -87,7 +87,7 @@ def write_articles(conn: Connection, t: Tables, rows: list[Row]) -> None:
         return
     upsert_many(conn, t.kb_articles, rows, ("tenant", "article_id"), least="precedence")
     suffix = t.kb_articles.name.removeprefix("rm_kb_articles")
-    search.reindex(conn, t.kb_articles.name, suffix,
+    article_search.reindex(conn, t.kb_articles.name, suffix,
                    [(row["tenant"], row["article_id"]) for row in rows])
 
 

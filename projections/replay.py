@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from ticketflow.event_log import Store
-from ticketflow.projections import search
+from ticketflow.projections import article_search
 from ticketflow.projections.db import NAMES, engine_for, outdated, tables
 from ticketflow.projections.runner import POSITION, Projector
 from ticketflow.store import ReadStore
@@ -56,7 +56,7 @@ def rebuild(app: Store, engine: Engine, progress: Progress | None = None,
     """Project the whole history into fresh tables and swap them in; returns events."""
     tables(NEXT).metadata.drop_all(engine)  # leftovers of an interrupted replay
     with engine.begin() as conn:
-        search.drop(conn, NEXT)
+        article_search.drop(conn, NEXT)
     fresh = Projector(app, engine, suffix=NEXT, private=True)
     for table in fresh.t.metadata.tables.values():  # built at the end, on full tables
         for index in table.indexes:
@@ -130,7 +130,7 @@ def _swap(engine: Engine, fresh: Projector) -> None:
             else:
                 for index in final[name].indexes:
                     index.create(conn)
-        search.swap(conn, NEXT)
+        article_search.swap(conn, NEXT)
 
 
 def upgrade(app: Store, engine: Engine) -> bool:

@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, true
 
 from ticketflow.event_log import STREAM_TOPICS, Store
-from ticketflow.projections import knowledge, search
+from ticketflow.projections import article_search, knowledge
 from ticketflow.projections.db import (
     TICKET_KEY,
     Tables,
@@ -81,7 +81,7 @@ class Projector:
             upgrade(app, engine)  # read models made by an older release are rebuilt first
         self.t.metadata.create_all(engine)
         with engine.begin() as conn:
-            search.install(conn, suffix)
+            article_search.install(conn, suffix)
         if not private:  # indexes added since a table was made
             for table in self.t.metadata.tables.values():
                 for index in table.indexes:
@@ -207,15 +207,17 @@ class Projector:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def retry_parked(self) -> tuple[int, int]:
-        """Apply parked events again, in order; returns (applied, still parked)."""
+    def retry_parked(self, tenant: str | None = None) -> tuple[int, int]:
+        """Apply parked events (or a tenant's) again, in order; returns (applied, still
+        parked)."""
         table = self.t.parked
+        mine = true() if tenant is None else table.c.tenant == tenant
         with self.engine.begin() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(select(table).order_by(
+            rows = [dict(r._mapping) for r in conn.execute(select(table).where(mine).order_by(
                 table.c.tenant, table.c.ticket_id, table.c.version))]
-            conn.execute(table.delete())
+            conn.execute(table.delete().where(mine))
             self.apply(conn, [row["envelope"] for row in rows])
-            remaining = conn.execute(select(table.c.version)).all()
+            remaining = conn.execute(select(table.c.version).where(mine)).all()
         return len(rows) - len(remaining), len(remaining)
 
     def _write_sessions(self, conn: Connection, sessions: list[dict[str, Any]]) -> None:

@@ -1,187 +1,96 @@
-"""Full-text search of the knowledge base by the database itself (SPEC §11).
+"""Ticket search over the ticket read model: filters and pages (the web console's list).
 
-SQLite: an FTS5 table (`rm_kb_search`, Porter stemmer) beside `rm_kb_articles`, one
-row per article under a rowid derived from (tenant, article id), ranked by FTS5's
-`bm25`. PostgreSQL: a GIN index on the articles' `tsvector` (the `english`
-configuration), ranked by `ts_rank`. Nothing here ranks by hand; both weigh a title
-above tags above the body, and both break ties by article id.
-
-A user's text is never query syntax. It is cut into words here (`terms`: at most
-`MAX_TERMS` distinct words of at most `MAX_TERM` characters from the first
-`MAX_TEXT` characters, minus PostgreSQL's English stop words, so both backends look
-for the same words), and each word is handed over as a value: double-quoted (quotes
-doubled) in an FTS5 string, a bound parameter of `plainto_tsquery` on PostgreSQL.
-The words are OR-ed: an article that matches more of them ranks higher. Every query
-names its tenant: on SQLite the tenant is a token of the indexed `scope` column that
-the query requires, so another tenant's articles are never even read.
+A pure query of `rm_tickets` (and `rm_sla_clocks` for "breached"): no business rule
+is restated here. Rows come newest first (by creation instant, then id), a page at a
+time with the number of matches, so a page costs its size plus one count whatever
+the store's size.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import ColumnElement, Connection, exists, func, select
 
-#: The text searched: this many characters of it at most (a pasted log costs nothing).
-MAX_TEXT = 4_000
-#: At most this many distinct words, each at most this long.
-MAX_TERMS = 32
-MAX_TERM = 40
-#: Relative weights of title, tags (keywords) and body on both backends.
-WEIGHTS = {"title": 10.0, "keywords": 4.0, "body": 1.0}
-PG_CONFIG = "english"
-#: PostgreSQL's English stop words (`english.stop`, the Snowball list): dropped on both
-#: backends, so a word PostgreSQL ignores is not a match on SQLite either.
-_ENGLISH_STOP = """
-i me my myself we our ours ourselves you your yours yourself yourselves he him his himself
-she her hers herself it its itself they them their theirs themselves what which who whom
-this that these those am is are was were be been being have has had having do does did
-doing a an the and but if or because as until while of at by for with about against
-between into through during before after above below to from up down in out on off over
-under again further then once here there when where why how all any both each few more
-most other some such no nor not only own same so than too very s t can will just don
-should now
-"""
-STOP_WORDS = frozenset(_ENGLISH_STOP.split())
-_WORD = re.compile(r"[^\W_]+")
+from ticketflow.projections.db import Tables
+
+#: Tickets per page when the caller names no size, and the most it may ask for.
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
 
 
-def terms(raw: str) -> list[str]:
-    """The distinct searchable words of a user's text, in order (lower case)."""
-    found: list[str] = []
-    for match in _WORD.finditer(raw[:MAX_TEXT].lower()):
-        word = match.group()
-        if len(word) < 2 or len(word) > MAX_TERM or word in STOP_WORDS or word.isdigit():
-            continue
-        if word not in found:
-            found.append(word)
-            if len(found) == MAX_TERMS:
-                break
-    return found
+@dataclass(frozen=True)
+class TicketFilter:
+    """What a search keeps: every field set must match (None: any)."""
+
+    text: str = ""  # part of the ticket id, case-insensitive
+    status: str | None = None
+    plan: str | None = None
+    priority: str | None = None
+    level: str | None = None  # "none": not escalated
+    breached: bool | None = None  # a clock breached, as the clocks read model has it
+    created_from: date | None = None  # inclusive, UTC date
+    created_to: date | None = None  # inclusive, UTC date
 
 
-def doc_id(tenant: str, article_id: str) -> int:
-    """The article's row id in the search index: 63 bits of SHA-256 of its key (the same
-    in every replay, so the index is a function of the articles)."""
-    digest = hashlib.sha256(f"{tenant}\x00{article_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
+@dataclass(frozen=True)
+class TicketPage:
+    rows: list[dict[str, Any]]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.offset + self.limit if self.offset + self.limit < self.total else None
+
+    @property
+    def previous_offset(self) -> int | None:
+        return max(0, self.offset - self.limit) if self.offset > 0 else None
 
 
-def scope_token(tenant: str) -> str:
-    """The tenant as one FTS token (ids may hold any character)."""
-    return "t" + hashlib.sha256(tenant.encode()).hexdigest()[:24]
+def search_tickets(conn: Connection, t: Tables, tenant: str | None, found: TicketFilter,
+                   *, offset: int = 0, limit: int = PAGE_SIZE) -> TicketPage:
+    """The page of the tenant's (None: every tenant's) tickets matching `found`."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"limit must be 1 to {MAX_PAGE_SIZE}, not {limit}")
+    where = _conditions(t, tenant, found)
+    c = t.tickets.c
+    total = conn.execute(select(func.count()).select_from(t.tickets).where(*where)).scalar()
+    query = (select(c.tenant, c.ticket_id, c.status, c.plan, c.priority, c.level,
+                    c.channel, c.category, c.assignee, c.created_at, c.version)
+             .where(*where).order_by(c.created_at.desc(), c.ticket_id)
+             .offset(max(0, offset)).limit(limit))
+    rows = [dict(row._mapping) for row in conn.execute(query)]
+    return TicketPage(rows, int(total or 0), max(0, offset), limit)
 
 
-def keywords(tags: Sequence[str]) -> str:
-    return " ".join(tags)
+def _conditions(t: Tables, tenant: str | None, found: TicketFilter) -> list[ColumnElement[bool]]:
+    c = t.tickets.c
+    where: list[ColumnElement[bool]] = []
+    if tenant is not None:
+        where.append(c.tenant == tenant)
+    if found.text:
+        escaped = found.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(func.lower(c.ticket_id).like(f"%{escaped}%", escape="\\"))
+    for name in ("status", "plan", "priority"):
+        value = getattr(found, name)
+        if value:
+            where.append(c[name] == value)
+    if found.level == "none":
+        where.append(c.level.is_(None))
+    elif found.level:
+        where.append(c.level == found.level)
+    if found.created_from is not None:  # instants are ISO-8601 UTC text, which sorts
+        where.append(c.created_at >= found.created_from.isoformat())
+    if found.created_to is not None:
+        where.append(c.created_at < (found.created_to + timedelta(days=1)).isoformat())
+    if found.breached is not None:
+        clocks = t.sla_clocks.c
+        breached = exists().where(clocks.tenant == c.tenant, clocks.ticket_id == c.ticket_id,
+                                  clocks.status == "breached")
+        where.append(breached if found.breached else ~breached)
+    return where
 
-
-# -- the index ------------------------------------------------------------------------
-
-
-def search_table(suffix: str = "") -> str:
-    return f"rm_kb_search{suffix}"
-
-
-def install(conn: Connection, suffix: str = "") -> None:
-    """Make the SQLite FTS5 table (PostgreSQL's GIN index is declared with the table)."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(
-            f'CREATE VIRTUAL TABLE IF NOT EXISTS "{search_table(suffix)}" USING fts5('
-            "scope, title, keywords, body, tokenize = 'porter unicode61')")
-
-
-def drop(conn: Connection, suffix: str) -> None:
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{search_table(suffix)}"')
-
-
-def swap(conn: Connection, suffix: str) -> None:
-    """Put a rebuild's search table in place of the current one (inside the swap)."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{search_table()}"')
-        conn.exec_driver_sql(
-            f'ALTER TABLE "{search_table(suffix)}" RENAME TO "{search_table()}"')
-
-
-def reindex(conn: Connection, articles: str, suffix: str,
-            keys: Iterable[tuple[str, str]]) -> None:
-    """Write the index rows of these articles from their rows in `articles` (SQLite; on
-    PostgreSQL the GIN index follows the table by itself)."""
-    if conn.dialect.name != "sqlite":
-        return
-    table = search_table(suffix)
-    for tenant, article_id in sorted(set(keys)):
-        doc = doc_id(tenant, article_id)
-        conn.exec_driver_sql(f'DELETE FROM "{table}" WHERE rowid = ?', (doc,))
-        conn.exec_driver_sql(
-            f'INSERT INTO "{table}" (rowid, scope, title, keywords, body)'
-            f' SELECT doc, ?, title, keywords, body FROM "{articles}"'
-            " WHERE tenant = ? AND article_id = ?", (scope_token(tenant), tenant, article_id))
-
-
-def pg_document() -> str:
-    """The weighted tsvector of an article row (the GIN index's expression: a query
-    must spell it exactly so for the index to serve it)."""
-    return (f"(setweight(to_tsvector('{PG_CONFIG}'::regconfig, title), 'A')"
-            f" || setweight(to_tsvector('{PG_CONFIG}'::regconfig, keywords), 'B')"
-            f" || setweight(to_tsvector('{PG_CONFIG}'::regconfig, body), 'D'))")
-
-
-# -- queries ----------------------------------------------------------------------------
-
-
-def search(conn: Connection, articles: str, tenant: str, raw: str,
-           limit: int) -> list[dict[str, Any]]:
-    """The tenant's articles matching any word of `raw`, best first (ties by article
-    id), at most `limit`: [{"article_id", "title", "rank"}]. `rank` is 1, 2, …"""
-    words = terms(raw)
-    if not words or limit < 1:
-        return []
-    if conn.dialect.name == "sqlite":
-        found = _sqlite(conn, articles, tenant, words, limit)
-    else:
-        found = _postgres(conn, articles, tenant, words, limit)
-    return [{"article_id": article_id, "title": title, "rank": i}
-            for i, (article_id, title) in enumerate(found, start=1)]
-
-
-def _sqlite(conn: Connection, articles: str, tenant: str, words: list[str],
-            limit: int) -> list[tuple[str, str]]:
-    match = (f"scope : {scope_token(tenant)} AND {{title keywords body}} : ("
-             + " OR ".join(_quoted(word) for word in words) + ")")
-    weights = ", ".join(str(w) for w in (0.0, *WEIGHTS.values()))
-    rows = conn.exec_driver_sql(
-        f'SELECT a.article_id, a.title FROM "{search_table(_suffix(articles))}" AS s'
-        f' JOIN "{articles}" AS a ON a.doc = s.rowid'
-        f' WHERE s."{search_table(_suffix(articles))}" MATCH ? AND a.tenant = ?'
-        f' ORDER BY bm25(s."{search_table(_suffix(articles))}", {weights}), a.article_id'
-        " LIMIT ?", (match, tenant, limit))
-    return [(row[0], row[1]) for row in rows]
-
-
-def _postgres(conn: Connection, articles: str, tenant: str, words: list[str],
-              limit: int) -> list[tuple[str, str]]:
-    query = " || ".join(f"plainto_tsquery('{PG_CONFIG}'::regconfig, :w{i})"
-                        for i in range(len(words)))
-    a, b, c, d = (WEIGHTS["body"] / 10, 0.0, WEIGHTS["keywords"] / 10,
-                  WEIGHTS["title"] / 10)  # ts_rank's {D, C, B, A}
-    rows = conn.execute(text(
-        f'SELECT article_id, title FROM "{articles}", (SELECT {query} AS query) AS q'
-        f" WHERE tenant = :tenant AND {pg_document()} @@ q.query"
-        f" ORDER BY ts_rank('{{{a}, {b}, {c}, {d}}}', {pg_document()}, q.query) DESC,"
-        " article_id LIMIT :limit"),
-        {"tenant": tenant, "limit": limit, **{f"w{i}": w for i, w in enumerate(words)}})
-    return [(row[0], row[1]) for row in rows]
-
-
-def _quoted(word: str) -> str:
-    """An FTS5 string: the word as a phrase of its own, never an operator."""
-    return '"' + word.replace('"', '""') + '"'
-
-
-def _suffix(articles: str) -> str:
-    return articles.removeprefix("rm_kb_articles")

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh machine, then run it.
-#   - PostgreSQL server, Java, Maven, kcat and faketime from Debian's packages, where
-#     missing (the tests start private PostgreSQL clusters and a Kafka broker; kcat is
-#     the non-Python client of the wire-format test; faketime moves the clock ahead)
+#   - PostgreSQL server, Java, Maven, kcat, faketime and Chromium from Debian's packages,
+#     where missing (the tests start private PostgreSQL clusters and a Kafka broker; kcat
+#     is the non-Python client of the wire-format test; faketime moves the clock ahead;
+#     the web console's tests drive Chromium with Playwright, never `playwright install`)
 #   - a virtualenv with ticketflow and its dev tools
 #   - the Apache Kafka broker's jars, fetched once by Maven into ~/.cache
+#   - the official AsyncAPI parser (npm, pinned) into .cache/asyncapi
 # Then: ruff, mypy and pytest; then the same tests again with the clock a year ahead, to
 # prove that no outcome depends on the date the suite runs (TICKETFLOW_CLOCK_AHEAD=0
 # skips those two passes in a quick local loop). Extra arguments go to every pytest run.
@@ -20,6 +22,7 @@ command -v mvn >/dev/null || missing+=(maven)
 command -v kcat >/dev/null || missing+=(kcat)
 command -v faketime >/dev/null || missing+=(faketime)
 command -v openssl >/dev/null || missing+=(openssl)
+[ -x /usr/lib/chromium/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]} (Debian packages)"
   as_root apt-get update -qq
@@ -31,6 +34,13 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
 
+echo "== the AsyncAPI parser (@asyncapi/parser, pinned) in .cache/asyncapi"
+command -v node >/dev/null || { echo "node (Node.js 20+) is missing" >&2; exit 1; }
+[ -d .cache/asyncapi/node_modules/@asyncapi/parser ] && \
+  grep -q '"version": "3.6.6"' .cache/asyncapi/node_modules/@asyncapi/parser/package.json || \
+  npm install --silent --no-audit --no-fund --ignore-scripts --save-exact \
+    --prefix .cache/asyncapi @asyncapi/parser@3.6.6
+
 echo "== Kafka broker jars"
 .venv/bin/python -c "from ticketflow.tools.kafka_broker import LocalKafka; LocalKafka().fetch_jars()"
 
@@ -38,6 +48,9 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"
 MYPY="$PWD/.venv/bin/mypy" bash scripts/typecheck.sh
+
+echo "== AsyncAPI document (official parser; tests/integration/test_asyncapi_parser.py too)"
+node scripts/asyncapi-validate.cjs schemas/asyncapi.json
 
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
@@ -52,7 +65,7 @@ if [ "${TICKETFLOW_CLOCK_AHEAD:-1}" != 0 ]; then
   # servers stay on real time.
   echo "== pytest, a year from now (faketime +400d): tests without Kafka or child processes"
   allowing_none env \
-    FAKETIME_SKIP_CMDS=java,postgres,initdb,pg_ctl,pg_ctlcluster \
+    FAKETIME_SKIP_CMDS=java,postgres,initdb,pg_ctl,pg_ctlcluster,chromium \
     faketime -f +400d .venv/bin/python -m pytest -m "not kafka and not processes" "$@"
   # The rest move the engine's own clock instead: every component that reads the time
   # (timers, recorded_at, the soak's stories, default as-of instants) in this process and

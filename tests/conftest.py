@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.http import http_api  # noqa: F401 - a fixture, registered here
 from tests.support.kafka import (  # noqa: F401 - fixtures, registered here for every tier
     free_port,
     kafka_bootstrap,
     local_kafka,
+    sasl_kafka,
     start_extra_kafka,
 )
 from tests.support.pipeline import (  # noqa: F401 - fixtures, registered here for every tier
@@ -24,7 +26,8 @@ from tests.support.pipeline import (  # noqa: F401 - fixtures, registered here f
 from tests.support.postgres import PostgresCluster, create_database
 
 #: A test that asks for any of these talks to a real Kafka broker (marker `kafka`).
-KAFKA_FIXTURES = frozenset({"kafka_bootstrap", "local_kafka", "start_extra_kafka"})
+KAFKA_FIXTURES = frozenset({"kafka_bootstrap", "local_kafka", "sasl_kafka",
+                            "start_extra_kafka"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

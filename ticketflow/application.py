@@ -30,7 +30,7 @@ from eventsourcing.persistence import (
 from ticketflow import logs, metrics
 from ticketflow.clock import DEFAULT_MAX_SKEW, Clock
 from ticketflow.domain.articles import Article
-from ticketflow.domain.audit_log import MerkleLog, appended
+from ticketflow.domain.audit_log import MerkleLog
 from ticketflow.domain.commands import COMMANDS
 from ticketflow.domain.errors import (
     AlreadyExists,
@@ -46,6 +46,7 @@ from ticketflow.domain.errors import (
     Unauthenticated,
 )
 from ticketflow.domain.lifecycle import Role
+from ticketflow.domain.notifications import UpdateDue
 from ticketflow.domain.policy import Policy
 from ticketflow.domain.receipt import (
     Oversized,
@@ -59,6 +60,8 @@ from ticketflow.domain.store_format import STORE_FORMAT_ID, StoreFormat
 from ticketflow.domain.streams import Context, Stream
 from ticketflow.domain.ticket import Ticket
 from ticketflow.domain.timers import SYSTEM_ACTOR, TIMER_ID_PREFIX, Due, due_commands, fire_at
+from ticketflow.log_tree import LOG_APPEND, LogAppend
+from ticketflow.notifications import Notifier
 from ticketflow.schemas.commands import (
     MAX_MESSAGE_BYTES,
     CommandBase,
@@ -115,6 +118,8 @@ class Outcome:
     #: (tenant, receipt key, body digest) of the receipt this outcome recorded
     claim: tuple[str | None, str, str | None] | None = field(default=None, compare=False,
                                                              repr=False)
+    #: the ids of the notifications it recorded (a regular update records no event)
+    notifications: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"message_id": self.message_id, "status": self.status,
@@ -123,6 +128,8 @@ class Outcome:
             out["ticket_id"] = self.ticket_id
         if self.error:
             out["error"] = self.error
+        if self.notifications:
+            out["notifications"] = self.notifications
         return out
 
 
@@ -135,6 +142,8 @@ class TicketingApp(ReadStore):
     snapshotting_intervals = {Ticket: 100}
     #: Whether the audit log is known to have its first entry (then it always has).
     _log_started = False
+    #: Whether its stored subtree roots are known to be made (then they always are).
+    _log_rooted = False
 
     def __init__(
         self, policies: dict[str, Policy], env: dict[str, str] | None = None,
@@ -147,6 +156,7 @@ class TicketingApp(ReadStore):
         self._dues: OrderedDict[UUID, tuple[tuple[Any, ...], list[Due]]] = OrderedDict()
         #: The store holds streams of the release before ids were scoped by tenant.
         self.legacy_ids = self.event_log.legacy_ids = self._open_store_format()
+        self.notifier = Notifier(self.event_log, self.policy_store)
 
     # -- commands --------------------------------------------------------------------
 
@@ -198,8 +208,11 @@ class TicketingApp(ReadStore):
             due = self._first_due(ticket)
             if due is None or not _in_window(due.at, before, until):
                 break
-            command, raw = _timer_command(due, ticket)
-            outcome = self._apply_alone(raw, command, prefire=False)
+            if isinstance(due, UpdateDue):
+                outcome = self._fire_update(ticket, due)
+            else:
+                command, raw = _timer_command(due, ticket)
+                outcome = self._apply_alone(raw, command, prefire=False)
             fired.append(outcome)
             if outcome.status != "accepted":
                 break  # another timer got there first, or a bug: never loop on it
@@ -212,9 +225,27 @@ class TicketingApp(ReadStore):
             return None
         return None if due is None else due.at
 
-    def _first_due(self, ticket: Ticket) -> Due | None:
+    def _first_due(self, ticket: Ticket, pending: list[Any] | None = None
+                   ) -> Due | UpdateDue | None:
+        """The ticket's earliest time-driven command, or regular update (SPEC §10) not
+        recorded yet (also not in `pending`, what a unit is saving); at the same
+        instant, the command first."""
         dues = self._dues_of(ticket)
-        return dues[0] if dues else None
+        first = dues[0] if dues else None
+        update = self.notifier.next_update(ticket, pending or [])
+        return update if update is not None and (first is None or update.at < first.at) \
+            else first
+
+    def _fire_update(self, ticket: Ticket, due: UpdateDue) -> Outcome:
+        """Record a regular update's notifications in a transaction of their own;
+        another timer that recorded them first makes it a duplicate."""
+        unit = Unit()
+        unit.events.extend(self.notifier.update(ticket, due, []))
+        ids = [str(event.originator_id) for event in unit.events]
+        message_id = Due(due.at, f"update:{due.rule}", "", {}).message_id(ticket.ticket_id)
+        if not self._commit(unit):
+            return Outcome(message_id, "duplicate", ticket_id=ticket.ticket_id)
+        return Outcome(message_id, "accepted", ticket_id=ticket.ticket_id, notifications=ids)
 
     def _dues_of(self, ticket: Ticket) -> list[Due]:
         """`due_commands` of the ticket, remembered while nothing they depend on changes:
@@ -354,9 +385,12 @@ class TicketingApp(ReadStore):
                 ticket: Ticket = self._checkout(unit, "ticket", tenant, ticket_id)
             except NotFound:
                 return
-            due = self._first_due(ticket)
+            due = self._first_due(ticket, unit.events)
             if due is None or not due.at < before:
                 return
+            if isinstance(due, UpdateDue):
+                unit.events.extend(self.notifier.update(ticket, due, unit.events))
+                continue
             command, raw = _timer_command(due, ticket)
             if (tenant, command.message_id) in unit.keys:
                 return  # never loop on a timer command
@@ -372,6 +406,9 @@ class TicketingApp(ReadStore):
         except Rejected as rejection:
             return self._reject_in(unit, raw, rejection, _identity(command),
                                    by_digest=rejection.code in KEPT_BY_DIGEST)
+        stream = unit.streams.get(emitted[0].originator_id) if emitted else None
+        if isinstance(stream, Ticket):  # and what its events tell whom (SPEC §10)
+            unit.events.extend(self.notifier.for_command(unit.events, stream, emitted))
         unit.record(Receipt.accepted(command.message_id, command.tenant, command.stream_id,
                                      [(e.type_name, e.originator_version)
                                       for e in emitted], now, claim[2]))
@@ -447,27 +484,29 @@ class TicketingApp(ReadStore):
             return self._record_logged(processing)
 
     def _record_logged(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        entry = self._log_entry(processing.events)
-        if entry is not None:
-            processing.events.append(entry)
+        logged = self._log_entry(processing.events)
+        if logged is not None:
+            processing.events.append(logged[0])
+            processing.saved_kwargs[LOG_APPEND] = logged[1]  # the recorder stores its roots
         recordings = super()._record(processing)
-        self._log_started = True if entry is not None else self._log_started
+        if logged is not None:
+            self._log_started = self._log_rooted = True
         return recordings
 
-    def _log_entry(self, events: list[Any]) -> MerkleLog.Appended | None:
-        """The audit log's entry for the ticket and session events of a save (SPEC §13):
+    def _log_entry(self, events: list[Any]) -> tuple[MerkleLog.Appended, LogAppend] | None:
+        """The audit log's entry for the ticket and session events of a save (SPEC §13),
+        and the leaves whose subtree roots the save stores (ticketflow/log_tree.py):
         the log is the entries in recording order, so no writer waits for another. The
         entry that starts the log (one fixed id: two writers cannot both start it) also
         holds every event a store from before the log already had (docs/decisions.md)."""
-        envelopes = [event.envelope() for event in events if isinstance(event, Stream.Event)]
-        if not envelopes:
+        saved = [(n, event.envelope()) for n, event in enumerate(events)
+                 if isinstance(event, Stream.Event)]
+        if not saved:
             return None
         genesis = not self._log_started and not self.audit_log.started()
-        if genesis:
-            envelopes = self.audit_log.stored_envelopes() + envelopes
-        else:
-            self._log_started = True
-        return appended(envelopes, self.clock(), genesis=genesis)
+        self._log_started = not genesis
+        return self.audit_log.entry(saved, self.clock(), genesis=genesis,
+                                    check_roots=not self._log_rooted)
 
     def _context(self, command: CommandBase, at: datetime, now: datetime) -> Context:
         """Who, for which tenant, when: `at` is the command's instant, never later

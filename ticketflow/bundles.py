@@ -22,7 +22,7 @@ from ticketflow.audit_log import AuditLog
 from ticketflow.checkpoints import Checkpoint, CheckpointError, sign
 from ticketflow.domain.audit_log import event_leaf, label
 from ticketflow.domain.chain import find_break
-from ticketflow.domain.merkle import Tree, verify_inclusion
+from ticketflow.domain.merkle import StoredTree, verify_inclusion
 from ticketflow.event_log import Store
 
 FORMAT = "ticketflow-bundle/1"
@@ -34,18 +34,23 @@ class BundleError(ValueError):
 
 def make_bundle(store: Store, ticket_id: str, tenant: str | None,
                 private_key: Ed25519PrivateKey, at: datetime) -> dict[str, Any]:
-    envelopes = store.event_log.ticket_events(ticket_id, tenant)  # NotFound if not theirs
-    leaves = AuditLog(store.event_log).logged().leaves
-    tree = Tree(leaves)
-    where = {leaf: index for index, leaf in enumerate(leaves)}
-    events = []
-    for envelope in envelopes:
-        index = where.get(event_leaf(envelope))
+    stream = store.event_log.stream_uuid_of("ticket", ticket_id, tenant)  # NotFound if not theirs
+    envelopes = [store.event_log.envelope_of(record)
+                 for record in store.event_log.recorder.select_events(stream)]
+    audit_log = AuditLog(store.event_log)
+    tree = audit_log.tree()  # from the stored subtree roots: O(log n) per proof
+    indexes: list[int] = []
+    for envelope, index in zip(envelopes, audit_log.leaf_indexes(tree, stream, envelopes),
+                               strict=True):
         if index is None:
             raise BundleError(f"event {label(envelope)} as stored is in no leaf of the audit"
                               " log: the store was changed (ticketflow verify --checkpoint)")
-        events.append({"leaf_index": index, "envelope": envelope,
-                       "inclusion_proof": [p.hex() for p in tree.inclusion_proof(index)]})
+        indexes.append(index)
+    proofs = (tree.inclusion_proofs(indexes) if isinstance(tree, StoredTree)
+              else [tree.inclusion_proof(index) for index in indexes])
+    events = [{"leaf_index": index, "envelope": envelope,
+               "inclusion_proof": [p.hex() for p in proof]}
+              for index, envelope, proof in zip(indexes, envelopes, proofs, strict=True)]
     head = sign(tree.size, tree.root(), at, private_key)
     return {"format": FORMAT, "ticket_id": ticket_id, "tenant": envelopes[0]["tenant"],
             "checkpoint": head.text(), "events": events}

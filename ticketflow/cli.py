@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy import Engine
 
+from ticketflow import answers, confinement, render
 from ticketflow import cli_views as views
-from ticketflow import confinement, render
-from ticketflow.application import Outcome, TicketingApp
+from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app, load_policies
 from ticketflow.bundles import BundleError, verify_bundle
 from ticketflow.charts import review_svg
@@ -40,6 +40,7 @@ from ticketflow.checkpoints import (
     load_private_key,
     load_public_key,
 )
+from ticketflow.cli_webhooks import add_notification_report, add_webhook_commands
 from ticketflow.consumers.group import worker_id
 from ticketflow.domain.errors import AmbiguousId, InvalidMessage, Rejected
 from ticketflow.domain.policy import PolicyError, load_policy_file
@@ -64,7 +65,6 @@ from ticketflow.settings import (
     Settings,
     SettingsError,
     instant,
-    kafka_client_config,
     tenant_scope,
 )
 from ticketflow.timers import Timers
@@ -338,6 +338,7 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                            help="mean, p50, p90 minutes to first response and resolution")
     cmd.add_argument("--by", choices=BY, help="by period of the met instant too")
     cmd.set_defaults(handler=cmd_report_times)
+    add_notification_report(kinds, [common, period])
 
     cmd = sub.add_parser("suggest", parents=[common, _scope("its articles are searched")],
                          help="up to 5 knowledge-base articles for a user's text, best first")
@@ -390,7 +391,20 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd = sub.add_parser("serve", parents=[common, kafka, running],
                          help="run the command consumer, outbox relay and timers")
     cmd.add_argument("--partitions", type=int, default=6, help="for topics it creates")
+    cmd.add_argument("--http", type=_count(1, 65535), metavar="PORT",
+                     help="also serve the HTTP API on this port (of --http-host)")
+    cmd.add_argument("--http-host", default="127.0.0.1",
+                     help="the address the HTTP API listens on (default 127.0.0.1)")
     cmd.set_defaults(handler=cmd_serve)
+
+    cmd = sub.add_parser("http", parents=[common],
+                         help="serve the HTTP API (SPEC §9) and the web console (/ui/) on"
+                         " the store, no Kafka needed; every /v1 request and every console"
+                         " sign-in needs a key (ticketflow keys create)")
+    cmd.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    cmd.add_argument("--port", type=_count(1, 65535), default=8080,
+                     help="listen port (default 8080)")
+    cmd.set_defaults(handler=cmd_http)
 
     cmd = sub.add_parser("worker", parents=[common, kafka, running], help="run one role")
     cmd.add_argument("role", choices=ROLES)
@@ -400,11 +414,16 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd = sub.add_parser("publish", parents=[common, kafka, _scope()],
                          help="publish commands from JSON Lines to support.commands")
     cmd.add_argument("file", help="a .jsonl file, or - for standard input")
+    cmd.add_argument("--key", metavar="SECRET_OR_FILE",
+                     help="sign every command with this key (its secret, or a file holding"
+                     " it; env TICKETFLOW_KEY), as an engine with TICKETFLOW_REQUIRE_KEYS=1"
+                     " requires")
     cmd.set_defaults(handler=cmd_publish)
 
     cmd = sub.add_parser("outcome", parents=[common, _scope()], help="what became of a message")
     cmd.add_argument("message_id")
     cmd.set_defaults(handler=cmd_outcome)
+    add_webhook_commands(sub, common, _scope())  # where notifications are delivered
 
 
 # -- handlers ---------------------------------------------------------------------------
@@ -427,36 +446,12 @@ def cmd_apply(session: Session, args: argparse.Namespace) -> int:
                                                                      strict=True) if not no],
                                            bounds=key))
             outcomes = [refusal or next(applied) for refusal in refused]
-            for answer in _with_suggestions(session, batch, outcomes):
+            for answer in session.queries.with_suggestions(
+                    batch, [outcome.as_dict() for outcome in outcomes]):
                 any_rejected |= answer["status"] == "rejected"
                 print(render.json_text(answer))
             sys.stdout.flush()
     return 1 if any_rejected else 0
-
-
-def _with_suggestions(session: Session, batch: list[bytes | Oversized],
-                      outcomes: list[Outcome]) -> list[dict[str, Any]]:
-    """The outcomes as printed; an accepted create_ticket's carries `suggestions`, the
-    ids of up to 5 of its tenant's articles for its subject and description, from
-    the read models caught up after the batch, if they are in use: `apply` never
-    makes them (an encrypted store stays without plaintext; docs/decisions.md)."""
-    answers = [outcome.as_dict() for outcome in outcomes]
-    created = [(answer, line) for answer, line, outcome in zip(answers, batch, outcomes,
-                                                                strict=True)
-               if outcome.status == "accepted" and outcome.events[:1] == ["TicketCreated"]]
-    if not created:
-        return answers
-    searching = session.read_models.in_use()
-    if searching:
-        session.read_models.refresh()
-    for answer, line in created:
-        answer["suggestions"] = []
-        if searching:
-            command = json.loads(line if isinstance(line, bytes) else b"{}")
-            text = f"{command['payload']['subject']}\n{command['payload'].get('description', '')}"
-            found = session.queries.suggest(text, command["tenant"])
-            answer["suggestions"] = [s["article_id"] for s in found["suggestions"]]
-    return answers
 
 
 def _batches(stream: IO[bytes], size: int) -> Iterator[list[bytes | Oversized]]:
@@ -524,9 +519,7 @@ def cmd_ticket(session: Session, args: argparse.Namespace) -> int:
     """Now: the aggregate from the event store; --as-of: folded from the timeline."""
     ticket, held = session.queries.ticket(args.ticket_id, args.as_of)
     views.held(args.ticket_id, held.versions)
-    state = ticket.state()
-    if args.as_of:
-        state["as_of"] = args.as_of.isoformat()
+    state = answers.ticket_state(ticket, args.as_of)
     if args.json:
         views.json_out(state)
     else:
@@ -569,8 +562,8 @@ def cmd_verify(session: Session, args: argparse.Namespace) -> int:
             text, load_public_key(args.public_key))]
     found = session.queries.verify(args.ticket_id)
     if args.json:
-        checked = {} if args.checkpoint is None else {"log": logged}
-        views.json_out({"ok": not found and not logged, "breaks": found, **checked})
+        views.json_out(answers.verification(found, None if args.checkpoint is None
+                                            else logged))
     else:
         views.findings(found)
         if args.checkpoint is not None:
@@ -585,7 +578,7 @@ def cmd_checkpoint(session: Session, args: argparse.Namespace) -> int:
     _write_text(args.output, head.text())
     if session.settings.kafka:
         topic, partition, offset = publish_checkpoint(
-            kafka_client_config(session.settings.kafka), head, session.settings.topic_prefix)
+            session.settings.kafka_config(), head, session.settings.topic_prefix)
         render.note(f"published to {topic} (partition {partition}, offset {offset})")
     return 0
 
@@ -843,8 +836,21 @@ def cmd_serve(session: Session, args: argparse.Namespace) -> int:
     worker = worker_id(args.worker_id)
     set_worker(worker)
     roles = (args.role,) if getattr(args, "role", None) else ROLES
+    http = None
+    if getattr(args, "http", None):
+        from ticketflow.http.server import Background  # noqa: PLC0415 - only when asked
+
+        http = Background(session.settings, args.http_host, args.http)
     return serve(session.settings, roles, partitions=args.partitions, worker=worker,
-                 metrics_port=args.metrics_port)
+                 metrics_port=args.metrics_port, beside=http)
+
+
+def cmd_http(session: Session, args: argparse.Namespace) -> int:
+    """The HTTP API in the foreground until SIGINT / SIGTERM (ticketflow.http)."""
+    from ticketflow.http.server import run  # noqa: PLC0415 - the web stack, only here
+
+    configure_logs()
+    return run(session.settings, args.host, args.port, app=session.app)
 
 
 def cmd_publish(session: Session, args: argparse.Namespace) -> int:
@@ -852,8 +858,14 @@ def cmd_publish(session: Session, args: argparse.Namespace) -> int:
     settings = session.settings
     invalid = False
     topics = Topics.named(settings.topic_prefix)
-    with CommandClient(settings.kafka or "", topics, tenant=session.scope.tenant,
-                       **_options(settings)) as client, \
+    key = args.key or os.environ.get("TICKETFLOW_KEY") or None
+    try:
+        client = CommandClient(settings.kafka or "", topics, tenant=session.scope.tenant,
+                               key=key, **_options(settings))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"--key: {exc}; give a key's secret (tfk_…) or a file holding"
+                            " it") from None
+    with client, \
             _open_input(args.file) as stream:
         for line in bounded_lines(stream):
             try:
@@ -871,17 +883,13 @@ def cmd_publish(session: Session, args: argparse.Namespace) -> int:
 
 
 def _options(settings: Settings) -> dict[str, Any]:
-    config = kafka_client_config(settings.kafka)
+    config = settings.kafka_config()
     config.pop("bootstrap_servers")
     return config
 
 
 def cmd_outcome(session: Session, args: argparse.Namespace) -> int:
-    found = session.queries.outcome(args.message_id)
-    views.json_out({"message_id": found.message_id, "status": found.status,
-                    "ticket_id": found.ticket_id,
-                    "events": [{"type": t, "version": v} for t, v in found.events],
-                    "error": found.error})
+    views.json_out(answers.outcome(session.queries.outcome(args.message_id)))
     return 0
 
 

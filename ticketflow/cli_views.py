@@ -179,6 +179,10 @@ def demo(result: Any, reports: dict[str, Any]) -> None:
          _per_tenant([r for r in reports["articles"] if r["deflections"]], 5),
          ("tenant", "article_id", "title", "sessions", "deflections", "deflection_rate",
           "links", "csat_percent"))
+    sent = reports["notifications"]
+    rows(f"notifications sent to a demo webhook, {window} ({sent['received']} received,"
+         f" signatures checked)", sent["rows"],
+         ("tenant", "rule", "channel", "notifications", "delivered", "dead"))
 
 
 def _per_tenant(found: list[dict[str, Any]], most: int) -> list[dict[str, Any]]:

@@ -291,16 +291,19 @@ class Keys:
             raise Unauthenticated("not a valid key")
         return self._active(key)
 
-    def verified(self, headers: Sequence[tuple[str, bytes]] | None, body: bytes) -> Key:
+    def verified(self, headers: Sequence[tuple[str, bytes]] | None, body: bytes,
+                 read: dict[str, Key | None] | None = None) -> Key:
         """The active key that signed this message (its Kafka headers); Unauthenticated
-        if it is unsigned, badly signed, or its key is unknown, revoked or expired."""
+        if it is unsigned, badly signed, or its key is unknown, revoked or expired.
+        `read`: keys already read for this batch of messages (each key's row is read
+        once a batch, not once a message)."""
         found = dict(headers or ())
         key_id, signature = found.get(KEY_ID_HEADER), found.get(SIGNATURE_HEADER)
         if key_id is None or signature is None:
             raise Unauthenticated(f"unsigned: this engine requires each command signed with"
                                   f" a key (headers {KEY_ID_HEADER}, {SIGNATURE_HEADER})")
         try:
-            key = self.get(key_id.decode("ascii")) if len(key_id) <= 32 else None
+            key = self._read(key_id.decode("ascii"), read) if len(key_id) <= 32 else None
             raw_signature = base64.b64decode(signature, validate=True)
         except (UnicodeDecodeError, binascii.Error, ValueError):
             raise Unauthenticated("badly signed: unreadable key id or signature") from None
@@ -312,6 +315,13 @@ class Keys:
             raise Unauthenticated(f"badly signed: the signature does not match the message"
                                   f" and key {key.key_id}") from None
         return self._active(key)
+
+    def _read(self, key_id: str, read: dict[str, Key | None] | None) -> Key | None:
+        if read is None:
+            return self.get(key_id)
+        if key_id not in read:
+            read[key_id] = self.get(key_id)
+        return read[key_id]
 
     def _active(self, key: Key) -> Key:
         state = key.state(self.clock())

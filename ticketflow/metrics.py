@@ -1,4 +1,5 @@
-"""Prometheus metrics of a worker (`--metrics-port N` serves them on /metrics).
+"""Prometheus metrics of a worker (`--metrics-port N` serves them on /metrics; the HTTP
+API serves them on its own /metrics).
 
 Defined once per process in prometheus-client's default registry; every role updates
 them whether or not they are served, so a role costs the same either way. What each
@@ -36,6 +37,11 @@ REBALANCES = Counter("ticketflow_rebalances_total", "Partitions assigned, revoke
                      ["group", "change"])
 ROLE_RESTARTS = Counter("ticketflow_role_restarts_total",
                         "Roles rebuilt after a failure", ["role", "cause"])
+HTTP_REQUESTS = Histogram("ticketflow_http_request_seconds",
+                          "HTTP API requests: seconds to answer, by method, route template"
+                          " (`unmatched` for no route) and status", ["method", "route", "status"],
+                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                   1.0, 2.5, 5.0, 10.0))
 
 
 def serve_metrics(port: int | None, address: str = "0.0.0.0") -> None:

@@ -1,6 +1,6 @@
 """The query layer: every read use case, for one scope.
 
-The command line calls it now; the HTTP API will call the same methods. A `Scope` is
+The command line and the HTTP API (`ticketflow.http`) call the same methods. A `Scope` is
 who is asking: the operator (every tenant) or one tenant. Tenant confinement is written
 here once: a confined caller's ticket ids, message ids, dead letters, parked events and
 reports are its tenant's, and another tenant's ticket is answered exactly like a
@@ -12,10 +12,11 @@ nothing here prints. The read models are caught up before they are read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine, inspect
@@ -24,10 +25,13 @@ from ticketflow.bundles import make_bundle
 from ticketflow.checkpoint_verification import LogFinding, audit, checkpoint
 from ticketflow.checkpoints import Checkpoint
 from ticketflow.domain.errors import Forbidden, InvalidMessage, NotFound
+from ticketflow.domain.lifecycle import Status
 from ticketflow.domain.policy import Policy
+from ticketflow.domain.receipt import Oversized
 from ticketflow.domain.ticket import Ticket
 from ticketflow.event_log import CommandOutcome, Store
-from ticketflow.projections import periods, search
+from ticketflow.export import export_events
+from ticketflow.projections import article_search, periods
 from ticketflow.projections.db import tables
 from ticketflow.projections.kb_reports import articles_report, topics_report
 from ticketflow.projections.reports import (
@@ -37,6 +41,7 @@ from ticketflow.projections.reports import (
     volume_report,
 )
 from ticketflow.projections.runner import Projector
+from ticketflow.projections.search import PAGE_SIZE, TicketFilter, TicketPage, search_tickets
 from ticketflow.projections.timeline import DEFAULT_LIMIT, Page, ticket_as_of, timeline_page
 from ticketflow.projections.zoned_reports import satisfaction_in_zone, volume_in_zone
 from ticketflow.verification import verify_store
@@ -69,10 +74,12 @@ class ReadModels:
 
     def __init__(self, store: Store, engine: Engine,
                  catching_up: Callable[[Callable[[Progress], int]], int] | None = None,
-                 ) -> None:
-        """`catching_up(run)`: how to run a catch-up (e.g. under a progress bar)."""
+                 projector: Projector | None = None) -> None:
+        """`catching_up(run)`: how to run a catch-up (e.g. under a progress bar);
+        `projector`: one already made (a long-running door makes its tables once, and
+        a `ReadModels` per request, so each request catches up with the log)."""
         self.store, self.engine, self.catching_up = store, engine, catching_up
-        self._projector: Projector | None = None
+        self._projector = projector
         self._current = False
 
     @property
@@ -108,6 +115,29 @@ class ReadModels:
 class Queries:
     def __init__(self, store: Store, read_models: ReadModels, scope: Scope = Scope()) -> None:
         self.store, self.read_models, self.scope = store, read_models, scope
+
+    # -- tickets -------------------------------------------------------------------
+
+    def tickets(self, found: TicketFilter, offset: int = 0,
+                limit: int = PAGE_SIZE) -> TicketPage:
+        """A page of the scope's tickets matching `found`, newest first."""
+        projector = self.read_models.caught_up()
+        with projector.engine.connect() as conn:
+            return search_tickets(conn, projector.t, self.scope.tenant, found,
+                                  offset=offset, limit=limit)
+
+    def ticket_choices(self) -> dict[str, list[str]]:
+        """What a ticket search may filter on: the states, and the scope's tenant's
+        plans, priorities and escalation levels (from its current policy)."""
+        policies = ([self.store.policy_store.tenant_policy(self.scope.tenant)]
+                    if self.scope.tenant is not None
+                    else list(self.store.policy_store.policies.values()))
+        def union(values: list[list[str]]) -> list[str]:
+            return list(dict.fromkeys(v for group in values for v in group))
+        return {"status": [s.value for s in Status],
+                "plan": union([list(p.plans) for p in policies]),
+                "priority": union([p.priorities for p in policies]),
+                "level": union([p.escalation.levels for p in policies])}
 
     # -- one ticket ----------------------------------------------------------------
 
@@ -215,6 +245,13 @@ class Queries:
                  "type": p["envelope"]["type"], "error": p["error"]}
                 for p in self.read_models.projector.parked(self.scope.tenant)]
 
+    def export(self, out: BinaryIO, fmt: str, *, since: datetime | None = None,
+               until: datetime | None = None, types: set[str] | None = None) -> int:
+        """The scope's events, in recording order, written to `out` in `fmt`
+        (ticketflow.export); returns how many."""
+        return export_events(self.store, out, fmt, tenant=self.scope.tenant, since=since,
+                             until=until, types=types)
+
     # -- reports -------------------------------------------------------------------
 
     def report_sla(self, since: datetime, until: datetime, as_of: datetime | None = None,
@@ -315,15 +352,42 @@ class Queries:
     def suggest(self, text: str, tenant: str | None = None,
                 limit: int = SUGGESTIONS) -> dict[str, Any]:
         """Up to `limit` (at most 5) of the tenant's articles for a user's text, best
-        first, ranked by the database's full-text search (`projections/search.py`).
+        first, ranked by the database's full-text search (`projections/article_search.py`).
         The tenant is the scope's; an operator names it. A user's text is only words:
         never search syntax, whatever it holds."""
         owner = self._one_tenant(tenant)
         projector = self.read_models.caught_up()
         with projector.engine.connect() as conn:
-            found = search.search(conn, projector.t.kb_articles.name, owner, text,
+            found = article_search.search(conn, projector.t.kb_articles.name, owner, text,
                                   max(0, min(limit, SUGGESTIONS)))
-        return {"tenant": owner, "terms": search.terms(text), "suggestions": found}
+        return {"tenant": owner, "terms": article_search.terms(text), "suggestions": found}
+
+    def with_suggestions(self, raws: Sequence[bytes | Oversized],
+                         answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The answers to a batch of commands (`Outcome.as_dict`, in the batch's order),
+        an accepted create_ticket's with `suggestions`: the ids of up to 5 of its
+        tenant's articles for its subject and description, from the read models caught
+        up after the batch — if they are in use (a door that reads them made them, or a
+        read, `replay` or a projection worker did); nothing here makes them (an
+        encrypted store stays without plaintext; docs/decisions.md). `ticketflow apply`
+        prints these lines and `POST /v1/commands` sends them."""
+        created = [(answer, raw) for answer, raw in zip(answers, raws, strict=True)
+                   if answer["status"] == "accepted"
+                   and answer["events"][:1] == ["TicketCreated"]]
+        if not created:
+            return answers
+        searching = self.read_models.in_use()
+        if searching:
+            self.read_models.refresh()
+        for answer, raw in created:
+            answer["suggestions"] = []
+            if searching and isinstance(raw, bytes):
+                command = json.loads(raw)
+                payload = command["payload"]
+                text = f"{payload['subject']}\n{payload.get('description', '')}"
+                found = self.suggest(text, command["tenant"])
+                answer["suggestions"] = [s["article_id"] for s in found["suggestions"]]
+        return answers
 
     def report_topics(self, since: date, until: date, by: str | None = None,
                       zone: tzinfo = UTC) -> dict[str, Any]:

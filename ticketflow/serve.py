@@ -1,8 +1,9 @@
 """`ticketflow serve` and `ticketflow worker ROLE`: the long-running processes.
 
 Roles: `commands` (support.commands → the application service), `relay` (event store
-→ support.ticket-events), `projections` (support.ticket-events → the read models) and
-`timers` (time-driven commands, checked every second).
+→ support.ticket-events and support.notifications), `projections`
+(support.ticket-events → the read models), `timers` (time-driven commands, checked
+every second) and `notifications` (webhook deliveries, `consumers/webhooks.py`).
 
 Each role runs in its own thread with its own application instance and Kafka
 clients. A failing step (broker or database away) is logged, the role's clients are
@@ -22,7 +23,7 @@ import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kafka.admin import KafkaAdminClient
 from kafka.consumer import KafkaConsumer
@@ -33,11 +34,13 @@ from ticketflow.bootstrap import build_app
 from ticketflow.consumers.commands import CommandConsumer
 from ticketflow.consumers.group import membership
 from ticketflow.consumers.projections import KafkaProjectionRunner
+from ticketflow.consumers.webhooks import DeliveryWorker
+from ticketflow.keys import Keys
 from ticketflow.logs import event
 from ticketflow.producers.relay import OutboxRelay, producer_config
 from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import engine_for
-from ticketflow.settings import Settings, kafka_client_config, options_for
+from ticketflow.settings import Settings, options_for
 from ticketflow.timers import Timers
 
 log = logging.getLogger("ticketflow.serve")
@@ -45,7 +48,7 @@ log = logging.getLogger("ticketflow.serve")
 Step = Callable[[], int]
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
-ROLES = ("commands", "relay", "projections", "timers")
+ROLES = ("commands", "relay", "projections", "timers", "notifications")
 
 
 @dataclass
@@ -79,7 +82,8 @@ class Backoff:
 #: How long a role rests after a step that found nothing. The consumers' polls already
 #: wait for records to arrive, so they go straight back; the relay asks the store again
 #: soon (an indexed read), since every event's way to the read models goes through it.
-IDLE = {"commands": 0.0, "projections": 0.0, "relay": 0.02, "timers": 1.0}
+IDLE = {"commands": 0.0, "projections": 0.0, "relay": 0.02, "timers": 1.0,
+        "notifications": 0.2}
 
 
 class Role:
@@ -132,12 +136,19 @@ def build_loop(name: str, settings: Settings, stop: threading.Event | None = Non
 
 def _connect(name: str, settings: Settings, opened: ExitStack, stop: threading.Event,
              worker: str | None) -> Step:
-    config = kafka_client_config(settings.kafka)
+    config = settings.kafka_config()
     admin_config = options_for(KafkaAdminClient, config)
     topics = Topics.named(settings.topic_prefix)
     app = opened.enter_context(build_app(settings))
     if name == "timers":
         return Timers(app).run_once
+    if name == "notifications":  # webhook deliveries (SPEC §10)
+        engine = engine_for(settings.db)
+        opened.callback(engine.dispose)
+        deliveries = DeliveryWorker(app, engine,
+                                    private_targets=settings.webhook_private_targets)
+        opened.callback(deliveries.close)
+        return deliveries.run_once
     if name == "projections":
         engine = engine_for(settings.db)
         opened.callback(engine.dispose)
@@ -149,12 +160,22 @@ def _connect(name: str, settings: Settings, opened: ExitStack, stop: threading.E
     producer = KafkaProducer(**producer_config(options_for(KafkaProducer, config)))
     opened.callback(producer.close)
     if name == "relay":
-        return OutboxRelay(app, producer, topic=topics.ticket_events).run_once
+        return OutboxRelay(app, producer, topic=topics.ticket_events,
+                           notifications_topic=topics.notifications).run_once
     consumer = CommandConsumer.subscribe(
         app, consumer_options(config, "ticketflow-commands", worker), producer, topics,
-        admin_config=admin_config)
+        admin_config=admin_config, keys=_keys(settings, opened))
     opened.callback(lambda: consumer.close(leave=stop.is_set()))
     return consumer.run_once
+
+
+def _keys(settings: Settings, opened: ExitStack) -> Keys | None:
+    """The store's keys, when commands must be signed (TICKETFLOW_REQUIRE_KEYS=1)."""
+    if not settings.require_keys:
+        return None
+    engine = engine_for(settings.db)
+    opened.callback(engine.dispose)
+    return Keys(engine, settings.clock)
 
 
 def build_role(name: str, settings: Settings, stop: threading.Event | None = None,
@@ -164,21 +185,41 @@ def build_role(name: str, settings: Settings, stop: threading.Event | None = Non
     return Role(name, lambda: build_loop(name, settings, stop, worker), idle=IDLE[name])
 
 
+class Beside(Protocol):
+    """Something served beside the roles, started first and stopped last (the HTTP API)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 6,
           stop: threading.Event | None = None, worker: str | None = None,
-          metrics_port: int | None = None) -> int:
+          metrics_port: int | None = None, beside: Beside | None = None) -> int:
     """Run `roles` until SIGINT/SIGTERM (or `stop` is set). `worker`: this process's
-    id in its consumer groups (static membership); `metrics_port`: serve /metrics."""
+    id in its consumer groups (static membership); `metrics_port`: serve /metrics;
+    `beside`: also run this (`serve --http PORT`: the HTTP API), stopped with the roles."""
     stop = stop or threading.Event()
     _stop_on_signals(stop)
     metrics.serve_metrics(metrics_port)
+    if beside is not None:
+        beside.start()
+    try:
+        return _run_roles(settings, roles, partitions, stop, worker, metrics_port)
+    finally:
+        if beside is not None:
+            beside.stop()
+
+
+def _run_roles(settings: Settings, roles: tuple[str, ...], partitions: int,
+               stop: threading.Event, worker: str | None, metrics_port: int | None) -> int:
     threads = [threading.Thread(target=build_role(name, settings, stop, worker).run,
                                 args=(stop,), name=name, daemon=True) for name in roles]
     if _topics_ready(settings, partitions, stop):
         for thread in threads:
             thread.start()
         event(log, "serving", roles=list(roles), kafka=settings.kafka, worker=worker,
-              metrics_port=metrics_port)
+              metrics_port=metrics_port, require_keys=settings.require_keys)
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
             thread.join(timeout=0.5)
@@ -188,7 +229,7 @@ def serve(settings: Settings, roles: tuple[str, ...] = ROLES, partitions: int = 
 
 def _topics_ready(settings: Settings, partitions: int, stop: threading.Event) -> bool:
     """Create the topics (retrying while the broker is away); False if stopped first."""
-    admin_config = options_for(KafkaAdminClient, kafka_client_config(settings.kafka))
+    admin_config = options_for(KafkaAdminClient, settings.kafka_config())
     topics = Topics.named(settings.topic_prefix)
     backoff = Backoff()
     while not stop.is_set():

@@ -49,6 +49,118 @@ def max_skew_from_env() -> timedelta:
     return skew
 
 
+#: Per-key request limits of the HTTP API (`limits` notation: "50/second",
+#: "50/second;2000/hour"; "none" turns them off).
+RATE_LIMIT_ENV = "TICKETFLOW_RATE_LIMIT"
+DEFAULT_RATE_LIMIT = "50/second"
+
+
+def rate_limit_from_env() -> str:
+    return os.environ.get(RATE_LIMIT_ENV, "").strip() or DEFAULT_RATE_LIMIT
+
+
+class Secret(str):
+    """A password: itself to whoever uses it, hidden from repr, str() of a container, and
+    so from logs (kafka-python logs its admin client's whole configuration)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<hidden>'"
+
+
+#: Who ticketflow is on the broker (docs/security.md, "SASL and ACLs").
+SECURITY_PROTOCOL_ENV = "TICKETFLOW_KAFKA_SECURITY_PROTOCOL"
+SASL_MECHANISM_ENV = "TICKETFLOW_KAFKA_SASL_MECHANISM"
+SASL_USERNAME_ENV = "TICKETFLOW_KAFKA_SASL_USERNAME"
+SASL_PASSWORD_ENV = "TICKETFLOW_KAFKA_SASL_PASSWORD"
+SASL_PASSWORD_FILE_ENV = "TICKETFLOW_KAFKA_SASL_PASSWORD_FILE"
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class KafkaLogin:
+    """A SASL login to the broker: its protocol, mechanism, username and password (never
+    shown: `repr` hides it, and the option handed to kafka-python is a `Secret`)."""
+
+    username: str
+    password: str = field(repr=False)
+    mechanism: str = "PLAIN"
+    security_protocol: str = "SASL_PLAINTEXT"
+
+    def __post_init__(self) -> None:
+        if self.security_protocol not in SECURITY_PROTOCOLS[2:]:
+            raise SettingsError(f"{SECURITY_PROTOCOL_ENV}={self.security_protocol!r}: a SASL"
+                                f" login needs {' or '.join(SECURITY_PROTOCOLS[2:])}")
+        if self.mechanism not in SASL_MECHANISMS:
+            raise SettingsError(f"{SASL_MECHANISM_ENV}={self.mechanism!r}: use one of"
+                                f" {', '.join(SASL_MECHANISMS)}")
+        if not self.username or not self.password:
+            raise SettingsError(f"a SASL login needs both {SASL_USERNAME_ENV} and a password"
+                                f" ({SASL_PASSWORD_ENV} or {SASL_PASSWORD_FILE_ENV})")
+
+    def options(self) -> dict[str, Any]:
+        """The kafka-python options of this login."""
+        return {"security_protocol": self.security_protocol, "sasl_mechanism": self.mechanism,
+                "sasl_plain_username": self.username,
+                "sasl_plain_password": Secret(self.password)}
+
+
+def kafka_login_from_env() -> KafkaLogin | None:
+    """TICKETFLOW_KAFKA_SASL_USERNAME with TICKETFLOW_KAFKA_SASL_PASSWORD (or _FILE, a
+    file holding it), TICKETFLOW_KAFKA_SASL_MECHANISM (default PLAIN) and
+    TICKETFLOW_KAFKA_SECURITY_PROTOCOL (default SASL_PLAINTEXT); none: no login."""
+    username = os.environ.get(SASL_USERNAME_ENV, "").strip()
+    password = os.environ.get(SASL_PASSWORD_ENV, "")
+    password_file = os.environ.get(SASL_PASSWORD_FILE_ENV, "").strip()
+    if password and password_file:
+        raise SettingsError(f"set {SASL_PASSWORD_ENV} or {SASL_PASSWORD_FILE_ENV}, not both")
+    if password_file:
+        try:
+            password = Path(password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"{SASL_PASSWORD_FILE_ENV}: cannot read {password_file}:"
+                                f" {exc.strerror}") from None
+    if not username and not password:
+        return None
+    return KafkaLogin(username, password,
+                      mechanism=os.environ.get(SASL_MECHANISM_ENV, "").strip() or "PLAIN",
+                      security_protocol=(os.environ.get(SECURITY_PROTOCOL_ENV, "").strip()
+                                         or "SASL_PLAINTEXT"))
+
+
+REQUIRE_KEYS_ENV = "TICKETFLOW_REQUIRE_KEYS"
+
+
+def require_keys_from_env() -> bool:
+    """TICKETFLOW_REQUIRE_KEYS: 1/true/yes/on (or 0/false/no/off; unset: off)."""
+    text = os.environ.get(REQUIRE_KEYS_ENV, "").strip().lower()
+    if not text:
+        return False
+    flag = _FLAGS.get(text)
+    if flag is None:
+        raise SettingsError(f"{REQUIRE_KEYS_ENV}={text!r}: write 1 (commands from Kafka"
+                            " must be signed with a key) or 0")
+    return flag
+
+
+#: An operator's leave for webhooks on loopback, private or link-local addresses (SSRF).
+WEBHOOK_PRIVATE_ENV = "TICKETFLOW_WEBHOOK_ALLOW_PRIVATE"
+
+
+def webhook_private_targets_from_env() -> bool:
+    """TICKETFLOW_WEBHOOK_ALLOW_PRIVATE: 1/true/yes/on (or 0/false/no/off; unset: off)."""
+    text = os.environ.get(WEBHOOK_PRIVATE_ENV, "").strip().lower()
+    if not text:
+        return False
+    flag = _FLAGS.get(text)
+    if flag is None:
+        raise SettingsError(f"{WEBHOOK_PRIVATE_ENV}={text!r}: write 1 (webhooks may target"
+                            " loopback, private and link-local addresses) or 0")
+    return flag
+
+
 @dataclass(frozen=True)
 class Settings:
     db: str = DEFAULT_DB
@@ -59,6 +171,18 @@ class Settings:
     clock: SystemClock = field(default_factory=clock_from_env)
     #: How far ahead of `clock` a command may be dated (SPEC §5).
     max_skew: timedelta = field(default_factory=max_skew_from_env)
+    #: Each HTTP API key's request limits (TICKETFLOW_RATE_LIMIT).
+    rate_limit: str = field(default_factory=rate_limit_from_env)
+    #: The engine's SASL login to the broker, if any.
+    kafka_login: KafkaLogin | None = field(default_factory=kafka_login_from_env)
+    #: Commands from support.commands must be signed with a key (SPEC §8).
+    require_keys: bool = field(default_factory=require_keys_from_env)
+    #: Webhooks may target loopback, private and link-local addresses (SSRF guard off).
+    webhook_private_targets: bool = field(default_factory=webhook_private_targets_from_env)
+
+    def kafka_config(self) -> dict[str, Any]:
+        """kafka-python settings for this engine's clients (`kafka_client_config`)."""
+        return kafka_client_config(self.kafka, self.kafka_login)
 
     @classmethod
     def from_env(cls, db: str | None = None, kafka: str | None = None) -> Settings:
@@ -70,6 +194,10 @@ class Settings:
             topic_prefix=os.environ.get("TICKETFLOW_TOPIC_PREFIX", ""),
             clock=clock_from_env(),
             max_skew=max_skew_from_env(),
+            rate_limit=rate_limit_from_env(),
+            kafka_login=kafka_login_from_env(),
+            require_keys=require_keys_from_env(),
+            webhook_private_targets=webhook_private_targets_from_env(),
         )
 
 
@@ -92,11 +220,14 @@ _FLAGS = {"true": True, "1": True, "yes": True, "on": True,
           "false": False, "0": False, "no": False, "off": False}
 
 
-def kafka_client_config(bootstrap: str | None) -> dict[str, Any]:
-    """kafka-python settings: servers plus every TICKETFLOW_KAFKA_OPT_<NAME>, typed as
+def kafka_client_config(bootstrap: str | None,
+                        login: KafkaLogin | None = None) -> dict[str, Any]:
+    """kafka-python settings: servers, the SASL `login` (default: the one
+    TICKETFLOW_KAFKA_SASL_* name), and every TICKETFLOW_KAFKA_OPT_<NAME>, typed as
     kafka-python expects ('false' → False, '30000' → 30000, '3.6' → (3, 6)). A name no
-    kafka-python client knows is refused, so a typo is not silently a plain connection.
-    Each client takes the options it accepts (`options_for`)."""
+    kafka-python client knows is refused, so a typo is not silently a plain connection;
+    so is an OPT_ that a login also sets. Each client takes the options it accepts
+    (`options_for`)."""
     if not bootstrap:
         raise SettingsError(
             "no Kafka given: pass --kafka HOST:PORT or set TICKETFLOW_KAFKA"
@@ -107,6 +238,16 @@ def kafka_client_config(bootstrap: str | None) -> dict[str, Any]:
         if name.startswith(KAFKA_OPTION_PREFIX):
             key = name.removeprefix(KAFKA_OPTION_PREFIX).lower()
             config[key] = _kafka_option(name, key, value)
+    login = login or kafka_login_from_env()
+    if login is not None:
+        twice = sorted(set(login.options()) & set(config))
+        if twice:
+            raise SettingsError(
+                f"{', '.join(KAFKA_OPTION_PREFIX + key.upper() for key in twice)}: set by the"
+                f" SASL login ({SASL_USERNAME_ENV} …) too; keep one of them")
+        config.update(login.options())
+    if isinstance(config.get("sasl_plain_password"), str):
+        config["sasl_plain_password"] = Secret(config["sasl_plain_password"])
     return config
 
 

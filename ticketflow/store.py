@@ -27,11 +27,13 @@ from eventsourcing.persistence import (
     ProcessRecorder,
     ProgrammingError,
 )
+from eventsourcing.utils import get_topic
 
 from ticketflow.audit_log import AuditLog
 from ticketflow.clock import Clock, default_clock
 from ticketflow.domain.policy import Policy
 from ticketflow.event_log import EventLog
+from ticketflow.log_tree import LoggedSQLiteRecorder
 from ticketflow.policy_store import PolicyStore
 from ticketflow.snapshots import CheckedSnapshots
 
@@ -69,8 +71,12 @@ class ReadStore(Application[UUID]):
 
     def construct_recorder(self) -> ApplicationRecorder:
         """A process recorder: the events plus Tracking positions, which the outbox
-        relay uses to remember how far it has published."""
-        return self._creating(self.factory.process_recorder, "events", "tracking")
+        relay uses to remember how far it has published, and the audit log's stored
+        subtree roots (ticketflow.log_tree)."""
+        factory: Any = self.factory
+        factory.env[factory.PROCESS_RECORDER_TOPIC] = get_topic(
+            LoggedSQLiteRecorder if self._datastore() is None else _postgres_recorder())
+        return self._creating(self.factory.process_recorder, "events", "tracking", "log_tree")
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         """Snapshots checked against the stored event at their version (ticketflow.snapshots)."""
@@ -124,6 +130,11 @@ class ReadStore(Application[UUID]):
     @property
     def process_recorder(self) -> ProcessRecorder:
         return cast(ProcessRecorder, self.recorder)
+
+
+def _postgres_recorder() -> type:
+    from ticketflow.log_tree_postgres import LoggedPostgresRecorder  # noqa: PLC0415 - psycopg
+    return LoggedPostgresRecorder
 
 
 @contextmanager

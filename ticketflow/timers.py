@@ -73,8 +73,10 @@ class Timers:
                 continue  # superseded by a later schedule of the same ticket
             del self.next_due[key]
             tenant, ticket_id = key
+            outcomes: list[Outcome] = []
             try:
-                fired += self.app.fire_due(ticket_id, until=until, limit=1, tenant=tenant)
+                outcomes = self.app.fire_due(ticket_id, until=until, limit=1, tenant=tenant)
+                fired += outcomes
             except Rejected as refused:  # its command cannot be sent (an id stored before
                 # the id rule): say so, and go on with the others instead of stopping them
                 fired.append(Outcome(None, "rejected", error=refused.as_dict(),
@@ -83,6 +85,8 @@ class Timers:
                 self.next_due[key] = at
                 heapq.heappush(self.heap, (at, key))
                 raise
+            if any(outcome.notifications for outcome in outcomes):
+                self._schedule(key)  # a regular update records no event for follow()
             self.follow()
             if progress:
                 progress(len(fired))

@@ -10,6 +10,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.cli import SPEC_EXAMPLE, as_json, command, run, write_jsonl
@@ -165,16 +166,28 @@ def test_demo_runs_a_workload_and_prints_the_sla_summary(
     assert months and all(month.endswith("-01") for month in months)
     assert sum(row["tickets"] for row in summary["sla_by_month"]) >= sum(
         row["tickets"] for row in summary["sla"])
+    sent = summary["notifications"]  # delivered to the demo's webhook receiver
+    assert sent["received"] == sum(row["notifications"] for row in sent["rows"]) > 0
+    assert sent["badly_signed"] == 0
+    assert all(row["delivered"] == row["notifications"] for row in sent["rows"])
+    assert {"satisfaction_survey", "survey"} <= {row["rule"] for row in sent["rows"]}
 
 
 def test_serve_turns_published_commands_into_events_and_stops_on_sigterm(
     tmp_path: Path, sqlite_url: str, kafka_bootstrap: str
 ) -> None:
+    # the engine's clock frozen just after the story: no timer falls due, whatever the date
     env = {**os.environ, "TICKETFLOW_KAFKA": kafka_bootstrap,
-           "TICKETFLOW_TOPIC_PREFIX": f"e2e{os.getpid()}.", "TICKETFLOW_LOG_FORMAT": "json"}
-    port = free_ports(1)[0]
+           "TICKETFLOW_TOPIC_PREFIX": f"e2e{os.getpid()}.", "TICKETFLOW_LOG_FORMAT": "json",
+           "TICKETFLOW_CLOCK": "@2026-11-20T20:30:00Z"}
+    port, http_port = free_ports(2)
+    issued = _run_env(env, "keys", "create", "--tenant", "personalysispro", "--roles", "agent",
+                      "--json", "--db", sqlite_url)
+    assert issued is not None
+    bearer = {"Authorization": f"Bearer {json.loads(issued.stdout)['secret']}"}
     server = subprocess.Popen([sys.executable, "-m", "ticketflow.cli", "serve", "--db", sqlite_url,
-                               "--worker-id", "e2e-1", "--metrics-port", str(port)],
+                               "--worker-id", "e2e-1", "--metrics-port", str(port),
+                               "--http", str(http_port)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         script = write_jsonl(tmp_path / "in.jsonl", SPEC_EXAMPLE,
@@ -188,6 +201,14 @@ def test_serve_turns_published_commands_into_events_and_stops_on_sigterm(
         assert json.loads(found.stdout)["events"] == [{"type": "TicketAcknowledged", "version": 2}]
         metrics = wait_for(lambda: _accepted_in_metrics(port), "the commands counted")
         assert "ticketflow_relay_position" in metrics
+        # --http: the HTTP API beside the Kafka roles, on the same store
+        base = f"http://127.0.0.1:{http_port}"
+        ticket = httpx.get(f"{base}/v1/tickets/T-1001", headers=bearer, timeout=10)
+        assert (ticket.status_code, ticket.json()["status"]) == (200, "acknowledged")
+        started = httpx.post(f"{base}/v1/commands", headers=bearer, timeout=10, json=command(
+            "m-3", "start_work", "2026-11-20T15:05:00-05:00", "agent"))
+        assert (started.status_code, started.json().get("events")) == (201, ["WorkStarted"])
+        assert httpx.get(f"{base}/v1/tickets/T-1001", timeout=10).status_code == 401
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=60)
@@ -196,7 +217,8 @@ def test_serve_turns_published_commands_into_events_and_stops_on_sigterm(
     names = {(e["event"], e["role"]) for e in events}
     assert {("created_topics", "main"), ("partitions_assigned", "commands"),
             ("batch_applied", "commands"), ("relay_position_stored", "relay"),
-            ("left_group", "commands"), ("stopped", "main")} <= names, sorted(names)
+            ("left_group", "commands"), ("http_serving", "main"),
+            ("stopped", "main")} <= names, sorted(names)
     assert all(e.get("worker") == "e2e-1" for e in events)
     assert "Exports time out" not in output  # the subject is personal data: never logged
 

@@ -41,7 +41,7 @@ def personalysispro(version: str, calendar: str, hours: dict[str, list[str]],
     text = (SHIPPED / "personalysispro.toml").read_text(encoding="utf-8")
     document = tomllib.loads(text)
     hours_toml = ", ".join(f"{day} = {json.dumps(windows)}" for day, windows in hours.items())
-    text = text.replace('version = "1.0.0"', f'version = "{version}"')
+    text = text.replace(f'version = "{document["version"]}"', f'version = "{version}"')
     text = text.replace(
         f"[calendars.{calendar}]\nhours = " + _inline(document["calendars"][calendar]["hours"]),
         f"[calendars.{calendar}]\nhours = {{ {hours_toml} }}")

@@ -12,73 +12,29 @@ import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid5
 
 import orjson
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.persistence import StoredEvent
 from kafka import KafkaConsumer
 
 from tests.support.builders import T0, command_line, create_payload, created, ctx, policy_for
-from tests.support.store_rows import StoreRows
-from ticketflow.audit_log import LOG_TOPIC, AuditLog
+from tests.support.checkpoints import PP, Signed, keys
+from ticketflow.audit_log import LOG_TOPIC, AuditLog, fast_leaf
 from ticketflow.bootstrap import build_app
+from ticketflow.checkpoint_verification import audit, checkpoint
 from ticketflow.cli import main
-from ticketflow.domain.merkle import Tree
+from ticketflow.domain.audit_log import event_leaf
+from ticketflow.domain.chain import chain_hash
+from ticketflow.domain.merkle import StoredTree, Tree
 from ticketflow.domain.receipt import receipt_uuid
-from ticketflow.domain.streams import stream_uuid
+from ticketflow.domain.streams import envelope_from_state, stream_uuid
 from ticketflow.domain.ticket import Ticket
+from ticketflow.log_tree import LOG_APPEND
 from ticketflow.settings import Settings
 from ticketflow.verification import verify_store
-
-PP = "personalysispro"
-STORY = [("m-2", "add_comment", "customer", {"body": "original words"}),
-         ("m-3", "acknowledge", "agent", {}),
-         ("m-4", "start_work", "agent", {})]
-
-
-def keys(tmp_path: Path, name: str) -> tuple[Path, Path]:
-    key = Ed25519PrivateKey.generate()
-    private, public = tmp_path / f"{name}.pem", tmp_path / f"{name}.pub.pem"
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    public.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return private, public
-
-
-class Signed:
-    """A store of two tickets (T-1: four events in three transactions and a batch, T-2:
-    one), checkpointed with the key `a`."""
-
-    def __init__(self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.url, self.tmp, self.monkeypatch = url, tmp_path, monkeypatch
-        self.rows = StoreRows(url)
-        with build_app(Settings(db=url)) as app:
-            for ticket in ("T-1", "T-2"):
-                app.apply(command_line(f"{ticket}-c", "create_ticket", ticket, T0, "customer",
-                                       create_payload()))
-            lines = [command_line(message_id, type_, "T-1", T0 + timedelta(minutes=minute),
-                                  role, payload)
-                     for minute, (message_id, type_, role, payload) in enumerate(STORY, 1)]
-            assert [o.status for o in app.apply_batch(lines)] == ["accepted"] * 3
-        self.private, self.public = keys(tmp_path, "a")
-        self.checkpoint = self.sign(self.private, "first.checkpoint")
-
-    def sign(self, private: Path, name: str) -> Path:
-        self.monkeypatch.setenv("TICKETFLOW_SIGNING_KEY", str(private))
-        out = self.tmp / name
-        assert main(["checkpoint", "-o", str(out), "--db", self.url]) == 0
-        return out
-
-    def verify(self, capsys: pytest.CaptureFixture[str], checkpoint: Path | None = None,
-               public: Path | None = None) -> tuple[int, list[dict[str, Any]]]:
-        capsys.readouterr()
-        code = main(["verify", "--json", "--db", self.url,
-                     "--checkpoint", str(checkpoint or self.checkpoint),
-                     "--public-key", str(public or self.public)])
-        return code, json.loads(capsys.readouterr().out)["log"]
 
 
 @pytest.fixture
@@ -261,6 +217,8 @@ def test_a_store_from_before_the_log_starts_it_with_its_events(tmp_path: Path) -
         logged = log.logged().leaves
         assert logged[:len(before)] == before
         assert logged == [leaf.leaf for leaf in log.stored()]
+        tree = log.tree()  # its stored subtree roots start with the log
+        assert isinstance(tree, StoredTree) and tree.root() == Tree(logged).root()
 
 
 def test_two_writers_extend_one_log_without_losing_a_leaf_or_waiting(sqlite_url: str) -> None:
@@ -272,6 +230,7 @@ def test_two_writers_extend_one_log_without_losing_a_leaf_or_waiting(sqlite_url:
         log = AuditLog(one.event_log)
         assert log.logged().leaves == [leaf.leaf for leaf in log.stored()]
         assert log.logged().entries == 5
+        assert log.tree().root() == Tree(log.logged().leaves).root()
 
 
 def test_openssl_verifies_a_checkpoint_as_documented(sqlite_url: str, tmp_path: Path,
@@ -321,3 +280,52 @@ def test_a_checkpoint_is_published_to_kafka_when_configured(
         consumer.close()
     assert record.value.decode() == signed.checkpoint.read_text()
     assert dict(record.headers)["size"] == b"5"
+
+
+def test_leaves_recomputed_in_several_processes_name_the_same_changes(
+        signed: Signed) -> None:
+    signed.rows.edit("T-1", 2, b"original words", b"altered words!")
+    signed.rows.delete("T-1", 4)
+    key = Ed25519PrivateKey.generate()
+    with build_app(Settings(db=signed.url)) as app:
+        head = checkpoint(app, key, T0).text()
+        signed.rows.edit("T-1", 3, b'"role":"agent"', b'"role":"admin"')
+        alone = audit(app, head, key.public_key(), workers=1)
+        assert {("edited", f"{PP}/T-1@2"), ("edited", f"{PP}/T-1@3"),
+                ("deleted", f"{PP}/T-1@4")} <= {(f.problem, f.event) for f in alone}
+        for workers in (2, 3):  # the first shares read by spawned processes
+            assert audit(app, head, key.public_key(), workers=workers) == alone
+
+
+def test_an_event_holding_a_float_is_checked_as_canonical_json(signed: Signed) -> None:
+    """orjson writes 0.00001 where json.dumps (the canonical JSON) writes 1e-05: the fast
+    leaf of such an event misses and is recomputed canonically, not called changed."""
+    key = Ed25519PrivateKey.generate()
+    with build_app(Settings(db=signed.url)) as app:
+        record = app.recorder.select_events(stream_uuid("ticket", PP, "T-2"), limit=1)[0]
+        state = app.event_log.decode(record)
+        stream = stream_uuid("ticket", PP, "T-8")
+        state.update(ticket_id="T-8", event_id=str(uuid5(stream, "1")), hash="",
+                     data={**state["data"], "score": 1e-05})
+        envelope = envelope_from_state(record.topic, 1, state)
+        state["hash"] = chain_hash("", envelope)
+        stored = StoredEvent(originator_id=stream, originator_version=1, topic=record.topic,
+                             state=app.mapper.transcoder.encode(state))
+        envelope = app.event_log.envelope_of(stored)
+        entry, append = app.audit_log.entry([(0, envelope)], T0, genesis=False,
+                                            check_roots=True)
+        app.recorder.insert_events([stored, app.mapper.to_stored_event(entry)],
+                                   **{LOG_APPEND: append})
+        fast = fast_leaf(record.topic.rsplit(".", 1)[-1], 1, stored.state)
+        assert fast is not None and fast != event_leaf(envelope)
+        log = AuditLog(app.event_log)
+        exact = [leaf.leaf for leaf in log.stored()]
+        assert exact == log.logged().leaves
+        quick = log.recomputed().leaves  # audit recomputes those missing from the log
+        assert [n for n, leaf in enumerate(quick) if leaf != exact[n]] == [len(exact) - 1]
+        head = checkpoint(app, key, T0).text()
+        assert audit(app, head, key.public_key()) == []
+        written = b"1e-05" if b"1e-05" in stored.state else b"0.00001"
+        signed.rows.edit("T-8", 1, written, written.replace(b"1", b"2"))
+        assert [(f.problem, f.event) for f in audit(app, head, key.public_key())][:1] == [
+            ("edited", f"{PP}/T-8@1")]

@@ -1,6 +1,7 @@
 """ticketflow as a user installs it: `pip wheel .` into a fresh virtualenv, run from a
-folder outside the repository, so nothing can come from the source tree. The demo
-and the local Kafka broker (whose Maven pom is package data) must work from there.
+folder outside the repository, so nothing can come from the source tree. The demo,
+the local Kafka broker (whose Maven pom is package data) and `ticketflow http`'s web
+console (its templates and static files are package data) must work from there.
 
 Dependencies come from pip's cache (or PyPI), pinned by constraints.txt; the broker's
 jars from the Maven cache (~/.cache/ticketflow, fetched by scripts/test.sh), so after
@@ -11,13 +12,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.kafka import free_ports
@@ -108,3 +112,56 @@ def test_the_demo_and_the_local_broker_run_from_an_installed_wheel(
     ok(run([*kafka, "stop", *args], cwd=elsewhere))
     assert run([*kafka, "status", *args], cwd=elsewhere).returncode == 1
     assert not broker.status()
+
+
+CONSOLE = REPO / "ticketflow" / "console"
+
+
+def test_ticketflow_http_serves_the_console_from_an_installed_wheel(installed: Path,
+                                                                    tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = Path(ok(run([str(installed / "python"), "-c", "import ticketflow.console;"
+                         " print(ticketflow.console.__file__)"], cwd=elsewhere)).strip()).parent
+    assert where.is_relative_to(installed.parent), "not the installed copy"
+    for folder in ("templates", "static"):  # every file shipped, as it is in the tree
+        shipped = {p.name: p.read_bytes() for p in (where / folder).iterdir()}
+        assert shipped == {p.name: p.read_bytes() for p in (CONSOLE / folder).iterdir()}
+
+    db = f"sqlite:///{elsewhere / 'console.db'}"
+    key = json.loads(ok(run([str(installed / "ticketflow"), "keys", "create", "--tenant",
+                             "personalysispro", "--roles", "agent", "--json", "--db", db],
+                            cwd=elsewhere)))
+    (port,) = free_ports(1)
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "TICKETFLOW_DB"}}
+    server = subprocess.Popen([str(installed / "ticketflow"), "http", "--port", str(port),
+                               "--db", db], cwd=elsewhere, env=env, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "did not start"
+            time.sleep(0.2)
+        for static in sorted((CONSOLE / "static").iterdir()):
+            served = httpx.get(f"{url}/ui/static/{static.name}")
+            assert (served.status_code, served.content) == (200, static.read_bytes()), static
+        with httpx.Client(base_url=url) as browser:  # every page renders its template
+            token = re.search(r'name="csrf" value="([^"]+)"', browser.get("/ui/sign-in").text)
+            assert token is not None
+            signed_in = browser.post("/ui/sign-in", data={"csrf": token.group(1),
+                                                          "secret": key["secret"]},
+                                     follow_redirects=True)
+            assert signed_in.status_code == 200 and "No ticket matches" in signed_in.text
+            for page, heading in (("dashboards", "Dashboards"), ("operations", "Dead letters"),
+                                  ("ticket?id=T-1", "No ticket &#39;T-1&#39;.")):
+                answer = browser.get(f"/ui/{page}")
+                assert heading in answer.text, (page, answer.status_code)
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=30)
+    assert server.returncode == 0, errors.decode()

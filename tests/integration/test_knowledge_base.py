@@ -23,7 +23,7 @@ from tests.support.knowledge import (
 from tests.support.tenants import fixed_clock
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
-from ticketflow.projections import search
+from ticketflow.projections import article_search
 from ticketflow.projections.db import engine_for
 from ticketflow.projections.replay import rebuild
 from ticketflow.projections.runner import Projector
@@ -87,16 +87,16 @@ def test_another_tenants_articles_are_never_found(app: TicketingApp, db_url: str
 def test_a_users_text_is_only_words_never_search_syntax(app: TicketingApp, db_url: str,
                                                         text: str) -> None:
     ask = queries(app, db_url)
-    plain = " ".join(search.terms(text))
+    plain = " ".join(article_search.terms(text))
     assert ids(ask.suggest(text)) == ids(ask.suggest(plain))
 
 
 def test_a_huge_text_is_searched_by_its_first_words(app: TicketingApp, db_url: str) -> None:
     huge = "password " + "x" * 1_000_000 + " export"
-    assert search.terms(huge) == ["password"]
+    assert article_search.terms(huge) == ["password"]
     assert ids(queries(app, db_url).suggest(huge)) == ["KB-B"]
     many = " ".join(f"w{n}" for n in range(10_000)) + " password"
-    assert len(search.terms(many)) == search.MAX_TERMS
+    assert len(article_search.terms(many)) == article_search.MAX_TERMS
     assert ids(queries(app, db_url).suggest(many)) == []  # past the 32 words it reads
 
 
@@ -237,7 +237,7 @@ def test_the_articles_are_the_same_whatever_order_the_streams_are_projected_in(
         with engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(
                 select(projector.t.kb_articles).order_by(projector.t.kb_articles.c.article_id))]
-            hits = [search.search(conn, projector.t.kb_articles.name, PP, text, 5)
+            hits = [article_search.search(conn, projector.t.kb_articles.name, PP, text, 5)
                     for text in (*EXPECTED, "logo", "svg")]
         found.append((rows, hits))
         projector.t.metadata.drop_all(engine)

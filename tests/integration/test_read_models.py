@@ -22,7 +22,7 @@ from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.domain.errors import NotFound
 from ticketflow.event_log import TICKET_TOPIC
-from ticketflow.projections import search
+from ticketflow.projections import article_search
 from ticketflow.projections.db import engine_for, outdated, tables
 from ticketflow.projections.replay import rebuild
 from ticketflow.projections.reports import (
@@ -64,7 +64,7 @@ def snapshot(projector: Projector) -> dict[str, list[dict[str, Any]]]:
                                    ("kb_exposures", t.kb_exposures),
                                    ("ticket_terms", t.ticket_terms))},
             # the search index answers alike (SQLite: its own FTS5 table is rebuilt too)
-            "search": [search.search(conn, t.kb_articles.name, tenant, words, 5)
+            "search": [article_search.search(conn, t.kb_articles.name, tenant, words, 5)
                        for tenant in (PP, GB) for words in SEARCHED],
         }
 

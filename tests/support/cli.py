@@ -4,6 +4,7 @@ and the SPEC §5 example command they build on."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,13 @@ SPEC_EXAMPLE = {
 }
 
 
-def run(*args: str, db: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, db: str, stdin: bytes | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`ticketflow ARGS --db DB`; `env`: variables added to this process's environment."""
     return subprocess.run(
         [sys.executable, "-m", "ticketflow.cli", *args, "--db", db],
         input=stdin.decode() if stdin else None, capture_output=True, text=True, timeout=300,
-        check=False,
+        check=False, env={**os.environ, **env} if env else None,
     )
 
 

@@ -31,10 +31,12 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def start_local_kafka(data_dir: Path, timeout: float = 180.0) -> LocalKafka:
+def start_local_kafka(data_dir: Path, timeout: float = 180.0,
+                      sasl_users: dict[str, str] | None = None) -> LocalKafka:
     """Start a LocalKafka on free ports; fail the test (never skip) if it cannot start."""
     port, controller_port = free_ports(2)
-    broker = LocalKafka(port=port, controller_port=controller_port, data_dir=data_dir)
+    broker = LocalKafka(port=port, controller_port=controller_port, data_dir=data_dir,
+                        sasl_users=sasl_users)
     try:
         broker.start(timeout=timeout)
     except KafkaBrokerError as exc:
@@ -46,6 +48,24 @@ def start_local_kafka(data_dir: Path, timeout: float = 180.0) -> LocalKafka:
 def local_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     """The session's LocalKafka broker (started once, stopped at the end)."""
     broker = start_local_kafka(tmp_path_factory.mktemp("kafka"))
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+#: The users of the SASL broker: its super user, the engine, a service that may send
+#: commands, one that may read events, and one that may do nothing.
+SASL_USERS = {"admin": "admin-secret", "ticketflow": "engine-secret",
+              "email-gateway": "gateway-secret", "reporting": "reporting-secret",
+              "intruder": "intruder-secret"}
+
+
+@pytest.fixture(scope="session")
+def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """A second session broker: SASL_PLAINTEXT (PLAIN, `SASL_USERS`) with ACLs enforced
+    (StandardAuthorizer, nothing allowed without an ACL; `admin` is the super user)."""
+    broker = start_local_kafka(tmp_path_factory.mktemp("kafka-sasl"), sasl_users=SASL_USERS)
     try:
         yield broker
     finally:

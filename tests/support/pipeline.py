@@ -84,10 +84,13 @@ def client(settings: Settings, topics: Topics) -> Iterator[CommandClient]:  # to
         yield sdk
 
 
-def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> Records:
-    """Every record of a topic, from the beginning, once at least `expected` are there."""
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0,
+               **options: Any) -> Records:
+    """Every record of a topic, from the beginning, once at least `expected` are there
+    (`options`: a SASL login, say)."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                             auto_offset_reset="earliest", consumer_timeout_ms=1000)
+                             auto_offset_reset="earliest", consumer_timeout_ms=1000,
+                             **options)
     records: Records = []
     deadline = time.monotonic() + timeout
     try:

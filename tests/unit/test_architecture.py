@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Installed package → folder (pyproject.toml [tool.setuptools.package-dir]).
 FOLDERS = {"ticketflow": "ticketflow", "ticketflow.domain": "domain",
            "ticketflow.schemas": "schemas", "ticketflow.projections": "projections",
-           "ticketflow.consumers": "consumers", "ticketflow.producers": "producers"}
+           "ticketflow.consumers": "consumers", "ticketflow.producers": "producers",
+           "ticketflow.console": "ticketflow/console", "ticketflow.http": "ticketflow/http"}
 WRITE_SERVICE = "ticketflow.application"
 #: What the read side is: the log and its readers. None of it may import the write
 #: service, directly or through another module.
@@ -21,7 +22,8 @@ READ_SIDE = ("ticketflow.event_log", "ticketflow.policy_store", "ticketflow.stor
              "ticketflow.export", "ticketflow.snapshots", "ticketflow.projections.",
              "ticketflow.producers.relay", "ticketflow.producers.sdk",
              "ticketflow.consumers.projections", "ticketflow.audit_log",
-             "ticketflow.checkpoint_verification", "ticketflow.checkpoints", "ticketflow.bundles")
+             "ticketflow.checkpoint_verification", "ticketflow.checkpoints", "ticketflow.bundles",
+             "ticketflow.answers")
 
 
 def modules() -> dict[str, Path]:
@@ -85,3 +87,45 @@ def test_the_domain_imports_nothing_outside_the_domain(graph: dict[str, set[str]
                             if not other.startswith(DOMAIN_MAY_USE))
                for name in graph if name.startswith("ticketflow.domain.")}
     assert {name: found for name, found in outside.items() if found} == {}
+
+
+def inside(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+#: Doors: adapters that take requests in. Nothing of the engine imports a door. The
+#: HTTP API serves the console (SPEC §9: `/ui/`), so its application, and it alone,
+#: imports the console; the console imports nothing of the HTTP API (it is handed its
+#: services).
+HTTP, CONSOLE, SERVES_THE_CONSOLE = "ticketflow.http", "ticketflow.console", "ticketflow.http.app"
+
+
+def test_the_http_door_is_imported_by_no_other_module(graph: dict[str, set[str]]) -> None:
+    """The HTTP API is a door like the command line: it may import the engine, and
+    nothing of the engine imports it (the command line starts it from inside a handler)."""
+    assert "ticketflow.http.routes" in graph
+    importers = {name for name, imported in graph.items()
+                 if any(inside(other, HTTP) for other in imported)}
+    assert {name for name in importers if not inside(name, HTTP)} == set()
+    assert not any(other.startswith("ticketflow.cli") for name in graph
+                   if inside(name, HTTP) for other in graph[name])
+
+
+def test_only_the_http_app_imports_the_console_a_door(graph: dict[str, set[str]]) -> None:
+    assert any(name.startswith(CONSOLE + ".") for name in graph)
+    importers = {name for name, found in graph.items()
+                 if not inside(name, CONSOLE) and any(inside(o, CONSOLE) for o in found)}
+    assert importers == {SERVES_THE_CONSOLE}
+
+
+def test_the_console_decides_nothing_it_reaches_the_engine_through_its_services(
+        graph: dict[str, set[str]]) -> None:
+    """The console's pages read through the query layer and write through the write
+    service they are handed; no module of the console touches the read models' tables,
+    the event store or the aggregate."""
+    reached = set().union(*(graph[n] for n in graph if inside(n, CONSOLE)))
+    assert not {n for n in reached if n.startswith(("ticketflow.projections.runner",
+                                                    "ticketflow.projections.db",
+                                                    "ticketflow.domain.ticket",
+                                                    "ticketflow.event_log",
+                                                    "ticketflow.bootstrap"))}

@@ -53,7 +53,7 @@ def test_user_options_tune_the_batching_but_never_weaken_the_delivery_guarantees
 def test_events_and_dead_letters_are_kept_forever_and_never_compacted() -> None:
     specs = Topics.named("staging.").specs()
     assert set(specs) == {"staging.support.commands", "staging.support.ticket-events",
-                          "staging.support.dead-letter"}
+                          "staging.support.dead-letter", "staging.support.notifications"}
     assert specs["staging.support.ticket-events"] == RETAIN_FOREVER
     assert RETAIN_FOREVER["retention.ms"] == "-1"
     assert RETAIN_FOREVER["cleanup.policy"] == "delete"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +19,11 @@ from ticketflow.producers.relay import producer_config
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.settings import (
     KAFKA_OPTION_PREFIX,
+    KafkaLogin,
+    Settings,
     SettingsError,
     kafka_client_config,
+    kafka_login_from_env,
     options_for,
 )
 
@@ -120,7 +124,7 @@ def test_a_tenant_client_refuses_a_command_for_another_tenant() -> None:
 def test_the_sdk_sends_an_article_command_keyed_by_its_article_id() -> None:
     sent: list[tuple[str, bytes, bytes]] = []
     with CommandClient(UNREACHABLE, api_version=(3, 6)) as client:
-        client.producer.send = lambda topic, key, value: sent.append(  # type: ignore[method-assign]
+        client.producer.send = lambda topic, key, value, headers: sent.append(  # type: ignore[method-assign]
             (topic, key, value))
         client.send("create_article", tenant="personalysispro", article_id="KB-1",
                     actor=("agent-7", "agent"), payload={"title": "Exports", "body": "Split"},
@@ -128,3 +132,71 @@ def test_the_sdk_sends_an_article_command_keyed_by_its_article_id() -> None:
     (topic, key, value), = sent
     assert (topic, key) == ("support.commands", b"KB-1")
     assert json.loads(value)["article_id"] == "KB-1"
+
+
+LOGIN = {"TICKETFLOW_KAFKA_SASL_USERNAME": "ticketflow",
+         "TICKETFLOW_KAFKA_SASL_PASSWORD": "engine-secret"}
+
+
+def test_a_sasl_login_from_the_environment_reaches_the_clients_and_hides_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in LOGIN.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(kafka=UNREACHABLE)
+    config = settings.kafka_config()
+    assert {key: config[key] for key in ("security_protocol", "sasl_mechanism",
+                                         "sasl_plain_username", "sasl_plain_password")} == {
+        "security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "ticketflow", "sasl_plain_password": "engine-secret"}
+    assert "engine-secret" not in repr(settings) and "engine-secret" not in str(config)
+    assert config["sasl_plain_password"].encode() == b"engine-secret"  # what SASL sends
+    with CommandClient(UNREACHABLE, api_version=(3, 6), **{
+            k: v for k, v in config.items() if k != "bootstrap_servers"}) as client:
+        assert client.producer.config["sasl_plain_username"] == "ticketflow"
+
+
+def test_a_password_file_and_the_mechanism_and_protocol_are_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    (tmp_path / "password").write_text("from-a-file\n")
+    monkeypatch.setenv("TICKETFLOW_KAFKA_SASL_USERNAME", "ticketflow")
+    monkeypatch.setenv("TICKETFLOW_KAFKA_SASL_PASSWORD_FILE", str(tmp_path / "password"))
+    monkeypatch.setenv("TICKETFLOW_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("TICKETFLOW_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    assert kafka_login_from_env() == KafkaLogin("ticketflow", "from-a-file",
+                                                "SCRAM-SHA-512", "SASL_SSL")
+
+
+@pytest.mark.parametrize("env, fragment", [
+    ({"TICKETFLOW_KAFKA_SASL_USERNAME": "ticketflow"}, "needs both"),
+    ({"TICKETFLOW_KAFKA_SASL_PASSWORD": "x"}, "needs both"),
+    ({**LOGIN, "TICKETFLOW_KAFKA_SASL_MECHANISM": "GSSAPI"}, "use one of PLAIN"),
+    ({**LOGIN, "TICKETFLOW_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}, "needs SASL_PLAINTEXT"),
+    ({**LOGIN, "TICKETFLOW_KAFKA_SASL_PASSWORD_FILE": "/nowhere"}, "not both"),
+    ({**LOGIN, KAFKA_OPTION_PREFIX + "SASL_PLAIN_PASSWORD": "x"},
+     "TICKETFLOW_KAFKA_OPT_SASL_PLAIN_PASSWORD: set by the SASL login"),
+])
+def test_an_incomplete_or_contradictory_login_is_refused(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], fragment: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as refused:
+        kafka_client_config(UNREACHABLE)
+    assert fragment in str(refused.value)
+    assert "engine-secret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("text, required", [("1", True), ("yes", True), ("0", False),
+                                            ("", False)])
+def test_require_keys_is_a_flag(monkeypatch: pytest.MonkeyPatch, text: str,
+                                required: bool) -> None:
+    monkeypatch.setenv("TICKETFLOW_REQUIRE_KEYS", text)
+    assert Settings.from_env().require_keys is required
+
+
+def test_an_unreadable_require_keys_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETFLOW_REQUIRE_KEYS", "always")
+    with pytest.raises(SettingsError, match="TICKETFLOW_REQUIRE_KEYS='always'"):
+        Settings.from_env()

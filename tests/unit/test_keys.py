@@ -201,3 +201,15 @@ def test_each_message_of_a_batch_keeps_its_own_bounds(app: TicketingApp, keys: K
     assert [o.status for o in outcomes] == ["accepted", "rejected", "accepted"]
     with pytest.raises(ValueError):
         app.apply_batch([create], bounds=[customer, None])
+
+
+def test_a_batch_reads_each_signing_key_once(keys: Keys, monkeypatch: pytest.MonkeyPatch) -> None:
+    key, secret = keys.create("personalysispro", ["customer"])
+    reads: list[str] = []
+    get = keys.get
+    monkeypatch.setattr(keys, "get", lambda key_id: reads.append(key_id) or get(key_id))
+    read: dict[str, object] = {}
+    for n in range(5):
+        body = f'{{"n": {n}}}'.encode()
+        assert keys.verified(sign(secret, body), body, read) == key  # type: ignore[arg-type]
+    assert reads == [key.key_id]

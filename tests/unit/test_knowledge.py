@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ticketflow.projections import knowledge, search
+from ticketflow.projections import article_search, knowledge
 
 
 def envelope(type_: str, data: dict[str, Any], *, version: int = 1, stream: str = "KB-1",
@@ -26,7 +26,7 @@ def test_an_agents_article_is_its_latest_events_text() -> None:
     assert (first["title"], first["keywords"], first["source"], first["ticket_id"]) == (
         "Exports time out", "export timeout", "agent", None)
     assert later["body"] == "Split it." and later["precedence"] < first["precedence"]
-    assert first["doc"] == later["doc"] == search.doc_id("personalysispro", "KB-1")
+    assert first["doc"] == later["doc"] == article_search.doc_id("personalysispro", "KB-1")
 
 
 def test_a_published_article_is_the_tickets_subject_description_and_resolution() -> None:
@@ -64,16 +64,16 @@ def test_a_new_tickets_subject_gives_its_words() -> None:
 
 
 def test_a_users_text_is_cut_into_bounded_words_without_stop_words_or_syntax() -> None:
-    assert search.terms('He said "NEAR(export* OR timeout)" AND 42 -password') == [
+    assert article_search.terms('He said "NEAR(export* OR timeout)" AND 42 -password') == [
         "said", "near", "export", "timeout", "password"]
-    assert search.terms("Ünïcode ÉTÉ naïve café") == ["ünïcode", "été", "naïve", "café"]
-    assert search.terms("x" * 41 + " ok") == ["ok"]
-    assert search.terms("a b c 1 22 333 _ __") == []
-    assert search.terms("\x00\x1b[31mred\u202e") == ["31mred"]
+    assert article_search.terms("Ünïcode ÉTÉ naïve café") == ["ünïcode", "été", "naïve", "café"]
+    assert article_search.terms("x" * 41 + " ok") == ["ok"]
+    assert article_search.terms("a b c 1 22 333 _ __") == []
+    assert article_search.terms("\x00\x1b[31mred\u202e") == ["31mred"]
 
 
 def test_each_tenant_has_its_own_search_token_and_document_ids() -> None:
-    assert search.scope_token("a") != search.scope_token("b")
-    assert search.scope_token('x" OR scope:*').isalnum()
-    assert search.doc_id("a", "KB-1") != search.doc_id("b", "KB-1")
-    assert 0 <= search.doc_id("a", "KB-1") < 2**63
+    assert article_search.scope_token("a") != article_search.scope_token("b")
+    assert article_search.scope_token('x" OR scope:*').isalnum()
+    assert article_search.doc_id("a", "KB-1") != article_search.doc_id("b", "KB-1")
+    assert 0 <= article_search.doc_id("a", "KB-1") < 2**63

@@ -11,7 +11,11 @@ from hypothesis import strategies as st
 
 from ticketflow.domain.merkle import (
     EMPTY_ROOT,
+    Node,
+    StoredTree,
     Tree,
+    appended_nodes,
+    frontier,
     leaf_hash,
     verify_consistency,
     verify_inclusion,
@@ -102,3 +106,69 @@ def test_proofs_fail_for_another_leaf_root_or_position(n: int, data: st.DataObje
     assert not verify_consistency(old, n, tree.root(old), h(b"other"), consistency)
     if consistency:
         assert not verify_consistency(old, n, tree.root(old), tree.root(), consistency[:-1])
+
+
+def stored(appends: list[list[bytes]]) -> tuple[dict[Node, bytes], list[int]]:
+    """The perfect subtree roots a store keeps after these appends, each one started
+    from the frontier the nodes stored so far hold; and the fetches made."""
+    nodes: dict[Node, bytes] = {}
+    size = 0
+    for leaves in appends:
+        start = [nodes[node] for node in frontier(size)]
+        nodes.update({(level, index): found
+                      for level, index, found in appended_nodes(size, start, leaves)})
+        size += len(leaves)
+    return nodes, []
+
+
+def stored_tree(nodes: dict[Node, bytes], size: int, reads: list[int]) -> StoredTree:
+    def fetch(wanted: object) -> dict[Node, bytes]:
+        asked = set(wanted)  # type: ignore[call-overload]
+        reads.append(len(asked))
+        return {node: nodes[node] for node in asked if node in nodes}
+    return StoredTree(size, fetch)
+
+
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=8), st.data())
+def test_stored_subtree_roots_give_the_heads_and_proofs_of_the_recursive_definitions(
+        batches: list[int], data: st.DataObject) -> None:
+    d = entries(sum(batches))
+    appends, start = [], 0
+    for count in batches:  # appended in transactions of random sizes
+        appends.append([leaf_hash(e) for e in d[start:start + count]])
+        start += count
+    nodes, reads = stored(appends)
+    n = len(d)
+    tree = stored_tree(nodes, n, reads)
+    assert tree.root() == mth(d) == Tree([leaf_hash(e) for e in d]).root()
+    m = data.draw(st.integers(0, n - 1), label="leaf")
+    assert tree.leaf(m) == leaf_hash(d[m])
+    assert tree.inclusion_proof(m) == path(m, d)
+    assert tree.inclusion_proofs([m, n - 1 - m]) == [path(m, d), path(n - 1 - m, d)]
+    size = data.draw(st.integers(1, n), label="size")
+    assert tree.root(size) == mth(d[:size])
+    old = data.draw(st.integers(1, size), label="old size")
+    assert tree.consistency_proof(old, size) == (subproof(old, d[:size], True)
+                                                 if old < size else [])
+    assert verify_consistency(old, size, mth(d[:old]), mth(d[:size]),
+                              tree.consistency_proof(old, size))
+
+
+@given(st.integers(1, 3000), st.integers(0, 2999))
+def test_a_head_or_proof_reads_logarithmically_many_stored_nodes(n: int, m: int) -> None:
+    leaves = [leaf_hash(e) for e in entries(n)]
+    nodes, reads = stored([leaves])
+    assert len(nodes) == 2 * n - bin(n).count("1")  # every perfect subtree, leaves too
+    tree = stored_tree(nodes, n, reads)
+    tree.root()
+    tree.inclusion_proof(m % n)
+    tree.consistency_proof(m % n)
+    assert max(reads) <= 2 * n.bit_length()
+    assert tree.inclusion_proof(m % n) == Tree(leaves).inclusion_proof(m % n)
+
+
+def test_a_missing_stored_root_is_a_lookup_error_not_a_wrong_proof() -> None:
+    nodes, reads = stored([[leaf_hash(e) for e in entries(5)]])
+    del nodes[(2, 0)]
+    with pytest.raises(LookupError, match=r"\(2, 0\)"):
+        stored_tree(nodes, 5, reads).root()

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from ticketflow.application import TicketingApp
 from ticketflow.clock import SystemClock
-from ticketflow.projections import periods, search
+from ticketflow.projections import article_search, periods
 from ticketflow.projections.kb_reports import articles_report, topics_report
 from ticketflow.projections.reports import (
     satisfaction_report,
@@ -26,6 +26,7 @@ from ticketflow.projections.runner import Projector
 from ticketflow.queries import SUGGESTIONS
 from ticketflow.render import errors
 from ticketflow.timers import Timers
+from ticketflow.tools.demo_webhooks import deliver_notifications
 from ticketflow.tools.texts import ARTICLES, SUGGEST
 from ticketflow.tools.workload import DEFAULT_START, generate_workload
 
@@ -82,7 +83,8 @@ def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
                  progress: bool) -> dict[str, Any]:
     """The SLA (also by month), volume, satisfaction and time reports over the window,
     suggestions for a few customers' questions, the topics that want an article and
-    the articles' effect, from the read models (brought up to date first)."""
+    the articles' effect, from the read models (brought up to date first); and the
+    notifications, delivered to a demo webhook receiver, by rule and outcome."""
     projector = Projector(app, engine)
     with progress_bar(progress) as bar:
         task = bar.add_task("updating read models", total=None)
@@ -105,16 +107,18 @@ def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
                                          as_of=until)]
         suggestions = [
             {"tenant": tenant, "text": text, "suggestions": [
-                found["article_id"] for found in search.search(
+                found["article_id"] for found in article_search.search(
                     conn, projector.t.kb_articles.name, tenant, text, SUGGESTIONS)]}
             for tenant, texts in SUGGEST.items() for text in texts]
         topics = topics_report(conn, projector.t, since=since, until=until)
         articles = articles_report(conn, projector.t, since=since, until=until)
+    notifications = deliver_notifications(app, engine, since, until)
     return {"sla": [row.as_dict() for row in sla], "sla_by_month": monthly,
             "volume": weekly_totals(volume), **satisfaction, "times": times,
             "suggestions": suggestions, "topics": topics,
             "articles": sorted(articles, key=lambda r: (r["tenant"], -r["deflections"],
-                                                        r["article_id"]))}
+                                                        r["article_id"])),
+            "notifications": notifications}
 
 
 def weekly_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

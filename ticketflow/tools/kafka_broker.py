@@ -26,6 +26,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -35,7 +36,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,14 @@ JVM_OPTIONS = (
 LOG_TAIL_LINES = 30
 _POM_MAVEN_NS = "{http://maven.apache.org/POM/4.0.0}"
 _COMPLETE_MARKER = ".complete"
+
+#: With SASL: the listener clients use, its mechanism, and the KRaft authorizer.
+SASL_LISTENER = "SASL_PLAINTEXT"
+SASL_MECHANISM = "PLAIN"
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+DEFAULT_SUPER_USER = "admin"
+_USER_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 #: The files the broker needs, shipped inside the package (see pyproject's package-data).
 BROKER_FILES = ("pom.xml", "log4j2.properties")
@@ -155,7 +164,44 @@ def _port_bindable(host: str, port: int) -> bool:
     return True
 
 
-def _metadata_answers(bootstrap: str, timeout: float = 5.0) -> bool:
+def read_users(path: Path) -> dict[str, str]:
+    """SASL/PLAIN users from a file of ``name=password`` lines (``#`` comments)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KafkaBrokerError(f"cannot read the SASL users file {path}: {exc}") from exc
+    users: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, equals, password = line.partition("=")
+        if not equals:
+            raise KafkaBrokerError(f"{path}:{number}: write each user as name=password")
+        users[name.strip()] = password.strip()
+    return users
+
+
+def _checked_users(users: Mapping[str, str], super_user: str) -> dict[str, str]:
+    """The users, refused if a name or password could break out of the JAAS line."""
+    for name, password in users.items():
+        if not _USER_NAME.fullmatch(name):
+            raise KafkaBrokerError(f"SASL user {name!r}: use 1-64 letters, digits, '.', '_', '-'")
+        if not password or any(c in password for c in '"\\;') or not password.isprintable():
+            raise KafkaBrokerError(f"SASL user {name}: the password must be non-empty printable"
+                                   " text without '\"', '\\' or ';'")
+    if super_user not in users:
+        raise KafkaBrokerError(f"the super user {super_user!r} is not among the SASL users")
+    return dict(users)
+
+
+def sasl_client_options(username: str, password: str) -> dict[str, str]:
+    """kafka-python options for a SASL_PLAINTEXT/PLAIN login."""
+    return {"security_protocol": SASL_LISTENER, "sasl_mechanism": SASL_MECHANISM,
+            "sasl_plain_username": username, "sasl_plain_password": password}
+
+
+def _metadata_answers(bootstrap: str, timeout: float = 5.0,
+                      options: Mapping[str, Any] | None = None) -> bool:
     """True when a Kafka metadata request to ``bootstrap`` is answered."""
     # Heavy import, only when needed. Imported from kafka.admin, not kafka: mypy run from the
     # repository root resolves `kafka` to the repo's kafka/ folder (a namespace package).
@@ -170,6 +216,7 @@ def _metadata_answers(bootstrap: str, timeout: float = 5.0) -> bool:
             request_timeout_ms=millis,
             bootstrap_timeout_ms=millis,
             reconnect_backoff_max_ms=500,
+            **(options or {}),
         )
     except KafkaConfigurationError:  # a bug here, not a broker that is not ready yet
         raise
@@ -226,6 +273,12 @@ class LocalKafka:
     ``home`` holds the jar cache (``<home>/<version>/libs``); ``data_dir`` (default
     ``<home>/<version>/data-<port>``) holds the generated server.properties, the broker log,
     the pid file and the KRaft log dir.
+
+    With ``sasl_users`` (name → password) the client port is a SASL_PLAINTEXT listener
+    (mechanism PLAIN, those users) and the KRaft ``StandardAuthorizer`` decides every
+    request: ``allow.everyone.if.no.acl.found=false``, so a user may do only what an ACL
+    grants it, except ``super_user`` (the broker's own login, and the operator's for
+    creating topics and ACLs), who may do everything. There is no anonymous listener.
     """
 
     def __init__(
@@ -238,6 +291,8 @@ class LocalKafka:
         host: str = DEFAULT_HOST,
         num_partitions: int = 6,
         echo: Echo | None = _echo_stderr,
+        sasl_users: Mapping[str, str] | None = None,
+        super_user: str = DEFAULT_SUPER_USER,
     ) -> None:
         self.port = int(port)
         self.controller_port = int(controller_port) if controller_port else self.port + 1
@@ -263,6 +318,8 @@ class LocalKafka:
         self.pid_file = self.data_dir / "broker.pid"
         self._echo = echo
         self._proc: subprocess.Popen[bytes] | None = None
+        self.sasl_users = _checked_users(sasl_users, super_user) if sasl_users else None
+        self.super_user = super_user
 
     # -- small helpers ---------------------------------------------------------------------
 
@@ -270,6 +327,16 @@ class LocalKafka:
     def bootstrap(self) -> str:
         """``host:port`` for clients."""
         return f"{self.host}:{self.port}"
+
+    def client_options(self, user: str | None = None) -> dict[str, str]:
+        """kafka-python options to log in as ``user`` (default: the super user); none
+        without SASL."""
+        if self.sasl_users is None:
+            return {}
+        name = user or self.super_user
+        if name not in self.sasl_users:
+            raise KafkaBrokerError(f"no SASL user {name!r} on this broker")
+        return sasl_client_options(name, self.sasl_users[name])
 
     def _say(self, message: str) -> None:
         if self._echo is not None:
@@ -382,17 +449,19 @@ class LocalKafka:
 
     def server_properties(self) -> dict[str, str]:
         """The broker configuration (combined KRaft broker + controller, one node)."""
+        listener = "PLAINTEXT" if self.sasl_users is None else SASL_LISTENER
         return {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
             "listeners": (
-                f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}"
+                f"{listener}://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}"
             ),
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "advertised.listeners": f"{listener}://{self.host}:{self.port}",
+            "inter.broker.listener.name": listener,
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": f"CONTROLLER:{listener},{listener}:{listener}",
+            **self._sasl_properties(),
             "log.dirs": str(self.log_dir),
             "num.partitions": str(self.num_partitions),
             # Topics are created by ticketflow with their configuration (retention of
@@ -411,11 +480,33 @@ class LocalKafka:
             "group.initial.rebalance.delay.ms": "0",
         }
 
+    def _sasl_properties(self) -> dict[str, str]:
+        """SASL/PLAIN on both listeners (the broker logs in to its controller as the super
+        user) and the KRaft authorizer, denying whatever no ACL allows."""
+        if self.sasl_users is None:
+            return {}
+        admin = self.sasl_users[self.super_user]
+        users = " ".join(f'user_{name}="{password}"' for name, password in self.sasl_users.items())
+        jaas = (f'{PLAIN_LOGIN} required username="{self.super_user}" password="{admin}" '
+                f"{users};")
+        return {
+            "sasl.enabled.mechanisms": SASL_MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": SASL_MECHANISM,
+            "sasl.mechanism.controller.protocol": SASL_MECHANISM,
+            f"listener.name.{SASL_LISTENER.lower()}.plain.sasl.jaas.config": jaas,
+            "listener.name.controller.plain.sasl.jaas.config": jaas,
+            "authorizer.class.name": AUTHORIZER,
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{self.super_user}",
+        }
+
     def _write_properties(self) -> None:
         lines = [
             "# Generated by ticketflow.tools.kafka_broker on every start; edits are overwritten.",
             *(f"{key}={value}" for key, value in self.server_properties().items()),
         ]
+        self.properties_file.touch(mode=0o600)  # it may hold the SASL passwords
+        self.properties_file.chmod(0o600)
         self.properties_file.write_text("\n".join(lines) + "\n")
 
     def _format_storage(self) -> None:
@@ -491,14 +582,14 @@ class LocalKafka:
         started = time.monotonic()
         running = self.pid()
         if running is not None:
-            if _port_open(self.host, self.port) and _metadata_answers(self.bootstrap):
+            if _port_open(self.host, self.port) and self._answers():
                 self._say(f"Kafka is already running on {self.bootstrap} (pid {running})")
                 return running
             self._say(f"Kafka (pid {running}) is starting; waiting for {self.bootstrap}")
             self._wait_ready(running, started + timeout, kill_on_timeout=False)
             return running
         if _port_open(self.host, self.port):
-            if _metadata_answers(self.bootstrap):
+            if self._answers():
                 self._say(
                     f"a Kafka broker is already running on {self.bootstrap}, but not from "
                     f"{self.data_dir} (docker compose? another --data-dir?): using it; "
@@ -557,7 +648,7 @@ class LocalKafka:
                 self.pid_file.unlink(missing_ok=True)
                 self._reap()
                 raise KafkaBrokerError(self._failure("exited during startup"))
-            if _port_open(self.host, self.port) and _metadata_answers(self.bootstrap):
+            if _port_open(self.host, self.port) and self._answers():
                 return
             if time.monotonic() >= deadline:
                 if kill_on_timeout:
@@ -566,6 +657,9 @@ class LocalKafka:
                     self.pid_file.unlink(missing_ok=True)
                 raise KafkaBrokerError(self._failure("did not become ready in time"))
             time.sleep(0.25)
+
+    def _answers(self) -> bool:
+        return _metadata_answers(self.bootstrap, options=self.client_options())
 
     def _reap(self) -> None:
         if self._proc is not None:
@@ -623,11 +717,14 @@ def _env_port() -> int:
 
 def _broker_from_args(args: argparse.Namespace) -> LocalKafka:
     port = args.port if args.port is not None else _env_port()
+    users_file = getattr(args, "sasl_users", None)
     return LocalKafka(
         port=port,
         controller_port=args.controller_port,
         home=args.home,
         data_dir=args.data_dir,
+        sasl_users=read_users(users_file) if users_file else None,
+        super_user=getattr(args, "super_user", DEFAULT_SUPER_USER),
     )
 
 
@@ -727,6 +824,19 @@ def add_kafka_commands(subparsers: Any) -> argparse.ArgumentParser:
 
     start = commands.add_parser("start", parents=[common], help="start the broker (detached)")
     start.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for readiness")
+    start.add_argument(
+        "--sasl-users",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a SASL_PLAINTEXT (PLAIN) listener instead of PLAINTEXT, for the users of FILE"
+        " (name=password lines), with ACLs enforced (docs/security.md)",
+    )
+    start.add_argument(
+        "--super-user",
+        default=DEFAULT_SUPER_USER,
+        help=f"with --sasl-users: the user allowed everything (default {DEFAULT_SUPER_USER})",
+    )
     start.set_defaults(func=_cmd_start)
 
     stop = commands.add_parser("stop", parents=[common], help="stop the broker")

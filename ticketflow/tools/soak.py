@@ -58,7 +58,7 @@ from ticketflow.producers.topics import Topics, ensure_topics
 from ticketflow.projections.db import Tables, engine_for, tables
 from ticketflow.projections.runner import Projector
 from ticketflow.serve import ROLES
-from ticketflow.settings import Settings, kafka_client_config, options_for
+from ticketflow.settings import Settings, options_for
 from ticketflow.tools.kafka_broker import LocalKafka
 from ticketflow.tools.workers import WorkerProcess
 from ticketflow.verification import verify_store
@@ -395,7 +395,7 @@ def run(settings: Settings, minutes: float, rate: float, *, seed: int = 1,
         late_after: float = 5.0, drain: float = 120.0, spawn: bool = True,
         logs: Path | None = None, warm_up: float = 120.0) -> dict[str, Any]:
     """One soak; returns its summary."""
-    config = kafka_client_config(settings.kafka)
+    config = settings.kafka_config()
     topics = Topics.named(settings.topic_prefix)
     ensure_topics(options_for(KafkaAdminClient, config), topics)
     run_id = f"soak{uuid.uuid4().hex[:6]}"

@@ -1,0 +1,225 @@
+"""The audit log's stored subtree roots (ticketflow/log_tree.py), on SQLite and
+PostgreSQL: written in each save's transaction, they give the same heads and proofs as
+the tree recomputed from the log's leaves (whose maths tests/unit/test_merkle.py checks
+against RFC 6962's recursive definitions), reading O(log n) of them; a store made
+before them still verifies, and gets them on its next write."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import threading
+from collections.abc import Collection, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.builders import T0, command_line, create_payload
+from tests.support.checkpoints import Signed
+from ticketflow.application import TicketingApp
+from ticketflow.audit_log import AuditLog
+from ticketflow.bootstrap import build_app
+from ticketflow.cli import main
+from ticketflow.domain.audit_log import event_leaf
+from ticketflow.domain.merkle import Node, StoredTree, Tree, verify_consistency, verify_inclusion
+from ticketflow.settings import Settings
+
+BATCHES = [1, 3, 7, 2, 12, 1, 5, 9]  # commands per transaction: uneven on purpose
+
+
+def create(n: int, tenant_ticket: str = "T") -> bytes:
+    return command_line(f"c-{tenant_ticket}{n}", "create_ticket", f"{tenant_ticket}{n}", T0,
+                        "customer", create_payload())
+
+
+def comment(n: int) -> bytes:
+    return command_line(f"m-{n}", "add_comment", f"T{n % 4}", T0 + timedelta(minutes=n),
+                        "customer", {"body": f"words {n}"})
+
+
+def fill(app: TicketingApp) -> None:
+    n = 0
+    for size in BATCHES:
+        lines = [create(n + k) if n + k < 4 or (n + k) % 3 else comment(n + k)
+                 for k in range(size)]
+        assert {o.status for o in app.apply_batch(lines)} == {"accepted"}
+        n += size
+
+
+def run_sql(url: str, sql: str, params: tuple[Any, ...] = ()) -> None:
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.execute(sql.format(t="stored_log_tree", p="?"), params)
+        return
+    with psycopg.connect(url) as pg:
+        pg.execute(sql.format(t="ticketflow_log_tree", p="%s"), params)  # type: ignore[arg-type]
+
+
+class Counted:
+    """The recorder's node reads, counted."""
+
+    def __init__(self, app: TicketingApp) -> None:
+        self.recorder: Any = app.recorder
+        self.reads: list[int] = []
+
+    def __call__(self, wanted: Collection[Node]) -> Mapping[Node, bytes]:
+        self.reads.append(len(wanted))
+        return dict(self.recorder.tree_nodes(wanted))
+
+
+BUILT: dict[str, None] = {}
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_stored_roots_give_the_heads_and_proofs_of_the_logs_leaves(db_url: str,
+                                                                    data: st.DataObject) -> None:
+    with build_app(Settings(db=db_url)) as app:
+        if db_url not in BUILT:
+            fill(app)
+            BUILT[db_url] = None
+        log = AuditLog(app.event_log)
+        tree, leaves = log.tree(), log.logged().leaves
+        assert isinstance(tree, StoredTree) and tree.size == len(leaves) == sum(BATCHES)
+        recomputed, counted = Tree(leaves), Counted(app)
+        stored = StoredTree(tree.size, counted)
+        size = data.draw(st.integers(1, tree.size), label="size")
+        index = data.draw(st.integers(0, size - 1), label="leaf")
+        old = data.draw(st.integers(1, size), label="old size")
+        assert stored.root(size) == recomputed.root(size)
+        assert stored.inclusion_proof(index, size) == recomputed.inclusion_proof(index, size)
+        assert verify_inclusion(leaves[index], index, size, stored.inclusion_proof(index, size),
+                                recomputed.root(size))
+        proof = stored.consistency_proof(old, size)
+        assert proof == recomputed.consistency_proof(old, size)
+        assert verify_consistency(old, size, recomputed.root(old), recomputed.root(size), proof)
+        assert max(counted.reads) <= 2 * size.bit_length()  # O(log n), never the leaves
+
+
+def test_a_bundle_finds_its_leaves_by_where_its_events_are_stored(db_url: str) -> None:
+    with build_app(Settings(db=db_url)) as app:
+        fill(app)
+        log = AuditLog(app.event_log)
+        tree = log.tree()
+        where = {leaf: index for index, leaf in enumerate(log.logged().leaves)}
+        stream = app.event_log.stream_uuid_of("ticket", "T1")
+        envelopes = app.event_log.ticket_events("T1")
+        assert len(envelopes) > 1
+        assert log.leaf_indexes(tree, stream, envelopes) == \
+            [where[event_leaf(envelope)] for envelope in envelopes]
+
+
+def test_concurrent_writers_keep_the_stored_roots_of_one_log(postgres_url: str) -> None:
+    """PostgreSQL: writers at once (SQLite has one writer; test_checkpoints alternates two)."""
+    db_url = postgres_url
+    errors: list[BaseException] = []
+
+    def write(name: str) -> None:
+        try:
+            with build_app(Settings(db=db_url)) as app:
+                for n in range(15):
+                    assert app.apply(create(n, name)).status == "accepted"
+        except BaseException as exc:
+            errors.append(exc)
+    with build_app(Settings(db=db_url)) as app:
+        assert app.apply(create(0, "S")).status == "accepted"  # the log's first entry
+        writers = [threading.Thread(target=write, args=(name,)) for name in ("A", "B")]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+        assert errors == []
+        log = AuditLog(app.event_log)
+        leaves = log.logged().leaves
+        tree = log.tree()
+        assert isinstance(tree, StoredTree) and tree.size == len(leaves) == 31
+        assert tree.root() == Tree(leaves).root()
+        assert [tree.leaf(i) for i in range(31)] == leaves
+
+
+def test_a_store_made_before_the_stored_roots_verifies_and_gets_them_when_next_written(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    signed = Signed(db_url, tmp_path, monkeypatch)
+    run_sql(db_url, "DELETE FROM {t}")  # as a store written before them has none
+    with build_app(Settings(db=db_url)) as app:
+        log = AuditLog(app.event_log)
+        assert isinstance(log.tree(), Tree)  # computed from the log's leaves on the fly
+    assert signed.verify(capsys) == (0, [])
+    assert main(["bundle", "T-1", "-o", str(tmp_path / "b.json"), "--db", db_url]) == 0
+    assert main(["bundle", "verify", str(tmp_path / "b.json"), "--public-key",
+                 str(signed.public)]) == 0
+    with build_app(Settings(db=db_url)) as app:
+        assert app.apply(comment(9)).status == "rejected"  # T1 is not a ticket here: no events
+        assert app.apply(command_line("m-later", "add_comment", "T-2", T0 + timedelta(hours=1),
+                                      "customer", {"body": "later"})).status == "accepted"
+        log = AuditLog(app.event_log)
+        tree, leaves = log.tree(), log.logged().leaves
+        assert isinstance(tree, StoredTree) and tree.size == len(leaves) == 6
+        assert tree.root() == Tree(leaves).root()
+        assert [tree.leaf(i) for i in range(6)] == leaves
+    assert signed.verify(capsys) == (0, [])
+
+
+def test_a_backfill_raced_by_another_writer_is_retried_from_the_log_as_it_then_is(
+        sqlite_url: str) -> None:
+    with build_app(Settings(db=sqlite_url)) as app:
+        fill(app)
+    run_sql(sqlite_url, "DELETE FROM {t}")
+    with build_app(Settings(db=sqlite_url)) as one, build_app(Settings(db=sqlite_url)) as two:
+        entry = two.audit_log.entry
+        raced: list[int] = []
+
+        def overtaken(*args: Any, **kwargs: Any) -> Any:
+            made = entry(*args, **kwargs)
+            if not raced:  # another writer logs (and backfills) before this save
+                raced.append(1)
+                assert one.apply(create(100)).status == "accepted"
+            return made
+        two.audit_log.entry = overtaken  # type: ignore[method-assign]
+        assert two.apply(create(101)).status == "accepted"
+        log = AuditLog(two.event_log)
+        tree, leaves = log.tree(), log.logged().leaves
+        assert raced and isinstance(tree, StoredTree) and tree.size == len(leaves)
+        assert tree.root() == Tree(leaves).root()
+
+
+def test_changed_stored_roots_are_named_by_verify_or_fail_the_bundle(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    signed = Signed(db_url, tmp_path, monkeypatch)  # 5 leaves: T-1 at 0, 2, 3, 4
+    run_sql(db_url, "UPDATE {t} SET hash = {p} WHERE level = 1 AND idx = 1", (b"\x07" * 32,))
+    bundle = tmp_path / "T-1.json"
+    assert main(["bundle", "T-1", "-o", str(bundle), "--db", db_url]) == 0
+    capsys.readouterr()
+    assert main(["bundle", "verify", str(bundle), "--public-key", str(signed.public),
+                 "--json"]) == 1  # a proof made from a changed root fails, never passes
+    assert "is not leaf 0" in json.loads(capsys.readouterr().out)["problems"][0]
+    run_sql(db_url, "UPDATE {t} SET hash = {p} WHERE level = 2 AND idx = 0", (b"\x07" * 32,))
+    code, found = signed.verify(capsys)
+    assert code == 1
+    assert [f["problem"] for f in found] == ["log"]
+    assert "stored subtree roots" in found[0]["detail"]
+
+
+def test_a_random_history_keeps_its_stored_roots_equal_to_its_leaves(sqlite_url: str) -> None:
+    chooser = random.Random(17)
+    with build_app(Settings(db=sqlite_url)) as app:
+        n = 0
+        for _ in range(12):
+            size = chooser.randint(1, 20)
+            assert {o.status for o in app.apply_batch(
+                [create(n + k) for k in range(size)])} == {"accepted"}
+            n += size
+        log = AuditLog(app.event_log)
+        tree, leaves = log.tree(), log.logged().leaves
+        assert isinstance(tree, StoredTree)
+        assert [tree.root(size) for size in range(1, n + 1)] == \
+            [Tree(leaves).root(size) for size in range(1, n + 1)]

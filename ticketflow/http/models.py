@@ -1,0 +1,306 @@
+"""The shapes of the HTTP API's answers, for its OpenAPI document.
+
+Handlers send the query layer's answers as they are (the same JSON `ticketflow … --json`
+prints); these models describe them, and the API fuzz test (schemathesis) checks every
+answer against them. Fields a sender wrote (event data, ids, texts) are left open.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Open(BaseModel):
+    """An answer that may grow members; the documented ones are checked."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Problem(Open):
+    """RFC 9457 problem details, with the stable rejection `code`."""
+
+    type: str = Field(description="A URI naming the kind of problem: urn:ticketflow:problem:CODE")
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="invalid_message, unauthenticated, forbidden, not_found,"
+                      " invalid_transition, already_exists, conflict, idempotency_mismatch,"
+                      " policy_violation; and, for the HTTP door only, rate_limited,"
+                      " method_not_allowed, unavailable, internal")
+    message_id: str | None = Field(None, description="a rejected command's message id")
+    ticket_id: str | None = Field(None, description="a rejected command's ticket or session")
+
+
+class Error(BaseModel):
+    code: str
+    message: str
+
+
+class Outcome(BaseModel):
+    """One command's outcome, as a line of `ticketflow apply`."""
+
+    message_id: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    events: list[str] = Field(description="the types of the events it recorded")
+    ticket_id: str | None = None
+    error: Error | None = None
+    notifications: list[str] | None = Field(
+        None, description="the ids of the notifications it recorded (SPEC §10)")
+    suggestions: list[str] | None = Field(
+        None, description="an accepted create_ticket's: up to 5 of its tenant's knowledge"
+        "-base articles for its subject and description, best first (SPEC §11)")
+
+
+class PolicyIdentity(BaseModel):
+    id: str
+    version: str
+    hash: str
+
+
+class TicketState(Open):
+    """`ticketflow ticket --json`."""
+
+    ticket_id: str
+    tenant: str
+    status: str
+    plan: str | None
+    priority: str | None
+    timezone: str | None
+    level: str | None
+    assignee: str | None
+    version: int
+    created_at: str | None
+    resolved_at: str | None
+    closed_at: str | None
+    resolutions: int
+    publication_consented: bool
+    policy: PolicyIdentity | None
+    last_event_at: str | None
+    as_of: str | None = Field(None, description="the instant asked for (as_of)")
+
+
+class EventActor(BaseModel):
+    id: str
+    role: str
+
+
+class Envelope(Open):
+    """A recorded event (SPEC §5), exactly as stored; `hash` chains it to the one before."""
+
+    event_id: str
+    type: str
+    schema_version: int
+    tenant: str
+    ticket_id: str
+    version: int
+    occurred_at: str
+    recorded_at: str
+    actor: EventActor
+    causation_id: str | None
+    data: dict[str, Any]
+    hash: str
+
+
+class TimelinePage(BaseModel):
+    events: list[Envelope]
+    next: int | None = Field(description="pass as `after` for the next page; null: no more"
+                             " events now (a later event has a higher version)")
+
+
+class LedgerEntry(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    counted: bool
+    reason: str
+    calendar: str | None
+    minutes: float
+
+
+class SlaClock(BaseModel):
+    status: Literal["running", "paused", "met", "breached", "not_applicable"]
+    target_minutes: int | None
+    due_at: str | None
+    met_at: str | None
+    breached_at: str | None
+    counted_minutes: float
+    ledger: list[LedgerEntry] | None = Field(None, description="with explain=true")
+
+
+class Sla(BaseModel):
+    """`ticketflow sla --json`."""
+
+    ticket_id: str
+    tenant: str
+    plan: str | None
+    priority: str | None
+    calendar: str | None
+    timezone: str | None
+    as_of: str
+    first_response: SlaClock
+    resolution: SlaClock
+
+
+class EventRef(BaseModel):
+    type: str
+    version: int
+
+
+class MessageOutcome(BaseModel):
+    """`ticketflow outcome --json`."""
+
+    message_id: str
+    status: Literal["accepted", "rejected"]
+    ticket_id: str | None
+    events: list[EventRef]
+    error: Error | None
+
+
+class Tally(BaseModel):
+    met: int
+    breached: int
+    open: int
+    compliance_percent: float | None
+
+
+class SlaRow(BaseModel):
+    tenant: str
+    plan: str | None
+    priority: str | None
+    tickets: int
+    first_response: Tally
+    resolution: Tally
+
+
+class SlaReport(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    as_of: str
+    tenant: str | None
+    rows: list[SlaRow]
+
+
+class VolumeRow(BaseModel):
+    period: str
+    tenant: str
+    category: str | None
+    channel: str | None
+    priority: str | None
+    created: int
+    resolved: int
+    closed: int
+    backlog: int
+    resolution_rate: float | None
+
+
+class VolumeReport(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    by: Literal["day", "week"]
+    tenant: str | None
+    rows: list[VolumeRow]
+
+
+class SatisfactionRow(BaseModel):
+    period: str
+    tenant: str
+    plan: str | None
+    responses: int
+    mean_score: float | None
+    csat_percent: float | None
+    nps_responses: int
+    nps: float | None
+
+
+class SelfServiceRow(BaseModel):
+    period: str
+    tenant: str
+    sessions: int
+    solved: int
+    success_rate: float | None
+
+
+class SatisfactionReport(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    by: Literal["day", "week"]
+    tenant: str | None
+    satisfaction: list[SatisfactionRow]
+    self_service: list[SelfServiceRow]
+
+
+class Spread(BaseModel):
+    count: int
+    mean: float | None
+    p50: float | None
+    p90: float | None
+
+
+class TimesRow(BaseModel):
+    tenant: str
+    plan: str | None
+    priority: str | None
+    first_response: Spread
+    resolution: Spread
+
+
+class TimesReport(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    tenant: str | None
+    rows: list[TimesRow]
+
+
+class Break(Open):
+    ticket_id: str | None
+    tenant: str | None
+    version: int | None
+    event_id: str | None
+    type: str | None
+    problem: str
+
+
+class Verification(BaseModel):
+    """`ticketflow verify --json`."""
+
+    ok: bool
+    breaks: list[Break]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class WebhookIn(BaseModel):
+    """A webhook to register: where the key's tenant's notifications go (SPEC §10)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000, description="an http:// or https:// URL on a public"
+                     " address (docs/notifications.md, Webhooks)")
+    rules: list[str] = Field([], max_length=100, description="the notification rules it"
+                             " wants (of the tenant's policy); none: every rule")
+
+
+class Webhook(BaseModel):
+    """A registered webhook, as `ticketflow webhooks list --json` shows it: never its
+    secret."""
+
+    webhook_id: str
+    tenant: str
+    url: str
+    rules: list[str]
+    created_at: str
+    removed_at: str | None
+
+
+class WebhookCreated(Webhook):
+    """A webhook just registered, with its secret: shown this once, never again."""
+
+    secret: str = Field(description="whsec_…: the HMAC-SHA256 key of the"
+                        " Ticketflow-Signature header of every delivery")
+
+
+class WebhookList(BaseModel):
+    webhooks: list[Webhook]
