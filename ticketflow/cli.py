@@ -17,12 +17,10 @@ import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import PersistenceError
@@ -62,10 +60,12 @@ from ticketflow.schemas.commands import MAX_MESSAGE_BYTES
 from ticketflow.serve import ROLES, serve
 from ticketflow.settings import (
     TENANT_ENV,
+    Bound,
     Settings,
     SettingsError,
     instant,
     tenant_scope,
+    zone,
 )
 from ticketflow.timers import Timers
 from ticketflow.tools.demo import DEFAULT_START, demo_reports, run_demo
@@ -313,7 +313,7 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     period.add_argument("--to", dest="until", type=Bound.parse, required=True,
                         help="excluded; an instant, or a date: its midnight")
     period.add_argument("--tenant")
-    period.add_argument("--timezone", type=_zone, default=UTC, metavar="ZONE",
+    period.add_argument("--timezone", type=zone, default=UTC, metavar="ZONE",
                         help="periods of --by in this IANA zone (default UTC)")
 
     cmd = kinds.add_parser("sla", parents=[common, period],
@@ -907,38 +907,9 @@ def cmd_policy(session: Session, args: argparse.Namespace) -> int:
 # -- helpers ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Bound:
-    """A report's --from or --to: an instant, or a bare date, which is its midnight in
-    the report's --timezone (UTC by default)."""
-
-    instant: datetime
-    day: date | None
-
-    @classmethod
-    def parse(cls, text: str) -> Bound:
-        bare = "T" not in text and " " not in text and len(text.strip()) == 10
-        return cls(instant(text), date.fromisoformat(text.strip()) if bare else None)
-
-    def at(self, zone: tzinfo) -> datetime:
-        if self.day is None:
-            return self.instant
-        return datetime.combine(self.day, datetime.min.time(), zone).astimezone(UTC)
-
-    def date_in(self, zone: tzinfo) -> date:
-        return self.day or self.instant.astimezone(zone).date()
-
-
 def _dates(args: argparse.Namespace) -> tuple[date, date]:
     """The dates (of --timezone) of a report counted by day."""
     return args.since.date_in(args.timezone), args.until.date_in(args.timezone)
-
-
-def _zone(name: str) -> tzinfo:
-    try:
-        return UTC if name in ("UTC", "Z") else ZoneInfo(name)
-    except (ValueError, ZoneInfoNotFoundError):
-        raise argparse.ArgumentTypeError(f"{name!r} is not an IANA time zone") from None
 
 
 def _count(least: int, most: int | None = None) -> Callable[[str], int]:

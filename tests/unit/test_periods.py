@@ -3,6 +3,7 @@ calendar ones, and a zone's periods follow its daylight-saving changes."""
 
 from __future__ import annotations
 
+import argparse
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from ticketflow.projections.periods import (
     windows,
     year,
 )
+from ticketflow.settings import Bound, zone
 
 NEW_YORK, BERLIN = ZoneInfo("America/New_York"), ZoneInfo("Europe/Berlin")
 
@@ -97,3 +99,21 @@ def test_windows_cut_a_report_window_into_its_periods() -> None:
     assert [(name, high) for name, _, high in local] == [
         ("2026-10-01", datetime(2027, 1, 1, 5, tzinfo=UTC)), ("2027-01-01", until)]
     assert windows(since, since, "day") == []
+
+
+@pytest.mark.parametrize("name", ["Mars/Olympus", "Europe", "a" * 300, "../../etc/passwd",
+                                  "x\x00y", ""])
+def test_a_name_that_is_no_iana_zone_is_refused_with_why(name: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="not an IANA time zone"):
+        zone(name)
+
+
+def test_a_reports_bare_date_is_its_midnight_in_the_zone_and_an_instant_stays() -> None:
+    assert zone("UTC") is UTC and zone("Z") is UTC
+    day = Bound.parse("2026-03-29")  # Europe's spring change: the day is 23 hours
+    berlin = zone("Europe/Berlin")
+    assert day.at(berlin) == datetime(2026, 3, 28, 23, tzinfo=UTC)
+    assert day.date_in(berlin) == date(2026, 3, 29)
+    instant = Bound.parse("2026-03-29T00:30:00Z")
+    assert instant.at(berlin) == datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    assert instant.date_in(zone("America/New_York")) == date(2026, 3, 28)
