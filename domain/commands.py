@@ -112,6 +112,25 @@ class RecordSelfService(Wire):
     articles_viewed: Annotated[list[Id], Field(max_length=1000)]
     outcome: Literal["solved", "ticket_created"]
     ticket_id: StreamId | None = None
+    #: The articles the widget suggested (`ticketflow suggest`), in the order shown.
+    suggestions_shown: Annotated[list[Id], Field(max_length=20)] = []
+
+
+Tags = Annotated[list[Id], Field(max_length=20)]
+
+
+class CreateArticle(Wire):
+    title: Short
+    body: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+    tags: Tags = []
+
+
+class UpdateArticle(Wire):
+    """The fields to change; those left out stay as they are."""
+
+    title: Short | None = None
+    body: Annotated[str | None, StringConstraints(min_length=1, max_length=100_000)] = None
+    tags: Tags | None = None
 
 
 # -- the registry ------------------------------------------------------------------------
@@ -123,9 +142,10 @@ P = TypeVar("P", bound=Wire)
 class CommandType(Generic[P]):
     """One command type: a row of the SPEC §3 table with its payload and its event.
 
-    `stream` is the kind of stream it acts on (`ticket`, or `session` for a
-    self-service session); a command that `creates` its stream is allowed from no
-    state (`allowed_from` is empty). `result` None means the state stays as it is."""
+    `stream` is the kind of stream it acts on (`ticket`, `session` for a
+    self-service session, `article` for a knowledge-base article); a command that
+    `creates` its stream is allowed from no state (`allowed_from` is empty). `result`
+    None means the state stays as it is."""
 
     name: str
     payload: type[P]
@@ -193,13 +213,18 @@ PUBLISH_AS_ARTICLE = _command("publish_as_article", ArticleRef, "PublishedAsArti
 RECORD_SLA_BREACH = _command("record_sla_breach", RecordSlaBreach, "SlaBreached", {S}, OPEN)
 RECORD_SELF_SERVICE = _command("record_self_service", RecordSelfService,
                                "SelfServiceRecorded", {C, S}, creates=True, stream="session")
+CREATE_ARTICLE = _command("create_article", CreateArticle, "ArticleCreated", {A, M},
+                          creates=True, stream="article")
+UPDATE_ARTICLE = _command("update_article", UpdateArticle, "ArticleUpdated", {A, M},
+                          stream="article")
 
-#: Every command type by its wire name, in the order of SPEC §3 (self-service last).
+#: Every command type by its wire name, in the order of SPEC §3 (then self-service and
+#: the knowledge base's articles, SPEC §11).
 COMMANDS: dict[str, CommandType[Any]] = {command.name: command for command in (
     CREATE_TICKET, ACKNOWLEDGE, START_WORK, REQUEST_USER_INPUT, RECEIVE_USER_INPUT, RESOLVE,
     REOPEN, CLOSE, ESCALATE, CHANGE_PRIORITY, ASSIGN, ADD_COMMENT, LINK_ARTICLE,
     RECORD_SATISFACTION, CONSENT_TO_PUBLISH, PUBLISH_AS_ARTICLE, RECORD_SLA_BREACH,
-    RECORD_SELF_SERVICE,
+    RECORD_SELF_SERVICE, CREATE_ARTICLE, UPDATE_ARTICLE,
 )}
 
 

@@ -43,4 +43,6 @@ class SelfServiceSession(Stream):
             "session_id": session_id, "articles_viewed": list(payload.articles_viewed),
             "outcome": outcome, "ticket_id": ticket_id,
         }
+        if payload.suggestions_shown:  # absent when none were shown, as before SPEC §11
+            data["suggestions_shown"] = list(payload.suggestions_shown)
         return cls._start(cls.SelfServiceRecorded, session_id, ctx, data)

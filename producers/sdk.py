@@ -63,8 +63,10 @@ class CommandClient:
         self, type_: str, *, tenant: str, actor: tuple[str, str], payload: dict[str, Any],
         ticket_id: str | None = None, session_id: str | None = None,
         message_id: str | None = None, occurred_at: datetime | None = None,
+        article_id: str | None = None,
     ) -> str:
-        """Validate and publish one command; returns its message_id."""
+        """Validate and publish one command (naming its ticket, its self-service session
+        or its knowledge-base article); returns its message_id."""
         document: dict[str, Any] = {
             "message_id": message_id or f"sdk-{uuid.uuid4()}", "type": type_,
             "tenant": tenant, "occurred_at": (occurred_at or self.clock()).isoformat(),
@@ -74,6 +76,8 @@ class CommandClient:
             document["ticket_id"] = ticket_id
         if session_id is not None:
             document["session_id"] = session_id
+        if article_id is not None:
+            document["article_id"] = article_id
         return self.send_document(document)
 
     def send_document(self, document: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import orjson
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Connection,
     Engine,
@@ -30,14 +31,23 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     create_engine,
     event,
     inspect,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ticketflow.projections import article_search
+
 NAMES = ("rm_positions", "rm_tickets", "rm_volume", "rm_satisfaction", "rm_self_service",
-         "rm_articles", "rm_parked", "rm_offsets", "rm_timeline", "rm_sla_clocks")
+         "rm_articles", "rm_parked", "rm_offsets", "rm_timeline", "rm_sla_clocks",
+         "rm_kb_articles", "rm_kb_exposures", "rm_ticket_terms")
+#: The events reports count by instant when periods are another zone's than UTC.
+COUNTED = ("TicketCreated", "TicketResolved", "TicketReopened", "TicketClosed",
+           "SatisfactionRecorded")
+ZONED_WHERE = "type IN (" + ", ".join(f"'{name}'" for name in COUNTED) + ")"
 #: The key of a ticket's rows (a session's: tenant, session_id).
 TICKET_KEY = ("tenant", "ticket_id")
 
@@ -55,6 +65,9 @@ class Tables:
     offsets: Table
     timeline: Table
     sla_clocks: Table
+    kb_articles: Table
+    kb_exposures: Table
+    ticket_terms: Table
 
 
 def tables(suffix: str = "") -> Tables:
@@ -75,6 +88,7 @@ def tables(suffix: str = "") -> Tables:
             "policy_hash", "created_at", "first_response_at", "resolved_at", "closed_at")),
         Column("sla_facts", JSON, nullable=False),
         Index(f"rm_tickets{suffix}_policy", "tenant", "policy_hash"),  # reports: what-ifs
+        Index(f"rm_tickets{suffix}_created", "created_at"),  # report topics: a window's
     )
     volume = Table(
         f"rm_volume{suffix}", metadata,
@@ -93,7 +107,9 @@ def tables(suffix: str = "") -> Tables:
         *(Column(name, String(200), nullable=False) for name in ("plan", "day")),
         Column("score", Integer, nullable=False),
         Column("nps", Integer),
+        Column("at", String(200), nullable=False),  # its instant: periods of any zone
         Index(f"rm_satisfaction{suffix}_day", "day"),
+        Index(f"rm_satisfaction{suffix}_at", "at"),
     )
     self_service = Table(
         f"rm_self_service{suffix}", metadata,
@@ -101,6 +117,7 @@ def tables(suffix: str = "") -> Tables:
         Column("session_id", String(200), primary_key=True),
         *(Column(name, String(200), nullable=False) for name in ("day", "outcome")),
         Column("articles_viewed", Integer, nullable=False),
+        Column("at", String(200), nullable=False),  # its instant: periods of any zone
         Index(f"rm_self_service{suffix}_day", "day"),
     )
     articles = Table(  # knowledge-base links, publication consents and publications
@@ -108,6 +125,9 @@ def tables(suffix: str = "") -> Tables:
         *_ticket_version_key(),
         *(Column(name, String(200), nullable=False) for name in ("day", "kind")),
         Column("article_id", String(200)),
+        Column("at", String(200), nullable=False),  # its instant: periods of any zone
+        # reports topics and articles: links and publications up to / in a window
+        Index(f"rm_articles{suffix}_kind", "kind", "at"),
     )
     parked = Table(  # events held back: a poison event and its ticket's later events
         f"rm_parked{suffix}", metadata,
@@ -126,6 +146,9 @@ def tables(suffix: str = "") -> Tables:
         *_ticket_version_key(),
         *(Column(name, String(200), nullable=False) for name in ("type", "occurred_at")),
         Column("envelope", JSON, nullable=False),
+        # reports by the periods of a time zone: the counted events of a window, by instant
+        Index(f"rm_timeline{suffix}_counted", "type", "occurred_at",
+              sqlite_where=text(ZONED_WHERE), postgresql_where=text(ZONED_WHERE)),
     )
     sla_clocks = Table(  # both SLA clocks of every ticket, as of its latest event
         f"rm_sla_clocks{suffix}", metadata,
@@ -143,8 +166,47 @@ def tables(suffix: str = "") -> Tables:
         Index(f"rm_sla_clocks{suffix}_met", "met_at", "evaluated_at"),
         Index(f"rm_sla_clocks{suffix}_evaluated", "evaluated_at"),
     )
+    kb_articles, kb_exposures, ticket_terms = _knowledge_tables(metadata, suffix)
     return Tables(metadata, positions, tickets, volume, satisfaction, self_service, articles,
-                  parked, offsets, timeline, sla_clocks)
+                  parked, offsets, timeline, sla_clocks, kb_articles, kb_exposures,
+                  ticket_terms)
+
+
+def _knowledge_tables(metadata: MetaData, suffix: str) -> tuple[Table, Table, Table]:
+    """The knowledge base (SPEC §11): its articles (searched through `article_search.py`), what
+    self-service sessions were shown and viewed, and the words of ticket subjects."""
+    kb_articles = Table(  # one row per article: an agent's, or one published from a ticket
+        f"rm_kb_articles{suffix}", metadata,
+        Column("tenant", String(200), primary_key=True),
+        Column("article_id", String(200), primary_key=True),
+        Column("doc", BigInteger, nullable=False),  # its row in the search index
+        *(Column(name, String(200), nullable=False)
+          for name in ("source", "precedence", "updated_at")),
+        Column("ticket_id", String(200)),  # the ticket it was published from
+        Column("title", String(500), nullable=False),
+        *(Column(name, Text, nullable=False) for name in ("keywords", "body")),
+        Column("tags", JSON, nullable=False),
+        Index(f"rm_kb_articles{suffix}_doc", "doc"),  # SQLite: from a search hit to its row
+        Index(f"rm_kb_articles{suffix}_search", text(article_search.pg_document()),
+              postgresql_using="gin").ddl_if(dialect="postgresql"),
+    )
+    kb_exposures = Table(  # each article a self-service session showed or opened
+        f"rm_kb_exposures{suffix}", metadata,
+        *(Column(name, String(200), primary_key=True)
+          for name in ("tenant", "session_id", "article_id")),
+        *(Column(name, String(200), nullable=False) for name in ("at", "outcome")),
+        Column("shown_rank", Integer),  # 1 = first suggestion; None: not suggested
+        Column("viewed", Integer, nullable=False),
+        Index(f"rm_kb_exposures{suffix}_at", "at", "tenant", "article_id"),
+    )
+    ticket_terms = Table(  # the words of each ticket's subject, for `report topics`
+        f"rm_ticket_terms{suffix}", metadata,
+        *(Column(name, String(200), primary_key=True)
+          for name in ("tenant", "ticket_id", "term")),
+        Column("at", String(200), nullable=False),  # the ticket's creation
+        Index(f"rm_ticket_terms{suffix}_at", "at", "tenant", "term"),
+    )
+    return kb_articles, kb_exposures, ticket_terms
 
 
 def _ticket_version_key() -> tuple[Column[Any], ...]:
@@ -157,11 +219,17 @@ def _ticket_version_key() -> tuple[Column[Any], ...]:
 def outdated(engine: Engine, t: Tables) -> list[str]:
     """The tables that exist with another primary key than `t` declares for them: made
     by an older release (before ticket ids were scoped by tenant, keyed by ticket id
-    alone). Their rows cannot be migrated in place; they are rebuilt from the events."""
+    alone) or without a column it declares (`rm_self_service.at`); and, in read models
+    already in use, the tables an older release did not have (the knowledge base's):
+    empty, they would miss the events already applied.
+    Their rows cannot be made in place; they are rebuilt from the events."""
     found = inspect(engine)
-    return [name for name, table in t.metadata.tables.items() if found.has_table(name)
-            and found.get_pk_constraint(name)["constrained_columns"]
-            != [c.name for c in table.primary_key.columns]]
+    started = found.has_table(t.positions.name)
+    return [name for name, table in t.metadata.tables.items() if (
+        found.get_pk_constraint(name)["constrained_columns"]
+        != [c.name for c in table.primary_key.columns]
+        or not {c.name for c in table.columns} <= {c["name"] for c in found.get_columns(name)}
+        if found.has_table(name) else started)]
 
 
 def engine_for(url: str) -> Engine:
@@ -205,14 +273,19 @@ def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]],
 
 
 def upsert_many(conn: Connection, table: Table, rows: list[dict[str, Any]],
-                key: Sequence[str], *, add: Sequence[str] = ()) -> None:
-    """INSERT the rows, or UPDATE the existing ones (their `add` columns are summed)."""
+                key: Sequence[str], *, add: Sequence[str] = (),
+                least: str | None = None) -> None:
+    """INSERT the rows, or UPDATE the existing ones (their `add` columns are summed);
+    with `least` (a column), only by a row whose value there is smaller: the row kept
+    is then the least, whatever order the rows come in."""
     if not rows:
         return
     sets = ", ".join(
         f'"{c.name}" = "{table.name}"."{c.name}" + excluded."{c.name}"' if c.name in add
         else f'"{c.name}" = excluded."{c.name}"' for c in table.columns if c.name not in key)
     sql = f"{_insert_sql(conn, table)} ON CONFLICT ({_names(key)}) DO UPDATE SET {sets}"
+    if least is not None:
+        sql += f' WHERE excluded."{least}" < "{table.name}"."{least}"'
     _execute_many(conn, sql, table, rows)
 
 

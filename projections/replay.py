@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from ticketflow.event_log import Store
+from ticketflow.projections import article_search
 from ticketflow.projections.db import NAMES, engine_for, outdated, tables
 from ticketflow.projections.runner import POSITION, Projector
 from ticketflow.store import ReadStore
@@ -54,6 +55,8 @@ def rebuild(app: Store, engine: Engine, progress: Progress | None = None,
             workers: int | None = None) -> int:
     """Project the whole history into fresh tables and swap them in; returns events."""
     tables(NEXT).metadata.drop_all(engine)  # leftovers of an interrupted replay
+    with engine.begin() as conn:
+        article_search.drop(conn, NEXT)
     fresh = Projector(app, engine, suffix=NEXT, private=True)
     for table in fresh.t.metadata.tables.values():  # built at the end, on full tables
         for index in table.indexes:
@@ -127,6 +130,7 @@ def _swap(engine: Engine, fresh: Projector) -> None:
             else:
                 for index in final[name].indexes:
                     index.create(conn)
+        article_search.swap(conn, NEXT)
 
 
 def upgrade(app: Store, engine: Engine) -> bool:
@@ -140,8 +144,9 @@ def upgrade(app: Store, engine: Engine) -> bool:
         if not stale:
             return False  # another process upgraded them while this one waited
         log.warning("the read models %s were made by an older release (rows keyed by"
-                    " ticket id alone); rebuilding every read model from the event store"
-                    " (as `ticketflow replay --from-start` does)", ", ".join(stale))
+                    " ticket id alone, or a table or column missing); rebuilding every read"
+                    " model from the event store (as `ticketflow replay --from-start` does)",
+                    ", ".join(stale))
         started = time.monotonic()
         applied = rebuild(app, engine, _logged_progress())
         log.warning("read models rebuilt from %d events in %.1f s", applied,

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Connection, Select, func, select
 
 from ticketflow.domain.policy import Policy
 from ticketflow.domain.sla import CLOCKS, SlaResult
+from ticketflow.projections import periods
 from ticketflow.projections.db import TICKET_KEY, Tables, select_many
 from ticketflow.projections.sla_clocks import sla_of
 from ticketflow.projections.sla_compliance import ComplianceRow, compliance_rows
@@ -225,11 +226,12 @@ def _backlogs(opening: int, deltas: list[tuple[str, int]], ends: list[str]) -> l
 
 
 def _period(day: date, by: str) -> str:
-    return (day - timedelta(days=day.weekday()) if by == "week" else day).isoformat()
+    """The period (day, week from Monday, month, quarter, year) of a UTC day."""
+    return periods.label(day, by)
 
 
 def _period_end(period: str, by: str) -> str:
-    return (date.fromisoformat(period) + timedelta(days=7 if by == "week" else 1)).isoformat()
+    return periods.next_start(date.fromisoformat(period), by).isoformat()
 
 
 def _volume_row(key: tuple[str, ...], counts: dict[str, int] | None,

@@ -19,6 +19,7 @@ from uuid import UUID
 from sqlalchemy import Connection, Engine, select, true
 
 from ticketflow.event_log import STREAM_TOPICS, Store
+from ticketflow.projections import article_search, knowledge
 from ticketflow.projections.db import (
     TICKET_KEY,
     Tables,
@@ -79,6 +80,8 @@ class Projector:
 
             upgrade(app, engine)  # read models made by an older release are rebuilt first
         self.t.metadata.create_all(engine)
+        with engine.begin() as conn:
+            article_search.install(conn, suffix)
         if not private:  # indexes added since a table was made
             for table in self.t.metadata.tables.values():
                 for index in table.indexes:
@@ -114,7 +117,10 @@ class Projector:
     def apply(self, conn: Connection, envelopes: list[dict[str, Any]]) -> None:
         sessions = [e for e in envelopes if e["type"] == "SelfServiceRecorded"]
         self._write_sessions(conn, sessions)
-        envelopes = [e for e in envelopes if e["type"] != "SelfServiceRecorded"]
+        knowledge.write_articles(conn, self.t, [knowledge.agent_article(e) for e in envelopes
+                                                if e["type"] in knowledge.ARTICLE_EVENTS])
+        envelopes = [e for e in envelopes if e["type"] != "SelfServiceRecorded"
+                     and e["type"] not in knowledge.ARTICLE_EVENTS]
         keys = sorted({key_of(e) for e in envelopes})
         known = self._rows(conn, keys)
         rows = dict(known)
@@ -125,6 +131,7 @@ class Projector:
         events: list[Row] = []
         parked: list[Row] = []
         timed: set[Key] = set()  # tickets whose SLA facts changed in this batch
+        applied: list[dict[str, Any]] = []
         for envelope in envelopes:
             key = key_of(envelope)
             row = rows.get(key)
@@ -144,6 +151,7 @@ class Projector:
                 timed.add(key)
             rows[key] = row
             events.append(timeline_row(envelope))
+            applied.append(envelope)
             if bump:
                 counts[bump] += 1
             if answer:
@@ -156,6 +164,9 @@ class Projector:
         insert_many(conn, self.t.satisfaction, answers)
         insert_many(conn, self.t.articles, articles)
         insert_many(conn, self.t.timeline, events)
+        knowledge.write_terms(conn, self.t, applied)
+        knowledge.write_articles(conn, self.t, knowledge.published_rows(
+            conn, self.t, [e for e in applied if e["type"] == "PublishedAsArticle"]))
         if self.private:
             self.deferred |= timed
         else:
@@ -213,6 +224,7 @@ class Projector:
         """Insert-or-ignore: a session records once, so a redelivery is a no-op."""
         insert_many(conn, self.t.self_service, [self_service_row(e) for e in sessions],
                     unless_exists=("tenant", "session_id"))
+        knowledge.write_sessions(conn, self.t, sessions)
 
     def _rows(self, conn: Connection, keys: list[Key]) -> dict[Key, Row]:
         return {key_of(row): row for row in select_many(conn, self.t.tickets, TICKET_KEY, keys)}

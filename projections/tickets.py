@@ -71,6 +71,7 @@ def satisfaction_row(row: Row, envelope: dict[str, Any]) -> Row | None:
     data = envelope["data"]
     return {"ticket_id": row["ticket_id"], "version": envelope["version"],
             "tenant": row["tenant"], "plan": row["plan"], "day": envelope["occurred_at"][:10],
+            "at": envelope["occurred_at"],
             "score": data["score"], "nps": data.get("nps")}
 
 
@@ -78,8 +79,8 @@ def self_service_row(envelope: dict[str, Any]) -> Row:
     """A self-service session: solved, or ended by creating a ticket."""
     data = envelope["data"]
     return {"session_id": data["session_id"], "tenant": envelope["tenant"],
-            "day": envelope["occurred_at"][:10], "outcome": data["outcome"],
-            "articles_viewed": len(data["articles_viewed"])}
+            "day": envelope["occurred_at"][:10], "at": envelope["occurred_at"],
+            "outcome": data["outcome"], "articles_viewed": len(data["articles_viewed"])}
 
 
 ARTICLE_EVENTS = {"ArticleLinked": "linked", "PublicationConsented": "consented",
@@ -93,4 +94,4 @@ def article_row(row: Row, envelope: dict[str, Any]) -> Row | None:
         return None
     return {"ticket_id": row["ticket_id"], "version": envelope["version"],
             "tenant": row["tenant"], "day": envelope["occurred_at"][:10], "kind": kind,
-            "article_id": envelope["data"].get("article_id")}
+            "article_id": envelope["data"].get("article_id"), "at": envelope["occurred_at"]}

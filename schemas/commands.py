@@ -39,6 +39,10 @@ def _version_one(value: Any) -> Any:
 SchemaVersion = Annotated[Literal[1], BeforeValidator(_version_one)]
 
 
+#: The envelope field that names each kind of stream.
+STREAM_FIELDS = {"ticket": "ticket_id", "session": "session_id", "article": "article_id"}
+
+
 class Actor(Wire):
     id: Id
     role: Role
@@ -46,7 +50,8 @@ class Actor(Wire):
 
 class CommandBase(Wire):
     """Fields every command carries. `ticket_id` names the ticket; a
-    record_self_service command names its `session_id` instead."""
+    record_self_service command names its `session_id` instead, an article command
+    (create_article, update_article) its `article_id`."""
 
     message_id: Id
     type: str
@@ -54,6 +59,7 @@ class CommandBase(Wire):
     tenant: Id
     ticket_id: StreamId | None = None
     session_id: StreamId | None = None
+    article_id: StreamId | None = None
     occurred_at: Instant
     actor: Actor
     payload: Wire
@@ -61,15 +67,15 @@ class CommandBase(Wire):
     @model_validator(mode="after")
     def _names_its_stream(self) -> CommandBase:
         command = COMMANDS.get(self.type)
-        named, other = (("session_id", "ticket_id") if command and command.stream == "session"
-                        else ("ticket_id", "session_id"))
-        if not getattr(self, named) or getattr(self, other):
-            raise ValueError(f"{self.type} names a {named} and no {other}")
+        named = STREAM_FIELDS[command.stream if command else "ticket"]
+        others = [name for name in STREAM_FIELDS.values() if name != named]
+        if not getattr(self, named) or any(getattr(self, other) for other in others):
+            raise ValueError(f"{self.type} names a {named} and no {' or '.join(others)}")
         return self
 
     @property
     def stream_id(self) -> str:
-        return self.ticket_id or self.session_id or ""
+        return self.ticket_id or self.session_id or self.article_id or ""
 
 
 def _command_model(type_name: str, payload: type[Wire]) -> type[CommandBase]:
@@ -167,7 +173,7 @@ def peek_identity(raw: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         return {}
     found = {}
-    for key in ("message_id", "tenant", "ticket_id", "session_id"):
+    for key in ("message_id", "tenant", "ticket_id", "session_id", "article_id"):
         try:
             found[key] = ID_ADAPTER.validate_python(document.get(key))
         except ValidationError:

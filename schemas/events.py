@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AwareDatetime, Field, TypeAdapter, create_model
 
+from ticketflow.domain.articles import Article
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.ticket import Ticket
 from ticketflow.schemas.commands import Actor
@@ -115,6 +116,14 @@ class SelfServiceRecordedData(Wire):
     articles_viewed: list[str]
     outcome: Literal["solved", "ticket_created"]
     ticket_id: str | None
+    suggestions_shown: list[str] | None = None
+
+
+class ArticleTextData(Wire):
+    article_id: str
+    title: str
+    body: str
+    tags: list[str]
 
 
 EVENT_DATA: dict[str, type[Wire]] = {
@@ -136,11 +145,17 @@ EVENT_DATA: dict[str, type[Wire]] = {
     "PublishedAsArticle": ArticleData,
     "SlaBreached": SlaBreachedData,
     "SelfServiceRecorded": SelfServiceRecordedData,
+    "ArticleCreated": ArticleTextData,
+    "ArticleUpdated": ArticleTextData,
 }
+
+#: The stream class of the event types that are not a ticket's.
+_NOT_TICKETS: dict[str, Any] = {"SelfServiceRecorded": SelfServiceSession,
+                                "ArticleCreated": Article, "ArticleUpdated": Article}
 
 #: The aggregate class whose nested event class defines each type (for versions).
 _EVENT_CLASSES: dict[str, Any] = {
-    name: getattr(SelfServiceSession if name == "SelfServiceRecorded" else Ticket, name)
+    name: getattr(_NOT_TICKETS.get(name, Ticket), name)
     for name in EVENT_DATA
 }
 SCHEMA_VERSIONS = {name: getattr(cls, "class_version", 1) for name, cls in _EVENT_CLASSES.items()}

@@ -29,6 +29,7 @@ from eventsourcing.persistence import (
 
 from ticketflow import logs, metrics
 from ticketflow.clock import DEFAULT_MAX_SKEW, Clock
+from ticketflow.domain.articles import Article
 from ticketflow.domain.audit_log import MerkleLog
 from ticketflow.domain.commands import COMMANDS
 from ticketflow.domain.errors import (
@@ -77,6 +78,7 @@ log = logging.getLogger(__name__)
 #: What a creation command starts, by the kind of stream its entry names.
 STARTS: dict[str, Callable[..., Stream]] = {
     Ticket.KIND: Ticket.create, SelfServiceSession.KIND: SelfServiceSession.create,
+    Article.KIND: Article.create,
 }
 MAX_ATTEMPTS = 10
 DUES_REMEMBERED = 20_000
@@ -429,7 +431,8 @@ class TicketingApp(ReadStore):
         else:
             ticket: Ticket = self._checkout(unit, entry.stream, command.tenant, command.stream_id)
             done = len(ticket.pending_events)
-            ticket.handle(entry, ctx, self.policy_store.policy_of(ticket), command.payload)
+            ticket.handle(entry, ctx, self.policy_store.policy_of(ticket)
+                          if isinstance(ticket, Ticket) else policy, command.payload)
             stream = ticket
         emitted = list(stream.pending_events[done:])
         unit.events.extend(emitted)
@@ -522,7 +525,8 @@ class TicketingApp(ReadStore):
         its tenant and id, or, for one that must not use up its id, under its digest."""
         message_id = identity.get("message_id")
         tenant = identity.get("tenant") if identity.get("tenant") in self.policies else None
-        stream_id = identity.get("ticket_id") or identity.get("session_id")
+        stream_id = (identity.get("ticket_id") or identity.get("session_id")
+                     or identity.get("article_id"))
         by_digest = by_digest or tenant is None or not message_id
         key = _digest_key(raw) if by_digest else str(message_id)
         digest = None if by_digest or isinstance(raw, Oversized) else body_digest(raw)

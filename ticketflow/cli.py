@@ -17,7 +17,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, date
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
@@ -31,6 +31,7 @@ from ticketflow import cli_views as views
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app, load_policies
 from ticketflow.bundles import BundleError, verify_bundle
+from ticketflow.charts import review_svg
 from ticketflow.checkpoints import (
     SIGNING_KEY_ENV,
     CheckpointError,
@@ -51,6 +52,7 @@ from ticketflow.producers.checkpoints import publish_checkpoint
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import engine_for
+from ticketflow.projections.periods import BY, quarter, year
 from ticketflow.projections.replay import rebuild
 from ticketflow.projections.timeline import DEFAULT_LIMIT, MAX_LIMIT
 from ticketflow.queries import Progress, Queries, ReadModels, Scope
@@ -58,10 +60,12 @@ from ticketflow.schemas.commands import MAX_MESSAGE_BYTES
 from ticketflow.serve import ROLES, serve
 from ticketflow.settings import (
     TENANT_ENV,
+    Bound,
     Settings,
     SettingsError,
     instant,
     tenant_scope,
+    zone,
 )
 from ticketflow.timers import Timers
 from ticketflow.tools.demo import DEFAULT_START, demo_reports, run_demo
@@ -304,31 +308,62 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     report = sub.add_parser("report", help="reports from the read models")
     kinds = report.add_subparsers(title="reports", metavar="REPORT")
     period = argparse.ArgumentParser(add_help=False)
-    period.add_argument("--from", dest="since", type=instant, required=True)
-    period.add_argument("--to", dest="until", type=instant, required=True)
+    period.add_argument("--from", dest="since", type=Bound.parse, required=True,
+                        help="an instant, or a date: its midnight (in --timezone)")
+    period.add_argument("--to", dest="until", type=Bound.parse, required=True,
+                        help="excluded; an instant, or a date: its midnight")
     period.add_argument("--tenant")
+    period.add_argument("--timezone", type=zone, default=UTC, metavar="ZONE",
+                        help="periods of --by in this IANA zone (default UTC)")
 
     cmd = kinds.add_parser("sla", parents=[common, period],
                            help="SLA compliance by tenant × plan × priority")
     cmd.add_argument("--as-of", type=instant,
                      help="evaluate at this instant (default: --to, or now if earlier)")
     cmd.add_argument("--policy", type=Path, help="also re-evaluate under this policy file")
+    cmd.add_argument("--by", choices=BY, help="by period of the due instant too")
     cmd.set_defaults(handler=cmd_report_sla)
 
     cmd = kinds.add_parser("volume", parents=[common, period],
                            help="created, resolved, closed and backlog by period")
-    cmd.add_argument("--by", choices=("day", "week"), default="week")
+    cmd.add_argument("--by", choices=BY, default="week")
     cmd.set_defaults(handler=cmd_report_volume)
 
     cmd = kinds.add_parser("satisfaction", parents=[common, period],
                            help="CSAT, NPS and self-service success by period")
-    cmd.add_argument("--by", choices=("day", "week"), default="week")
+    cmd.add_argument("--by", choices=BY, default="week")
     cmd.set_defaults(handler=cmd_report_satisfaction)
 
     cmd = kinds.add_parser("times", parents=[common, period],
                            help="mean, p50, p90 minutes to first response and resolution")
+    cmd.add_argument("--by", choices=BY, help="by period of the met instant too")
     cmd.set_defaults(handler=cmd_report_times)
     add_notification_report(kinds, [common, period])
+
+    cmd = sub.add_parser("suggest", parents=[common, _scope("its articles are searched")],
+                         help="up to 5 knowledge-base articles for a user's text, best first")
+    cmd.add_argument("text", help="what the user wrote (plain words, never search syntax)")
+    cmd.set_defaults(handler=cmd_suggest)
+
+    cmd = kinds.add_parser("review", parents=[common],
+                           help="the quarterly service review, or the annual one (SPEC §12)")
+    which = cmd.add_mutually_exclusive_group(required=True)
+    which.add_argument("--quarter", help="e.g. 2026Q4: its three months")
+    which.add_argument("--year", help="e.g. 2026: its four quarters")
+    cmd.add_argument("--tenant")
+    cmd.add_argument("-o", "--output", metavar="DIR",
+                     help="also draw its chart there: review-<quarter or year>.svg")
+    cmd.set_defaults(handler=cmd_report_review)
+
+    cmd = kinds.add_parser("topics", parents=[common, period],
+                           help="recurring ticket topics, flagged when no article covers them")
+    cmd.add_argument("--by", choices=BY, help="in each period too, against the one before")
+    cmd.set_defaults(handler=cmd_report_topics)
+
+    cmd = kinds.add_parser("articles", parents=[common, period],
+                           help="each article's views, deflections, links and CSAT")
+    cmd.add_argument("--by", choices=BY, help="in each period too")
+    cmd.set_defaults(handler=cmd_report_articles)
 
     cmd = sub.add_parser("parked", parents=[common, _scope()],
                          help="events the read models could not apply, held back")
@@ -410,10 +445,11 @@ def cmd_apply(session: Session, args: argparse.Namespace) -> int:
             applied = iter(app.apply_batch([line for line, no in zip(batch, refused,
                                                                      strict=True) if not no],
                                            bounds=key))
-            for refusal in refused:
-                outcome = refusal or next(applied)
-                any_rejected |= outcome.status == "rejected"
-                print(render.json_text(outcome.as_dict()))
+            outcomes = [refusal or next(applied) for refusal in refused]
+            for answer in session.queries.with_suggestions(
+                    batch, [outcome.as_dict() for outcome in outcomes]):
+                any_rejected |= answer["status"] == "rejected"
+                print(render.json_text(answer))
             sys.stdout.flush()
     return 1 if any_rejected else 0
 
@@ -607,7 +643,10 @@ def cmd_sla(session: Session, args: argparse.Namespace) -> int:
 
 def cmd_report_sla(session: Session, args: argparse.Namespace) -> int:
     what_if = load_policy_file(args.policy) if args.policy else None
-    result = session.queries.report_sla(args.since, args.until, args.as_of, what_if)
+    zone = args.timezone
+    result = session.queries.report_sla(args.since.at(zone), args.until.at(zone), args.as_of,
+                                        what_if,
+                                        by=args.by, zone=args.timezone)
     if args.json:
         views.json_out(result)
         return 0
@@ -620,7 +659,8 @@ def cmd_report_sla(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_report_volume(session: Session, args: argparse.Namespace) -> int:
-    result = session.queries.report_volume(args.since.date(), args.until.date(), args.by)
+    result = session.queries.report_volume(*_dates(args), args.by,
+                                           args.timezone)
     if args.json:
         views.json_out(result)
         return 0
@@ -631,7 +671,8 @@ def cmd_report_volume(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_report_satisfaction(session: Session, args: argparse.Namespace) -> int:
-    result = session.queries.report_satisfaction(args.since.date(), args.until.date(), args.by)
+    result = session.queries.report_satisfaction(*_dates(args),
+                                                 args.by, args.timezone)
     if args.json:
         views.json_out(result)
         return 0
@@ -644,12 +685,77 @@ def cmd_report_satisfaction(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_report_times(session: Session, args: argparse.Namespace) -> int:
-    result = session.queries.report_times(args.since, args.until)
+    zone = args.timezone
+    result = session.queries.report_times(args.since.at(zone), args.until.at(zone), args.by,
+                                          zone)
     if args.json:
         views.json_out(result)
     else:
         views.times("counted minutes to first response / resolution (n, mean, p50, p90)",
                     result["rows"])
+    return 0
+
+
+def cmd_report_review(session: Session, args: argparse.Namespace) -> int:
+    """SPEC §12: a quarter by month (`--quarter 2026Q4`), a year by quarter (`--year`)."""
+    try:
+        name, (since, until), by = ((args.quarter, quarter(args.quarter), "month")
+                                    if args.quarter else (args.year, year(args.year), "quarter"))
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    result = session.queries.review(name, since, until, by)
+    if args.output:
+        chart = Path(args.output) / f"review-{name}.svg"
+        chart.parent.mkdir(parents=True, exist_ok=True)
+        _write_text(str(chart), review_svg(result))
+    if args.json:
+        views.json_out(result)
+    else:
+        views.review(result)
+        if args.output:
+            render.note(f"chart: {Path(args.output) / f'review-{name}.svg'}")
+    return 0
+
+
+def cmd_report_topics(session: Session, args: argparse.Namespace) -> int:
+    result = session.queries.report_topics(*_dates(args), args.by,
+                                           args.timezone)
+    if args.json:
+        views.json_out(result)
+        return 0
+    period = ("period",) if args.by else ()
+    views.rows("recurring ticket topics (candidate: no article covers it)",
+               result["categories"], (*period, "tenant", "category", "subcategory",
+                                      "tickets", "previous", "trend", "articles", "candidate"))
+    views.rows("frequent words in ticket subjects", result["terms"],
+               (*period, "tenant", "term", "tickets", "previous", "trend", "article",
+                "candidate"))
+    return 0
+
+
+def cmd_report_articles(session: Session, args: argparse.Namespace) -> int:
+    result = session.queries.report_articles(*_dates(args), args.by,
+                                             args.timezone)
+    if args.json:
+        views.json_out(result)
+        return 0
+    views.rows("knowledge-base articles: effectiveness", result["rows"],
+               (*(("period",) if args.by else ()), "tenant", "article_id", "title", "shown",
+                "viewed", "deflections", "deflection_rate", "links", "resolved_links",
+                "csat_responses", "csat_percent"))
+    return 0
+
+
+def cmd_suggest(session: Session, args: argparse.Namespace) -> int:
+    """Up to 5 of the tenant's articles for a user's text (SPEC §11)."""
+    if session.scope.tenant is None:
+        raise SettingsError(f"name the tenant whose articles to search: --tenant T (or"
+                            f" {TENANT_ENV})")
+    result = session.queries.suggest(args.text)
+    if args.json:
+        views.json_out(result)
+    else:
+        views.rows("suggested articles", result["suggestions"], ("rank", "article_id", "title"))
     return 0
 
 
@@ -799,6 +905,11 @@ def cmd_policy(session: Session, args: argparse.Namespace) -> int:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _dates(args: argparse.Namespace) -> tuple[date, date]:
+    """The dates (of --timezone) of a report counted by day."""
+    return args.since.date_in(args.timezone), args.until.date_in(args.timezone)
 
 
 def _count(least: int, most: int | None = None) -> Callable[[str], int]:

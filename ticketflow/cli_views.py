@@ -86,10 +86,12 @@ def bundle_problems(problems: list[str]) -> None:
 
 
 def compliance(title: str, rows: list[dict[str, Any]]) -> None:
+    period = ("period",) if any("period" in r for r in rows) else ()
     render.table(
         f"{title} (met / breached / open)",
-        ("tenant", "plan", "priority", "tickets", "first resp.", "%", "resolution", "%"),
-        ((r["tenant"], r["plan"], r["priority"], r["tickets"],
+        (*period, "tenant", "plan", "priority", "tickets", "first resp.", "%", "resolution",
+         "%"),
+        ((*(r["period"] for _ in period), r["tenant"], r["plan"], r["priority"], r["tickets"],
           *_compliance(r["first_response"]), *_compliance(r["resolution"])) for r in rows),
     )
 
@@ -99,9 +101,32 @@ def rows(title: str, found: list[dict[str, Any]], columns: tuple[str, ...]) -> N
 
 
 def times(title: str, found: list[dict[str, Any]]) -> None:
-    render.table(title, ("tenant", "plan", "priority", "first response", "resolution"),
-                 ((r["tenant"], r["plan"], r["priority"], _spread(r["first_response"]),
-                   _spread(r["resolution"])) for r in found))
+    period = ("period",) if any("period" in r for r in found) else ()
+    render.table(title, (*period, "tenant", "plan", "priority", "first response",
+                         "resolution"),
+                 ((*(r["period"] for _ in period), r["tenant"], r["plan"], r["priority"],
+                   _spread(r["first_response"]), _spread(r["resolution"])) for r in found))
+
+
+def review(result: dict[str, Any]) -> None:
+    """The service review (SPEC §12), one table per part."""
+    scope = f" ({result['tenant']})" if result["tenant"] else ""
+    render.say(f"service review {result['review']}{scope}: {result['from']} – {result['to']},"
+               f" by {result['by']}")
+    compliance("SLA compliance by period", result["sla"])
+    rows("volume by period", result["volume"], ("period", "tenant", "created", "resolved",
+                                                "closed", "backlog", "resolution_rate"))
+    times("counted minutes to first response / resolution (n, mean, p50, p90)",
+          result["times"])
+    rows("satisfaction by period", result["satisfaction"],
+         ("period", "tenant", "plan", "responses", "mean_score", "csat_percent", "nps"))
+    rows("self-service by period", result["self_service"],
+         ("period", "tenant", "sessions", "solved", "success_rate"))
+    rows("top categories", result["top_categories"],
+         ("tenant", "category", "subcategory", "tickets", "previous", "trend", "candidate"))
+    rows("knowledge base", result["knowledge_base"],
+         ("tenant", "articles", "exposures", "deflections", "deflection_rate", "links",
+          "top_article"))
 
 
 def dead_letters(letters: list[dict[str, Any]]) -> None:
@@ -141,10 +166,34 @@ def demo(result: Any, reports: dict[str, Any]) -> None:
          ("period", "tenant", "sessions", "solved", "success_rate"))
     times("counted minutes to first response / resolution (n: mean / p50 / p90)",
           reports["times"])
+    compliance("SLA compliance by month", reports["sla_by_month"])
+    rows("knowledge-base suggestions (ticketflow suggest)", [
+        {**found, "suggestions": ", ".join(found["suggestions"]) or "-"}
+        for found in reports["suggestions"]], ("tenant", "text", "suggestions"))
+    rows("recurring topics (candidate: no article covers it)",
+         _per_tenant(reports["topics"]["categories"], 6),
+         ("tenant", "category", "subcategory", "tickets", "trend", "articles", "candidate"))
+    rows("frequent words in ticket subjects", _per_tenant(reports["topics"]["terms"], 6),
+         ("tenant", "term", "tickets", "trend", "article", "candidate"))
+    rows("knowledge-base articles that deflected most",
+         _per_tenant([r for r in reports["articles"] if r["deflections"]], 5),
+         ("tenant", "article_id", "title", "sessions", "deflections", "deflection_rate",
+          "links", "csat_percent"))
     sent = reports["notifications"]
     rows(f"notifications sent to a demo webhook, {window} ({sent['received']} received,"
          f" signatures checked)", sent["rows"],
          ("tenant", "rule", "channel", "notifications", "delivered", "dead"))
+
+
+def _per_tenant(found: list[dict[str, Any]], most: int) -> list[dict[str, Any]]:
+    """The first `most` rows of each tenant, in the order given."""
+    seen: dict[str, int] = {}
+    kept = []
+    for row in found:
+        seen[row["tenant"]] = seen.get(row["tenant"], 0) + 1
+        if seen[row["tenant"]] <= most:
+            kept.append(row)
+    return kept
 
 
 def short(text: str, limit: int = 60) -> str:

@@ -30,6 +30,7 @@ from eventsourcing.persistence import (
 )
 
 from ticketflow.clock import Clock
+from ticketflow.domain.articles import Article
 from ticketflow.domain.errors import AmbiguousId, NotFound
 from ticketflow.domain.receipt import Receipt, digest_key, legacy_receipt_uuid, receipt_uuid
 from ticketflow.domain.selfservice import SelfServiceSession
@@ -40,14 +41,15 @@ from ticketflow.policy_store import PolicyStore
 from ticketflow.schemas.commands import peek_identity
 from ticketflow.schemas.events import SCHEMA_VERSIONS
 
-STREAM_TOPIC_PREFIXES = (
-    f"{Ticket.__module__}:Ticket.",
-    f"{SelfServiceSession.__module__}:SelfServiceSession.",
-)
-#: The exact topics of every ticket and session event type (for filtered log reads).
+STREAM_CLASSES = (Ticket, SelfServiceSession, Article)
+STREAM_TOPIC_PREFIXES = tuple(f"{cls.__module__}:{cls.__name__}."
+                              for cls in STREAM_CLASSES)
+#: The exact topics of every ticket, session and article event type (for filtered log
+#: reads): each type is an event class of one stream class.
 STREAM_TOPICS = tuple(
-    f"{prefix}{name}" for prefix in STREAM_TOPIC_PREFIXES for name in SCHEMA_VERSIONS
-    if (name == "SelfServiceRecorded") == prefix.startswith(SelfServiceSession.__module__)
+    f"{cls.__module__}:{cls.__name__}.{name}" for cls in STREAM_CLASSES
+    for name in SCHEMA_VERSIONS
+    if getattr(getattr(cls, name, None), "__qualname__", "") == f"{cls.__name__}.{name}"
 )
 TICKET_TOPIC = STREAM_TOPIC_PREFIXES[0]
 TICKET_TOPICS = tuple(topic for topic in STREAM_TOPICS if topic.startswith(TICKET_TOPIC))

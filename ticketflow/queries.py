@@ -12,23 +12,28 @@ nothing here prints. The read models are caught up before they are read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from ticketflow.bundles import make_bundle
 from ticketflow.checkpoint_verification import LogFinding, audit, checkpoint
 from ticketflow.checkpoints import Checkpoint
-from ticketflow.domain.errors import NotFound
+from ticketflow.domain.errors import Forbidden, InvalidMessage, NotFound
 from ticketflow.domain.lifecycle import Status
 from ticketflow.domain.policy import Policy
+from ticketflow.domain.receipt import Oversized
 from ticketflow.domain.ticket import Ticket
 from ticketflow.event_log import CommandOutcome, Store
 from ticketflow.export import export_events
+from ticketflow.projections import article_search, periods
+from ticketflow.projections.db import tables
+from ticketflow.projections.kb_reports import articles_report, topics_report
 from ticketflow.projections.reports import (
     satisfaction_report,
     sla_report,
@@ -37,10 +42,18 @@ from ticketflow.projections.reports import (
 )
 from ticketflow.projections.runner import Projector
 from ticketflow.projections.search import PAGE_SIZE, TicketFilter, TicketPage, search_tickets
-from ticketflow.projections.timeline import DEFAULT_LIMIT, Page, timeline_page, version_at
+from ticketflow.projections.timeline import (
+    DEFAULT_LIMIT,
+    Page,
+    timeline_page,
+    version_at,
+)
+from ticketflow.projections.zoned_reports import satisfaction_in_zone, volume_in_zone
 from ticketflow.verification import verify_store
 
 Progress = Callable[[int], None]
+#: create_ticket's outcome and `ticketflow suggest` give at most this many (SPEC §11).
+SUGGESTIONS = 5
 PolicyOf = Callable[[dict[str, Any]], Policy | None]
 
 
@@ -80,6 +93,18 @@ class ReadModels:
         if self._projector is None:
             self._projector = Projector(self.store, self.engine)
         return self._projector
+
+    def in_use(self) -> bool:
+        """Whether the read models exist (a read, `replay` or a projection worker made
+        them); nothing here makes them."""
+        return self._projector is not None or inspect(self.engine).has_table(
+            tables().positions.name)
+
+    def refresh(self) -> Projector:
+        """Caught up again now, quietly (after the caller wrote events itself)."""
+        self.projector.catch_up()
+        self._current = True
+        return self.projector
 
     def caught_up(self) -> Projector:
         projector = self.projector
@@ -242,54 +267,256 @@ class Queries:
     # -- reports -------------------------------------------------------------------
 
     def report_sla(self, since: datetime, until: datetime, as_of: datetime | None = None,
-                   what_if: Policy | None = None) -> dict[str, Any]:
+                   what_if: Policy | None = None, by: str | None = None,
+                   zone: tzinfo = UTC) -> dict[str, Any]:
         """SLA compliance by tenant × plan × priority for clocks due in [since, until),
         as of `as_of` (default: `until`, or the engine's clock if earlier); with
-        `what_if`, also re-evaluated under that policy, touching no stored data."""
+        `what_if`, also re-evaluated under that policy, touching no stored data. With
+        `by`, by period too (of the due instant, in `zone`): each row has its `period`."""
         at = (as_of or min(until, self.store.clock())).astimezone(UTC)
         start, end, tenant = since.astimezone(UTC), until.astimezone(UTC), self.scope.tenant
         projector = self.read_models.caught_up()
+        recorded: list[dict[str, Any]] = []
+        other: list[dict[str, Any]] = []
         with projector.engine.connect() as conn:
-            recorded = sla_report(conn, projector.t, self._recorded_policy, since=start,
-                                  until=end, as_of=at, tenant=tenant)
-            other = (sla_report(conn, projector.t, lambda row: what_if if
-                                row["tenant"] == what_if.id else None, since=start,
-                                until=end, as_of=at, tenant=tenant)
-                     if what_if else None)
+            for period, low, high in _windows(start, end, by, zone):
+                recorded += [_in_period(period, row.as_dict()) for row in sla_report(
+                    conn, projector.t, self._recorded_policy, since=low, until=high,
+                    as_of=at, tenant=tenant)]
+                if what_if is not None:
+                    other += [_in_period(period, row.as_dict()) for row in sla_report(
+                        conn, projector.t, lambda row: what_if if row["tenant"] == what_if.id
+                        else None, since=low, until=high, as_of=at, tenant=tenant)]
         result: dict[str, Any] = {
             "from": start.isoformat(), "to": end.isoformat(), "as_of": at.isoformat(),
-            "tenant": tenant, "rows": [row.as_dict() for row in recorded]}
-        if what_if is not None and other is not None:
-            result["what_if"] = {"policy": what_if.identity(),
-                                 "rows": [row.as_dict() for row in other]}
+            **_periods(by, zone), "tenant": tenant, "rows": recorded}
+        if what_if is not None:
+            result["what_if"] = {"policy": what_if.identity(), "rows": other}
         return result
 
-    def report_volume(self, since: date, until: date, by: str) -> dict[str, Any]:
+    def report_volume(self, since: date, until: date, by: str,
+                      zone: tzinfo = UTC) -> dict[str, Any]:
+        """Created, resolved, closed and backlog by period (of `zone`: [since, until) are
+        its dates) × tenant × category × channel × priority."""
         projector = self.read_models.caught_up()
         with projector.engine.connect() as conn:
-            rows = volume_report(conn, projector.t, since=since, until=until, by=by,
-                                 tenant=self.scope.tenant)
-        return {"from": since.isoformat(), "to": until.isoformat(), "by": by,
+            if zone is UTC:  # the daily counters
+                rows = volume_report(conn, projector.t, since=since, until=until, by=by,
+                                     tenant=self.scope.tenant)
+            else:
+                rows = volume_in_zone(conn, projector.t, since=since, until=until, by=by,
+                                      zone=zone, tenant=self.scope.tenant)
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
                 "tenant": self.scope.tenant, "rows": rows}
 
-    def report_satisfaction(self, since: date, until: date, by: str) -> dict[str, Any]:
+    def report_satisfaction(self, since: date, until: date, by: str,
+                            zone: tzinfo = UTC) -> dict[str, Any]:
+        """CSAT, NPS and self-service success by period (of `zone`) × tenant."""
         projector = self.read_models.caught_up()
         with projector.engine.connect() as conn:
-            report = satisfaction_report(conn, projector.t, since=since, until=until, by=by,
-                                         tenant=self.scope.tenant)
-        return {"from": since.isoformat(), "to": until.isoformat(), "by": by,
+            if zone is UTC:  # the answers and sessions by their UTC day
+                report = satisfaction_report(conn, projector.t, since=since, until=until,
+                                             by=by, tenant=self.scope.tenant)
+            else:
+                report = satisfaction_in_zone(conn, projector.t, since=since, until=until,
+                                              by=by, zone=zone, tenant=self.scope.tenant)
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
                 "tenant": self.scope.tenant, **report}
 
-    def report_times(self, since: datetime, until: datetime) -> dict[str, Any]:
+    def report_times(self, since: datetime, until: datetime, by: str | None = None,
+                     zone: tzinfo = UTC) -> dict[str, Any]:
+        """Counted minutes to first response and resolution of the clocks met in
+        [since, until); with `by`, by period (of the met instant, in `zone`) too."""
+        projector = self.read_models.caught_up()
+        rows: list[dict[str, Any]] = []
+        with projector.engine.connect() as conn:
+            for period, low, high in _windows(since.astimezone(UTC), until.astimezone(UTC),
+                                              by, zone):
+                rows += [_in_period(period, row) for row in times_report(
+                    conn, projector.t, self._recorded_policy, since=low, until=high,
+                    tenant=self.scope.tenant)]
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
+                "tenant": self.scope.tenant, "rows": rows}
+
+    def review(self, name: str, since: date, until: date, by: str) -> dict[str, Any]:
+        """The service review of [since, until) (SPEC §12: a quarter by month, a year by
+        quarter): SLA compliance, volume, times, CSAT/NPS, self-service, top categories
+        and the knowledge base's effect, each from its own report."""
+        start = datetime.combine(since, datetime.min.time(), UTC)
+        end = datetime.combine(until, datetime.min.time(), UTC)
+        satisfaction = self.report_satisfaction(since, until, by)
+        topics = self.report_topics(since, until)
+        articles = self.report_articles(since, until)["rows"]
+        return {
+            "review": name, "from": since.isoformat(), "to": until.isoformat(), "by": by,
+            "tenant": self.scope.tenant,
+            "sla": self.report_sla(start, end, by=by)["rows"],
+            "volume": _volume_totals(self.report_volume(since, until, by)["rows"]),
+            "times": self.report_times(start, end)["rows"],
+            "satisfaction": satisfaction["satisfaction"],
+            "self_service": satisfaction["self_service"],
+            "top_categories": _top(topics["categories"], "tickets", 5),
+            "knowledge_base": _knowledge_effect(articles),
+        }
+
+    # -- knowledge base (SPEC §11) ------------------------------------------------------
+
+    def suggest(self, text: str, tenant: str | None = None,
+                limit: int = SUGGESTIONS) -> dict[str, Any]:
+        """Up to `limit` (at most 5) of the tenant's articles for a user's text, best
+        first, ranked by the database's full-text search (`projections/article_search.py`).
+        The tenant is the scope's; an operator names it. A user's text is only words:
+        never search syntax, whatever it holds."""
+        owner = self._one_tenant(tenant)
         projector = self.read_models.caught_up()
         with projector.engine.connect() as conn:
-            rows = times_report(conn, projector.t, self._recorded_policy,
-                                since=since.astimezone(UTC), until=until.astimezone(UTC),
-                                tenant=self.scope.tenant)
-        return {"from": since.isoformat(), "to": until.isoformat(),
+            found = article_search.search(conn, projector.t.kb_articles.name, owner, text,
+                                  max(0, min(limit, SUGGESTIONS)))
+        return {"tenant": owner, "terms": article_search.terms(text), "suggestions": found}
+
+    def with_suggestions(self, raws: Sequence[bytes | Oversized],
+                         answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The answers to a batch of commands (`Outcome.as_dict`, in the batch's order),
+        an accepted create_ticket's with `suggestions`: the ids of up to 5 of its
+        tenant's articles for its subject and description, from the read models caught
+        up after the batch — if they are in use (a door that reads them made them, or a
+        read, `replay` or a projection worker did); nothing here makes them (an
+        encrypted store stays without plaintext; docs/decisions.md). `ticketflow apply`
+        prints these lines and `POST /v1/commands` sends them."""
+        created = [(answer, raw) for answer, raw in zip(answers, raws, strict=True)
+                   if answer["status"] == "accepted"
+                   and answer["events"][:1] == ["TicketCreated"]]
+        if not created:
+            return answers
+        searching = self.read_models.in_use()
+        if searching:
+            self.read_models.refresh()
+        for answer, raw in created:
+            answer["suggestions"] = []
+            if searching and isinstance(raw, bytes):
+                command = json.loads(raw)
+                payload = command["payload"]
+                text = f"{payload['subject']}\n{payload.get('description', '')}"
+                found = self.suggest(text, command["tenant"])
+                answer["suggestions"] = [s["article_id"] for s in found["suggestions"]]
+        return answers
+
+    def report_topics(self, since: date, until: date, by: str | None = None,
+                      zone: tzinfo = UTC) -> dict[str, Any]:
+        """Recurring ticket topics in [since, until) (dates of `zone`) and whether an
+        article covers them; with `by`, in each period, against the window before it."""
+        projector = self.read_models.caught_up()
+        categories: list[dict[str, Any]] = []
+        terms: list[dict[str, Any]] = []
+        with projector.engine.connect() as conn:
+            for period, low, high in _local_windows(since, until, by, zone):
+                report = topics_report(conn, projector.t, since=low, until=high,
+                                       tenant=self.scope.tenant)
+                categories += [_in_period(period, row) for row in report["categories"]]
+                terms += [_in_period(period, row) for row in report["terms"]]
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
+                "tenant": self.scope.tenant, "categories": categories, "terms": terms}
+
+    def report_articles(self, since: date, until: date, by: str | None = None,
+                        zone: tzinfo = UTC) -> dict[str, Any]:
+        """Each article's effectiveness in [since, until) (dates of `zone`): views,
+        deflections, links, CSAT of the tickets that linked it; with `by`, by period."""
+        projector = self.read_models.caught_up()
+        rows: list[dict[str, Any]] = []
+        with projector.engine.connect() as conn:
+            for period, low, high in _local_windows(since, until, by, zone):
+                rows += [_in_period(period, row) for row in articles_report(
+                    conn, projector.t, since=low, until=high, tenant=self.scope.tenant)]
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
                 "tenant": self.scope.tenant, "rows": rows}
+
+    def _one_tenant(self, tenant: str | None) -> str:
+        """The tenant a question is about: the scope's (a confined caller asking about
+        another is refused as forbidden), or the one the operator names."""
+        if self.scope.tenant is not None:
+            if tenant not in (None, self.scope.tenant):
+                raise Forbidden(f"this caller is confined to tenant {self.scope.tenant!r}")
+            return self.scope.tenant
+        if tenant is None:
+            raise InvalidMessage("name the tenant (--tenant): articles are per tenant")
+        if tenant not in self.store.policy_store.policies:
+            raise NotFound(f"no tenant {tenant!r}")
+        return tenant
 
     def _recorded_policy(self, row: dict[str, Any]) -> Policy | None:
         """The policy version a read-model row's ticket was created under."""
         return self.store.policy_store.policy_version(row["policy_id"], row["policy_version"],
                                                       row["policy_hash"])
+
+
+def _windows(since: datetime, until: datetime, by: str | None,
+             zone: tzinfo) -> list[tuple[str | None, datetime, datetime]]:
+    """The report's window, whole (by None) or cut into periods of `zone`."""
+    if by is None:
+        return [(None, since, until)]
+    return list(periods.windows(since, until, by, zone))
+
+
+def _in_period(period: str | None, row: dict[str, Any]) -> dict[str, Any]:
+    return row if period is None else {"period": period, **row}
+
+
+def _periods(by: str | None, zone: tzinfo) -> dict[str, Any]:
+    return {} if by is None else {"by": by, "timezone": str(zone)}
+
+
+def _volume_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Volume rows summed by period × tenant (backlog at each period's end)."""
+    totals: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        total = totals.setdefault((row["period"], row["tenant"]), {
+            "period": row["period"], "tenant": row["tenant"], "created": 0, "resolved": 0,
+            "closed": 0, "backlog": 0})
+        for name in ("created", "resolved", "closed", "backlog"):
+            total[name] += row[name]
+    for total in totals.values():
+        total["resolution_rate"] = (round(100.0 * total["resolved"] / total["created"], 1)
+                                    if total["created"] else None)
+    return [totals[key] for key in sorted(totals)]
+
+
+def _top(rows: list[dict[str, Any]], by: str, most: int) -> list[dict[str, Any]]:
+    """The `most` rows of each tenant with the highest `by` (rows come by tenant)."""
+    kept: dict[str, int] = {}
+    found = []
+    for row in sorted(rows, key=lambda r: (r["tenant"], -r[by])):
+        if kept.get(row["tenant"], 0) < most:
+            kept[row["tenant"]] = kept.get(row["tenant"], 0) + 1
+            found.append(row)
+    return found
+
+
+def _knowledge_effect(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per tenant: articles, sessions that met one, deflections, and the best article."""
+    tenants: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        total = tenants.setdefault(row["tenant"], {
+            "tenant": row["tenant"], "articles": 0, "exposures": 0, "deflections": 0,
+            "links": 0, "top_article": None})
+        total["articles"] += 1 if row["source"] else 0
+        total["exposures"] += row["sessions"]
+        total["deflections"] += row["deflections"]
+        total["links"] += row["links"]
+        best = total["top_article"]
+        if row["deflections"] and (best is None or row["deflections"] > best[1]):
+            total["top_article"] = (row["article_id"], row["deflections"])
+    for total in tenants.values():
+        total["deflection_rate"] = (round(100.0 * total["deflections"] / total["exposures"], 1)
+                                    if total["exposures"] else None)
+        total["top_article"] = total["top_article"] and total["top_article"][0]
+    return [tenants[name] for name in sorted(tenants)]
+
+
+def _local_windows(since: date, until: date, by: str | None,
+                   zone: tzinfo) -> list[tuple[str | None, datetime, datetime]]:
+    """The window from the midnight of `since` to that of `until` in `zone`, whole (by
+    None) or cut into its periods."""
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, datetime.min.time(), zone).astimezone(UTC)
+
+    return _windows(midnight(since), midnight(until), by, zone)

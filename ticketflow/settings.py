@@ -7,11 +7,12 @@ import base64
 import binascii
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
@@ -384,3 +385,33 @@ def instant(text: str) -> datetime:
             raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. {text}Z")
         value = value.replace(tzinfo=UTC)
     return value
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A report's --from or --to (an HTTP report's `from` or `to`): an instant, or a
+    bare date, which is its midnight in the report's --timezone (UTC by default)."""
+
+    instant: datetime
+    day: date | None
+
+    @classmethod
+    def parse(cls, text: str) -> Bound:
+        bare = "T" not in text and " " not in text and len(text.strip()) == 10
+        return cls(instant(text), date.fromisoformat(text.strip()) if bare else None)
+
+    def at(self, zone: tzinfo) -> datetime:
+        if self.day is None:
+            return self.instant
+        return datetime.combine(self.day, datetime.min.time(), zone).astimezone(UTC)
+
+    def date_in(self, zone: tzinfo) -> date:
+        return self.day or self.instant.astimezone(zone).date()
+
+
+def zone(name: str) -> tzinfo:
+    """An IANA time zone by name (UTC as the `UTC` object, as reports compare it)."""
+    try:
+        return UTC if name in ("UTC", "Z") else ZoneInfo(name)
+    except (ValueError, OSError, ZoneInfoNotFoundError):  # also a folder, a long name
+        raise argparse.ArgumentTypeError(f"{name!r} is not an IANA time zone") from None

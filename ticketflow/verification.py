@@ -38,6 +38,7 @@ from uuid import UUID, uuid5
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Engine
 
+from ticketflow.domain.articles import Article
 from ticketflow.domain.chain import chain_hash
 from ticketflow.domain.errors import AmbiguousId, NotFound
 from ticketflow.domain.selfservice import SelfServiceSession
@@ -400,6 +401,11 @@ def _receipt(app: Store, notification: StoredEvent) -> _Receipt | None:
     return receipt
 
 
+#: The kind of stream a receipt's first event type belongs to (tickets: every other).
+_STREAM_KIND_OF = {
+    SelfServiceSession.SelfServiceRecorded.__name__: SelfServiceSession.KIND,
+    Article.ArticleCreated.__name__: Article.KIND, Article.ArticleUpdated.__name__: Article.KIND,
+}
 _RECEIPT_FIELDS = ("key", "status", "tenant", "ticket_id", "events", "versions")
 
 
@@ -409,8 +415,7 @@ def _note_promises(
     receipt = _receipt(app, notification)
     if receipt is None or receipt.status != "accepted" or not receipt.ticket_id:
         return
-    kind = "session" if SelfServiceSession.SelfServiceRecorded.__name__ in receipt.events \
-        else "ticket"
+    kind = _STREAM_KIND_OF.get(receipt.events[0], "ticket") if receipt.events else "ticket"
     uuid = (app.event_log.stream_uuid_for(kind, str(receipt.tenant), receipt.ticket_id)
             if receipt.scoped else unscoped_uuid(kind, receipt.ticket_id))
     if only is not None and uuid not in only:

@@ -154,6 +154,18 @@ def test_demo_runs_a_workload_and_prints_the_sla_summary(
     assert {row["tenant"] for row in summary["satisfaction"]} == {
         "personalysispro", "growgrebuddy"}
     assert summary["self_service"] and summary["times"]
+    # the knowledge base it starts with answers its customers' questions (SPEC §11)
+    first = {(f["tenant"], f["text"]): f["suggestions"] for f in summary["suggestions"]}
+    assert first[("personalysispro", "I cannot log in after resetting my password")][0] \
+        == "KB-PP-00001"
+    assert first[("growgrebuddy", "watering reminders stopped")][0] == "KB-GB-00002"
+    assert summary["topics"]["categories"] and summary["topics"]["terms"]
+    assert any(row["title"] and row["sessions"] for row in summary["articles"])
+    # the SLA table by month (SPEC §12): the same tickets, cut by the due instant's month
+    months = {row["period"] for row in summary["sla_by_month"]}
+    assert months and all(month.endswith("-01") for month in months)
+    assert sum(row["tickets"] for row in summary["sla_by_month"]) >= sum(
+        row["tickets"] for row in summary["sla"])
     sent = summary["notifications"]  # delivered to the demo's webhook receiver
     assert sent["received"] == sum(row["notifications"] for row in sent["rows"]) > 0
     assert sent["badly_signed"] == 0

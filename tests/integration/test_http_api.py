@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.http import Served, serving
+from tests.support.knowledge import EXPECTED, article_command, corpus_commands, session_command
 from tests.support.receiver import Receiver, receiving
 from ticketflow.cli import main
 from ticketflow.consumers.webhooks import DeliveryWorker
@@ -95,8 +96,10 @@ def test_a_command_is_accepted_201_with_its_outcome_and_again_a_duplicate_200(
         agent: httpx.Client) -> None:
     first = agent.post("/v1/commands", content=create("m-1", "T-1"))
     assert first.status_code == 201
+    # no article yet to suggest (SPEC §11); a duplicate carries none (not the receipt)
     assert first.json() == {"message_id": "m-1", "status": "accepted",
-                            "events": ["TicketCreated"], "ticket_id": "T-1"}
+                            "events": ["TicketCreated"], "ticket_id": "T-1",
+                            "suggestions": []}
     assert first.headers["location"] == "/v1/outcomes/m-1"
     again = agent.post("/v1/commands", content=create("m-1", "T-1"))
     assert again.status_code == 200
@@ -434,9 +437,9 @@ def test_each_report_as_ticketflow_report(
 def test_a_report_needs_its_window(worked: httpx.Client) -> None:
     problem(worked.get("/v1/reports/volume?from=2026-11-01"), 400, "invalid_message")
     problem(worked.get("/v1/reports/volume?from=2026-11-01&to=soon"), 400, "invalid_message")
-    problem(worked.get("/v1/reports/volume?from=2026-11-01&to=2026-12-01&by=month"), 400,
+    problem(worked.get("/v1/reports/volume?from=2026-11-01&to=2026-12-01&by=fortnight"), 400,
             "invalid_message")
-    for report in ("sla", "volume", "satisfaction", "times"):  # no window of millennia
+    for report in ("sla", "volume", "satisfaction", "times", "topics", "articles"):
         body = problem(worked.get(f"/v1/reports/{report}?from=0001-01-01&to=9999-12-31"),
                        400, "invalid_message")
         assert "at most 3660 days" in body["detail"]
@@ -671,3 +674,214 @@ def test_a_webhook_registered_over_http_gets_deliveries_signed_with_the_secret_i
     (document,) = receiver.accepted.values()
     assert (document["rule"], document["ticket_id"]) == ("escalated_first_level", "T-1")
     assert "internal" not in json.dumps(document)
+
+
+# -- the knowledge base (SPEC §11) and reports by period (SPEC §12) ----------------------
+
+
+@pytest.fixture
+def articles(http_api: Served, agent: httpx.Client) -> httpx.Client:
+    """PersonalysisPro's corpus (tests/support/knowledge.py); GrowGreBuddy's own articles,
+    one under a PersonalysisPro article's id and both with PersonalysisPro's words."""
+    assert all(o["status"] == "accepted" for o in agent.post(
+        "/v1/commands", content=b"[" + b",".join(corpus_commands()) + b"]").json())
+    gb = http_api.client(http_api.key(GB, ("agent",)))
+    for n, (article_id, title) in enumerate((("KB-A", "Zebra export timeout in the garden"),
+                                             ("KB-G", "Password reset for plant profiles"))):
+        raw = article_command(f"g-kb-{n}", "create_article", article_id, at(n), {
+            "title": title, "body": "Export timeout, password, webhook: zebra.",
+            "tags": ["export"]}, tenant=GB)
+        assert gb.post("/v1/commands", content=raw).status_code == 201
+    return agent
+
+
+def test_suggestions_are_the_keys_tenants_articles_as_ticketflow_suggest(
+        http_api: Served, articles: httpx.Client, capsys: pytest.CaptureFixture[str]) -> None:
+    for text, expected in EXPECTED.items():
+        found = shaped(models.Suggestions, articles.get("/v1/articles/suggest",
+                                                       params={"q": text}))
+        assert found["tenant"] == PP
+        assert [s["article_id"] for s in found["suggestions"]] == expected, text
+        assert found == cli_json(capsys, http_api.db, "suggest", text, "--tenant", PP)
+    # GrowGreBuddy's zebra is not PersonalysisPro's, nor its KB-A's title
+    assert shaped(models.Suggestions, articles.get(
+        "/v1/articles/suggest?q=zebra garden"))["suggestions"] == []
+    gb = http_api.client(http_api.key(GB, ("customer",)))
+    theirs = shaped(models.Suggestions, gb.get("/v1/articles/suggest?q=export timeout"))
+    assert theirs["tenant"] == GB
+    assert [(s["article_id"], s["title"]) for s in theirs["suggestions"]] == [
+        ("KB-A", "Zebra export timeout in the garden"),  # its title, not PersonalysisPro's
+        ("KB-G", "Password reset for plant profiles")]  # its body only
+    assert [s["article_id"] for s in shaped(models.Suggestions, gb.get(
+        "/v1/articles/suggest?q=password webhook"))["suggestions"]] == ["KB-G", "KB-A"]
+
+
+def test_a_created_ticket_is_answered_with_its_tenants_suggestions(
+        http_api: Served, articles: httpx.Client) -> None:
+    created = articles.post("/v1/commands", content=create("m-1", "T-1"))  # Exports time out
+    assert created.status_code == 201
+    assert created.json()["suggestions"][:1] == ["KB-A"]
+    assert all(not s.startswith("KB-G") for s in created.json()["suggestions"])
+    gb = http_api.client(http_api.key(GB, ("customer",)))
+    raw = command_line("g-1", "create_ticket", "T-1", at(1), "customer",
+                       create_payload(GB, subject="Password reset"), tenant=GB)
+    assert gb.post("/v1/commands", content=raw).json()["suggestions"] == ["KB-G", "KB-A"]
+    wordless = command_line("m-2", "create_ticket", "T-2", at(2), "customer",
+                            create_payload(PP, subject="x"), tenant=PP)
+    batch = articles.post("/v1/commands", content=b"[" + wordless + b","
+                          + create("m-1", "T-1") + b"]").json()
+    assert [a.get("suggestions") for a in batch] == [[], None]  # no words; a duplicate
+
+
+@pytest.mark.parametrize("q", [
+    '"', "*", "NEAR(export* OR timeout)", 'title:zebra OR scope:*', '") OR 1=1 --', "((export",
+    "export\x00timeout", "\u202eexport\u202c \x1b[2J", "^export", "-password +export",
+    "export " * 500,
+])
+def test_a_hostile_query_is_searched_as_its_words_in_the_keys_tenant(
+        articles: httpx.Client, q: str) -> None:
+    found = shaped(models.Suggestions, articles.get("/v1/articles/suggest", params={"q": q}))
+    assert found["tenant"] == PP
+    ids = [s["article_id"] for s in found["suggestions"]]
+    assert "KB-G" not in ids and len(ids) <= 5
+    if "export" in q and "password" not in q:
+        assert ids[:1] in (["KB-A"], ["KB-C"])  # the corpus's export articles, no one else's
+    assert all(term.isalnum() for term in found["terms"])
+
+
+def test_a_suggestion_needs_a_key_and_a_bounded_text(http_api: Served,
+                                                    articles: httpx.Client) -> None:
+    problem(http_api.client().get("/v1/articles/suggest?q=password"), 401, "unauthenticated")
+    problem(http_api.client("tfk_nope").get("/v1/articles/suggest?q=password"), 401,
+            "unauthenticated")
+    problem(articles.get("/v1/articles/suggest"), 400, "invalid_message")
+    problem(articles.get("/v1/articles/suggest?q="), 400, "invalid_message")
+    body = problem(articles.get("/v1/articles/suggest", params={"q": "a" * 4001}), 400,
+                   "invalid_message")
+    assert "4000" in body["detail"]
+    longest = articles.get("/v1/articles/suggest", params={"q": "password " + "b" * 3991})
+    assert [s["article_id"] for s in shaped(models.Suggestions, longest)["suggestions"]] == [
+        "KB-B"]
+    problem(articles.post("/v1/articles/suggest?q=password"), 405, "method_not_allowed")
+
+
+def _by_a_customer(raw: bytes) -> bytes:
+    """A widget's session as its customer sends it (no key may speak as the system)."""
+    command = json.loads(raw)
+    return json.dumps({**command, "actor": {"id": "actor-1", "role": "customer"}}).encode()
+
+
+def _periods_story(http_api: Served, articles: httpx.Client) -> None:
+    """Tickets over two months (some linking articles), self-service sessions that
+    showed articles, a satisfaction answer. The engine's clock is moved past them."""
+    http_api.clock.advance(timedelta(days=22))
+    sent = [create("m-1", "T-1"), act("m-2", "acknowledge", "T-1", 5),
+            act("m-3", "link_article", "T-1", 6, article_id="KB-A"),
+            act("m-4", "resolve", "T-1", 30, resolution="raised the timeout"),
+            act("m-5", "record_satisfaction", "T-1", 40, role="customer", score=5),
+            create("m-6", "T-2", 60 * 24 * 20), create("m-7", "T-3", 60 * 24 * 21),
+            _by_a_customer(session_command("s-1", "S-1", at(10), outcome="solved",
+                                           shown=["KB-A", "KB-C"], viewed=["KB-A"])),
+            _by_a_customer(session_command("s-2", "S-2", at(60 * 24 * 20),
+                                           outcome="ticket_created", shown=["KB-B"],
+                                           viewed=[], ticket_id="T-2"))]
+    answered = articles.post("/v1/commands", content=b"[" + b",".join(sent) + b"]").json()
+    assert [a["status"] for a in answered] == ["accepted"] * len(sent), answered
+
+
+@pytest.mark.parametrize(("report", "model", "extra"), [
+    ("topics", models.TopicsReport, []),
+    ("topics", models.TopicsReport, ["--by", "month", "--timezone", "America/New_York"]),
+    ("articles", models.ArticlesReport, []),
+    ("articles", models.ArticlesReport, ["--by", "month"]),
+    ("sla", models.SlaReport, ["--as-of", "2027-01-01T00:00:00Z", "--by", "month",
+                               "--timezone", "America/New_York"]),
+    ("volume", models.VolumeReport, ["--by", "month", "--timezone", "Europe/Berlin"]),
+    ("volume", models.VolumeReport, ["--by", "quarter"]),
+    ("satisfaction", models.SatisfactionReport, ["--by", "year"]),
+    ("times", models.TimesReport, ["--by", "week"]),
+])
+def test_each_report_by_period_as_ticketflow_report(
+        http_api: Served, articles: httpx.Client, capsys: pytest.CaptureFixture[str],
+        report: str, model: type[BaseModel], extra: list[str]) -> None:
+    _periods_story(http_api, articles)
+    options = dict(zip(extra[::2], extra[1::2], strict=True))
+    params = {"from": "2026-11-01", "to": "2027-01-01",
+              **{name.removeprefix("--").replace("-", "_"): value
+                 for name, value in options.items()}}
+    answered = shaped(model, articles.get(f"/v1/reports/{report}", params=params))
+    printed = cli_json(capsys, http_api.db, "report", report, "--from", "2026-11-01",
+                       "--to", "2027-01-01", "--tenant", PP, *extra)
+    assert answered == printed
+    if "--by" in extra:
+        assert answered["by"] == options["--by"]
+        assert answered["timezone"] == options.get("--timezone", "UTC")
+        rows = [row for part in ("rows", "categories", "terms", "satisfaction") for row in
+                answered.get(part, [])]
+        assert rows and all(row["period"] for row in rows)
+    if report == "articles":
+        kb_a = [row for row in answered["rows"] if row["article_id"] == "KB-A"]
+        assert kb_a and sum(row["deflections"] for row in kb_a) == 1
+        assert {row["tenant"] for row in answered["rows"]} == {PP}  # not GB's KB-A
+    if report == "topics":  # T-2 and T-3 recur in December (T-1 alone in November)
+        assert {row["tenant"] for row in answered["categories"]} == {PP}
+        assert [(row.get("period"), row["tickets"]) for row in answered["categories"]] == (
+            [("2026-12-01", 2)] if "--by" in extra else [(None, 3)])
+
+
+def test_a_bare_date_is_its_midnight_in_the_reports_timezone(
+        http_api: Served, articles: httpx.Client) -> None:
+    _periods_story(http_api, articles)
+    # T-1 is created at 14:00 UTC on 2026-11-16, 15:00 in Berlin, 01:00 the 17th in Sydney
+    for zone, day in (("UTC", "2026-11-16"), ("Europe/Berlin", "2026-11-16"),
+                      ("Australia/Sydney", "2026-11-17")):
+        volume = shaped(models.VolumeReport, articles.get("/v1/reports/volume", params={
+            "from": day, "to": f"{day[:-2]}{int(day[-2:]) + 1}", "by": "day",
+            "timezone": zone}))
+        assert sum(row["created"] for row in volume["rows"]) == 1, zone
+        assert {row["period"] for row in volume["rows"] if row["created"]} == {day}
+
+
+WINDOW = "from=2026-11-01&to=2026-12-01"
+
+
+@pytest.mark.parametrize(("query", "detail"), [
+    (f"{WINDOW}&timezone=Mars/Olympus", "not an IANA time zone"),
+    (f"{WINDOW}&timezone=Europe", "not an IANA time zone"),  # a folder of zones
+    (f"{WINDOW}&timezone=../../etc/passwd", "not an IANA time zone"),
+    (f"{WINDOW}&timezone=" + "A" * 65, "timezone"),
+    (f"{WINDOW}&by=fortnight", "by"),
+    ("from=2016-01-01&to=2026-01-01&by=day", "at most 1000 periods"),
+])
+def test_a_report_by_period_out_of_bounds_is_400(articles: httpx.Client, query: str,
+                                                 detail: str) -> None:
+    for report in ("sla", "times", "topics", "articles"):
+        body = problem(articles.get(f"/v1/reports/{report}?{query}"), 400, "invalid_message")
+        assert detail in body["detail"], (report, body)
+
+
+def test_the_service_review_as_ticketflow_report_review(
+        http_api: Served, articles: httpx.Client, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _periods_story(http_api, articles)
+    # the command line's clock is the API's: the review is as of its end, or now if earlier
+    monkeypatch.setenv("TICKETFLOW_CLOCK", "@" + http_api.clock.at.isoformat())
+    for query, argv in (({"quarter": "2026Q4"}, ["--quarter", "2026Q4"]),
+                        ({"year": "2026"}, ["--year", "2026"])):
+        answered = shaped(models.Review, articles.get("/v1/reports/review", params=query))
+        assert answered == cli_json(capsys, http_api.db, "report", "review", "--tenant", PP,
+                                    *argv)
+        assert answered["tenant"] == PP and answered["volume"]
+        assert {row["tenant"] for row in answered["knowledge_base"]} == {PP}
+    quarter = articles.get("/v1/reports/review?quarter=2026Q4").json()
+    assert [row["period"] for row in quarter["volume"]] == ["2026-11-01", "2026-12-01"]
+    assert quarter["by"] == "month"
+    gb = http_api.client(http_api.key(GB, ("customer",)))
+    theirs = shaped(models.Review, gb.get("/v1/reports/review?quarter=2026Q4"))
+    assert theirs["tenant"] == GB and not theirs["volume"]
+
+
+@pytest.mark.parametrize("query", ["", "quarter=2026Q4&year=2026", "quarter=2026Q5",
+                                   "quarter=26Q1", "year=twenty", "year=" + "9" * 17])
+def test_a_review_names_one_quarter_or_year(articles: httpx.Client, query: str) -> None:
+    problem(articles.get(f"/v1/reports/review?{query}"), 400, "invalid_message")

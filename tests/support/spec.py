@@ -69,6 +69,14 @@ WHO_MAY: dict[str, frozenset[str]] = {
 CREATION_WHO_MAY: dict[str, frozenset[str]] = {
     "create_ticket": frozenset({"customer", "agent", "system"}),
     "record_self_service": frozenset({"customer", "system"}),
+    "create_article": frozenset({"agent", "manager"}),
+}
+
+#: Knowledge-base articles (SPEC §11, issue 19: "created and updated by agents"; a
+#: manager may too): command → (who may, the event it records). Not ticket commands.
+ARTICLE_COMMANDS: dict[str, tuple[frozenset[str], str]] = {
+    "create_article": (frozenset({"agent", "manager"}), "ArticleCreated"),
+    "update_article": (frozenset({"agent", "manager"}), "ArticleUpdated"),
 }
 
 #: Commands only the timer sends (SPEC §1: time-driven facts).

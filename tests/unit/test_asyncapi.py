@@ -45,6 +45,19 @@ def test_every_topic_and_every_event_type_is_there() -> None:
         "cleanup.policy": ["delete"], "retention.ms": -1, "retention.bytes": -1}
 
 
+def test_the_knowledge_base_events_are_documented_keyed_by_their_article_id() -> None:
+    channel = DOC["channels"]["ticketEvents"]["messages"]
+    for name in ("ArticleCreated", "ArticleUpdated"):
+        assert name in channel
+        assert MESSAGES[name]["payload"] == {"$ref": f"#/components/schemas/event.{name}"}
+        assert "article" in MESSAGES[name]["bindings"]["kafka"]["key"]["description"]
+        # the relay keys an article's event by its stream's id, its envelope's ticket_id
+        record = event_message({"ticket_id": "KB-1", "type": name, "schema_version": 1,
+                                "event_id": "6b7c1c38-6c51-5a4e-9d0b-2f0d1b9e5a11"})
+        assert record["key"] == b"KB-1"
+    assert "article" in MESSAGES["command"]["bindings"]["kafka"]["key"]["description"]
+
+
 def _pattern_holds(schema: dict[str, Any], value: bytes) -> bool:
     text = value.decode()
     return ("pattern" not in schema or re.search(schema["pattern"], text) is not None) and \

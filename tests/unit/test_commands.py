@@ -7,22 +7,38 @@ from __future__ import annotations
 import pytest
 
 from tests.support.builders import Story, ctx
-from tests.support.spec import ALLOWED_FROM, CREATION_WHO_MAY, EXPECTED_EVENT, RESULT, WHO_MAY
+from tests.support.spec import (
+    ALLOWED_FROM,
+    ARTICLE_COMMANDS,
+    CREATION_WHO_MAY,
+    EXPECTED_EVENT,
+    RESULT,
+    WHO_MAY,
+)
+from ticketflow.domain.articles import Article
 from ticketflow.domain.commands import ACKNOWLEDGE, COMMANDS, Resolve
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.ticket import Ticket
 from ticketflow.schemas.commands import COMMAND_MODELS
 from ticketflow.schemas.events import EVENT_DATA
 
-ON_A_TICKET = {name: command for name, command in COMMANDS.items() if not command.creates}
+ON_A_TICKET = {name: command for name, command in COMMANDS.items()
+               if not command.creates and command.stream == "ticket"}
 CREATIONS = {name: command for name, command in COMMANDS.items() if command.creates}
-STREAMS = {"ticket": Ticket, "session": SelfServiceSession}
+STREAMS = {"ticket": Ticket, "session": SelfServiceSession, "article": Article}
 
 
 def test_the_registry_is_the_spec_table() -> None:
     assert {name: ({s.value for s in c.allowed_from}, c.result and c.result.value,
                    {r.value for r in c.roles}) for name, c in ON_A_TICKET.items()} == {
         name: (ALLOWED_FROM[name], RESULT.get(name), WHO_MAY[name]) for name in ALLOWED_FROM}
+
+
+def test_article_commands_are_the_knowledge_bases_and_act_on_an_article() -> None:
+    articles = {name: c for name, c in COMMANDS.items() if c.stream == "article"}
+    assert {name: ({r.value for r in c.roles}, c.event) for name, c in articles.items()} \
+        == ARTICLE_COMMANDS
+    assert all(not c.allowed_from and c.result is None for c in articles.values())
 
 
 def test_a_creation_is_allowed_from_no_state_to_the_roles_the_spec_names() -> None:

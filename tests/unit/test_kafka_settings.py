@@ -5,6 +5,7 @@ api_version means nothing connects until first use)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,19 @@ def test_a_tenant_client_refuses_a_command_for_another_tenant() -> None:
                         actor=("agent-7", "agent"), payload={})
         assert refused.value.code == "forbidden"
         assert "tenant 'growgrebuddy' only" in refused.value.message
+
+
+def test_the_sdk_sends_an_article_command_keyed_by_its_article_id() -> None:
+    sent: list[tuple[str, bytes, bytes]] = []
+    with CommandClient(UNREACHABLE, api_version=(3, 6)) as client:
+        client.producer.send = lambda topic, key, value, headers: sent.append(  # type: ignore[method-assign]
+            (topic, key, value))
+        client.send("create_article", tenant="personalysispro", article_id="KB-1",
+                    actor=("agent-7", "agent"), payload={"title": "Exports", "body": "Split"},
+                    message_id="m-kb-1")
+    (topic, key, value), = sent
+    assert (topic, key) == ("support.commands", b"KB-1")
+    assert json.loads(value)["article_id"] == "KB-1"
 
 
 LOGIN = {"TICKETFLOW_KAFKA_SASL_USERNAME": "ticketflow",

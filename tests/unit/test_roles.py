@@ -8,7 +8,8 @@ import pytest
 
 from tests.support.builders import LATE, T0, created, ctx, policy_for, prepared
 from tests.support.spec import ALLOWED_FROM, CREATION_WHO_MAY, EXPECTED_EVENT, WHO_MAY
-from ticketflow.domain.commands import RecordSelfService
+from ticketflow.domain.articles import Article
+from ticketflow.domain.commands import CreateArticle, RecordSelfService
 from ticketflow.domain.errors import Forbidden
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.selfservice import SelfServiceSession
@@ -38,6 +39,9 @@ def test_a_ticket_command_is_accepted_exactly_for_the_roles_the_table_names(
 def _create(command: str, role: Role) -> object:
     if command == "create_ticket":
         return Ticket.create(ctx(T0, role), policy_for("personalysispro"), "T-9", created())
+    if command == "create_article":
+        return Article.create(ctx(T0, role), policy_for("personalysispro"), "KB-9",
+                              CreateArticle(title="Exports", body="Raise the timeout"))
     return SelfServiceSession.create(ctx(T0, role), policy_for("personalysispro"), "S-9",
                                      RecordSelfService(articles_viewed=["KB-1"],
                                                        outcome="solved"))

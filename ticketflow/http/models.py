@@ -46,6 +46,11 @@ class Outcome(BaseModel):
     events: list[str] = Field(description="the types of the events it recorded")
     ticket_id: str | None = None
     error: Error | None = None
+    notifications: list[str] | None = Field(
+        None, description="the ids of the notifications it recorded (SPEC §10)")
+    suggestions: list[str] | None = Field(
+        None, description="an accepted create_ticket's: up to 5 of its tenant's knowledge"
+        "-base articles for its subject and description, best first (SPEC §11)")
 
 
 class PolicyIdentity(BaseModel):
@@ -159,7 +164,13 @@ class Tally(BaseModel):
     compliance_percent: float | None
 
 
+#: A report's periods (SPEC §12), named by their first day.
+Period = Literal["day", "week", "month", "quarter", "year"]
+PERIOD = Field(None, description="the period (with `by`): its first day, in `timezone`")
+
+
 class SlaRow(BaseModel):
+    period: str | None = PERIOD
     tenant: str
     plan: str | None
     priority: str | None
@@ -172,6 +183,8 @@ class SlaReport(BaseModel):
     from_: str = Field(alias="from")
     to: str
     as_of: str
+    by: Period | None = None
+    timezone: str | None = None
     tenant: str | None
     rows: list[SlaRow]
 
@@ -192,7 +205,8 @@ class VolumeRow(BaseModel):
 class VolumeReport(BaseModel):
     from_: str = Field(alias="from")
     to: str
-    by: Literal["day", "week"]
+    by: Period
+    timezone: str
     tenant: str | None
     rows: list[VolumeRow]
 
@@ -219,7 +233,8 @@ class SelfServiceRow(BaseModel):
 class SatisfactionReport(BaseModel):
     from_: str = Field(alias="from")
     to: str
-    by: Literal["day", "week"]
+    by: Period
+    timezone: str
     tenant: str | None
     satisfaction: list[SatisfactionRow]
     self_service: list[SelfServiceRow]
@@ -233,6 +248,7 @@ class Spread(BaseModel):
 
 
 class TimesRow(BaseModel):
+    period: str | None = PERIOD
     tenant: str
     plan: str | None
     priority: str | None
@@ -243,8 +259,111 @@ class TimesRow(BaseModel):
 class TimesReport(BaseModel):
     from_: str = Field(alias="from")
     to: str
+    by: Period | None = None
+    timezone: str | None = None
     tenant: str | None
     rows: list[TimesRow]
+
+
+# -- the knowledge base (SPEC §11) and the service review (SPEC §12) ---------------------
+
+
+class Suggested(BaseModel):
+    article_id: str
+    title: str
+    rank: int = Field(description="1 for the best match, then 2, …")
+
+
+class Suggestions(BaseModel):
+    """`ticketflow suggest --json`: the key's tenant's articles for a text, best first."""
+
+    tenant: str
+    terms: list[str] = Field(description="the words searched for (the text is only words,"
+                             " never search syntax)")
+    suggestions: list[Suggested] = Field(max_length=5)
+
+
+class Trend(BaseModel):
+    previous: int = Field(description="in the window of the same length just before")
+    change: int
+    trend: Literal["rising", "falling", "steady"]
+
+
+class TopicRow(Trend):
+    period: str | None = PERIOD
+    tenant: str
+    category: str | None
+    subcategory: str | None
+    tickets: int
+    articles: int = Field(description="articles linked or published from these tickets")
+    candidate: bool = Field(description="no article covers it: worth writing one")
+
+
+class TermRow(Trend):
+    period: str | None = PERIOD
+    tenant: str
+    term: str
+    tickets: int
+    article: str | None = Field(description="the best article matching the word")
+    candidate: bool
+
+
+class TopicsReport(BaseModel):
+    """`ticketflow report topics --json`."""
+
+    from_: str = Field(alias="from")
+    to: str
+    by: Period | None = None
+    timezone: str | None = None
+    tenant: str | None
+    categories: list[TopicRow]
+    terms: list[TermRow]
+
+
+class ArticleRow(Open):
+    period: str | None = PERIOD
+    tenant: str
+    article_id: str
+    title: str | None
+    source: str | None
+    shown: int = Field(description="self-service sessions that suggested it")
+    viewed: int = Field(description="self-service sessions that opened it")
+    sessions: int
+    deflections: int = Field(description="those sessions that ended solved")
+    deflection_rate: float | None
+    links: int
+    resolved_links: int
+    csat_responses: int
+    csat_percent: float | None
+
+
+class ArticlesReport(BaseModel):
+    """`ticketflow report articles --json`."""
+
+    from_: str = Field(alias="from")
+    to: str
+    by: Period | None = None
+    timezone: str | None = None
+    tenant: str | None
+    rows: list[ArticleRow]
+
+
+class Review(Open):
+    """`ticketflow report review --json`: a quarter by month or a year by quarter, each
+    part the report of its name over the review's window."""
+
+    review: str
+    from_: str = Field(alias="from")
+    to: str
+    by: Literal["month", "quarter"]
+    tenant: str | None
+    sla: list[SlaRow]
+    volume: list[dict[str, Any]]
+    times: list[TimesRow]
+    satisfaction: list[SatisfactionRow]
+    self_service: list[SelfServiceRow]
+    top_categories: list[dict[str, Any]]
+    knowledge_base: list[dict[str, Any]]
 
 
 class Break(Open):

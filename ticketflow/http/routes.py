@@ -4,7 +4,7 @@ for the caller's key, and sends the answer as `ticketflow … --json` prints it.
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -24,8 +24,10 @@ from ticketflow.http.problems import Problem
 from ticketflow.http.service import Service
 from ticketflow.http.streams import streamed
 from ticketflow.keys import Key
+from ticketflow.projections import periods
 from ticketflow.schemas.events import EVENT_DATA
-from ticketflow.settings import instant
+from ticketflow.settings import Bound, instant
+from ticketflow.settings import zone as parse_zone
 
 #: Timeline page sizes over HTTP (the command line allows larger pages).
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
@@ -120,19 +122,25 @@ async def post_commands(request: Request, key: Caller) -> Response:
     if bodies.is_batch(body):
         raws: list[bytes | Oversized] = bodies.batch(body)
         outcomes = await run_in_threadpool(door.apply, raws, key) if raws else []
-        return JSONResponse([outcome.as_dict() for outcome in outcomes])
-    [outcome] = await run_in_threadpool(door.apply, [bodies.message(body)], key)
-    return _answer(outcome)
-
-
-def _answer(outcome: Outcome) -> Response:
+        return JSONResponse(await run_in_threadpool(_suggested, door, key, raws, outcomes))
+    raw = bodies.message(body)
+    [outcome] = await run_in_threadpool(door.apply, [raw], key)
     if outcome.status == "rejected" and outcome.error:
         raise Problem.of_error(outcome.error, message_id=outcome.message_id,
                                ticket_id=outcome.ticket_id)
+    [answer] = await run_in_threadpool(_suggested, door, key, [raw], [outcome])
     if outcome.status == "duplicate":
-        return JSONResponse(outcome.as_dict())
+        return JSONResponse(answer)
     location = f"/v1/outcomes/{quote(outcome.message_id or '', safe='')}"
-    return JSONResponse(outcome.as_dict(), 201, headers={"Location": location})
+    return JSONResponse(answer, 201, headers={"Location": location})
+
+
+def _suggested(door: Service, key: Key, raws: list[bytes | Oversized],
+               outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """The outcomes as `ticketflow apply` prints them: an accepted create_ticket's with
+    its tenant's articles suggested for it (SPEC §11), from the door's read models."""
+    return door.queries(key).with_suggestions(raws, [outcome.as_dict()
+                                                     for outcome in outcomes])
 
 
 # -- one ticket -------------------------------------------------------------------------
@@ -187,56 +195,162 @@ def get_outcome(request: Request, key: Caller, message_id: str) -> Response:
 
 # -- reports ----------------------------------------------------------------------------
 
-Since = Annotated[str, instant_query(alias="from")]
-Until = Annotated[str, instant_query(alias="to")]
-By = Annotated[Literal["day", "week"], Query(description="the period of a row")]
+LOCAL = ("ISO-8601 with a UTC offset (2026-11-23T09:00-05:00, …Z); a bare date is its"
+         " midnight in `timezone`")
+Since = Annotated[str, instant_query(LOCAL, alias="from")]
+Until = Annotated[str, instant_query("excluded; " + LOCAL, alias="to")]
+PERIODS = "day, week (from Monday), month, quarter or year, named by its first day"
+By = Annotated[Literal["day", "week", "month", "quarter", "year"],
+               Query(description="the period of a row: " + PERIODS)]
+ByToo = Annotated[Literal["day", "week", "month", "quarter", "year"] | None,
+                  Query(description="by period too: " + PERIODS)]
+Timezone = Annotated[str, Query(max_length=64, description="the IANA zone of the periods"
+                                " and of a bare date's midnight (default UTC)")]
+#: The most periods a report that is computed once per period (`by` on sla, times,
+#: topics, articles) covers: each is a query of its own.
+MAX_PERIODS = 1000
 
 
 @v1.get("/reports/sla", response_model=models.SlaReport, responses=problems())
 def report_sla(request: Request, key: Caller, since: Since, until: Until,
-               as_of: Annotated[str | None, instant_query()] = None) -> Response:
+               as_of: Annotated[str | None, instant_query()] = None, by: ByToo = None,
+               timezone: Timezone = "UTC") -> Response:
     """SLA compliance by plan × priority for clocks due in [from, to), as of `as_of`
-    (default: `to`, or now if earlier)."""
-    start, end = _window(since, until)
-    return JSONResponse(service(request).queries(key).report_sla(start, end,
-                                                                 when("as_of", as_of)))
+    (default: `to`, or now if earlier); with `by`, by period of the due instant too
+    (in `timezone`), as `ticketflow report sla --by`."""
+    zone = _zone(timezone)
+    start, end = _window(since, until, zone, by)
+    return JSONResponse(service(request).queries(key).report_sla(
+        start.at(zone), end.at(zone), when("as_of", as_of), by=by, zone=zone))
 
 
 @v1.get("/reports/volume", response_model=models.VolumeReport, responses=problems())
 def report_volume(request: Request, key: Caller, since: Since, until: Until,
-                  by: By = "week") -> Response:
+                  by: By = "week", timezone: Timezone = "UTC") -> Response:
     """Created, resolved, closed, backlog and resolution rate by period × category ×
-    channel × priority."""
-    start, end = _window(since, until)
-    return JSONResponse(service(request).queries(key).report_volume(start.date(), end.date(),
-                                                                    by))
+    channel × priority; periods of `timezone` (counted by instant in a zone other than
+    UTC)."""
+    zone = _zone(timezone)
+    start, end = _window(since, until, zone)
+    return JSONResponse(service(request).queries(key).report_volume(
+        start.date_in(zone), end.date_in(zone), by, zone))
 
 
 @v1.get("/reports/satisfaction", response_model=models.SatisfactionReport,
         responses=problems())
 def report_satisfaction(request: Request, key: Caller, since: Since, until: Until,
-                        by: By = "week") -> Response:
+                        by: By = "week", timezone: Timezone = "UTC") -> Response:
     """CSAT, mean score and NPS by period × plan; self-service success by period."""
-    start, end = _window(since, until)
+    zone = _zone(timezone)
+    start, end = _window(since, until, zone)
     return JSONResponse(service(request).queries(key).report_satisfaction(
-        start.date(), end.date(), by))
+        start.date_in(zone), end.date_in(zone), by, zone))
 
 
 @v1.get("/reports/times", response_model=models.TimesReport, responses=problems())
-def report_times(request: Request, key: Caller, since: Since, until: Until) -> Response:
-    """Mean, p50 and p90 counted minutes to first response and to resolution."""
-    start, end = _window(since, until)
-    return JSONResponse(service(request).queries(key).report_times(start, end))
+def report_times(request: Request, key: Caller, since: Since, until: Until,
+                 by: ByToo = None, timezone: Timezone = "UTC") -> Response:
+    """Mean, p50 and p90 counted minutes to first response and to resolution; with
+    `by`, by period of the met instant too."""
+    zone = _zone(timezone)
+    start, end = _window(since, until, zone, by)
+    return JSONResponse(service(request).queries(key).report_times(
+        start.at(zone), end.at(zone), by, zone))
 
 
-def _window(since: str, until: str) -> tuple[datetime, datetime]:
-    """A report's window, at most `MAX_REPORT_DAYS` long: a report is computed whole,
-    per day of its window, so an unbounded one would hold a worker for hours."""
-    start, end = at("from", since), at("to", until)
-    if (end - start).days > MAX_REPORT_DAYS:
+@v1.get("/reports/topics", response_model=models.TopicsReport, responses=problems())
+def report_topics(request: Request, key: Caller, since: Since, until: Until,
+                  by: ByToo = None, timezone: Timezone = "UTC") -> Response:
+    """Recurring ticket topics (category × subcategory, and words of the subjects) with
+    their trend against the window before, flagged `candidate` when no article covers
+    them (SPEC §11; `ticketflow report topics`)."""
+    zone = _zone(timezone)
+    start, end = _window(since, until, zone, by)
+    return JSONResponse(service(request).queries(key).report_topics(
+        start.date_in(zone), end.date_in(zone), by, zone))
+
+
+@v1.get("/reports/articles", response_model=models.ArticlesReport, responses=problems())
+def report_articles(request: Request, key: Caller, since: Since, until: Until,
+                    by: ByToo = None, timezone: Timezone = "UTC") -> Response:
+    """Each knowledge-base article's effect: self-service sessions that showed or opened
+    it, deflections, links from tickets, CSAT of those tickets (`ticketflow report
+    articles`)."""
+    zone = _zone(timezone)
+    start, end = _window(since, until, zone, by)
+    return JSONResponse(service(request).queries(key).report_articles(
+        start.date_in(zone), end.date_in(zone), by, zone))
+
+
+@v1.get("/reports/review", response_model=models.Review, responses=problems())
+def report_review(
+    request: Request, key: Caller,
+    quarter: Annotated[str | None, Query(max_length=16, description="e.g. 2026Q4: the"
+                                         " quarter by month")] = None,
+    year: Annotated[str | None, Query(max_length=16, description="e.g. 2026: the year by"
+                                      " quarter")] = None,
+) -> Response:
+    """The service review (SPEC §12, `ticketflow report review --json`) of a quarter or
+    a year, in UTC: name exactly one of `quarter` and `year`."""
+    if (quarter is None) == (year is None):
+        raise Problem(400, "invalid_message", "name exactly one of quarter (2026Q4) and"
+                      " year (2026)")
+    try:
+        name, (start, end), by = ((quarter, periods.quarter(quarter), "month")
+                                  if quarter is not None
+                                  else (str(year), periods.year(str(year)), "quarter"))
+    except ValueError as exc:
+        raise Problem(400, "invalid_message", str(exc)) from None
+    return JSONResponse(service(request).queries(key).review(name, start, end, by))
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return parse_zone(name)
+    except argparse.ArgumentTypeError as exc:
+        raise Problem(400, "invalid_message", f"timezone: {exc}") from None
+
+
+def _window(since: str, until: str, zone: tzinfo = UTC,
+            by: str | None = None) -> tuple[Bound, Bound]:
+    """A report's window, at most `MAX_REPORT_DAYS` long (a report is computed whole,
+    per day of its window, so an unbounded one would hold a worker for hours) and, cut
+    `by` period, at most `MAX_PERIODS` periods."""
+    start, end = bound("from", since), bound("to", until)
+    low, high = start.at(zone), end.at(zone)
+    if (high - low).days > MAX_REPORT_DAYS:
         raise Problem(400, "invalid_message", f"a report covers at most {MAX_REPORT_DAYS}"
                       " days (from → to); ask for several")
+    if by is not None and low < high and len(periods.windows(low, high, by, zone)) \
+            > MAX_PERIODS:
+        raise Problem(400, "invalid_message", f"a report by {by} covers at most"
+                      f" {MAX_PERIODS} periods; ask for a longer period or several reports")
     return start, end
+
+
+def bound(name: str, text: str) -> Bound:
+    try:
+        return Bound.parse(text)
+    except argparse.ArgumentTypeError as exc:
+        raise Problem(400, "invalid_message", f"{name}: {exc}") from None
+
+
+# -- the knowledge base (SPEC §11) --------------------------------------------------------
+
+#: The longest text a suggestion is asked for (the search reads the first 4,000
+#: characters' words: docs/decisions.md, "Knowledge base").
+MAX_SUGGEST = 4000
+
+
+@v1.get("/articles/suggest", response_model=models.Suggestions, responses=problems())
+def suggest(request: Request, key: Caller,
+            q: Annotated[str, Query(min_length=1, max_length=MAX_SUGGEST,
+                                    description="what the user wrote: plain words, never"
+                                    " search syntax")]) -> Response:
+    """Up to 5 of the key's tenant's knowledge-base articles for a user's text, best
+    first (`ticketflow suggest --json`): the widget asks before a ticket is created.
+    Only the key's tenant's articles are searched."""
+    return JSONResponse(service(request).queries(key).suggest(q))
 
 
 # -- the event history, tamper evidence -------------------------------------------------

@@ -51,10 +51,12 @@ def document() -> dict[str, Any]:
         "servers": _servers(),
         "channels": {
             "commands": _channel(topics.commands, {"command": "command"},
-                                 "Inbound support commands (SPEC §5), keyed by ticket id.",
+                                 "Inbound support commands (SPEC §5), keyed by ticket id"
+                                 " (session or article id for theirs).",
                                  topics.specs()[topics.commands]),
             "ticketEvents": _channel(topics.ticket_events, {name: name for name in events},
-                                     "Every recorded event, in per-ticket order.",
+                                     "Every recorded event, in per-stream order (ticket,"
+                                     " session or article).",
                                      topics.specs()[topics.ticket_events]),
             "deadLetter": _channel(topics.dead_letter, {"deadLetter": "deadLetter"},
                                    "Every rejected or unreadable command, with why.",
@@ -189,8 +191,16 @@ def _command() -> dict[str, Any]:
                                "description": "Standard base64 of the 64-byte Ed25519"
                                               " signature (RFC 8032) of the value bytes."},
         }, []),
-        "bindings": _key("The ticket id (the session id for self-service)."),
+        "bindings": _key("The ticket id (the session id for self-service, the article id"
+                         " for the knowledge base's commands)."),
     }
+
+
+#: An event's key when its stream is not a ticket (its envelope's ticket_id names it).
+EVENT_KEYS = {
+    "SelfServiceRecorded": "The self-service session's id.",
+    "ArticleCreated": "The article's id.", "ArticleUpdated": "The article's id.",
+}
 
 
 def _event(name: str) -> dict[str, Any]:
@@ -206,7 +216,7 @@ def _event(name: str) -> dict[str, Any]:
         "payload": {"$ref": f"{SCHEMAS}event.{name}"},
         "headers": _headers({header: headers[header] for header in EVENT_HEADERS},
                             list(EVENT_HEADERS)),
-        "bindings": _key("The ticket id (the session id for self-service)."),
+        "bindings": _key(EVENT_KEYS.get(name, "The ticket id.")),
     }
 
 

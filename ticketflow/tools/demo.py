@@ -1,4 +1,5 @@
-"""`ticketflow demo`: a seeded, realistic workload for both tenants, then the reports."""
+"""`ticketflow demo`: a seeded, realistic workload for both tenants (and a knowledge base
+to start from), then the reports."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from sqlalchemy import Engine
 
 from ticketflow.application import TicketingApp
 from ticketflow.clock import SystemClock
+from ticketflow.projections import article_search, periods
+from ticketflow.projections.kb_reports import articles_report, topics_report
 from ticketflow.projections.reports import (
     satisfaction_report,
     sla_report,
@@ -20,9 +23,11 @@ from ticketflow.projections.reports import (
     volume_report,
 )
 from ticketflow.projections.runner import Projector
+from ticketflow.queries import SUGGESTIONS
 from ticketflow.render import errors
 from ticketflow.timers import Timers
 from ticketflow.tools.demo_webhooks import deliver_notifications
+from ticketflow.tools.texts import ARTICLES, SUGGEST
 from ticketflow.tools.workload import DEFAULT_START, generate_workload
 
 __all__ = ["DEFAULT_START", "DemoResult", "demo_reports", "run_demo"]
@@ -45,7 +50,8 @@ def run_demo(
     refuses commands dated ahead of its clock, and fires nothing due after it)."""
     if start + timedelta(days=days) > app.clock():
         app.clock = SystemClock.starting_at(start + timedelta(days=days))
-    commands = generate_workload(seed, tickets=tickets, start=start, days=days)
+    commands = [*_articles(start), *generate_workload(seed, tickets=tickets, start=start,
+                                                      days=days)]
     statuses: Counter[str] = Counter()
     rejections: Counter[str] = Counter()
     with progress_bar(progress) as bar:
@@ -62,11 +68,23 @@ def run_demo(
     return DemoResult(statuses, rejections, start, as_of)
 
 
+def _articles(start: datetime) -> list[dict[str, Any]]:
+    """create_article for the demo's knowledge base, the day before the workload."""
+    at = (start - timedelta(days=1)).isoformat()
+    return [{"message_id": f"demo-{article_id}", "type": "create_article", "tenant": tenant,
+             "article_id": article_id, "occurred_at": at,
+             "actor": {"id": "kb-editor", "role": "agent"},
+             "payload": {"title": title, "body": body, "tags": list(tags)}}
+            for tenant, articles in ARTICLES.items()
+            for article_id, (title, body, tags) in articles.items()]
+
+
 def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
                  progress: bool) -> dict[str, Any]:
-    """The SLA, volume, satisfaction and time reports over the window, from the read
-    models (brought up to date first); and the notifications, delivered to a demo
-    webhook receiver, by rule and outcome."""
+    """The SLA (also by month), volume, satisfaction and time reports over the window,
+    suggestions for a few customers' questions, the topics that want an article and
+    the articles' effect, from the read models (brought up to date first); and the
+    notifications, delivered to a demo webhook receiver, by rule and outcome."""
     projector = Projector(app, engine)
     with progress_bar(progress) as bar:
         task = bar.add_task("updating read models", total=None)
@@ -83,9 +101,24 @@ def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
         satisfaction = satisfaction_report(conn, projector.t, since=since.date(),
                                            until=until.date())
         times = times_report(conn, projector.t, recorded, since=since, until=until)
+        monthly = [{"period": period, **row.as_dict()}
+                   for period, low, high in periods.windows(since, until, "month")
+                   for row in sla_report(conn, projector.t, recorded, since=low, until=high,
+                                         as_of=until)]
+        suggestions = [
+            {"tenant": tenant, "text": text, "suggestions": [
+                found["article_id"] for found in article_search.search(
+                    conn, projector.t.kb_articles.name, tenant, text, SUGGESTIONS)]}
+            for tenant, texts in SUGGEST.items() for text in texts]
+        topics = topics_report(conn, projector.t, since=since, until=until)
+        articles = articles_report(conn, projector.t, since=since, until=until)
     notifications = deliver_notifications(app, engine, since, until)
-    return {"sla": [row.as_dict() for row in sla], "volume": weekly_totals(volume),
-            **satisfaction, "times": times, "notifications": notifications}
+    return {"sla": [row.as_dict() for row in sla], "sla_by_month": monthly,
+            "volume": weekly_totals(volume), **satisfaction, "times": times,
+            "suggestions": suggestions, "topics": topics,
+            "articles": sorted(articles, key=lambda r: (r["tenant"], -r["deflections"],
+                                                        r["article_id"])),
+            "notifications": notifications}
 
 
 def weekly_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -225,3 +225,54 @@ ESCALATION_REASONS = {
     "tier3": "Needs a developer.",
 }
 PRIORITY_REASONS = ("Impact clarified with the customer.", "More users affected than reported.")
+
+
+#: The knowledge base the demo starts with: article id → (title, body, tags). The ids
+#: are among those the workload links and self-service sessions open.
+ARTICLES: dict[str, dict[str, tuple[str, str, tuple[str, ...]]]] = {
+    "personalysispro": {
+        "KB-PP-00001": ("Signing in after a password reset",
+                        "If you cannot log in after a password reset, clear the saved"
+                        " password in your browser and sign in with the new one. SSO"
+                        " accounts reset their password with their identity provider.",
+                        ("login", "password")),
+        "KB-PP-00002": ("Dashboards that load slowly",
+                        "Dashboards with many charts load slowly. Filter them to a date"
+                        " range, or split them into smaller dashboards.",
+                        ("performance", "dashboard")),
+        "KB-PP-00003": ("Report generation times out",
+                        "Large reports can time out. Schedule the report to run at night"
+                        " and receive it by email, or export the raw data instead.",
+                        ("reports", "export")),
+        "KB-PP-00004": ("Seat counts on invoices",
+                        "An invoice counts the seats active on the billing date. Remove"
+                        " inactive members before it to lower the seat count.",
+                        ("billing", "invoice")),
+        "KB-PP-00005": ("Two-factor codes that never arrive",
+                        "Check the phone number in your profile, wait a minute, then use a"
+                        " backup code. Authenticator apps avoid SMS delays.",
+                        ("login", "2fa")),
+    },
+    "growgrebuddy": {
+        "KB-GB-00001": ("Can't sign in to the app",
+                        "Update the app, then reset your password from the sign-in screen."
+                        " A locked account unlocks itself after 30 minutes.",
+                        ("account", "sign-in")),
+        "KB-GB-00002": ("Watering reminders are not firing",
+                        "Allow notifications for the app and turn off battery saving for"
+                        " it; reminders then fire on time.", ("reminders",)),
+        "KB-GB-00003": ("Refunds for accidental purchases",
+                        "Request a refund within 14 days from the store you paid in; a"
+                        " cancelled Premium is not charged again.", ("billing", "refund")),
+        "KB-GB-00004": ("Sync between devices",
+                        "Sign in with the same account on every device and keep them"
+                        " online for a minute; sync runs in the background.", ("sync",)),
+    },
+}
+
+#: What the demo asks the knowledge base, as a customer would before opening a ticket.
+SUGGEST: dict[str, tuple[str, ...]] = {
+    "personalysispro": ("I cannot log in after resetting my password",
+                        "our dashboard is very slow", "the report times out"),
+    "growgrebuddy": ("watering reminders stopped", "I want a refund for a purchase"),
+}
