@@ -124,14 +124,14 @@ def cmd_webhooks_resend(session: Session, args: argparse.Namespace) -> int:
 
 def cmd_report_notifications(session: Session, args: argparse.Namespace) -> int:
     tenant = session.scope.tenant
+    zone = getattr(args, "timezone", UTC)
+    since, until = args.since.at(zone).astimezone(UTC), args.until.at(zone).astimezone(UTC)
     rows = notification_report(recorded(session.app.event_log, tenant),
-                               _webhooks(session).outcomes(tenant),
-                               args.since.astimezone(UTC), args.until.astimezone(UTC))
+                               _webhooks(session).outcomes(tenant), since, until)
     if args.json:
-        views.json_out({"from": args.since.isoformat(), "to": args.until.isoformat(),
-                        "rows": rows})
+        views.json_out({"from": since.isoformat(), "to": until.isoformat(), "rows": rows})
     else:
-        views.rows(f"notifications {args.since.isoformat()} – {args.until.isoformat()}", rows,
+        views.rows(f"notifications {since.isoformat()} – {until.isoformat()}", rows,
                    ("tenant", "rule", "channel", "notifications", "delivered", "pending",
                     "dead", "undelivered"))
     return 0
