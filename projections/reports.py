@@ -13,6 +13,7 @@ Instants are compared as the ISO-8601 UTC text the read models store them in
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -341,3 +342,93 @@ def _rank(ordered: list[float], q: float) -> float:
 
 def _percent(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
+
+
+Period = tuple[str | None, datetime, datetime]  # (label, start, end): periods.windows
+
+
+def sla_report_by(
+    conn: Connection, t: Tables, policy_of: PolicyOf, *, periods: list[Period],
+    as_of: datetime, tenant: str | None = None,
+) -> list[tuple[str | None, ComplianceRow]]:
+    """`sla_report` of each period (contiguous, in order), in one pass: the window's
+    candidates found and evaluated once at `as_of`, each ticket's clocks then counted
+    in the period their due instant falls in. The same rows, in the same order, as
+    `sla_report` asked period by period with the same `as_of` (every period's report
+    evaluates at that instant, so one evaluation serves them all; a ticket created at
+    or after a period's end has no clock due in it)."""
+    if not periods:
+        return []
+    since, until = periods[0][1], periods[-1][2]
+    starts = [low for _, low, _ in periods]
+    buckets: list[list[tuple[str, str, SlaResult]]] = [[] for _ in periods]
+    for row in _candidates(conn, t, policy_of, tenant, _Window("due_at", since, until),
+                           settled_by=as_of):
+        policy = policy_of(row)
+        if policy is None or not _existed(row, as_of, until):
+            continue
+        result = sla_of(row, policy, as_of)
+        for index in _periods_of((result.clock(name).due_at for name in CLOCKS),
+                                 starts, until):
+            buckets[index].append((row["tenant"], row["plan"], result))
+    return [(label, row) for (label, low, high), bucket in zip(periods, buckets, strict=True)
+            for row in compliance_rows(bucket, window=(low, high))]
+
+
+def times_report_by(
+    conn: Connection, t: Tables, policy_of: PolicyOf, *, periods: list[Period],
+    tenant: str | None = None,
+) -> tuple[list[tuple[str | None, dict[str, Any]]], list[dict[str, Any]]]:
+    """`times_report` of each period (contiguous, in order) and of the whole window, in
+    one pass. A period's report evaluates its tickets at the period's end; a ticket
+    whose SLA facts are all at or before that end is evaluated there as at the window's
+    end (the same facts walked: the same met instants, counted times and priority), so
+    it is evaluated once, at the window's end, and only a ticket with facts after a
+    period's end is evaluated again at that end. Candidates: those of every period's
+    report (a stored met instant in the window, or an SLA fact after the first period's
+    end), a superset; a ticket that is no period's candidate has no clock met in any.
+    The same rows, in the same order, as `times_report` asked period by period, and for
+    [first start, last end)."""
+    if not periods:
+        return [], []
+    since, until = periods[0][1], periods[-1][2]
+    starts = [low for _, low, _ in periods]
+    c, k = t.sla_clocks.c, t.tickets.c
+    later = select(c.tenant, c.ticket_id).join_from(
+        t.sla_clocks, t.tickets, (k.tenant == c.tenant) & (k.ticket_id == c.ticket_id)).where(
+        c.evaluated_at > _text(periods[0][2]), k.created_at < _text(until))
+    keys = (_settled(conn, t, _Window("met_at", since, until), until, tenant)
+            | _keys(conn, later, c.tenant == tenant if tenant else None)
+            | _foreign(conn, t, policy_of, tenant))
+    whole: list[tuple[Row, SlaResult]] = []
+    buckets: list[list[tuple[Row, SlaResult]]] = [[] for _ in periods]
+    for row in select_many(conn, t.tickets, TICKET_KEY, sorted(keys)):
+        policy = policy_of(row)
+        created = datetime.fromisoformat(row["created_at"])
+        if policy is None or created >= until:
+            continue
+        final = sla_of(row, policy, until)
+        whole.append((row, final))
+        last = max((datetime.fromisoformat(f["at"]) for f in row["sla_facts"]),
+                   default=created)
+        for index in _periods_of((final.clock(name).met_at for name in CLOCKS), starts,
+                                 until):
+            if periods[index][2] >= last:
+                buckets[index].append((row, final))
+        for index, (_, _, high) in enumerate(periods):
+            if created < high < last:
+                buckets[index].append((row, sla_of(row, policy, high)))
+    by_period = [(label, row) for (label, low, high), bucket in
+                 zip(periods, buckets, strict=True)
+                 for row in times_rows(bucket, since=low, until=high)]
+    return by_period, times_rows(whole, since=since, until=until)
+
+
+def _periods_of(instants: Iterable[datetime | None], starts: list[datetime],
+                until: datetime) -> set[int]:
+    """The indexes of the periods (by their starts, up to `until`) the instants fall in."""
+    found = set()
+    for instant in instants:
+        if instant is not None and starts[0] <= instant < until:
+            found.add(bisect_right(starts, instant) - 1)
+    return found

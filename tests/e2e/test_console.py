@@ -391,6 +391,13 @@ def test_the_ticket_page_works_from_the_keyboard_alone(page: Page, url: str,
 # -- dashboards and operations ----------------------------------------------------------------
 
 
+def drawn(page: Page) -> None:
+    """Wait for every dashboard's part, which htmx loads after the first screen."""
+    expect(page.locator(".dash-part[hx-get]")).to_have_count(0)
+    expect(page.locator(".loading")).to_have_count(0)
+    expect(page.locator("[data-series]:not([data-drawn])")).to_have_count(0)
+
+
 def painted_pixels(page: Page, canvas_id: str) -> Any:
     return page.evaluate(
         """id => { const c = document.getElementById(id);
@@ -404,6 +411,7 @@ def test_dashboards_paint_their_charts_with_the_numbers_beside_them(
     sign_in(page, url, store.manager_secret)
     page.get_by_role("link", name="Dashboards").click()
     expect(page.get_by_role("heading", name="Dashboards")).to_be_visible()
+    drawn(page)
     for chart in ("chart-sla", "chart-volume", "chart-satisfaction"):
         assert painted_pixels(page, chart) > 1000, chart
     volume = page.get_by_role("table", name="Volume by week")
@@ -420,6 +428,7 @@ def test_the_times_dashboard_gives_the_times_reports_numbers(
     sign_in(page, url, store.manager_secret)
     page.goto(f"{url}/ui/dashboards?from={since}&to={until}&by=week")
     expect(page.get_by_role("heading", name="Times")).to_be_visible()
+    drawn(page)
     assert painted_pixels(page, "chart-times") > 1000
     api = httpx.get(f"{url}/v1/reports/times", params={"from": str(since), "to": str(until)},
                     headers={"Authorization": f"Bearer {store.manager_secret}"})
@@ -450,6 +459,7 @@ def test_each_dashboard_opens_on_a_page_of_its_own_with_the_same_numbers(
     since, until = (T0 - timedelta(days=1)).date(), (T0 + timedelta(days=21)).date()
     sign_in(page, url, store.manager_secret)
     page.goto(f"{url}/ui/dashboards?from={since}&to={until}&by=week")
+    drawn(page)
     together = {name: page.get_by_role("table", name=name).inner_text()
                 for name in ("SLA compliance by week", "Volume by week", "Times by week",
                              "Satisfaction by week")}
@@ -461,6 +471,7 @@ def test_each_dashboard_opens_on_a_page_of_its_own_with_the_same_numbers(
         page.goto(f"{url}/ui/dashboards?from={since}&to={until}&by=week")
         page.locator(".dashboard-links").get_by_role("link", name=link, exact=True).click()
         expect(page.get_by_role("heading", level=1, name=link)).to_be_visible()
+        drawn(page)
         assert page.get_by_role("table", name=table).inner_text() == together[table]
         assert page.locator("section.dashboard").count() == 1
         assert painted_pixels(page, chart) > 1000, chart
@@ -470,6 +481,42 @@ def test_each_dashboard_opens_on_a_page_of_its_own_with_the_same_numbers(
 
 
 POLICIES = Path(__file__).resolve().parents[2] / "domain" / "policies"
+
+
+def test_a_dashboards_first_screen_asks_no_report_and_its_parts_follow(
+        page: Page, browser: Browser, url: str, store: ConsoleStore) -> None:
+    """The first screen is the window's form and a placeholder per dashboard (no table,
+    no series); each dashboard is a request of its own that htmx sends once it is
+    drawn, and without scripts a link draws it whole, with the same numbers."""
+    since, until = (T0 - timedelta(days=1)).date(), (T0 + timedelta(days=21)).date()
+    query = f"from={since}&to={until}&by=week"
+    sign_in(page, url, store.manager_secret)
+    parts: list[str] = []
+    page.on("request", lambda r: parts.append(r.url) if "/section?" in r.url else None)
+    first = page.goto(f"{url}/ui/dashboards?{query}")
+    assert first is not None
+    html = first.text()
+    assert "<table" not in html and "data-series" not in html
+    assert html.count('hx-trigger="load"') == 4
+    drawn(page)
+    assert sorted(u.split("/section?")[0].rsplit("/", 1)[1] for u in parts) == sorted(
+        ["sla", "volume", "times", "satisfaction"])
+    assert all(query in u for u in parts)
+    tables = {name: page.get_by_role("table", name=name).inner_text()
+              for name in ("SLA compliance by week", "Times by week")}
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        bare = context.new_page()
+        sign_in(bare, url, store.manager_secret)
+        bare.goto(f"{url}/ui/dashboards?{query}")
+        assert bare.get_by_role("table").count() == 0
+        for link, table in (("Show SLA compliance", "SLA compliance by week"),
+                            ("Show Times", "Times by week")):
+            bare.goto(f"{url}/ui/dashboards?{query}")
+            bare.get_by_role("link", name=link).click()
+            assert bare.get_by_role("table", name=table).inner_text() == tables[table]
+    finally:
+        context.close()
 
 
 def test_the_what_if_view_sets_the_recorded_report_beside_another_policys(
@@ -591,10 +638,14 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
     sign_in(page, url, store.agent_secret)
     pages = {"tickets": "/ui/tickets", "ticket": "/ui/ticket?id=T-5",
              "resolved ticket": "/ui/ticket?id=T-1", "dashboards": "/ui/dashboards",
-             "one dashboard": "/ui/dashboards/times", "chain": "/ui/ticket/chain?id=T-5",
+             "one dashboard": "/ui/dashboards/times",
+             "one dashboard drawn whole": "/ui/dashboards/sla/section",
+             "chain": "/ui/ticket/chain?id=T-5",
              "what-if": "/ui/what-if",
              "operations": "/ui/operations", "not found": "/ui/ticket?id=nope"}
     for name, path in pages.items():
         page.goto(f"{url}{path}")
+        if "dashboard" in name:
+            drawn(page)
         found[name] = serious_violations(page)
     assert found == {name: [] for name in found}

@@ -30,7 +30,7 @@ from ticketflow.console.dashboards import (
     Window,
     satisfaction_series,
     sla_series,
-    times_rows,
+    times_dashboard,
     times_series,
     volume_series,
 )
@@ -119,6 +119,7 @@ def console_router(services: ConsoleServices) -> APIRouter:
             ("/ticket/commands", "POST", console.ticket_command),
             ("/dashboards", "GET", console.dashboards),
             ("/dashboards/{name}", "GET", console.dashboard),
+            ("/dashboards/{name}/section", "GET", console.dashboard_section),
             ("/what-if", "GET", console.what_if_form), ("/what-if", "POST", console.what_if),
             ("/operations", "GET", console.operations),
             ("/operations/retry", "POST", console.retry_parked)):
@@ -324,26 +325,31 @@ class _Console:
     # -- dashboards and operations ------------------------------------------------------
 
     def dashboards(self, request: Request) -> Response:
+        """The four dashboards' first screen: the window's form and a placeholder each;
+        their reports are asked by the requests htmx sends once it is drawn."""
         session = self.signed_in(request)
         if session is None:
             return self.to_sign_in(request)
         window = _window(request.query_params, self.services.clock().date())
-        with self.services.serial:
-            queries = self.services.queries(session.key)
-            sla = sla_series(queries, window)
-            volume = volume_series(queries, window)
-            satisfaction = satisfaction_series(queries, window)
-            times = times_series(queries, window)
-            times_by = times_rows(queries, window)
         return page("dashboards.html", session=session, title="Dashboards", window=window,
-                    sla=sla, volume=volume, satisfaction=satisfaction, times=times,
-                    times_by=times_by, only=None, dashboards=DASHBOARDS.items(),
-                    charts={"sla": sla, "volume": volume, "satisfaction": satisfaction,
-                            "times": times})
+                    only=None, dashboards=DASHBOARDS.items(), names=list(DASHBOARDS),
+                    titles=DASHBOARDS, loaded={})
 
     def dashboard(self, request: Request, name: str) -> Response:
         """One dashboard on its own page (the same section as on the dashboards'),
-        asking only its own reports."""
+        its report asked by the request that follows the first screen."""
+        session = self.signed_in(request)
+        if session is None:
+            return self.to_sign_in(request)
+        if name not in DASHBOARDS:
+            return self.not_found(session, f"No dashboard {name!r}.")
+        window = _window(request.query_params, self.services.clock().date())
+        return page("dashboard.html", session=session, title=DASHBOARDS[name], window=window,
+                    only=name, titles=DASHBOARDS, loaded={})
+
+    def dashboard_section(self, request: Request, name: str) -> Response:
+        """One dashboard drawn with its reports: the part htmx puts in place of the
+        placeholder, or (without scripts) its own page drawn whole."""
         session = self.signed_in(request)
         if session is None:
             return self.to_sign_in(request)
@@ -354,10 +360,14 @@ class _Console:
         with self.services.serial:
             queries = self.services.queries(session.key)
             if name == "times":
-                context["times_by"] = times_rows(queries, window)
-            context[name] = SERIES[name](queries, window)
+                context["times"], context["times_by"] = times_dashboard(queries, window)
+            else:
+                context[name] = SERIES[name](queries, window)
+        if request.headers.get("HX-Request"):
+            return page("_dash_part.html", session=session, window=window, dash=name,
+                        titles=DASHBOARDS, loaded={name: context})
         return page("dashboard.html", session=session, title=DASHBOARDS[name], window=window,
-                    only=name, charts={name: context[name]}, **context)
+                    only=name, titles=DASHBOARDS, loaded={name: context})
 
     def what_if_form(self, request: Request) -> Response:
         session = self.signed_in(request)

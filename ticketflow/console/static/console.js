@@ -52,34 +52,49 @@
     });
   }
 
+  var pick = function (rows, f) { return rows.map(f); };
+  var period = function (r) { return r.period; };
+  var draw = {
+    sla: function (canvas, rows) {
+      line(canvas, pick(rows, period), [
+        { label: "First response %", data: pick(rows, function (r) { return r.first_response.compliance; }) },
+        { label: "Resolution %", data: pick(rows, function (r) { return r.resolution.compliance; }) }
+      ], "percent");
+    },
+    volume: function (canvas, rows) {
+      bars(canvas, pick(rows, period), [
+        { label: "Created", data: pick(rows, function (r) { return r.created; }) },
+        { label: "Resolved", data: pick(rows, function (r) { return r.resolved; }) },
+        { label: "Closed", data: pick(rows, function (r) { return r.closed; }) },
+        { label: "Backlog", type: "line", data: pick(rows, function (r) { return r.backlog; }) }
+      ]);
+    },
+    times: function (canvas, rows) {
+      line(canvas, pick(rows, period), [
+        { label: "First response, mean min", data: pick(rows, function (r) { return r.first_response.mean; }) },
+        { label: "Resolution, mean min", data: pick(rows, function (r) { return r.resolution.mean; }) }
+      ], "counted minutes");
+    },
+    satisfaction: function (canvas, rows) {
+      line(canvas, pick(rows, period), [
+        { label: "CSAT %", data: pick(rows, function (r) { return r.csat; }) },
+        { label: "NPS", data: pick(rows, function (r) { return r.nps; }) },
+        { label: "Self-service solved %", data: pick(rows, function (r) { return r.self_service; }) }
+      ], "percent / NPS");
+    }
+  };
+
+  // Each dashboard's part carries its own series (it may arrive after the first screen,
+  // by htmx); a chart is drawn once, when its data is first seen.
   function charts(root) {
-    var source = root.querySelector("#chart-data");
-    if (!source) { return; }
-    var data = JSON.parse(source.textContent);
-    ["sla", "volume", "times", "satisfaction"].forEach(function (name) {
-      data[name] = data[name] || [];  // a dashboard's own page has its series only
+    root.querySelectorAll("[data-series]").forEach(function (source) {
+      if (source.dataset.drawn) { return; }
+      source.dataset.drawn = "1";
+      var data = JSON.parse(source.dataset.series);
+      Object.keys(draw).forEach(function (name) {
+        if (data[name]) { draw[name](root.querySelector("#chart-" + name), data[name]); }
+      });
     });
-    var pick = function (rows, f) { return rows.map(f); };
-    var labels = pick(data.sla, function (r) { return r.period; });
-    line(root.querySelector("#chart-sla"), labels, [
-      { label: "First response %", data: pick(data.sla, function (r) { return r.first_response.compliance; }) },
-      { label: "Resolution %", data: pick(data.sla, function (r) { return r.resolution.compliance; }) }
-    ], "percent");
-    bars(root.querySelector("#chart-volume"), pick(data.volume, function (r) { return r.period; }), [
-      { label: "Created", data: pick(data.volume, function (r) { return r.created; }) },
-      { label: "Resolved", data: pick(data.volume, function (r) { return r.resolved; }) },
-      { label: "Closed", data: pick(data.volume, function (r) { return r.closed; }) },
-      { label: "Backlog", type: "line", data: pick(data.volume, function (r) { return r.backlog; }) }
-    ]);
-    line(root.querySelector("#chart-times"), pick(data.times, function (r) { return r.period; }), [
-      { label: "First response, mean min", data: pick(data.times, function (r) { return r.first_response.mean; }) },
-      { label: "Resolution, mean min", data: pick(data.times, function (r) { return r.resolution.mean; }) }
-    ], "counted minutes");
-    line(root.querySelector("#chart-satisfaction"), pick(data.satisfaction, function (r) { return r.period; }), [
-      { label: "CSAT %", data: pick(data.satisfaction, function (r) { return r.csat; }) },
-      { label: "NPS", data: pick(data.satisfaction, function (r) { return r.nps; }) },
-      { label: "Self-service solved %", data: pick(data.satisfaction, function (r) { return r.self_service; }) }
-    ], "percent / NPS");
   }
 
   // The what-if form: a chosen policy file is read into the text area that is posted.
@@ -98,5 +113,5 @@
   function ready(root) { bands(root); asOfLabel(root); policyFile(root); }
 
   document.addEventListener("DOMContentLoaded", function () { ready(document); charts(document); });
-  document.addEventListener("htmx:afterSettle", function () { ready(document); });
+  document.addEventListener("htmx:afterSettle", function () { ready(document); charts(document); });
 })();
