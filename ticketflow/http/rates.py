@@ -26,6 +26,28 @@ from ticketflow.settings import RATE_LIMIT_ENV, SettingsError
 OFF = "none"
 
 
+class _Storage(MemoryStorage):
+    """The library's in-memory storage, its expiry timers made daemon threads: its own
+    are not, and a process with one pending (each lives 10 ms, started anew with each
+    hit) waits for it to exit — for good under libfaketime, whose timed waits never end
+    (the suite's run a year ahead hung at exit)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timer.cancel()
+        self.timer = self._daemon_timer()
+
+    def _daemon_timer(self) -> threading.Timer:
+        timer = threading.Timer(0.01, self._MemoryStorage__expire_events)  # type: ignore[attr-defined]
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # the library calls it by this name
+        if not self.timer.is_alive():
+            self.timer = self._daemon_timer()
+
+
 class RateLimits:
     def __init__(self, text: str) -> None:
         """`text`: "50/second", "50/second;2000/hour", or "none"."""
@@ -36,7 +58,7 @@ class RateLimits:
         except ValueError:
             raise SettingsError(f"{RATE_LIMIT_ENV}={text!r} is not a rate limit: write it like"
                                 " '50/second' or '50/second;2000/hour', or 'none'") from None
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = MovingWindowRateLimiter(_Storage())
         self._lock = threading.Lock()  # test-then-hit of several windows, as one step
 
     def admit(self, key_id: str) -> None:
