@@ -34,7 +34,8 @@ class _Storage(MemoryStorage):
 
     def __init__(self) -> None:
         super().__init__()
-        self.timer.cancel()
+        self.timer.cancel()  # the library's own, started by its __init__
+        self.timer.join()
         self.timer = self._daemon_timer()
 
     def _daemon_timer(self) -> threading.Timer:
