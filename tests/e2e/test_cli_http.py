@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support.cli import SPEC_EXAMPLE
+from tests.support.waiting import until_healthy
 from ticketflow.keys import Keys
 from ticketflow.projections.db import engine_for
 
@@ -43,15 +43,7 @@ def test_ticketflow_http_serves_the_api_until_sigterm(tmp_path: Path) -> None:
                                 str(port), "--db", db], env=env, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "did not start"
-            time.sleep(0.1)
+        until_healthy(process, url, timeout=30)
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {secret}"}) as api:
             sent = api.post("/v1/commands", content=json.dumps(SPEC_EXAMPLE))
             assert sent.status_code == 201, sent.text

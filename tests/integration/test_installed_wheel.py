@@ -16,7 +16,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ import httpx
 import pytest
 
 from tests.support.kafka import free_ports
+from tests.support.waiting import until_healthy
 from ticketflow.tools.kafka_broker import LocalKafka
 
 pytestmark = pytest.mark.processes
@@ -138,15 +138,7 @@ def test_ticketflow_http_serves_the_console_from_an_installed_wheel(installed: P
                                "--db", db], cwd=elsewhere, env=env, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "did not start"
-            time.sleep(0.2)
+        until_healthy(server, url, timeout=60)
         for static in sorted((CONSOLE / "static").iterdir()):
             served = httpx.get(f"{url}/ui/static/{static.name}")
             assert (served.status_code, served.content) == (200, static.read_bytes()), static
