@@ -201,6 +201,19 @@ def private_key_pem(secret: str) -> bytes:
                                  serialization.NoEncryption())
 
 
+def create_tables(tables: MetaData, engine: Engine) -> None:
+    """Create tables beside the store's events if missing; several processes creating
+    them at once collide on SQLite and PostgreSQL, and the losers retry."""
+    for attempt in range(5):
+        try:
+            tables.create_all(engine, checkfirst=True)
+            return
+        except (IntegrityError, OperationalError, ProgrammingError):
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * 2**attempt)
+
+
 class Keys:
     """The keys of one store (a table beside its events)."""
 
@@ -209,17 +222,9 @@ class Keys:
         self._created = False
 
     def _ensure_table(self) -> None:
-        if self._created:
-            return
-        for attempt in range(5):  # several processes creating it at once: losers retry
-            try:
-                metadata.create_all(self.engine, checkfirst=True)
-                break
-            except (IntegrityError, OperationalError, ProgrammingError):
-                if attempt == 4:
-                    raise
-                time.sleep(0.05 * 2**attempt)
-        self._created = True
+        if not self._created:
+            create_tables(metadata, self.engine)
+            self._created = True
 
     def create(self, tenant: str, roles: Iterable[str], actor: str | None = None,
                name: str = "", expires_at: datetime | None = None) -> tuple[Key, str]:

@@ -13,15 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Column, Engine, MetaData, String, Table, delete, insert, select
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from ticketflow.clock import Clock
-from ticketflow.keys import Key, Keys
+from ticketflow.keys import Key, Keys, create_tables
 
 #: How long a session lasts after sign-in (the engine's clock), whatever it does.
 LIFETIME = timedelta(hours=8)
@@ -59,17 +57,9 @@ class Sessions:
         self._created = False
 
     def _ensure_table(self) -> None:
-        if self._created:
-            return
-        for attempt in range(5):  # several processes creating it at once: losers retry
-            try:
-                metadata.create_all(self.engine, checkfirst=True)
-                break
-            except (IntegrityError, OperationalError, ProgrammingError):
-                if attempt == 4:
-                    raise
-                time.sleep(0.05 * 2**attempt)
-        self._created = True
+        if not self._created:
+            create_tables(metadata, self.engine)
+            self._created = True
 
     def open(self, secret: str) -> tuple[str, Session]:
         """Sign in: (the session id for the cookie, the session); Unauthenticated if the
