@@ -132,6 +132,22 @@ class CalendarSpec(Strict):
         return Calendar(name, weekly, frozenset(self.holidays))
 
 
+#: Per model class, the fields added after the first release; the content hash leaves
+#: each out while it holds its default (`Policy.hashed_document`). A new optional section
+#: or plan field goes here, or every stored version's hash would change.
+ADDED_LATER: dict[str, frozenset[str]] = {
+    "Policy": frozenset({"notifications"}),
+    "PlanSpec": frozenset(),
+}
+
+
+def _drop_defaults(model: BaseModel, dumped: dict[str, Any]) -> None:
+    fields = type(model).model_fields
+    for name in ADDED_LATER.get(type(model).__name__, frozenset()):
+        if getattr(model, name) == fields[name].get_default(call_default_factory=True):
+            del dumped[name]
+
+
 class PlanSpec(Strict):
     """What a plan allows and the first-response targets it buys."""
 
@@ -361,11 +377,18 @@ class Policy(Strict):
 
     @cached_property
     def content_hash(self) -> str:
-        document = self.model_dump(mode="json")
-        if self.notifications == NotificationsSpec():  # as before notifications existed:
-            del document["notifications"]  # a version stored then keeps its hash
-        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self.hashed_document(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def hashed_document(self) -> dict[str, Any]:
+        """The document the content hash covers: the whole policy, less the sections
+        and fields added after the first release (`ADDED_LATER`) while they hold their
+        default, so a version stored before they existed keeps its hash."""
+        document = self.model_dump(mode="json")
+        _drop_defaults(self, document)
+        for plan, dumped in zip(self.plans.values(), document["plans"].values(), strict=True):
+            _drop_defaults(plan, dumped)
+        return document
 
     @cached_property
     def calendar_objects(self) -> dict[str, Calendar]:
