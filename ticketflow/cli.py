@@ -760,9 +760,11 @@ def cmd_suggest(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_parked(session: Session, args: argparse.Namespace) -> int:
-    """List parked events (exit 1 if any); --retry applies them again first."""
+    """List parked events (exit 1 if any); --retry applies them again first. Both
+    confined to --tenant."""
     if args.retry:
-        applied, remaining = session.read_models.projector.retry_parked()
+        projector = session.read_models.projector
+        applied, remaining = projector.retry_parked(session.scope.tenant)
         render.note(f"applied {applied} parked event(s); {remaining} still parked")
     parked = session.queries.parked()
     if args.json:

@@ -20,6 +20,7 @@ from tests.support.released_read_models import NOT_RELEASED, RELEASED_KEYS, rele
 from tests.support.tenants import GB, PP, fixed_clock, same_ids_story
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
+from ticketflow.cli import main
 from ticketflow.domain.errors import NotFound
 from ticketflow.event_log import TICKET_TOPIC
 from ticketflow.projections import article_search
@@ -548,3 +549,22 @@ def test_processes_opening_released_read_models_at_once_rebuild_them_once(
     assert len(opened) == 3
     assert caplog.text.count("rebuilt from") == 1
     assert snapshot(opened[0]) == expected
+
+
+def test_parked_retry_confined_to_a_tenant_leaves_the_other_tenants_parked_events(
+    same_ids: TicketingApp, db_url: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    pp, gb = (same_ids.event_log.ticket_events("T-1", tenant=tenant) for tenant in (PP, GB))
+    projector = Projector(same_ids, engine_for(db_url))
+    with projector.engine.begin() as conn:  # each tenant's v3 before its v2: both parked
+        projector.apply(conn, [pp[0], pp[2], gb[0], gb[2]])
+    with projector.engine.begin() as conn:
+        projector.apply(conn, [pp[1], gb[1]])
+    assert keys(projector.parked(), "version") == [
+        (GB, "T-1", 2), (GB, "T-1", 3), (PP, "T-1", 2), (PP, "T-1", 3)]
+
+    assert main(["parked", "--retry", "--tenant", GB, "--db", db_url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # GB's own list, now empty
+    assert keys(projector.parked(), "version") == [(PP, "T-1", 2), (PP, "T-1", 3)]
+    assert main(["parked", "--retry", "--db", db_url, "--json"]) == 0
+    assert projector.parked() == []
