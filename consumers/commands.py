@@ -31,7 +31,7 @@ from ticketflow import metrics
 from ticketflow.application import Outcome, TicketingApp
 from ticketflow.consumers.group import close_and_leave, record_lag, subscribe_when_known
 from ticketflow.domain.errors import Unauthenticated
-from ticketflow.keys import Bounds, Key, Keys, Refused
+from ticketflow.keys import KEY_ID_HEADER, SIGNATURE_HEADER, Bounds, Key, Keys, Refused
 from ticketflow.logs import event
 from ticketflow.producers.topics import DEAD_LETTER, Topics
 from ticketflow.schemas.commands import peek_identity
@@ -42,6 +42,12 @@ GROUP = "ticketflow-commands"
 #: The headers of a dead letter, in order: the code, the reason, the command's message
 #: id (empty if none could be read) and where it was read (topic/partition/offset).
 DEAD_LETTER_HEADERS = ("error_code", "error_message", "message_id", "source")
+#: The command's own headers a dead letter carries on, verbatim, after those above: who
+#: signed it, so an operator sees the key and can publish the letter again as it came
+#: (its signature still holds). Others are dropped, and so is one longer than
+#: `MAX_CARRIED_HEADER` bytes (a well-formed one is at most 88).
+CARRIED_HEADERS = (KEY_ID_HEADER, SIGNATURE_HEADER)
+MAX_CARRIED_HEADER = 128
 
 
 def consumer_config(client_config: dict[str, Any], group: str = GROUP) -> dict[str, Any]:
@@ -56,11 +62,15 @@ def dead_letter(
     """The dead-letter record: the original key and bytes, the reason in headers."""
     values = (error["code"], error["message"], message_id or "",
               f"{record.topic}/{record.partition}/{record.offset}")
+    carried = [(name, value) for name, value in record.headers or ()
+               if name in CARRIED_HEADERS and isinstance(value, bytes)
+               and len(value) <= MAX_CARRIED_HEADER]
     return {
         "key": record.key,
         "value": record.value if record.value is not None else b"",
-        "headers": [(name, value.encode("utf-8"))
-                    for name, value in zip(DEAD_LETTER_HEADERS, values, strict=True)],
+        "headers": [*((name, value.encode("utf-8"))
+                      for name, value in zip(DEAD_LETTER_HEADERS, values, strict=True)),
+                    *dict(carried).items()],
     }
 
 

@@ -84,12 +84,17 @@ def test_an_event_record_carries_exactly_the_documented_headers() -> None:
 
 @pytest.mark.parametrize("code", ["unauthenticated", "forbidden", "invalid_message"])
 def test_a_dead_letter_carries_exactly_the_documented_headers(code: str) -> None:
-    record = SimpleNamespace(topic="support.commands", partition=2, offset=41, key=b"T-1",
-                             value=b"{}")
-    letter = dead_letter(record, {"code": code, "message": "why"}, "m-1")  # type: ignore[arg-type]
-    documented = MESSAGES["deadLetter"]["headers"]["properties"]
-    assert [name for name, _ in letter["headers"]] == list(documented)
-    assert all(_pattern_holds(documented[name], value) for name, value in letter["headers"])
+    signed = [("ticketflow-key-id", b"k1"), ("ticketflow-signature", b"A" * 86 + b"==")]
+    documented = MESSAGES["deadLetter"]["headers"]
+    for headers in ([], signed):
+        record = SimpleNamespace(topic="support.commands", partition=2, offset=41,
+                                 key=b"T-1", value=b"{}", headers=headers)
+        letter = dead_letter(record, {"code": code, "message": "why"}, "m-1")  # type: ignore[arg-type]
+        names = [name for name, _ in letter["headers"]]
+        assert names == documented["required"] + [name for name, _ in headers]
+        assert all(_pattern_holds(documented["properties"][name], value)
+                   for name, value in letter["headers"])
+    assert list(documented["properties"]) == names
 
 
 def test_the_command_payload_is_the_generated_json_schema() -> None:

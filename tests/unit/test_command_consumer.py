@@ -15,7 +15,7 @@ from kafka.structs import TopicPartition
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
-from ticketflow.consumers.commands import CommandConsumer
+from ticketflow.consumers.commands import CommandConsumer, dead_letter
 from ticketflow.settings import Settings
 
 TOPIC = "support.commands"
@@ -111,3 +111,30 @@ def test_a_dead_letter_the_broker_never_took_is_sent_again(
     assert producer.sent == ["r", "r"]  # answered duplicate; its dead letter sent again
     assert consumer.committed == 3
     assert app.event_log.outcome("a", None).status == "accepted"
+
+
+def record_with(headers: list[tuple[str, bytes]], value: bytes = b"{}") -> ConsumerRecord:
+    return ConsumerRecord(TOPIC, 2, 0, 41, 0, 0, b"T-1", value, headers, None, len(value),
+                          -1, -1)
+
+
+def test_a_dead_letter_carries_the_commands_signing_headers_verbatim() -> None:
+    signed = [("ticketflow-key-id", b"abc123"), ("ticketflow-signature", b"c2ln" * 22),
+              ("trace", b"x")]
+    letter = dead_letter(record_with(signed, b"raw"), {"code": "forbidden", "message": "no"},
+                         "m-1")
+    assert letter["value"] == b"raw" and letter["key"] == b"T-1"
+    assert letter["headers"] == [
+        ("error_code", b"forbidden"), ("error_message", b"no"), ("message_id", b"m-1"),
+        ("source", f"{TOPIC}/2/41".encode()),
+        ("ticketflow-key-id", b"abc123"), ("ticketflow-signature", b"c2ln" * 22)]
+
+
+def test_a_dead_letter_drops_oversized_or_spoofed_headers() -> None:
+    hostile = [("error_code", b"none"), ("ticketflow-key-id", b"k" * 10_000),
+               ("ticketflow-signature", b"s" * 129)]
+    letter = dead_letter(record_with(hostile), {"code": "unauthenticated", "message": "?"},
+                         None)
+    assert letter["headers"] == [
+        ("error_code", b"unauthenticated"), ("error_message", b"?"), ("message_id", b""),
+        ("source", f"{TOPIC}/2/41".encode())]

@@ -184,13 +184,7 @@ def _command() -> dict[str, Any]:
                         " (docs/kafka.md, \"Signed commands\")."),
         "contentType": "application/json",
         "payload": {"$ref": f"{SCHEMAS}command"},
-        "headers": _headers({
-            KEY_ID_HEADER: {**TEXT, "pattern": "^[A-Za-z0-9]{1,32}$",
-                            "description": "The id of the key that signed the value."},
-            SIGNATURE_HEADER: {**TEXT, "pattern": "^[A-Za-z0-9+/]{86}==$",
-                               "description": "Standard base64 of the 64-byte Ed25519"
-                                              " signature (RFC 8032) of the value bytes."},
-        }, []),
+        "headers": _headers(_signing_headers(), []),
         "bindings": _key("The ticket id (the session id for self-service, the article id"
                          " for the knowledge base's commands)."),
     }
@@ -220,6 +214,16 @@ def _event(name: str) -> dict[str, Any]:
     }
 
 
+def _signing_headers(note: str = "") -> dict[str, dict[str, Any]]:
+    return {
+        KEY_ID_HEADER: {**TEXT, "pattern": "^[A-Za-z0-9]{1,32}$",
+                        "description": "The id of the key that signed the value." + note},
+        SIGNATURE_HEADER: {**TEXT, "pattern": "^[A-Za-z0-9+/]{86}==$",
+                           "description": "Standard base64 of the 64-byte Ed25519"
+                                          " signature (RFC 8032) of the value bytes." + note},
+    }
+
+
 def _dead_letter() -> dict[str, Any]:
     described: dict[str, dict[str, Any]] = {
         "error_code": {**TEXT, "enum": sorted(code.value for code in Code),
@@ -236,7 +240,9 @@ def _dead_letter() -> dict[str, Any]:
         "contentType": "application/octet-stream",
         "payload": {**TEXT, "description": "The original value's bytes (usually, not always,"
                                            " a command's JSON)."},
-        "headers": _headers({header: described[header] for header in DEAD_LETTER_HEADERS},
+        "headers": _headers({**{header: described[header] for header in DEAD_LETTER_HEADERS},
+                             **_signing_headers(" The command's, carried on verbatim"
+                                                " when present.")},
                             list(DEAD_LETTER_HEADERS)),
         "bindings": _key("The command's original key."),
     }
