@@ -823,6 +823,9 @@ def cmd_demo(session: Session, args: argparse.Namespace) -> int:
     result = run_demo(session.app, args.seed, args.tickets, DEFAULT_START, args.days,
                       progress=session.show_progress)
     reports = demo_reports(session.app, session.engine, result, progress=session.show_progress)
+    start = result.start.date()
+    name = f"{start.year}Q{(start.month - 1) // 3 + 1}"
+    reports["review"] = session.queries.review(name, *quarter(name), "month", result.as_of)
     if args.json:
         views.json_out({"from": result.start.isoformat(), "as_of": result.as_of.isoformat(),
                         "outcomes": dict(result.statuses),

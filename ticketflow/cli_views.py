@@ -166,11 +166,11 @@ def demo(result: Any, reports: dict[str, Any]) -> None:
          ("period", "tenant", "sessions", "solved", "success_rate"))
     times("counted minutes to first response / resolution (n: mean / p50 / p90)",
           reports["times"])
-    compliance("SLA compliance by month", reports["sla_by_month"])
     rows("knowledge-base suggestions (ticketflow suggest)", [
         {**found, "suggestions": ", ".join(found["suggestions"]) or "-"}
         for found in reports["suggestions"]], ("tenant", "text", "suggestions"))
-    rows("recurring topics (candidate: no article covers it)",
+    rows("recurring topics, the window's second half against its first (candidate: no"
+         " article covers it)",
          _per_tenant(reports["topics"]["categories"], 6),
          ("tenant", "category", "subcategory", "tickets", "trend", "articles", "candidate"))
     rows("frequent words in ticket subjects", _per_tenant(reports["topics"]["terms"], 6),
@@ -183,6 +183,7 @@ def demo(result: Any, reports: dict[str, Any]) -> None:
     rows(f"notifications sent to a demo webhook, {window} ({sent['received']} received,"
          f" signatures checked)", sent["rows"],
          ("tenant", "rule", "channel", "notifications", "delivered", "dead"))
+    review(reports["review"])
 
 
 def _per_tenant(found: list[dict[str, Any]], most: int) -> list[dict[str, Any]]:

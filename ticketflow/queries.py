@@ -339,10 +339,12 @@ class Queries:
                 "tenant": self.scope.tenant, "rows": rows,
                 **({"total": whole} if total else {})}
 
-    def review(self, name: str, since: date, until: date, by: str) -> dict[str, Any]:
+    def review(self, name: str, since: date, until: date, by: str,
+               as_of: datetime | None = None) -> dict[str, Any]:
         """The service review of [since, until) (SPEC §12: a quarter by month, a year by
-        quarter): SLA compliance, volume, times, CSAT/NPS, self-service, top categories
-        and the knowledge base's effect, each from its own report."""
+        quarter): SLA compliance (as of `as_of`, `report_sla`'s default), volume, times,
+        CSAT/NPS, self-service, top categories and the knowledge base's effect, each from
+        its own report."""
         start = datetime.combine(since, datetime.min.time(), UTC)
         end = datetime.combine(until, datetime.min.time(), UTC)
         satisfaction = self.report_satisfaction(since, until, by)
@@ -351,7 +353,7 @@ class Queries:
         return {
             "review": name, "from": since.isoformat(), "to": until.isoformat(), "by": by,
             "tenant": self.scope.tenant,
-            "sla": self.report_sla(start, end, by=by)["rows"],
+            "sla": self.report_sla(start, end, as_of, by=by)["rows"],
             "volume": _volume_totals(self.report_volume(since, until, by)["rows"]),
             "times": self.report_times(start, end)["rows"],
             "satisfaction": satisfaction["satisfaction"],

@@ -146,7 +146,7 @@ def test_demo_runs_a_workload_and_prints_the_sla_summary(
     backend: str, request: pytest.FixtureRequest
 ) -> None:
     db = request.getfixturevalue(backend)
-    summary = as_json(run("demo", "--tickets", "80", "--days", "7", "--json", db=db))
+    summary = as_json(run("demo", "--tickets", "80", "--days", "28", "--json", db=db))
     assert summary["outcomes"].get("rejected", 0) == 0
     assert summary["outcomes"]["accepted"] > 400
     assert {row["tenant"] for row in summary["sla"]} == {"personalysispro", "growgrebuddy"}
@@ -160,12 +160,22 @@ def test_demo_runs_a_workload_and_prints_the_sla_summary(
         == "KB-PP-00001"
     assert first[("growgrebuddy", "watering reminders stopped")][0] == "KB-GB-00002"
     assert summary["topics"]["categories"] and summary["topics"]["terms"]
-    assert any(row["title"] and row["sessions"] for row in summary["articles"])
+    assert any(row["sessions"] for row in summary["articles"])
+    assert all(row["title"] for row in summary["articles"])  # each one it refers to exists
     # the SLA table by month (SPEC §12): the same tickets, cut by the due instant's month
     months = {row["period"] for row in summary["sla_by_month"]}
     assert months and all(month.endswith("-01") for month in months)
     assert sum(row["tickets"] for row in summary["sla_by_month"]) >= sum(
         row["tickets"] for row in summary["sla"])
+    # the quarterly review of the window's quarter (SPEC §12), as of the window's end:
+    # a clock due after it is open, not breached
+    review = summary["review"]
+    assert (review["review"], review["from"], review["by"]) == ("2026Q4", "2026-10-01", "month")
+    assert {row["tenant"] for row in review["sla"]} == {"personalysispro", "growgrebuddy"}
+    assert sum(row["created"] for row in review["volume"]) == 80
+    later = [row for row in review["sla"] if row["period"] > "2026-10-01"]
+    assert later and all(row["first_response"]["breached"] == 0 for row in later)
+    assert sum(row["first_response"]["open"] for row in later) > 0
     sent = summary["notifications"]  # delivered to the demo's webhook receiver
     assert sent["received"] == sum(row["notifications"] for row in sent["rows"]) > 0
     assert sent["badly_signed"] == 0

@@ -27,8 +27,14 @@ from ticketflow.queries import SUGGESTIONS
 from ticketflow.render import errors
 from ticketflow.timers import Timers
 from ticketflow.tools.demo_webhooks import deliver_notifications
-from ticketflow.tools.texts import ARTICLES, SUGGEST
-from ticketflow.tools.workload import DEFAULT_START, generate_workload
+from ticketflow.tools.texts import ARTICLES, GB_SUBJECTS, PP_SUBJECTS, SUGGEST
+from ticketflow.tools.workload import (
+    DEFAULT_START,
+    GB,
+    KNOWN_ARTICLES,
+    PP,
+    generate_workload,
+)
 
 __all__ = ["DEFAULT_START", "DemoResult", "demo_reports", "run_demo"]
 BATCH = 200  # commands per transaction
@@ -69,14 +75,40 @@ def run_demo(
 
 
 def _articles(start: datetime) -> list[dict[str, Any]]:
-    """create_article for the demo's knowledge base, the day before the workload."""
+    """create_article for the demo's knowledge base, the day before the workload: the
+    hand-written articles, and one for each other article the workload refers to."""
     at = (start - timedelta(days=1)).isoformat()
     return [{"message_id": f"demo-{article_id}", "type": "create_article", "tenant": tenant,
              "article_id": article_id, "occurred_at": at,
              "actor": {"id": "kb-editor", "role": "agent"},
              "payload": {"title": title, "body": body, "tags": list(tags)}}
-            for tenant, articles in ARTICLES.items()
+            for tenant, articles in knowledge_base().items()
             for article_id, (title, body, tags) in articles.items()]
+
+
+def knowledge_base() -> dict[str, dict[str, tuple[str, str, tuple[str, ...]]]]:
+    """Every article the workload names, by tenant: the hand-written ones (`ARTICLES`),
+    the rest an answer to one of the tenant's ticket subjects, in turn."""
+    subjects = {PP: PP_SUBJECTS, GB: GB_SUBJECTS}
+    base = {}
+    for tenant, ids in KNOWN_ARTICLES.items():
+        topics = [(topic, subject) for topic, texts in subjects[tenant].items()
+                  for subject in texts]
+        written = ARTICLES[tenant]
+        base[tenant] = {
+            article_id: written.get(article_id) or _answer(n, *topics[n % len(topics)])
+            for n, article_id in enumerate(ids)}
+    return base
+
+
+def _answer(n: int, topic: str, subject: str) -> tuple[str, str, tuple[str, ...]]:
+    """An article on the topic, its title the topic's (no subject's words: a hand-written
+    article on the very question ranks above it)."""
+    name = topic.replace("_", " ")
+    return (f"{name.capitalize()}: common questions ({n})",
+            f"Answers to {name} questions such as \"{subject}\", and what to check"
+            " before opening a ticket.",
+            (topic,))
 
 
 def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
@@ -110,7 +142,9 @@ def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
                 found["article_id"] for found in article_search.search(
                     conn, projector.t.kb_articles.name, tenant, text, SUGGESTIONS)]}
             for tenant, texts in SUGGEST.items() for text in texts]
-        topics = topics_report(conn, projector.t, since=since, until=until)
+        # the second half of the window, its trend against the first
+        half = since + (until - since) // 2
+        topics = topics_report(conn, projector.t, since=half, until=until)
         articles = articles_report(conn, projector.t, since=since, until=until)
     notifications = deliver_notifications(app, engine, since, until)
     return {"sla": [row.as_dict() for row in sla], "sla_by_month": monthly,

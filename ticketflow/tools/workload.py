@@ -982,6 +982,14 @@ def _staff() -> dict[str, _Staff]:
     }
 
 
+#: The knowledge base's articles the workload's agents link and its customers view, by
+#: tenant (the demo creates each of them first: `ticketflow.tools.demo`).
+KNOWN_ARTICLES: dict[str, tuple[str, ...]] = {
+    PP: tuple(f"KB-PP-{k:05d}" for k in range(1, 121)),
+    GB: tuple(f"KB-GB-{k:05d}" for k in range(1, 81)),
+}
+
+
 def generate_workload(
     seed: int,
     tickets: int = 3000,
@@ -1004,11 +1012,7 @@ def generate_workload(
     n_pp = round(tickets * 0.55)
     n_gb = tickets - n_pp
     accounts = _make_accounts(rng, n_pp, n_gb)
-    articles = {
-        PP: tuple(f"KB-PP-{k:05d}" for k in range(1, 121)),
-        GB: tuple(f"KB-GB-{k:05d}" for k in range(1, 81)),
-    }
-    ctx = _Ctx(rng=rng, end=end, staff=_staff(), articles=articles)
+    ctx = _Ctx(rng=rng, end=end, staff=_staff(), articles=KNOWN_ARTICLES)
     plans = {
         tenant: _plan_tickets(
             rng, tenant, count=count, accounts=accounts[tenant], start=start, end=end
