@@ -345,14 +345,16 @@ class Webhooks:
         return found[0]
 
     def deliveries(self, tenant: str | None = None, status: str | None = None,
-                   limit: int = 1000) -> list[dict[str, Any]]:
-        """The delivery log, newest notifications first."""
+                   limit: int = 1000, webhook_id: str | None = None) -> list[dict[str, Any]]:
+        """The delivery log (or one webhook's), newest notifications first."""
         query = select(deliveries_table).order_by(deliveries_table.c.at.desc(),
                                                   deliveries_table.c.notification_id)
         if tenant is not None:
             query = query.where(deliveries_table.c.tenant == tenant)
         if status is not None:
             query = query.where(deliveries_table.c.status == status)
+        if webhook_id is not None:
+            query = query.where(deliveries_table.c.webhook_id == webhook_id)
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(query.limit(limit)).mappings()]
 
@@ -371,6 +373,8 @@ class Webhooks:
             where = and_(where, deliveries_table.c.tenant == tenant)
         live = select(webhooks_table.c.webhook_id).where(
             and_(webhooks_table.c.webhook_id == webhook_id, webhooks_table.c.removed_at.is_(None)))
+        if tenant is not None:  # another tenant's webhook is not found, like a missing one
+            live = live.where(webhooks_table.c.tenant == tenant)
         with self.engine.begin() as conn:
             if conn.execute(live).first() is None:
                 raise NotFound(f"webhook {webhook_id} not found")

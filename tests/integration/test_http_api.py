@@ -885,3 +885,68 @@ def test_the_service_review_as_ticketflow_report_review(
                                    "quarter=26Q1", "year=twenty", "year=" + "9" * 17])
 def test_a_review_names_one_quarter_or_year(articles: httpx.Client, query: str) -> None:
     problem(articles.get(f"/v1/reports/review?{query}"), 400, "invalid_message")
+
+
+def _delivery(engine: Any, notification: str, webhook: str, tenant: str = PP,
+              status: str = "dead") -> None:
+    """A row of the delivery log, as the delivery worker leaves it."""
+    from ticketflow.webhooks import deliveries_table
+
+    with engine.begin() as conn:
+        conn.execute(deliveries_table.insert().values(
+            notification_id=notification, webhook_id=webhook, tenant=tenant, ticket_id="T-1",
+            rule="satisfaction_survey", at=f"2026-11-16T10:0{notification[-1]}:00+00:00",
+            position=1, status=status, attempts=4, next_attempt_at=None,
+            last_error="503 from the endpoint" if status == "dead" else None,
+            delivered_at=None))
+
+
+def test_a_manager_reads_a_webhooks_delivery_log_and_resends_a_dead_letter(
+        http_api: Served, manager: httpx.Client) -> None:
+    hook = manager.post("/v1/webhooks", json={"url": "https://hooks.example.com/a"}).json()
+    other = manager.post("/v1/webhooks", json={"url": "https://hooks.example.com/b"}).json()
+    engine = http_api.service.webhooks.engine
+    _delivery(engine, "n-1", hook["webhook_id"], status="delivered")
+    _delivery(engine, "n-2", hook["webhook_id"])
+    _delivery(engine, "n-3", other["webhook_id"])
+    path = f"/v1/webhooks/{hook['webhook_id']}/deliveries"
+    log = shaped(models.Deliveries, manager.get(path))
+    assert [(d["notification_id"], d["status"]) for d in log["deliveries"]] == [
+        ("n-2", "dead"), ("n-1", "delivered")]  # newest first, this webhook's only
+    dead = manager.get(path, params={"status": "dead"}).json()["deliveries"]
+    assert [d["notification_id"] for d in dead] == ["n-2"]
+    assert manager.get(path, params={"limit": 1}).json()["deliveries"][0]["notification_id"] \
+        == "n-2"
+    problem(manager.get(path, params={"status": "lost"}), 400, "invalid_message")
+
+    resent = manager.post(f"{path}/n-2/resend")
+    assert resent.status_code == 202 and resent.content == b""
+    (again,) = [d for d in http_api.service.webhooks.deliveries(PP)
+                if d["notification_id"] == "n-2"]
+    assert (again["status"], again["attempts"]) == ("pending", 0)
+    problem(manager.post(f"{path}/n-3/resend"), 404, "not_found")  # never due to it
+    # a removed webhook's log stays readable; it is sent nothing again
+    assert manager.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code == 204
+    assert len(manager.get(path).json()["deliveries"]) == 2
+    problem(manager.post(f"{path}/n-1/resend"), 404, "not_found")
+
+
+def test_another_tenants_delivery_log_is_not_found_and_its_letters_are_not_resent(
+        http_api: Served, manager: httpx.Client) -> None:
+    gb = http_api.client(http_api.key(GB, ("manager",)))
+    theirs = gb.post("/v1/webhooks", json={"url": "https://gb.example.com/hook"}).json()
+    _delivery(http_api.service.webhooks.engine, "n-9", theirs["webhook_id"], tenant=GB)
+    path = f"/v1/webhooks/{theirs['webhook_id']}/deliveries"
+    missing = f"/v1/webhooks/wh{'0' * 30}/deliveries"
+    for response, absent in ((manager.get(path), manager.get(missing)),
+                             (manager.post(f"{path}/n-9/resend"),
+                              manager.post(f"{missing}/n-9/resend"))):
+        problem(response, 404, "not_found")
+        assert response.json()["detail"].replace(theirs["webhook_id"], "X") == \
+            absent.json()["detail"].replace(f"wh{'0' * 30}", "X")
+    (row,) = http_api.service.webhooks.deliveries(GB)
+    assert row["status"] == "dead"  # untouched
+    agent = http_api.client(http_api.key(GB, ("agent",)))
+    problem(agent.get(path), 403, "forbidden")
+    problem(agent.post(f"{path}/n-9/resend"), 403, "forbidden")
+    assert http_api.service.webhooks.deliveries(GB)[0]["status"] == "dead"

@@ -418,3 +418,25 @@ class WebhookCreated(Webhook):
 
 class WebhookList(BaseModel):
     webhooks: list[Webhook]
+
+
+class Delivery(BaseModel):
+    """A notification's delivery to a webhook, as `ticketflow webhooks deliveries --json`
+    shows it (SPEC §10: the delivery log)."""
+
+    notification_id: str
+    webhook_id: str
+    tenant: str
+    ticket_id: str
+    rule: str
+    at: str = Field(description="the notification's instant")
+    position: int = Field(description="its record's position in the event log")
+    status: Literal["pending", "delivered", "dead"]
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    delivered_at: str | None
+
+
+class Deliveries(BaseModel):
+    deliveries: list[Delivery]

@@ -447,6 +447,37 @@ def delete_webhook(request: Request, key: Caller, webhook_id: WebhookId) -> Resp
     return Response(status_code=204)
 
 
+@v1.get("/webhooks/{webhook_id}/deliveries", response_model=models.Deliveries,
+        responses=problems(403, 404))
+def get_deliveries(
+    request: Request, key: Caller, webhook_id: WebhookId,
+    status: Annotated[Literal["pending", "delivered", "dead"] | None,
+                      Query(description="only these (dead: the dead letters)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> Response:
+    """A webhook's delivery log (SPEC §10), newest notifications first, as `ticketflow
+    webhooks deliveries --json`; a removed webhook's too (its log stays). Another
+    tenant's webhook is 404."""
+    found = service(request).deliveries(key, webhook_id, status, limit)
+    return JSONResponse({"deliveries": found})
+
+
+NotificationId = Annotated[str, Path(max_length=64, description="the notification's id")]
+
+
+@v1.post("/webhooks/{webhook_id}/deliveries/{notification_id}/resend", status_code=202,
+         response_class=Response,
+         responses={202: {"description": "due again: delivered from the next step on"},
+                    **problems(403, 404)})
+def post_resend(request: Request, key: Caller, webhook_id: WebhookId,
+                notification_id: NotificationId) -> Response:
+    """Deliver a notification to a webhook again (a dead letter, or a delivered one), as
+    `ticketflow webhooks resend`. A removed webhook, another tenant's, or a notification
+    never due to it is 404."""
+    service(request).resend(key, webhook_id, notification_id)
+    return Response(status_code=202)
+
+
 # -- operations (no key) ----------------------------------------------------------------
 
 

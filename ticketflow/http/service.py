@@ -17,13 +17,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, text
 
 from ticketflow import metrics
 from ticketflow.application import Outcome, TicketingApp
 from ticketflow.clock import Clock
-from ticketflow.domain.errors import Forbidden
+from ticketflow.domain.errors import Forbidden, NotFound
 from ticketflow.domain.receipt import Oversized
 from ticketflow.http.problems import Problem
 from ticketflow.http.rates import RateLimits
@@ -173,6 +174,19 @@ class Service:
 
     def remove_webhook(self, key: Key, webhook_id: str) -> None:
         self._webhooks_for(key).remove(webhook_id, key.tenant)
+
+    def deliveries(self, key: Key, webhook_id: str, status: str | None,
+                   limit: int) -> list[dict[str, Any]]:
+        """One of the key's tenant's webhooks' delivery log, newest first (a removed
+        webhook's too: its log stays)."""
+        webhooks = self._webhooks_for(key)
+        if webhook_id not in {w.webhook_id for w in webhooks.registered(key.tenant,
+                                                                         removed=True)}:
+            raise NotFound(f"webhook {webhook_id} not found")  # another tenant's too
+        return webhooks.deliveries(key.tenant, status, limit, webhook_id)
+
+    def resend(self, key: Key, webhook_id: str, notification_id: str) -> None:
+        self._webhooks_for(key).resend(notification_id, webhook_id, key.tenant)
 
     def ready(self) -> None:
         """Raise unless the store answers (a query on the event store's database, and
