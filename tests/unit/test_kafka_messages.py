@@ -29,7 +29,7 @@ def test_an_event_record_is_keyed_by_ticket_with_type_headers_and_the_stored_env
 
 def test_a_dead_letter_keeps_the_original_bytes_and_carries_the_reason() -> None:
     record = SimpleNamespace(topic="support.commands", partition=2, offset=41, key=b"T-9",
-                             value=b"\xff raw")
+                             value=b"\xff raw", headers=[])
     letter = dead_letter(record, {"code": "invalid_message", "message": "not UTF-8"}, None)  # type: ignore[arg-type]
     assert (letter["key"], letter["value"]) == (b"T-9", b"\xff raw")
     assert dict(letter["headers"]) == {"error_code": b"invalid_message",
