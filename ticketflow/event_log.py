@@ -30,6 +30,7 @@ from eventsourcing.persistence import (
 )
 
 from ticketflow.clock import Clock
+from ticketflow.domain.accounts import Account
 from ticketflow.domain.articles import Article
 from ticketflow.domain.errors import AmbiguousId, NotFound
 from ticketflow.domain.receipt import Receipt, digest_key, legacy_receipt_uuid, receipt_uuid
@@ -41,7 +42,7 @@ from ticketflow.policy_store import PolicyStore
 from ticketflow.schemas.commands import peek_identity
 from ticketflow.schemas.events import SCHEMA_VERSIONS
 
-STREAM_CLASSES = (Ticket, SelfServiceSession, Article)
+STREAM_CLASSES = (Ticket, SelfServiceSession, Article, Account)
 STREAM_TOPIC_PREFIXES = tuple(f"{cls.__module__}:{cls.__name__}."
                               for cls in STREAM_CLASSES)
 #: The exact topics of every ticket, session and article event type (for filtered log
