@@ -31,7 +31,7 @@ class Account(Stream):
 
     KIND = "account"
 
-    class AccountManagerAssigned(Stream.Created):
+    class AccountManagerAssigned(Stream.Created, Stream.Event):
         """Starts the account's stream, and records every later assignment too: one
         event type, as the command is one (a `Created` event that, given the account,
         folds into it like any other event)."""

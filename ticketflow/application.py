@@ -453,7 +453,7 @@ class TicketingApp(ReadStore):
         if ctx.role is not Role.AGENT or Role.MANAGER not in entry.roles \
                 or Role.AGENT in entry.roles:
             return ctx
-        account_id = self._account_of(ticket)
+        account_id = self.event_log.account_of(ticket.id)
         try:
             account: Account = self._checkout(unit, Account.KIND, ctx.tenant, account_id)
         except NotFound:
@@ -461,11 +461,6 @@ class TicketingApp(ReadStore):
         if account.manager_id is None or account.manager_id != ctx.actor_id:
             return ctx
         return replace(ctx, role=Role.MANAGER, via="account_manager")
-
-    def _account_of(self, ticket: Ticket) -> str:
-        """The account a ticket was created for (its TicketCreated event's)."""
-        created = next(iter(self.events.get(ticket.id, lte=1)))
-        return str(created.data["account_id"])  # type: ignore[attr-defined]
 
     def _exists(self, unit: Unit, kind: str, tenant: str, stream_id: str) -> bool:
         try:

@@ -87,13 +87,33 @@ def bundle_problems(problems: list[str]) -> None:
 
 def compliance(title: str, rows: list[dict[str, Any]]) -> None:
     period = ("period",) if any("period" in r for r in rows) else ()
+    dims = _dimensions(rows)
     render.table(
         f"{title} (met / breached / open)",
-        (*period, "tenant", "plan", "priority", "tickets", "first resp.", "%", "resolution",
-         "%"),
-        ((*(r["period"] for _ in period), r["tenant"], r["plan"], r["priority"], r["tickets"],
-          *_compliance(r["first_response"]), *_compliance(r["resolution"])) for r in rows),
+        (*period, "tenant", *dims, "tickets", "first resp.", "%", "resolution", "%"),
+        ((*(r["period"] for _ in period), r["tenant"], *(r[d] for d in dims.values()),
+          r["tickets"], *_compliance(r["first_response"]), *_compliance(r["resolution"]))
+         for r in rows),
     )
+
+
+def _dimensions(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """The columns a report's rows are grouped by after the tenant (heading → key):
+    plan × priority, or the account and its manager (`--group account`)."""
+    if any("account_id" in r for r in rows):
+        return {"account": "account_id", "manager": "manager_id"}
+    return {"plan": "plan", "priority": "priority"}
+
+
+def quality(title: str, found: list[dict[str, Any]], group: str | None) -> None:
+    """Response quality (issue 19): each row's pass rates as `item %` pairs."""
+    period = ("period",) if any("period" in r for r in found) else ()
+    grouped = (group,) if group else ()
+    render.table(title, (*period, "tenant", *grouped, "reviews", "mean score", "passed (%)"),
+                 ((*(r["period"] for _ in period), r["tenant"],
+                   *((r[name] or "-") for name in grouped), r["reviews"], r["mean_score"],
+                   ", ".join(f"{item} {rate:g}" for item, rate in r["pass_percent"].items()))
+                  for r in found))
 
 
 def rows(title: str, found: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
@@ -102,9 +122,9 @@ def rows(title: str, found: list[dict[str, Any]], columns: tuple[str, ...]) -> N
 
 def times(title: str, found: list[dict[str, Any]]) -> None:
     period = ("period",) if any("period" in r for r in found) else ()
-    render.table(title, (*period, "tenant", "plan", "priority", "first response",
-                         "resolution"),
-                 ((*(r["period"] for _ in period), r["tenant"], r["plan"], r["priority"],
+    dims = _dimensions(found)
+    render.table(title, (*period, "tenant", *dims, "first response", "resolution"),
+                 ((*(r["period"] for _ in period), r["tenant"], *(r[d] for d in dims.values()),
                    _spread(r["first_response"]), _spread(r["resolution"])) for r in found))
 
 

@@ -127,6 +127,24 @@ class EventLog:
         records = self.recorder.select_events(uuid, gt=version - 1, lte=version)
         return self.envelope_of(records[0]) if records else None
 
+    def account_of(self, ticket: UUID) -> str:
+        """The account a ticket was created for (its TicketCreated's `account_id`)."""
+        created = self.envelope_at(ticket, 1)
+        if created is None:
+            raise NotFound(f"ticket {ticket} not found")
+        return str(created["data"]["account_id"])
+
+    def account_manager(self, tenant: str, account_id: str) -> str | None:
+        """The current manager of a tenant's account (its stream's latest event), or None:
+        none recorded, or removed."""
+        for uuid in self.stream_uuids(Account.KIND, tenant, account_id):
+            records = self.recorder.select_events(uuid, desc=True, limit=1)
+            if records:
+                latest = self.envelope_of(records[0])
+                if latest["tenant"] == tenant:
+                    return latest["data"]["manager_id"]
+        return None
+
     # -- where a tenant's stream is ------------------------------------------------------
 
     def stream_uuids(self, kind: str, tenant: str, stream_id: str) -> list[UUID]:
