@@ -199,11 +199,24 @@ def demo(result: Any, reports: dict[str, Any]) -> None:
          _per_tenant([r for r in reports["articles"] if r["deflections"]], 5),
          ("tenant", "article_id", "title", "sessions", "deflections", "deflection_rate",
           "links", "csat_percent"))
+    _accounts_and_quality(reports)
     sent = reports["notifications"]
     rows(f"notifications sent to a demo webhook, {window} ({sent['received']} received,"
          f" signatures checked)", sent["rows"],
          ("tenant", "rule", "channel", "notifications", "delivered", "dead"))
     review(reports["review"])
+
+
+def _accounts_and_quality(reports: dict[str, Any]) -> None:
+    """Issue 19 in the demo: dedicated account managers, and response quality."""
+    rows("dedicated account managers", reports["accounts"],
+         ("tenant", "account_id", "plan", "manager_id", "assigned_at"))
+    compliance("SLA compliance of the accounts with a dedicated manager",
+               reports["sla_by_account"])
+    quality("response quality by tier (the level at resolution)", reports["quality_by_tier"],
+            "tier")
+    quality("response quality by agent (the assignee at resolution)",
+            _per_tenant(reports["quality_by_agent"], 6), "agent")
 
 
 def _per_tenant(found: list[dict[str, Any]], most: int) -> list[dict[str, Any]]:
