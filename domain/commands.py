@@ -133,6 +133,23 @@ class UpdateArticle(Wire):
     tags: Tags | None = None
 
 
+class AssignAccountManager(Wire):
+    """The account's plan (it must offer a dedicated account manager) and its manager;
+    None removes the manager the account has."""
+
+    plan: Id
+    manager_id: Id | None
+
+
+class ReviewTicket(Wire):
+    """A manager's review of a resolved ticket's handling: a score and every item of the
+    policy's rubric (`[quality]`) marked passed or not."""
+
+    score: Annotated[int, Field(ge=1, le=5, strict=True)]
+    rubric: Annotated[dict[Id, bool], Field(max_length=50)]
+    note: Note = None
+
+
 # -- the registry ------------------------------------------------------------------------
 
 P = TypeVar("P", bound=Wire)
@@ -144,8 +161,12 @@ class CommandType(Generic[P]):
 
     `stream` is the kind of stream it acts on (`ticket`, `session` for a
     self-service session, `article` for a knowledge-base article); a command that
-    `creates` its stream is allowed from no state (`allowed_from` is empty). `result`
-    None means the state stays as it is."""
+    `creates` its stream is allowed from no state (`allowed_from` is empty); one that
+    `opens` its stream starts it when it is missing and acts on it after (an account's
+    `assign_account_manager`). `result` None means the state stays as it is.
+    `judged_by` is the policy a ticket command is checked against: the version the
+    ticket recorded at creation (`recorded`), or the tenant's current one (`current`:
+    a review, judged by the rubric in force when it is made)."""
 
     name: str
     payload: type[P]
@@ -155,6 +176,8 @@ class CommandType(Generic[P]):
     result: Status | None = None
     creates: bool = False
     stream: str = "ticket"
+    opens: bool = False
+    judged_by: Literal["recorded", "current"] = "recorded"
 
     def check(self, status: Status, role: Role) -> Status:
         """The state after this command from `status`, or raise Forbidden (a role the
@@ -181,9 +204,10 @@ RESOLVED, CLOSED = Status.RESOLVED, Status.CLOSED
 
 def _command(name: str, payload: type[P], event: str, roles: set[Role],
              allowed_from: frozenset[Status] = frozenset(), result: Status | None = None,
-             *, creates: bool = False, stream: str = "ticket") -> CommandType[P]:
+             *, creates: bool = False, stream: str = "ticket", opens: bool = False,
+             judged_by: Literal["recorded", "current"] = "recorded") -> CommandType[P]:
     return CommandType(name, payload, event, frozenset(roles), allowed_from, result,
-                       creates, stream)
+                       creates, stream, opens, judged_by)
 
 
 CREATE_TICKET = _command("create_ticket", CreateTicket, "TicketCreated", {C, A, S},
@@ -217,14 +241,19 @@ CREATE_ARTICLE = _command("create_article", CreateArticle, "ArticleCreated", {A,
                           creates=True, stream="article")
 UPDATE_ARTICLE = _command("update_article", UpdateArticle, "ArticleUpdated", {A, M},
                           stream="article")
+ASSIGN_ACCOUNT_MANAGER = _command("assign_account_manager", AssignAccountManager,
+                                  "AccountManagerAssigned", {M}, stream="account", opens=True)
+REVIEW_TICKET = _command("review_ticket", ReviewTicket, "TicketReviewed", {M}, DONE,
+                         judged_by="current")
 
-#: Every command type by its wire name, in the order of SPEC §3 (then self-service and
-#: the knowledge base's articles, SPEC §11).
+#: Every command type by its wire name, in the order of SPEC §3 (then self-service, the
+#: knowledge base's articles, SPEC §11, accounts' managers and quality reviews).
 COMMANDS: dict[str, CommandType[Any]] = {command.name: command for command in (
     CREATE_TICKET, ACKNOWLEDGE, START_WORK, REQUEST_USER_INPUT, RECEIVE_USER_INPUT, RESOLVE,
     REOPEN, CLOSE, ESCALATE, CHANGE_PRIORITY, ASSIGN, ADD_COMMENT, LINK_ARTICLE,
     RECORD_SATISFACTION, CONSENT_TO_PUBLISH, PUBLISH_AS_ARTICLE, RECORD_SLA_BREACH,
-    RECORD_SELF_SERVICE, CREATE_ARTICLE, UPDATE_ARTICLE,
+    RECORD_SELF_SERVICE, CREATE_ARTICLE, UPDATE_ARTICLE, ASSIGN_ACCOUNT_MANAGER,
+    REVIEW_TICKET,
 )}
 
 

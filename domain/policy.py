@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -136,8 +137,8 @@ class CalendarSpec(Strict):
 #: each out while it holds its default (`Policy.hashed_document`). A new optional section
 #: or plan field goes here, or every stored version's hash would change.
 ADDED_LATER: dict[str, frozenset[str]] = {
-    "Policy": frozenset({"notifications"}),
-    "PlanSpec": frozenset(),
+    "Policy": frozenset({"notifications", "quality"}),
+    "PlanSpec": frozenset({"account_manager"}),
 }
 
 
@@ -157,6 +158,9 @@ class PlanSpec(Strict):
     first_response: dict[str, Minutes]
     #: A priority the plan lists no target for borrows another priority's target.
     priority_fallback: dict[str, str] = {}
+    #: Whether an account on the plan may have a dedicated account manager
+    #: (`assign_account_manager`).
+    account_manager: bool = False
 
 
 class AutoEscalation(Strict):
@@ -262,6 +266,18 @@ def _render_problems(template: TemplateSpec, rule: NotificationRule, tenant: str
     return []
 
 
+class QualitySpec(Strict):
+    """Response-quality reviews (`review_ticket`): the rubric's items, each of which a
+    review marks passed or not."""
+
+    rubric: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = []
+
+    @field_validator("rubric")
+    @classmethod
+    def _distinct(cls, values: list[str]) -> list[str]:
+        return _distinct(values)
+
+
 class Policy(Strict):
     """One tenant's support policy (SPEC §2)."""
 
@@ -283,6 +299,7 @@ class Policy(Strict):
     auto_close_after: Minutes | None = None
     reopen_window: Minutes | None = None
     notifications: NotificationsSpec = NotificationsSpec()
+    quality: QualitySpec = QualitySpec()
 
     @field_validator("default_timezone")
     @classmethod

@@ -37,7 +37,9 @@ def unscoped_uuid(kind: str, name: str) -> UUID:
 
 @dataclass(frozen=True)
 class Context:
-    """Who asks, for which tenant, when it happened and when it is being recorded."""
+    """Who asks, for which tenant, when it happened and when it is being recorded.
+    `via`: why the actor holds `role` when the message claimed another, as the store
+    says (`account_manager`: the recorded manager of the ticket's account)."""
 
     message_id: str
     tenant: str
@@ -45,6 +47,7 @@ class Context:
     role: Role
     occurred_at: datetime
     recorded_at: datetime
+    via: str | None = None
 
     @property
     def actor(self) -> dict[str, str]:

@@ -56,6 +56,7 @@ class Ticket(Stream):
     class PublicationConsented(TicketEvent): ...
     class PublishedAsArticle(TicketEvent): ...
     class SlaBreached(TicketEvent): ...
+    class TicketReviewed(TicketEvent): ...
 
     class CommentAdded(TicketEvent):
         """v2: `data.visibility` ('public' | 'internal') replaced v1's `data.public` flag."""
@@ -263,6 +264,28 @@ class Ticket(Stream):
                 "from_level": self.level, "level": level,
                 "reason": f"{clock} target breached (policy)",
             })
+
+    @handlers.on(commands.REVIEW_TICKET)
+    def _review(self, ctx: Context, policy: Policy, p: commands.ReviewTicket, to: Status) -> None:
+        """A quality review of the handling that resolved the ticket: who handled it
+        (the assignee) at which level are the ticket's at its latest resolution, since
+        neither changes while it is resolved or closed."""
+        rubric = policy.quality.rubric
+        if not rubric:
+            raise PolicyViolation(f"policy {policy.id} {policy.version} has no quality rubric"
+                                  " ([quality] rubric)")
+        unknown, missing = sorted(set(p.rubric) - set(rubric)), [i for i in rubric
+                                                                 if i not in p.rubric]
+        if unknown or missing:
+            raise PolicyViolation(
+                "a review marks exactly the rubric's items (" + _list(rubric) + ")"
+                + (f"; unknown: {_list(unknown)}" if unknown else "")
+                + (f"; missing: {_list(missing)}" if missing else ""))
+        self._emit(self.TicketReviewed, ctx, {
+            "score": p.score, "rubric": {item: p.rubric[item] for item in rubric},
+            "note": p.note, "agent_id": self.assignee, "level": self.level,
+            "resolution": self.resolutions, "as_account_manager": ctx.via == "account_manager",
+        })
 
     # -- guards ----------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from ticketflow.projections import article_search
 
 NAMES = ("rm_positions", "rm_tickets", "rm_volume", "rm_satisfaction", "rm_self_service",
          "rm_articles", "rm_parked", "rm_offsets", "rm_timeline", "rm_sla_clocks",
-         "rm_kb_articles", "rm_kb_exposures", "rm_ticket_terms")
+         "rm_kb_articles", "rm_kb_exposures", "rm_ticket_terms", "rm_accounts", "rm_reviews")
 #: The events reports count by instant when periods are another zone's than UTC.
 COUNTED = ("TicketCreated", "TicketResolved", "TicketReopened", "TicketClosed",
            "SatisfactionRecorded")
@@ -68,6 +68,8 @@ class Tables:
     kb_articles: Table
     kb_exposures: Table
     ticket_terms: Table
+    accounts: Table
+    reviews: Table
 
 
 def tables(suffix: str = "") -> Tables:
@@ -85,7 +87,8 @@ def tables(suffix: str = "") -> Tables:
         *(Column(name, String(200)) for name in (
             "status", "plan", "priority", "initial_priority", "channel", "category",
             "subcategory", "timezone", "level", "assignee", "policy_id", "policy_version",
-            "policy_hash", "created_at", "first_response_at", "resolved_at", "closed_at")),
+            "policy_hash", "created_at", "first_response_at", "resolved_at", "closed_at",
+            "account_id")),
         Column("sla_facts", JSON, nullable=False),
         Index(f"rm_tickets{suffix}_policy", "tenant", "policy_hash"),  # reports: what-ifs
         Index(f"rm_tickets{suffix}_created", "created_at"),  # report topics: a window's
@@ -167,9 +170,32 @@ def tables(suffix: str = "") -> Tables:
         Index(f"rm_sla_clocks{suffix}_evaluated", "evaluated_at"),
     )
     kb_articles, kb_exposures, ticket_terms = _knowledge_tables(metadata, suffix)
+    accounts, reviews = _account_tables(metadata, suffix)
     return Tables(metadata, positions, tickets, volume, satisfaction, self_service, articles,
                   parked, offsets, timeline, sla_clocks, kb_articles, kb_exposures,
-                  ticket_terms)
+                  ticket_terms, accounts, reviews)
+
+
+def _account_tables(metadata: MetaData, suffix: str) -> tuple[Table, Table]:
+    """Accounts' dedicated managers and quality reviews of tickets (issue 19)."""
+    accounts = Table(  # one row per account with a stream: its latest assignment
+        f"rm_accounts{suffix}", metadata,
+        Column("tenant", String(200), primary_key=True),
+        Column("account_id", String(200), primary_key=True),
+        Column("version", Integer, nullable=False),
+        Column("manager_id", String(200)),
+        *(Column(name, String(200), nullable=False) for name in ("plan", "assigned_at")),
+    )
+    reviews = Table(  # every review of a ticket (the latest of each counts in reports)
+        f"rm_reviews{suffix}", metadata,
+        *_ticket_version_key(),
+        *(Column(name, String(200), nullable=False) for name in ("at", "reviewer")),
+        *(Column(name, String(200)) for name in ("agent_id", "level")),
+        Column("score", Integer, nullable=False),
+        Column("rubric", JSON, nullable=False),
+        Index(f"rm_reviews{suffix}_at", "at"),
+    )
+    return accounts, reviews
 
 
 def _knowledge_tables(metadata: MetaData, suffix: str) -> tuple[Table, Table, Table]:
@@ -274,10 +300,10 @@ def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]],
 
 def upsert_many(conn: Connection, table: Table, rows: list[dict[str, Any]],
                 key: Sequence[str], *, add: Sequence[str] = (),
-                least: str | None = None) -> None:
+                least: str | None = None, greatest: str | None = None) -> None:
     """INSERT the rows, or UPDATE the existing ones (their `add` columns are summed);
     with `least` (a column), only by a row whose value there is smaller: the row kept
-    is then the least, whatever order the rows come in."""
+    is then the least, whatever order the rows come in (`greatest`: the greatest)."""
     if not rows:
         return
     sets = ", ".join(
@@ -286,6 +312,8 @@ def upsert_many(conn: Connection, table: Table, rows: list[dict[str, Any]],
     sql = f"{_insert_sql(conn, table)} ON CONFLICT ({_names(key)}) DO UPDATE SET {sets}"
     if least is not None:
         sql += f' WHERE excluded."{least}" < "{table.name}"."{least}"'
+    if greatest is not None:
+        sql += f' WHERE excluded."{greatest}" > "{table.name}"."{greatest}"'
     _execute_many(conn, sql, table, rows)
 
 

@@ -26,7 +26,12 @@ from ticketflow.domain.sla import CLOCKS, SlaResult
 from ticketflow.projections import periods
 from ticketflow.projections.db import TICKET_KEY, Tables, select_many
 from ticketflow.projections.sla_clocks import sla_of
-from ticketflow.projections.sla_compliance import ComplianceRow, compliance_rows
+from ticketflow.projections.sla_compliance import (
+    AccountComplianceRow,
+    ComplianceRow,
+    account_compliance_rows,
+    compliance_rows,
+)
 from ticketflow.projections.tickets import Row
 
 PolicyOf = Callable[[Row], Policy | None]
@@ -308,17 +313,23 @@ def times_report(
 
 
 def times_rows(results: Iterable[tuple[Row, SlaResult]], *, since: datetime,
-               until: datetime) -> list[dict[str, Any]]:
+               until: datetime, group: str | None = None) -> list[dict[str, Any]]:
     """(ticket row, clocks at `until`) → the distribution of counted minutes of the
-    clocks met in [since, until), by tenant × plan × priority."""
+    clocks met in [since, until), by tenant × plan × priority (by tenant × account
+    with `group` "account")."""
     samples: dict[tuple[str, ...], dict[str, list[float]]] = defaultdict(
         lambda: {name: [] for name in CLOCKS})
     for row, result in results:
         for name in CLOCKS:
             clock = result.clock(name)
             if clock.met_at is not None and since <= clock.met_at < until:
-                key = (row["tenant"], row["plan"], result.priority)
+                key = ((row["tenant"], row["account_id"] or "") if group == "account"
+                       else (row["tenant"], row["plan"], result.priority))
                 samples[key][name].append(clock.counted_seconds / 60)
+    if group == "account":
+        return [{"tenant": k[0], "account_id": k[1],
+                 **{name: _distribution(samples[k][name]) for name in CLOCKS}}
+                for k in sorted(samples)]
     return [{"tenant": k[0], "plan": k[1], "priority": k[2],
              **{name: _distribution(samples[k][name]) for name in CLOCKS}}
             for k in sorted(samples, key=lambda k: (k[0], k[1], _PRIORITY.get(k[2], 9)))]
@@ -349,14 +360,15 @@ Period = tuple[str | None, datetime, datetime]  # (label, start, end): periods.w
 
 def sla_report_by(
     conn: Connection, t: Tables, policy_of: PolicyOf, *, periods: list[Period],
-    as_of: datetime, tenant: str | None = None,
-) -> list[tuple[str | None, ComplianceRow]]:
+    as_of: datetime, tenant: str | None = None, group: str | None = None,
+) -> list[tuple[str | None, ComplianceRow | AccountComplianceRow]]:
     """`sla_report` of each period (contiguous, in order), in one pass: the window's
     candidates found and evaluated once at `as_of`, each ticket's clocks then counted
     in the period their due instant falls in. The same rows, in the same order, as
     `sla_report` asked period by period with the same `as_of` (every period's report
     evaluates at that instant, so one evaluation serves them all; a ticket created at
-    or after a period's end has no clock due in it)."""
+    or after a period's end has no clock due in it). With `group` "account", by tenant
+    × the tickets' account instead of plan × priority."""
     if not periods:
         return []
     since, until = periods[0][1], periods[-1][2]
@@ -368,16 +380,18 @@ def sla_report_by(
         if policy is None or not _existed(row, as_of, until):
             continue
         result = sla_of(row, policy, as_of)
+        second = (row["account_id"] or "") if group == "account" else row["plan"]
         for index in _periods_of((result.clock(name).due_at for name in CLOCKS),
                                  starts, until):
-            buckets[index].append((row["tenant"], row["plan"], result))
+            buckets[index].append((row["tenant"], second, result))
+    rows_of = account_compliance_rows if group == "account" else compliance_rows
     return [(label, row) for (label, low, high), bucket in zip(periods, buckets, strict=True)
-            for row in compliance_rows(bucket, window=(low, high))]
+            for row in rows_of(bucket, window=(low, high))]
 
 
 def times_report_by(
     conn: Connection, t: Tables, policy_of: PolicyOf, *, periods: list[Period],
-    tenant: str | None = None,
+    tenant: str | None = None, group: str | None = None,
 ) -> tuple[list[tuple[str | None, dict[str, Any]]], list[dict[str, Any]]]:
     """`times_report` of each period (contiguous, in order) and of the whole window, in
     one pass. A period's report evaluates its tickets at the period's end; a ticket
@@ -420,8 +434,8 @@ def times_report_by(
                 buckets[index].append((row, sla_of(row, policy, high)))
     by_period = [(label, row) for (label, low, high), bucket in
                  zip(periods, buckets, strict=True)
-                 for row in times_rows(bucket, since=low, until=high)]
-    return by_period, times_rows(whole, since=since, until=until)
+                 for row in times_rows(bucket, since=low, until=high, group=group)]
+    return by_period, times_rows(whole, since=since, until=until, group=group)
 
 
 def _periods_of(instants: Iterable[datetime | None], starts: list[datetime],

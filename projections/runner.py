@@ -19,7 +19,7 @@ from uuid import UUID
 from sqlalchemy import Connection, Engine, select, true
 
 from ticketflow.event_log import STREAM_TOPICS, Store
-from ticketflow.projections import article_search, knowledge
+from ticketflow.projections import accounts, article_search, knowledge
 from ticketflow.projections.db import (
     TICKET_KEY,
     Tables,
@@ -115,12 +115,7 @@ class Projector:
         return applied
 
     def apply(self, conn: Connection, envelopes: list[dict[str, Any]]) -> None:
-        sessions = [e for e in envelopes if e["type"] == "SelfServiceRecorded"]
-        self._write_sessions(conn, sessions)
-        knowledge.write_articles(conn, self.t, [knowledge.agent_article(e) for e in envelopes
-                                                if e["type"] in knowledge.ARTICLE_EVENTS])
-        envelopes = [e for e in envelopes if e["type"] != "SelfServiceRecorded"
-                     and e["type"] not in knowledge.ARTICLE_EVENTS]
+        envelopes = self._write_other_streams(conn, envelopes)
         keys = sorted({key_of(e) for e in envelopes})
         known = self._rows(conn, keys)
         rows = dict(known)
@@ -164,6 +159,8 @@ class Projector:
         insert_many(conn, self.t.satisfaction, answers)
         insert_many(conn, self.t.articles, articles)
         insert_many(conn, self.t.timeline, events)
+        accounts.write_reviews(conn, self.t, [row for row in map(accounts.review_row, applied)
+                                              if row is not None])
         knowledge.write_terms(conn, self.t, applied)
         knowledge.write_articles(conn, self.t, knowledge.published_rows(
             conn, self.t, [e for e in applied if e["type"] == "PublishedAsArticle"]))
@@ -171,6 +168,20 @@ class Projector:
             self.deferred |= timed
         else:
             self._write_clocks(conn, [rows[key] for key in sorted(timed)])
+
+    def _write_other_streams(self, conn: Connection,
+                             envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Write the rows of the events of sessions, articles and accounts; the tickets'
+        events are what is left."""
+        sessions = [e for e in envelopes if e["type"] == "SelfServiceRecorded"]
+        self._write_sessions(conn, sessions)
+        knowledge.write_articles(conn, self.t, [knowledge.agent_article(e) for e in envelopes
+                                                if e["type"] in knowledge.ARTICLE_EVENTS])
+        accounts.write_accounts(conn, self.t, [e for e in envelopes
+                                               if e["type"] in accounts.ACCOUNT_EVENTS])
+        return [e for e in envelopes if e["type"] != "SelfServiceRecorded"
+                and e["type"] not in knowledge.ARTICLE_EVENTS
+                and e["type"] not in accounts.ACCOUNT_EVENTS]
 
     @staticmethod
     def _project(

@@ -79,6 +79,40 @@ def compliance_rows(
                                                 PRIORITY_ORDER.get(r.priority, 9), r.priority))
 
 
+@dataclass
+class AccountComplianceRow:
+    """Compliance of one account's tickets (`--group account`), all plans and priorities."""
+
+    tenant: str
+    account_id: str
+    tickets: int = 0
+    clocks: dict[str, ClockTally] = field(
+        default_factory=lambda: {name: ClockTally() for name in CLOCKS}
+    )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tenant": self.tenant, "account_id": self.account_id, "tickets": self.tickets,
+                **{name: tally.as_dict() for name, tally in self.clocks.items()}}
+
+
+def account_compliance_rows(
+    results: Iterable[tuple[str, str, SlaResult]],
+    window: tuple[datetime, datetime] | None = None,
+) -> list[AccountComplianceRow]:
+    """(tenant, account id, result) per ticket → rows sorted by tenant and account, with
+    the window rule of `compliance_rows`."""
+    rows: dict[tuple[str, str], AccountComplianceRow] = {}
+    for tenant, account_id, result in results:
+        clocks = [result.clock(name) for name in CLOCKS if _in(result.clock(name), window)]
+        if not clocks:
+            continue
+        row = rows.setdefault((tenant, account_id), AccountComplianceRow(tenant, account_id))
+        row.tickets += 1
+        for clock in clocks:
+            row.clocks[clock.name].add(clock.status)
+    return [rows[key] for key in sorted(rows)]
+
+
 def _in(clock: ClockResult, window: tuple[datetime, datetime] | None) -> bool:
     if window is None:
         return clock.status is not ClockStatus.NOT_APPLICABLE

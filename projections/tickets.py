@@ -47,6 +47,7 @@ def _created(envelope: dict[str, Any]) -> Row:
         "policy_hash": data["policy"]["hash"], "created_at": state["created_at"],
         "first_response_at": state["first_response_at"], "resolved_at": state["resolved_at"],
         "closed_at": state["closed_at"], "sla_facts": state["sla_facts"],
+        "account_id": data["account_id"],
     }
 
 

@@ -40,7 +40,8 @@ SchemaVersion = Annotated[Literal[1], BeforeValidator(_version_one)]
 
 
 #: The envelope field that names each kind of stream.
-STREAM_FIELDS = {"ticket": "ticket_id", "session": "session_id", "article": "article_id"}
+STREAM_FIELDS = {"ticket": "ticket_id", "session": "session_id", "article": "article_id",
+                 "account": "account_id"}
 
 
 class Actor(Wire):
@@ -51,7 +52,8 @@ class Actor(Wire):
 class CommandBase(Wire):
     """Fields every command carries. `ticket_id` names the ticket; a
     record_self_service command names its `session_id` instead, an article command
-    (create_article, update_article) its `article_id`."""
+    (create_article, update_article) its `article_id`, assign_account_manager its
+    `account_id`."""
 
     message_id: Id
     type: str
@@ -60,6 +62,7 @@ class CommandBase(Wire):
     ticket_id: StreamId | None = None
     session_id: StreamId | None = None
     article_id: StreamId | None = None
+    account_id: StreamId | None = None
     occurred_at: Instant
     actor: Actor
     payload: Wire
@@ -75,7 +78,7 @@ class CommandBase(Wire):
 
     @property
     def stream_id(self) -> str:
-        return self.ticket_id or self.session_id or self.article_id or ""
+        return self.ticket_id or self.session_id or self.article_id or self.account_id or ""
 
 
 def _command_model(type_name: str, payload: type[Wire]) -> type[CommandBase]:
@@ -173,7 +176,7 @@ def peek_identity(raw: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         return {}
     found = {}
-    for key in ("message_id", "tenant", "ticket_id", "session_id", "article_id"):
+    for key in ("message_id", "tenant", "ticket_id", "session_id", "article_id", "account_id"):
         try:
             found[key] = ID_ADAPTER.validate_python(document.get(key))
         except ValidationError:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AwareDatetime, Field, TypeAdapter, create_model
 
+from ticketflow.domain.accounts import Account
 from ticketflow.domain.articles import Article
 from ticketflow.domain.selfservice import SelfServiceSession
 from ticketflow.domain.ticket import Ticket
@@ -126,6 +127,25 @@ class ArticleTextData(Wire):
     tags: list[str]
 
 
+class AccountManagerAssignedData(Wire):
+    account_id: str
+    plan: str
+    manager_id: str | None
+    from_manager_id: str | None
+
+
+class TicketReviewedData(Wire):
+    score: Annotated[int, Field(ge=1, le=5)]
+    rubric: dict[str, bool]
+    note: str | None
+    #: The assignee and escalation level at the ticket's latest resolution.
+    agent_id: str | None
+    level: Level
+    resolution: int
+    #: Sent by an agent who is the recorded manager of the ticket's account.
+    as_account_manager: bool
+
+
 EVENT_DATA: dict[str, type[Wire]] = {
     "TicketCreated": TicketCreatedData,
     "TicketAcknowledged": NoteTransition,
@@ -147,11 +167,14 @@ EVENT_DATA: dict[str, type[Wire]] = {
     "SelfServiceRecorded": SelfServiceRecordedData,
     "ArticleCreated": ArticleTextData,
     "ArticleUpdated": ArticleTextData,
+    "AccountManagerAssigned": AccountManagerAssignedData,
+    "TicketReviewed": TicketReviewedData,
 }
 
 #: The stream class of the event types that are not a ticket's.
 _NOT_TICKETS: dict[str, Any] = {"SelfServiceRecorded": SelfServiceSession,
-                                "ArticleCreated": Article, "ArticleUpdated": Article}
+                                "ArticleCreated": Article, "ArticleUpdated": Article,
+                                "AccountManagerAssigned": Account}
 
 #: The aggregate class whose nested event class defines each type (for versions).
 _EVENT_CLASSES: dict[str, Any] = {

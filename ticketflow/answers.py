@@ -14,10 +14,12 @@ from ticketflow.domain.ticket import Ticket
 from ticketflow.event_log import CommandOutcome
 
 
-def ticket_state(ticket: Ticket, as_of: datetime | None = None) -> dict[str, Any]:
-    """`ticketflow ticket --json`, `GET /v1/tickets/{id}`: the state, and the instant
-    it is taken at when one was asked for."""
-    state = ticket.state()
+def ticket_state(ticket: Ticket, as_of: datetime | None = None,
+                 account: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """`ticketflow ticket --json`, `GET /v1/tickets/{id}`: the state, its account and the
+    account's current manager (`Queries.account`), and the instant it is taken at when
+    one was asked for."""
+    state = {**ticket.state(), **(account or {})}
     if as_of is not None:
         state["as_of"] = as_of.isoformat()
     return state

@@ -16,7 +16,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -29,9 +29,10 @@ from eventsourcing.persistence import (
 
 from ticketflow import logs, metrics
 from ticketflow.clock import DEFAULT_MAX_SKEW, Clock
+from ticketflow.domain.accounts import Account
 from ticketflow.domain.articles import Article
 from ticketflow.domain.audit_log import MerkleLog
-from ticketflow.domain.commands import COMMANDS
+from ticketflow.domain.commands import COMMANDS, CommandType
 from ticketflow.domain.errors import (
     AlreadyExists,
     AmbiguousId,
@@ -78,7 +79,7 @@ log = logging.getLogger(__name__)
 #: What a creation command starts, by the kind of stream its entry names.
 STARTS: dict[str, Callable[..., Stream]] = {
     Ticket.KIND: Ticket.create, SelfServiceSession.KIND: SelfServiceSession.create,
-    Article.KIND: Article.create,
+    Article.KIND: Article.create, Account.KIND: Account.create,
 }
 MAX_ATTEMPTS = 10
 DUES_REMEMBERED = 20_000
@@ -422,7 +423,8 @@ class TicketingApp(ReadStore):
         entry = COMMANDS[command.type]  # the command type: its registry entry
         stream: Stream
         done = 0  # events the stream already had pending in this unit
-        if entry.creates:
+        if entry.creates or (entry.opens and not self._exists(unit, entry.stream,
+                                                               command.tenant, command.stream_id)):
             self._must_not_exist(unit, entry.stream, command.tenant, command.stream_id)
             stream = STARTS[entry.stream](ctx, policy, command.stream_id, command.payload)
             unit.streams[stream.id] = stream
@@ -431,12 +433,41 @@ class TicketingApp(ReadStore):
         else:
             ticket: Ticket = self._checkout(unit, entry.stream, command.tenant, command.stream_id)
             done = len(ticket.pending_events)
-            ticket.handle(entry, ctx, self.policy_store.policy_of(ticket)
-                          if isinstance(ticket, Ticket) else policy, command.payload)
+            if isinstance(ticket, Ticket):
+                ctx = self._as_account_manager(unit, entry, ctx, ticket)
+                if entry.judged_by == "recorded":
+                    policy = self.policy_store.policy_of(ticket)
+            ticket.handle(entry, ctx, policy, command.payload)
             stream = ticket
         emitted = list(stream.pending_events[done:])
         unit.events.extend(emitted)
         return emitted
+
+    def _as_account_manager(self, unit: Unit, entry: CommandType[Any], ctx: Context,
+                            ticket: Ticket) -> Context:
+        """The context a command runs in: an agent who is the recorded manager of the
+        ticket's account acts as `manager` for a command a manager may send and an
+        agent may not (`review_ticket`). Decided from the store alone (the account's
+        stream of the ticket's tenant, as of this unit), never from what the message
+        claims; anyone else, and any other command, keeps the role it sent."""
+        if ctx.role is not Role.AGENT or Role.MANAGER not in entry.roles \
+                or Role.AGENT in entry.roles:
+            return ctx
+        account_id = self.event_log.account_of(ticket.id)
+        try:
+            account: Account = self._checkout(unit, Account.KIND, ctx.tenant, account_id)
+        except NotFound:
+            return ctx
+        if account.manager_id is None or account.manager_id != ctx.actor_id:
+            return ctx
+        return replace(ctx, role=Role.MANAGER, via="account_manager")
+
+    def _exists(self, unit: Unit, kind: str, tenant: str, stream_id: str) -> bool:
+        try:
+            self._checkout(unit, kind, tenant, stream_id)
+        except NotFound:
+            return False
+        return True
 
     def _checkout(self, unit: Unit, kind: str, tenant: str, stream_id: str) -> Any:
         """The unit's copy of a tenant's stream: cached, or loaded from the store.
@@ -526,7 +557,7 @@ class TicketingApp(ReadStore):
         message_id = identity.get("message_id")
         tenant = identity.get("tenant") if identity.get("tenant") in self.policies else None
         stream_id = (identity.get("ticket_id") or identity.get("session_id")
-                     or identity.get("article_id"))
+                     or identity.get("article_id") or identity.get("account_id"))
         by_digest = by_digest or tenant is None or not message_id
         key = _digest_key(raw) if by_digest else str(message_id)
         digest = None if by_digest or isinstance(raw, Oversized) else body_digest(raw)

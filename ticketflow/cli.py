@@ -53,6 +53,7 @@ from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import engine_for
 from ticketflow.projections.periods import BY, quarter, year
+from ticketflow.projections.quality import GROUPS as QUALITY_GROUPS
 from ticketflow.projections.replay import rebuild
 from ticketflow.projections.timeline import DEFAULT_LIMIT, MAX_LIMIT
 from ticketflow.queries import Progress, Queries, ReadModels, Scope
@@ -322,6 +323,7 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                      help="evaluate at this instant (default: --to, or now if earlier)")
     cmd.add_argument("--policy", type=Path, help="also re-evaluate under this policy file")
     cmd.add_argument("--by", choices=BY, help="by period of the due instant too")
+    _group_by_account(cmd)
     cmd.set_defaults(handler=cmd_report_sla)
 
     cmd = kinds.add_parser("volume", parents=[common, period],
@@ -337,7 +339,9 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd = kinds.add_parser("times", parents=[common, period],
                            help="mean, p50, p90 minutes to first response and resolution")
     cmd.add_argument("--by", choices=BY, help="by period of the met instant too")
+    _group_by_account(cmd)
     cmd.set_defaults(handler=cmd_report_times)
+    _add_quality_report(kinds, [common, period])
     add_notification_report(kinds, [common, period])
 
     cmd = sub.add_parser("suggest", parents=[common, _scope("its articles are searched")],
@@ -374,6 +378,21 @@ def _add_report_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd.add_argument("--from-start", action="store_true",
                      help="rebuild from the first event (default: catch up)")
     cmd.set_defaults(handler=cmd_replay)
+
+
+def _group_by_account(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--group", choices=("account",),
+                     help="by tenant × account (and its manager), not plan × priority")
+
+
+def _add_quality_report(kinds: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """`report quality` (issue 19): managers' reviews of resolved tickets."""
+    cmd = kinds.add_parser("quality", parents=parents,
+                           help="quality reviews: count, mean score, pass rate per rubric item")
+    cmd.add_argument("--by", choices=BY, help="by period of the review too")
+    cmd.add_argument("--group", choices=tuple(QUALITY_GROUPS),
+                     help="by the tier (level) or agent (assignee) at resolution")
+    cmd.set_defaults(handler=cmd_report_quality)
 
 
 def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -519,7 +538,7 @@ def cmd_ticket(session: Session, args: argparse.Namespace) -> int:
     """Now: the aggregate from the event store; --as-of: folded from the timeline."""
     ticket, held = session.queries.ticket(args.ticket_id, args.as_of)
     views.held(args.ticket_id, held.versions)
-    state = answers.ticket_state(ticket, args.as_of)
+    state = answers.ticket_state(ticket, args.as_of, session.queries.account(ticket))
     if args.json:
         views.json_out(state)
     else:
@@ -646,7 +665,7 @@ def cmd_report_sla(session: Session, args: argparse.Namespace) -> int:
     zone = args.timezone
     result = session.queries.report_sla(args.since.at(zone), args.until.at(zone), args.as_of,
                                         what_if,
-                                        by=args.by, zone=args.timezone)
+                                        by=args.by, zone=args.timezone, group=args.group)
     if args.json:
         views.json_out(result)
         return 0
@@ -687,12 +706,25 @@ def cmd_report_satisfaction(session: Session, args: argparse.Namespace) -> int:
 def cmd_report_times(session: Session, args: argparse.Namespace) -> int:
     zone = args.timezone
     result = session.queries.report_times(args.since.at(zone), args.until.at(zone), args.by,
-                                          zone)
+                                          zone, group=args.group)
     if args.json:
         views.json_out(result)
     else:
         views.times("counted minutes to first response / resolution (n, mean, p50, p90)",
                     result["rows"])
+    return 0
+
+
+def cmd_report_quality(session: Session, args: argparse.Namespace) -> int:
+    """Response quality (issue 19): managers' reviews of resolved tickets."""
+    zone = args.timezone
+    result = session.queries.report_quality(args.since.at(zone), args.until.at(zone), args.by,
+                                            zone, group=args.group)
+    if args.json:
+        views.json_out(result)
+    else:
+        views.quality("response quality: each ticket's latest review", result["rows"],
+                      args.group)
     return 0
 
 

@@ -87,13 +87,33 @@ def bundle_problems(problems: list[str]) -> None:
 
 def compliance(title: str, rows: list[dict[str, Any]]) -> None:
     period = ("period",) if any("period" in r for r in rows) else ()
+    dims = _dimensions(rows)
     render.table(
         f"{title} (met / breached / open)",
-        (*period, "tenant", "plan", "priority", "tickets", "first resp.", "%", "resolution",
-         "%"),
-        ((*(r["period"] for _ in period), r["tenant"], r["plan"], r["priority"], r["tickets"],
-          *_compliance(r["first_response"]), *_compliance(r["resolution"])) for r in rows),
+        (*period, "tenant", *dims, "tickets", "first resp.", "%", "resolution", "%"),
+        ((*(r["period"] for _ in period), r["tenant"], *(r[d] for d in dims.values()),
+          r["tickets"], *_compliance(r["first_response"]), *_compliance(r["resolution"]))
+         for r in rows),
     )
+
+
+def _dimensions(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """The columns a report's rows are grouped by after the tenant (heading → key):
+    plan × priority, or the account and its manager (`--group account`)."""
+    if any("account_id" in r for r in rows):
+        return {"account": "account_id", "manager": "manager_id"}
+    return {"plan": "plan", "priority": "priority"}
+
+
+def quality(title: str, found: list[dict[str, Any]], group: str | None) -> None:
+    """Response quality (issue 19): each row's pass rates as `item %` pairs."""
+    period = ("period",) if any("period" in r for r in found) else ()
+    grouped = (group,) if group else ()
+    render.table(title, (*period, "tenant", *grouped, "reviews", "mean score", "passed (%)"),
+                 ((*(r["period"] for _ in period), r["tenant"],
+                   *((r[name] or "-") for name in grouped), r["reviews"], r["mean_score"],
+                   ", ".join(f"{item} {rate:g}" for item, rate in r["pass_percent"].items()))
+                  for r in found))
 
 
 def rows(title: str, found: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
@@ -102,9 +122,9 @@ def rows(title: str, found: list[dict[str, Any]], columns: tuple[str, ...]) -> N
 
 def times(title: str, found: list[dict[str, Any]]) -> None:
     period = ("period",) if any("period" in r for r in found) else ()
-    render.table(title, (*period, "tenant", "plan", "priority", "first response",
-                         "resolution"),
-                 ((*(r["period"] for _ in period), r["tenant"], r["plan"], r["priority"],
+    dims = _dimensions(found)
+    render.table(title, (*period, "tenant", *dims, "first response", "resolution"),
+                 ((*(r["period"] for _ in period), r["tenant"], *(r[d] for d in dims.values()),
                    _spread(r["first_response"]), _spread(r["resolution"])) for r in found))
 
 
@@ -179,11 +199,24 @@ def demo(result: Any, reports: dict[str, Any]) -> None:
          _per_tenant([r for r in reports["articles"] if r["deflections"]], 5),
          ("tenant", "article_id", "title", "sessions", "deflections", "deflection_rate",
           "links", "csat_percent"))
+    _accounts_and_quality(reports)
     sent = reports["notifications"]
     rows(f"notifications sent to a demo webhook, {window} ({sent['received']} received,"
          f" signatures checked)", sent["rows"],
          ("tenant", "rule", "channel", "notifications", "delivered", "dead"))
     review(reports["review"])
+
+
+def _accounts_and_quality(reports: dict[str, Any]) -> None:
+    """Issue 19 in the demo: dedicated account managers, and response quality."""
+    rows("dedicated account managers", reports["accounts"],
+         ("tenant", "account_id", "plan", "manager_id", "assigned_at"))
+    compliance("SLA compliance of the accounts with a dedicated manager",
+               reports["sla_by_account"])
+    quality("response quality by tier (the level at resolution)", reports["quality_by_tier"],
+            "tier")
+    quality("response quality by agent (the assignee at resolution)",
+            _per_tenant(reports["quality_by_agent"], 6), "agent")
 
 
 def _per_tenant(found: list[dict[str, Any]], most: int) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from eventsourcing.persistence import (
 )
 
 from ticketflow.clock import Clock
+from ticketflow.domain.accounts import Account
 from ticketflow.domain.articles import Article
 from ticketflow.domain.errors import AmbiguousId, NotFound
 from ticketflow.domain.receipt import Receipt, digest_key, legacy_receipt_uuid, receipt_uuid
@@ -41,7 +42,7 @@ from ticketflow.policy_store import PolicyStore
 from ticketflow.schemas.commands import peek_identity
 from ticketflow.schemas.events import SCHEMA_VERSIONS
 
-STREAM_CLASSES = (Ticket, SelfServiceSession, Article)
+STREAM_CLASSES = (Ticket, SelfServiceSession, Article, Account)
 STREAM_TOPIC_PREFIXES = tuple(f"{cls.__module__}:{cls.__name__}."
                               for cls in STREAM_CLASSES)
 #: The exact topics of every ticket, session and article event type (for filtered log
@@ -125,6 +126,24 @@ class EventLog:
         """The envelope of a stream's stored event at a version (None: there is none)."""
         records = self.recorder.select_events(uuid, gt=version - 1, lte=version)
         return self.envelope_of(records[0]) if records else None
+
+    def account_of(self, ticket: UUID) -> str:
+        """The account a ticket was created for (its TicketCreated's `account_id`)."""
+        created = self.envelope_at(ticket, 1)
+        if created is None:
+            raise NotFound(f"ticket {ticket} not found")
+        return str(created["data"]["account_id"])
+
+    def account_manager(self, tenant: str, account_id: str) -> str | None:
+        """The current manager of a tenant's account (its stream's latest event), or None:
+        none recorded, or removed."""
+        for uuid in self.stream_uuids(Account.KIND, tenant, account_id):
+            records = self.recorder.select_events(uuid, desc=True, limit=1)
+            if records:
+                latest = self.envelope_of(records[0])
+                if latest["tenant"] == tenant:
+                    return latest["data"]["manager_id"]
+        return None
 
     # -- where a tenant's stream is ------------------------------------------------------
 

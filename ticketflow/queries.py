@@ -32,8 +32,10 @@ from ticketflow.domain.ticket import Ticket
 from ticketflow.event_log import CommandOutcome, Store
 from ticketflow.export import export_events
 from ticketflow.projections import article_search, periods
+from ticketflow.projections.accounts import managers
 from ticketflow.projections.db import tables
 from ticketflow.projections.kb_reports import articles_report, topics_report
+from ticketflow.projections.quality import quality_report
 from ticketflow.projections.reports import (
     satisfaction_report,
     sla_report_by,
@@ -170,6 +172,14 @@ class Queries:
         ticket: Ticket = self.store.repository.get(uuid, version=version)
         return ticket, self._held(tenant, ticket_id)
 
+    def account(self, ticket: Ticket) -> dict[str, str | None]:
+        """The ticket's account and that account's current manager (issue 19), from the
+        event store: what the ticket views show."""
+        account_id = self.store.event_log.account_of(ticket.id)
+        return {"account_id": account_id,
+                "account_manager": self.store.event_log.account_manager(ticket.tenant,
+                                                                        account_id)}
+
     def timeline(self, ticket_id: str, after: int = 0,
                  limit: int = DEFAULT_LIMIT) -> tuple[Page, Held]:
         """A page of the ticket's timeline (the HTTP API's cursor: `after` a version)."""
@@ -268,11 +278,12 @@ class Queries:
 
     def report_sla(self, since: datetime, until: datetime, as_of: datetime | None = None,
                    what_if: Policy | None = None, by: str | None = None,
-                   zone: tzinfo = UTC) -> dict[str, Any]:
+                   zone: tzinfo = UTC, group: str | None = None) -> dict[str, Any]:
         """SLA compliance by tenant × plan × priority for clocks due in [since, until),
         as of `as_of` (default: `until`, or the engine's clock if earlier); with
         `what_if`, also re-evaluated under that policy, touching no stored data. With
-        `by`, by period too (of the due instant, in `zone`): each row has its `period`."""
+        `by`, by period too (of the due instant, in `zone`): each row has its `period`.
+        With `group` "account": by tenant × account (and its manager) instead."""
         at = (as_of or min(until, self.store.clock())).astimezone(UTC)
         start, end, tenant = since.astimezone(UTC), until.astimezone(UTC), self.scope.tenant
         projector = self.read_models.caught_up()
@@ -282,14 +293,17 @@ class Queries:
             cuts = _windows(start, end, by, zone)
             recorded = [_in_period(period, row.as_dict()) for period, row in sla_report_by(
                 conn, projector.t, self._recorded_policy, periods=cuts, as_of=at,
-                tenant=tenant)]
+                tenant=tenant, group=group)]
             if what_if is not None:
                 other = [_in_period(period, row.as_dict()) for period, row in sla_report_by(
                     conn, projector.t, lambda row: what_if if row["tenant"] == what_if.id
-                    else None, periods=cuts, as_of=at, tenant=tenant)]
+                    else None, periods=cuts, as_of=at, tenant=tenant, group=group)]
+            if group == "account":
+                recorded, other = (managers(conn, projector.t, recorded),
+                                   managers(conn, projector.t, other))
         result: dict[str, Any] = {
             "from": start.isoformat(), "to": end.isoformat(), "as_of": at.isoformat(),
-            **_periods(by, zone), "tenant": tenant, "rows": recorded}
+            **_periods(by, zone), **_grouped(group), "tenant": tenant, "rows": recorded}
         if what_if is not None:
             result["what_if"] = {"policy": what_if.identity(), "rows": other}
         return result
@@ -324,20 +338,39 @@ class Queries:
                 "tenant": self.scope.tenant, **report}
 
     def report_times(self, since: datetime, until: datetime, by: str | None = None,
-                     zone: tzinfo = UTC, total: bool = False) -> dict[str, Any]:
+                     zone: tzinfo = UTC, total: bool = False,
+                     group: str | None = None) -> dict[str, Any]:
         """Counted minutes to first response and resolution of the clocks met in
         [since, until); with `by`, by period (of the met instant, in `zone`) too, each
         period's clocks evaluated at its end. With `total`, also `total`: the rows of
-        the whole window (as without `by`), from the same pass."""
+        the whole window (as without `by`), from the same pass. With `group`
+        "account": by tenant × account (and its manager) instead of plan × priority."""
         projector = self.read_models.caught_up()
         with projector.engine.connect() as conn:
             cuts = _windows(since.astimezone(UTC), until.astimezone(UTC), by, zone)
             by_period, whole = times_report_by(conn, projector.t, self._recorded_policy,
-                                               periods=cuts, tenant=self.scope.tenant)
-        rows = [_in_period(period, row) for period, row in by_period]
+                                               periods=cuts, tenant=self.scope.tenant,
+                                               group=group)
+            rows = [_in_period(period, row) for period, row in by_period]
+            if group == "account":
+                rows, whole = managers(conn, projector.t, rows), managers(conn, projector.t,
+                                                                          whole)
         return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
-                "tenant": self.scope.tenant, "rows": rows,
+                **_grouped(group), "tenant": self.scope.tenant, "rows": rows,
                 **({"total": whole} if total else {})}
+
+    def report_quality(self, since: datetime, until: datetime, by: str | None = None,
+                       zone: tzinfo = UTC, group: str | None = None) -> dict[str, Any]:
+        """Response quality (issue 19): the reviews made in [since, until), each
+        ticket's latest in a period counted, by tenant (× tier or agent with `group`;
+        by period of `zone` with `by`): reviews, mean score, pass rate per rubric item."""
+        projector = self.read_models.caught_up()
+        with projector.engine.connect() as conn:
+            cuts = _windows(since.astimezone(UTC), until.astimezone(UTC), by, zone)
+            rows = quality_report(conn, projector.t, periods=cuts, tenant=self.scope.tenant,
+                                  group=group)
+        return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
+                **_grouped(group), "tenant": self.scope.tenant, "rows": rows}
 
     def review(self, name: str, since: date, until: date, by: str,
                as_of: datetime | None = None) -> dict[str, Any]:
@@ -462,6 +495,10 @@ def _windows(since: datetime, until: datetime, by: str | None,
 
 def _in_period(period: str | None, row: dict[str, Any]) -> dict[str, Any]:
     return row if period is None else {"period": period, **row}
+
+
+def _grouped(group: str | None) -> dict[str, Any]:
+    return {} if group is None else {"group": group}
 
 
 def _periods(by: str | None, zone: tzinfo) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from uuid import UUID, uuid5
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Engine
 
+from ticketflow.domain.accounts import Account
 from ticketflow.domain.articles import Article
 from ticketflow.domain.chain import chain_hash
 from ticketflow.domain.errors import AmbiguousId, NotFound
@@ -405,6 +406,7 @@ def _receipt(app: Store, notification: StoredEvent) -> _Receipt | None:
 _STREAM_KIND_OF = {
     SelfServiceSession.SelfServiceRecorded.__name__: SelfServiceSession.KIND,
     Article.ArticleCreated.__name__: Article.KIND, Article.ArticleUpdated.__name__: Article.KIND,
+    Account.AccountManagerAssigned.__name__: Account.KIND,
 }
 _RECEIPT_FIELDS = ("key", "status", "tenant", "ticket_id", "events", "versions")
 

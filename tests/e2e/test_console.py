@@ -357,8 +357,11 @@ def test_a_manager_sees_the_managers_commands(page: Page, url: str,
     shown = {b.lower().replace(" ", "_")
              for b in page.locator("form.action button.do").all_inner_texts()}
     assert shown == expected_commands("in_progress", "manager")
-    open_ticket(page, url, "T-1")  # resolved: the table gives a manager nothing to do
-    expect(page.locator("form.action")).to_have_count(0)
+    open_ticket(page, url, "T-1")  # resolved: the table gives a manager its review alone
+    expect(page.locator("form.action")).to_have_count(1)
+    shown = {b.lower().replace(" ", "_")
+             for b in page.locator("form.action button.do").all_inner_texts()}
+    assert shown == expected_commands("resolved", "manager") == {"review_ticket"}
 
 
 def test_the_ticket_page_works_from_the_keyboard_alone(page: Page, url: str,

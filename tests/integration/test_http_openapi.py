@@ -35,8 +35,8 @@ def test_every_v1_operation_needs_a_key_and_documents_its_problems() -> None:
         "type": "http", "scheme": "bearer", "description": doc["components"][
             "securitySchemes"]["key"]["description"]}
     v1 = [(path, op) for path, _, op in operations(doc) if path.startswith("/v1/")]
-    assert len(v1) == 21  # 15, the reports topics, articles, review and suggest, and a
-    # webhook's deliveries and resend
+    assert len(v1) == 22  # 15, the reports topics, articles, review, quality and suggest,
+    # and a webhook's deliveries and resend
     for path, op in v1:
         assert op["security"] == [{"key": []}], path
         for status in ("400", "401", "429"):

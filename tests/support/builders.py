@@ -30,6 +30,7 @@ ROLE_OF = {
     "assign": Role.AGENT, "add_comment": Role.CUSTOMER, "link_article": Role.AGENT,
     "record_satisfaction": Role.CUSTOMER, "consent_to_publish": Role.CUSTOMER,
     "publish_as_article": Role.AGENT, "record_sla_breach": Role.SYSTEM,
+    "review_ticket": Role.MANAGER,
 }
 
 PAYLOAD_OF: dict[str, dict[str, Any]] = {
@@ -46,6 +47,8 @@ PAYLOAD_OF: dict[str, dict[str, Any]] = {
     "consent_to_publish": {},
     "publish_as_article": {"article_id": "KB-99"},
     "record_sla_breach": {"clock": "resolution", "due_at": T0 + timedelta(hours=8)},
+    "review_ticket": {"score": 4, "rubric": {"accurate": True, "complete": True,
+                                             "empathetic": False}},
 }
 
 #: A path of commands from a fresh ticket to each state.

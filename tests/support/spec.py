@@ -31,6 +31,8 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     "consent_to_publish": frozenset({"resolved", "closed"}),
     "publish_as_article": frozenset({"resolved", "closed"}),
     "record_sla_breach": OPEN,
+    # issue 19: a quality review of the handling that resolved the ticket
+    "review_ticket": frozenset({"resolved", "closed"}),
 }
 
 #: command → the state it leads to; the commands not listed keep the state.
@@ -62,6 +64,7 @@ WHO_MAY: dict[str, frozenset[str]] = {
     "consent_to_publish": frozenset({"customer"}),
     "publish_as_article": frozenset({"agent"}),
     "record_sla_breach": frozenset({"system"}),
+    "review_ticket": frozenset({"manager"}),
 }
 
 #: The commands that act on no existing ticket, and who may send them (§3 and the
@@ -77,6 +80,12 @@ CREATION_WHO_MAY: dict[str, frozenset[str]] = {
 ARTICLE_COMMANDS: dict[str, tuple[frozenset[str], str]] = {
     "create_article": (frozenset({"agent", "manager"}), "ArticleCreated"),
     "update_article": (frozenset({"agent", "manager"}), "ArticleUpdated"),
+}
+
+#: Accounts' dedicated managers (issue 19): command → (who may, the event it records).
+#: It starts the account's stream the first time and acts on it after.
+ACCOUNT_COMMANDS: dict[str, tuple[frozenset[str], str]] = {
+    "assign_account_manager": (frozenset({"manager"}), "AccountManagerAssigned"),
 }
 
 #: Commands only the timer sends (SPEC §1: time-driven facts).
@@ -100,4 +109,5 @@ EXPECTED_EVENT = {
     "consent_to_publish": "PublicationConsented",
     "publish_as_article": "PublishedAsArticle",
     "record_sla_breach": "SlaBreached",
+    "review_ticket": "TicketReviewed",
 }

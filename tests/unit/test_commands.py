@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.builders import Story, ctx
 from tests.support.spec import (
+    ACCOUNT_COMMANDS,
     ALLOWED_FROM,
     ARTICLE_COMMANDS,
     CREATION_WHO_MAY,
@@ -15,6 +16,7 @@ from tests.support.spec import (
     RESULT,
     WHO_MAY,
 )
+from ticketflow.domain.accounts import Account
 from ticketflow.domain.articles import Article
 from ticketflow.domain.commands import ACKNOWLEDGE, COMMANDS, Resolve
 from ticketflow.domain.selfservice import SelfServiceSession
@@ -25,7 +27,8 @@ from ticketflow.schemas.events import EVENT_DATA
 ON_A_TICKET = {name: command for name, command in COMMANDS.items()
                if not command.creates and command.stream == "ticket"}
 CREATIONS = {name: command for name, command in COMMANDS.items() if command.creates}
-STREAMS = {"ticket": Ticket, "session": SelfServiceSession, "article": Article}
+STREAMS = {"ticket": Ticket, "session": SelfServiceSession, "article": Article,
+           "account": Account}
 
 
 def test_the_registry_is_the_spec_table() -> None:
@@ -39,6 +42,19 @@ def test_article_commands_are_the_knowledge_bases_and_act_on_an_article() -> Non
     assert {name: ({r.value for r in c.roles}, c.event) for name, c in articles.items()} \
         == ARTICLE_COMMANDS
     assert all(not c.allowed_from and c.result is None for c in articles.values())
+
+
+def test_account_commands_open_the_accounts_stream_and_only_a_manager_sends_them() -> None:
+    accounts = {name: c for name, c in COMMANDS.items() if c.stream == "account"}
+    assert {name: ({r.value for r in c.roles}, c.event) for name, c in accounts.items()} \
+        == ACCOUNT_COMMANDS
+    assert all(c.opens and not c.creates and not c.allowed_from and c.result is None
+               for c in accounts.values())
+
+
+def test_only_a_review_is_judged_by_the_tenants_current_policy() -> None:
+    assert {name for name, c in COMMANDS.items() if c.judged_by == "current"} \
+        == {"review_ticket"}
 
 
 def test_a_creation_is_allowed_from_no_state_to_the_roles_the_spec_names() -> None:

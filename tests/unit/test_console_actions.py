@@ -11,8 +11,9 @@ from itertools import combinations
 import pytest
 
 from tests.support.spec import ALLOWED_FROM, STATES, WHO_MAY
-from ticketflow.console.actions import actions, command_bytes
+from ticketflow.console.actions import actions, command_bytes, fields_of
 from ticketflow.console.views import band, changed
+from ticketflow.domain.commands import COMMANDS
 from ticketflow.keys import Key
 
 ROLES = ("customer", "agent", "manager", "system")
@@ -44,6 +45,17 @@ def test_a_form_becomes_the_keys_command_with_a_blank_optional_field_left_out() 
         "tenant": "personalysispro", "ticket_id": "T-1", "occurred_at": at.isoformat(),
         "actor": {"id": "cust-9", "role": "customer"},
         "payload": {"score": 4, "comment": "fine"}}
+
+
+def test_a_review_forms_rubric_is_a_json_object_sent_as_one() -> None:
+    at = datetime(2026, 11, 20, 15, tzinfo=UTC)
+    [field] = [f for f in fields_of(COMMANDS["review_ticket"]) if f.name == "rubric"]
+    assert (field.kind, field.required) == ("json", True)
+    raw = command_bytes("review_ticket", "T-1", key("manager", actor="boss"),
+                        {"role": "manager", "score": "4", "note": "",
+                         "rubric": '{"accurate": true, "complete": false}'}, at)
+    assert json.loads(raw)["payload"] == {"score": 4,
+                                          "rubric": {"accurate": True, "complete": False}}
 
 
 def test_a_form_cannot_choose_its_tenant_or_actor_or_a_foreign_message_id() -> None:

@@ -29,7 +29,7 @@ LONG_TEXT = 500  # characters: a field allowing more is a text area
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  # text | long_text | integer | choice | instant
+    kind: str  # text | long_text | integer | choice | instant | json
     required: bool
     choices: tuple[str, ...] = ()
     default: str = ""
@@ -88,6 +88,8 @@ def _field(name: str, spec: dict[str, Any], required: bool) -> Field:
                      bounds.get("maximum"))
     if any(o.get("format") == "date-time" for o in options):
         return Field(name, "instant", required, (), shown)
+    if "object" in kinds:  # a review's rubric marks: written as a JSON object
+        return Field(name, "json", required, (), shown)
     longest = max((o.get("maxLength", 0) for o in options), default=0)
     return Field(name, "long_text" if longest > LONG_TEXT else "text", required, (), shown)
 
@@ -122,4 +124,9 @@ def _typed(field: Field, value: str) -> Any:
             return int(value)
         except ValueError:
             return value  # sent as written: the engine says what is wrong with it
+    if field.kind == "json":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
     return value

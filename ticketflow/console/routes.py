@@ -283,7 +283,7 @@ class _Console:
         with self.services.serial:
             queries = self.services.queries(session.key)
             current, _ = queries.ticket(ticket_id)
-            state = current.state()
+            state = {**current.state(), **queries.account(current)}
             last = int(state["version"])
             start = after if after is not None else max(0, (last - 1) // TIMELINE_PAGE
                                                         * TIMELINE_PAGE)

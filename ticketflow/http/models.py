@@ -78,6 +78,9 @@ class TicketState(Open):
     publication_consented: bool
     policy: PolicyIdentity | None
     last_event_at: str | None
+    account_id: str | None = Field(None, description="the account the ticket was created for")
+    account_manager: str | None = Field(
+        None, description="the account's current dedicated manager (None: none recorded)")
     as_of: str | None = Field(None, description="the instant asked for (as_of)")
 
 
@@ -169,11 +172,19 @@ Period = Literal["day", "week", "month", "quarter", "year"]
 PERIOD = Field(None, description="the period (with `by`): its first day, in `timezone`")
 
 
+#: Rows by account (`group=account`): the account and its current manager, in place of
+#: plan and priority.
+ACCOUNT = Field(None, description="the account (with `group=account`)")
+MANAGER = Field(None, description="the account's current manager (with `group=account`)")
+
+
 class SlaRow(BaseModel):
     period: str | None = PERIOD
     tenant: str
-    plan: str | None
-    priority: str | None
+    plan: str | None = None
+    priority: str | None = None
+    account_id: str | None = ACCOUNT
+    manager_id: str | None = MANAGER
     tickets: int
     first_response: Tally
     resolution: Tally
@@ -185,6 +196,7 @@ class SlaReport(BaseModel):
     as_of: str
     by: Period | None = None
     timezone: str | None = None
+    group: Literal["account"] | None = None
     tenant: str | None
     rows: list[SlaRow]
 
@@ -250,8 +262,10 @@ class Spread(BaseModel):
 class TimesRow(BaseModel):
     period: str | None = PERIOD
     tenant: str
-    plan: str | None
-    priority: str | None
+    plan: str | None = None
+    priority: str | None = None
+    account_id: str | None = ACCOUNT
+    manager_id: str | None = MANAGER
     first_response: Spread
     resolution: Spread
 
@@ -261,8 +275,34 @@ class TimesReport(BaseModel):
     to: str
     by: Period | None = None
     timezone: str | None = None
+    group: Literal["account"] | None = None
     tenant: str | None
     rows: list[TimesRow]
+
+
+class QualityRow(BaseModel):
+    period: str | None = PERIOD
+    tenant: str
+    tier: str | None = Field(None, description="the escalation level at resolution"
+                             " (with `group=tier`; None: not escalated)")
+    agent: str | None = Field(None, description="the assignee at resolution (with"
+                              " `group=agent`; None: unassigned)")
+    reviews: int = Field(description="tickets reviewed: each one's latest review counts")
+    mean_score: float
+    pass_percent: dict[str, float] = Field(
+        description="per rubric item, the share of the reviews that passed it")
+
+
+class QualityReport(BaseModel):
+    """`ticketflow report quality --json` (issue 19)."""
+
+    from_: str = Field(alias="from")
+    to: str
+    by: Period | None = None
+    timezone: str | None = None
+    group: Literal["tier", "agent"] | None = None
+    tenant: str | None
+    rows: list[QualityRow]
 
 
 # -- the knowledge base (SPEC §11) and the service review (SPEC §12) ---------------------

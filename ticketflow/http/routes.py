@@ -152,8 +152,9 @@ def get_ticket(request: Request, key: Caller, ticket_id: str,
     """The ticket's state (as `ticketflow ticket --json`): now, from the event store, or
     as of an instant, folded from its timeline. Another tenant's ticket is not_found."""
     at = when("as_of", as_of)
-    ticket, _ = service(request).queries(key).ticket(ticket_id, at)
-    return JSONResponse(answers.ticket_state(ticket, at))
+    queries = service(request).queries(key)
+    ticket, _ = queries.ticket(ticket_id, at)
+    return JSONResponse(answers.ticket_state(ticket, at, queries.account(ticket)))
 
 
 @v1.get("/tickets/{ticket_id}/timeline", response_model=models.TimelinePage,
@@ -211,17 +212,22 @@ Timezone = Annotated[str, Query(max_length=64, description="the IANA zone of the
 MAX_PERIODS = 1000
 
 
+ByAccount = Annotated[Literal["account"] | None,
+                      Query(description="by tenant × account (and its current manager)"
+                            " instead of plan × priority")]
+
+
 @v1.get("/reports/sla", response_model=models.SlaReport, responses=problems())
 def report_sla(request: Request, key: Caller, since: Since, until: Until,
                as_of: Annotated[str | None, instant_query()] = None, by: ByToo = None,
-               timezone: Timezone = "UTC") -> Response:
-    """SLA compliance by plan × priority for clocks due in [from, to), as of `as_of`
-    (default: `to`, or now if earlier); with `by`, by period of the due instant too
-    (in `timezone`), as `ticketflow report sla --by`."""
+               timezone: Timezone = "UTC", group: ByAccount = None) -> Response:
+    """SLA compliance by plan × priority (or account) for clocks due in [from, to), as of
+    `as_of` (default: `to`, or now if earlier); with `by`, by period of the due instant
+    too (in `timezone`), as `ticketflow report sla --by`."""
     zone = _zone(timezone)
     start, end = _window(since, until, zone, by)
     return JSONResponse(service(request).queries(key).report_sla(
-        start.at(zone), end.at(zone), when("as_of", as_of), by=by, zone=zone))
+        start.at(zone), end.at(zone), when("as_of", as_of), by=by, zone=zone, group=group))
 
 
 @v1.get("/reports/volume", response_model=models.VolumeReport, responses=problems())
@@ -249,13 +255,29 @@ def report_satisfaction(request: Request, key: Caller, since: Since, until: Unti
 
 @v1.get("/reports/times", response_model=models.TimesReport, responses=problems())
 def report_times(request: Request, key: Caller, since: Since, until: Until,
-                 by: ByToo = None, timezone: Timezone = "UTC") -> Response:
-    """Mean, p50 and p90 counted minutes to first response and to resolution; with
-    `by`, by period of the met instant too."""
+                 by: ByToo = None, timezone: Timezone = "UTC",
+                 group: ByAccount = None) -> Response:
+    """Mean, p50 and p90 counted minutes to first response and to resolution, by plan ×
+    priority (or account); with `by`, by period of the met instant too."""
     zone = _zone(timezone)
     start, end = _window(since, until, zone, by)
     return JSONResponse(service(request).queries(key).report_times(
-        start.at(zone), end.at(zone), by, zone))
+        start.at(zone), end.at(zone), by, zone, group=group))
+
+
+@v1.get("/reports/quality", response_model=models.QualityReport, responses=problems())
+def report_quality(request: Request, key: Caller, since: Since, until: Until,
+                   by: ByToo = None, timezone: Timezone = "UTC",
+                   group: Annotated[Literal["tier", "agent"] | None, Query(
+                       description="by the tier (level) or agent (assignee) at"
+                                   " resolution")] = None) -> Response:
+    """Response quality (`ticketflow report quality --json`): the reviews made in
+    [from, to), each ticket's latest in a period counted: reviews, mean score and pass
+    rate per rubric item, by tenant (× tier or agent); with `by`, by period too."""
+    zone = _zone(timezone)
+    start, end = _window(since, until, zone, by)
+    return JSONResponse(service(request).queries(key).report_quality(
+        start.at(zone), end.at(zone), by, zone, group=group))
 
 
 @v1.get("/reports/topics", response_model=models.TopicsReport, responses=problems())

@@ -186,7 +186,8 @@ def _command() -> dict[str, Any]:
         "payload": {"$ref": f"{SCHEMAS}command"},
         "headers": _headers(_signing_headers(), []),
         "bindings": _key("The ticket id (the session id for self-service, the article id"
-                         " for the knowledge base's commands)."),
+                         " for the knowledge base's commands, the account id for"
+                         " assign_account_manager)."),
     }
 
 
@@ -194,6 +195,7 @@ def _command() -> dict[str, Any]:
 EVENT_KEYS = {
     "SelfServiceRecorded": "The self-service session's id.",
     "ArticleCreated": "The article's id.", "ArticleUpdated": "The article's id.",
+    "AccountManagerAssigned": "The account's id.",
 }
 
 

@@ -10,15 +10,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
 
 from ticketflow.application import TicketingApp
 from ticketflow.clock import SystemClock
 from ticketflow.projections import article_search, periods
+from ticketflow.projections.accounts import managers
+from ticketflow.projections.db import Tables
 from ticketflow.projections.kb_reports import articles_report, topics_report
+from ticketflow.projections.quality import quality_report
 from ticketflow.projections.reports import (
+    PolicyOf,
     satisfaction_report,
     sla_report,
+    sla_report_by,
     times_report,
     volume_report,
 )
@@ -26,6 +31,7 @@ from ticketflow.projections.runner import Projector
 from ticketflow.queries import SUGGESTIONS
 from ticketflow.render import errors
 from ticketflow.timers import Timers
+from ticketflow.tools import demo_accounts
 from ticketflow.tools.demo_webhooks import deliver_notifications
 from ticketflow.tools.texts import ARTICLES, GB_SUBJECTS, PP_SUBJECTS, SUGGEST
 from ticketflow.tools.workload import (
@@ -56,10 +62,22 @@ def run_demo(
     refuses commands dated ahead of its clock, and fires nothing due after it)."""
     if start + timedelta(days=days) > app.clock():
         app.clock = SystemClock.starting_at(start + timedelta(days=days))
-    commands = [*_articles(start), *generate_workload(seed, tickets=tickets, start=start,
-                                                      days=days)]
+    workload = generate_workload(seed, tickets=tickets, start=start, days=days)
+    managers = demo_accounts.manager_commands(workload, start)
+    commands = [*_articles(start), *managers, *workload]
     statuses: Counter[str] = Counter()
     rejections: Counter[str] = Counter()
+    _apply(app, commands, statuses, rejections, progress)
+    as_of = start + timedelta(days=days)
+    statuses["time-driven"] += len(Timers(app).fire_until(as_of))
+    # quality reviews (issue 19): after the timers, of the tickets resolved by then
+    _apply(app, demo_accounts.review_commands(app, workload, seed, as_of, managers),
+           statuses, rejections, progress)
+    return DemoResult(statuses, rejections, start, as_of)
+
+
+def _apply(app: TicketingApp, commands: list[dict[str, Any]], statuses: Counter[str],
+           rejections: Counter[str], progress: bool) -> None:
     with progress_bar(progress) as bar:
         task = bar.add_task("applying commands", total=len(commands))
         raws = [json.dumps(command).encode("utf-8") for command in commands]
@@ -69,9 +87,6 @@ def run_demo(
                 if outcome.error:
                     rejections[outcome.error["code"]] += 1
             bar.advance(task, min(BATCH, len(raws) - first))
-    as_of = start + timedelta(days=days)
-    statuses["time-driven"] += len(Timers(app).fire_until(as_of))
-    return DemoResult(statuses, rejections, start, as_of)
 
 
 def _articles(start: datetime) -> list[dict[str, Any]]:
@@ -146,13 +161,30 @@ def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
         half = since + (until - since) // 2
         topics = topics_report(conn, projector.t, since=half, until=until)
         articles = articles_report(conn, projector.t, since=since, until=until)
+        accounts = account_reports(conn, projector.t, recorded, since, until)
     notifications = deliver_notifications(app, engine, since, until)
     return {"sla": [row.as_dict() for row in sla], "sla_by_month": monthly,
             "volume": weekly_totals(volume), **satisfaction, "times": times,
             "suggestions": suggestions, "topics": topics,
             "articles": sorted(articles, key=lambda r: (r["tenant"], -r["deflections"],
                                                         r["article_id"])),
-            "notifications": notifications}
+            "notifications": notifications, **accounts}
+
+
+def account_reports(conn: Connection, t: Tables, policy_of: PolicyOf, since: datetime,
+                    until: datetime) -> dict[str, Any]:
+    """Issue 19: the accounts with a dedicated manager, their SLA compliance, and
+    response quality by tier and by agent, over the window."""
+    window: list[tuple[str | None, datetime, datetime]] = [(None, since, until)]
+    with_manager = [row.as_dict() for _, row in sla_report_by(
+        conn, t, policy_of, periods=window, as_of=until, group="account")]
+    accounts = [dict(row._mapping) for row in conn.execute(
+        select(t.accounts).order_by(t.accounts.c.tenant, t.accounts.c.account_id))]
+    return {"accounts": accounts,
+            "sla_by_account": [row for row in managers(conn, t, with_manager)
+                               if row["manager_id"]],
+            "quality_by_tier": quality_report(conn, t, periods=window, group="tier"),
+            "quality_by_agent": quality_report(conn, t, periods=window, group="agent")}
 
 
 def weekly_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
