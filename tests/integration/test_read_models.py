@@ -63,7 +63,8 @@ def snapshot(projector: Projector) -> dict[str, list[dict[str, Any]]]:
                                    ("timeline", t.timeline), ("sla_clocks", t.sla_clocks),
                                    ("kb_articles", t.kb_articles),
                                    ("kb_exposures", t.kb_exposures),
-                                   ("ticket_terms", t.ticket_terms))},
+                                   ("ticket_terms", t.ticket_terms),
+                                   ("tier_stints", t.tier_stints))},
             # the search index answers alike (SQLite: its own FTS5 table is rebuilt too)
             "search": [article_search.search(conn, t.kb_articles.name, tenant, words, 5)
                        for tenant in (PP, GB) for words in SEARCHED],

@@ -23,8 +23,8 @@ RELEASED_KEYS = {
 }
 
 
-#: Tables that release did not have (the knowledge base's, SPEC §11).
-NOT_RELEASED = ("rm_kb_articles", "rm_kb_exposures", "rm_ticket_terms")
+#: Tables that release did not have (the knowledge base's, SPEC §11; tier stints).
+NOT_RELEASED = ("rm_kb_articles", "rm_kb_exposures", "rm_ticket_terms", "rm_tier_stints")
 
 
 def released_tables() -> MetaData:
