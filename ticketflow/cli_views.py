@@ -96,6 +96,22 @@ def compliance(title: str, rows: list[dict[str, Any]]) -> None:
     )
 
 
+def tiers(title: str, found: list[dict[str, Any]]) -> None:
+    """Tier-goal attainment, if any tenant shown has tier goals (none: no table)."""
+    if not found:
+        return
+    period = ("period",) if any("period" in r for r in found) else ()
+    render.table(
+        f"{title} (met / measured; measured = met + missed + escalated)",
+        (*period, "tenant", "level", "goal", "met", "%", "missed", "escalated", "pending",
+         "median min"),
+        ((*(r["period"] for _ in period), r["tenant"], r["level"],
+          f"{r['goal_minutes']} min {r['calendar']}", f"{r['met']}/{r['measured']}",
+          render.percent(r["attainment_percent"]), r["missed"], r["escalated"], r["pending"],
+          "-" if r["median_minutes"] is None else r["median_minutes"]) for r in found),
+    )
+
+
 def rows(title: str, found: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
     render.table(title, columns, ([row[c] for c in columns] for row in found))
 

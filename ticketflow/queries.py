@@ -42,6 +42,7 @@ from ticketflow.projections.reports import (
 )
 from ticketflow.projections.runner import Projector
 from ticketflow.projections.search import PAGE_SIZE, TicketFilter, TicketPage, search_tickets
+from ticketflow.projections.tier_stints import tier_rows_by
 from ticketflow.projections.timeline import (
     DEFAULT_LIMIT,
     Page,
@@ -272,7 +273,10 @@ class Queries:
         """SLA compliance by tenant × plan × priority for clocks due in [since, until),
         as of `as_of` (default: `until`, or the engine's clock if earlier); with
         `what_if`, also re-evaluated under that policy, touching no stored data. With
-        `by`, by period too (of the due instant, in `zone`): each row has its `period`."""
+        `by`, by period too (of the due instant, in `zone`): each row has its `period`.
+        `tiers`: tier-goal attainment by tenant × level (`projections/tier_stints.py`)
+        of the stints decided in the window (or each period), as of `as_of`; empty for
+        tenants whose policy sets no tier goals."""
         at = (as_of or min(until, self.store.clock())).astimezone(UTC)
         start, end, tenant = since.astimezone(UTC), until.astimezone(UTC), self.scope.tenant
         projector = self.read_models.caught_up()
@@ -287,9 +291,12 @@ class Queries:
                 other = [_in_period(period, row.as_dict()) for period, row in sla_report_by(
                     conn, projector.t, lambda row: what_if if row["tenant"] == what_if.id
                     else None, periods=cuts, as_of=at, tenant=tenant)]
+            tiers = [_in_period(period, row) for period, row in tier_rows_by(
+                conn, projector.t, self._recorded_policy, periods=cuts, as_of=at,
+                tenant=tenant)]
         result: dict[str, Any] = {
             "from": start.isoformat(), "to": end.isoformat(), "as_of": at.isoformat(),
-            **_periods(by, zone), "tenant": tenant, "rows": recorded}
+            **_periods(by, zone), "tenant": tenant, "rows": recorded, "tiers": tiers}
         if what_if is not None:
             result["what_if"] = {"policy": what_if.identity(), "rows": other}
         return result
@@ -328,15 +335,20 @@ class Queries:
         """Counted minutes to first response and resolution of the clocks met in
         [since, until); with `by`, by period (of the met instant, in `zone`) too, each
         period's clocks evaluated at its end. With `total`, also `total`: the rows of
-        the whole window (as without `by`), from the same pass."""
+        the whole window (as without `by`), from the same pass. `tiers`: tier-goal
+        attainment and median minutes at the tier (as `report_sla`'s), each period's
+        stints measured at its end."""
         projector = self.read_models.caught_up()
         with projector.engine.connect() as conn:
             cuts = _windows(since.astimezone(UTC), until.astimezone(UTC), by, zone)
             by_period, whole = times_report_by(conn, projector.t, self._recorded_policy,
                                                periods=cuts, tenant=self.scope.tenant)
+            tiers = [_in_period(period, row) for period, row in tier_rows_by(
+                conn, projector.t, self._recorded_policy, periods=cuts,
+                tenant=self.scope.tenant)]
         rows = [_in_period(period, row) for period, row in by_period]
         return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
-                "tenant": self.scope.tenant, "rows": rows,
+                "tenant": self.scope.tenant, "rows": rows, "tiers": tiers,
                 **({"total": whole} if total else {})}
 
     def review(self, name: str, since: date, until: date, by: str,
