@@ -86,13 +86,14 @@ class Batch:
 
 
 def tier_rows_by(conn: Connection, t: Tables, policy_of: PolicyOf, *, periods: list[Period],
-                 as_of: datetime | None = None, tenant: str | None = None,
-                 ) -> list[tuple[str | None, Row]]:
+                 as_of: datetime | None = None, now: datetime | None = None,
+                 tenant: str | None = None) -> list[tuple[str | None, Row]]:
     """Tier-goal attainment by tenant × level for each period (contiguous, in order): the
-    stints whose verdict falls in the period, measured at `as_of` (for `report sla`) or
-    at each period's end when None (for `report times`, whose periods are evaluated at
-    their end). Levels without a goal under the ticket's policy are left out, so a
-    tenant without tier goals has no rows."""
+    stints whose verdict falls in the period, measured at `as_of` (for `report sla`) or,
+    when None, at each period's end or `now` if earlier (for `report times`, whose
+    periods are evaluated at their end): a goal is never missed before it is. Levels
+    without a goal under the ticket's policy are left out, so a tenant without tier
+    goals has no rows."""
     if not periods:
         return []
     since, until = periods[0][1], periods[-1][2]
@@ -102,7 +103,7 @@ def tier_rows_by(conn: Connection, t: Tables, policy_of: PolicyOf, *, periods: l
         conn, t.tickets, TICKET_KEY, sorted({(s["tenant"], s["ticket_id"]) for s in candidates}))}
     found: list[tuple[str | None, Row]] = []
     for label, low, high in periods:
-        at = as_of if as_of is not None else high
+        at = as_of if as_of is not None else min(high, now or high)
         results = [(s["tenant"], result) for s in candidates
                    for result in _measured(s, tickets, policy_of, at)
                    if result.decided_at is not None and low <= result.decided_at < high]

@@ -695,8 +695,8 @@ def cmd_report_times(session: Session, args: argparse.Namespace) -> int:
     else:
         views.times("counted minutes to first response / resolution (n, mean, p50, p90)",
                     result["rows"])
-        views.tiers("tier goals, stints decided in the window (or each period), as of its end",
-                    result["tiers"])
+        views.tiers("tier goals, stints decided in the window (or each period), as of its"
+                    " end or now", result["tiers"])
     return 0
 
 

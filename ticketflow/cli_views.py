@@ -182,6 +182,7 @@ def demo(result: Any, reports: dict[str, Any]) -> None:
          ("period", "tenant", "sessions", "solved", "success_rate"))
     times("counted minutes to first response / resolution (n: mean / p50 / p90)",
           reports["times"])
+    tiers(f"tier goals, stints decided {window}", reports["tiers"])
     rows("knowledge-base suggestions (ticketflow suggest)", [
         {**found, "suggestions": ", ".join(found["suggestions"]) or "-"}
         for found in reports["suggestions"]], ("tenant", "text", "suggestions"))

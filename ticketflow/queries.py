@@ -337,7 +337,7 @@ class Queries:
         period's clocks evaluated at its end. With `total`, also `total`: the rows of
         the whole window (as without `by`), from the same pass. `tiers`: tier-goal
         attainment and median minutes at the tier (as `report_sla`'s), each period's
-        stints measured at its end."""
+        stints measured at its end, or at the engine's clock if that is earlier."""
         projector = self.read_models.caught_up()
         with projector.engine.connect() as conn:
             cuts = _windows(since.astimezone(UTC), until.astimezone(UTC), by, zone)
@@ -345,7 +345,7 @@ class Queries:
                                                periods=cuts, tenant=self.scope.tenant)
             tiers = [_in_period(period, row) for period, row in tier_rows_by(
                 conn, projector.t, self._recorded_policy, periods=cuts,
-                tenant=self.scope.tenant)]
+                now=self.store.clock(), tenant=self.scope.tenant)]
         rows = [_in_period(period, row) for period, row in by_period]
         return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
                 "tenant": self.scope.tenant, "rows": rows, "tiers": tiers,

@@ -266,3 +266,15 @@ def test_periods_in_a_zone_cut_at_its_midnights(story: tuple[TicketingApp, str])
         ("2026-11-17", "tier2", 1, 1, 0),
         ("2026-11-18", "tier1", 0, 1, 0),
     ]
+
+
+def test_report_times_never_calls_a_goal_missed_before_now(
+        story: tuple[TicketingApp, str]) -> None:
+    # a period ending after the engine's clock is measured at the clock: at 14:29 G-3's
+    # tier1 goal (due 14:30) is still pending, however late the period ends
+    app, _ = story
+    projector = live(story)
+    with projector.engine.connect() as conn:
+        found = tier_rows_by(conn, projector.t, policy_of(app), periods=[(None, MON, THU)],
+                             now=at(0, 14, 29))
+    assert [brief([row])[0] for _, row in found] == [(None, "tier1", 2, 0, 0, 1, 100.0, 20.0)]
