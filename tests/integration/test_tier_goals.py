@@ -41,6 +41,7 @@ from sqlalchemy import select
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
+from ticketflow.cli import main
 from ticketflow.projections.db import engine_for
 from ticketflow.projections.replay import rebuild
 from ticketflow.projections.runner import Projector
@@ -278,3 +279,13 @@ def test_report_times_never_calls_a_goal_missed_before_now(
         found = tier_rows_by(conn, projector.t, policy_of(app), periods=[(None, MON, THU)],
                              now=at(0, 14, 29))
     assert [brief([row])[0] for _, row in found] == [(None, "tier1", 2, 0, 0, 1, 100.0, 20.0)]
+
+
+def test_the_human_report_shows_tiers_only_for_a_tenant_with_goals(
+        story: tuple[TicketingApp, str], capsys: pytest.CaptureFixture[str]) -> None:
+    _, url = story
+    for tenant, shown in (("personalysispro", False), (GB, True)):
+        capsys.readouterr()
+        assert main(["report", "sla", "--from", "2026-11-16", "--to", "2026-11-19",
+                     "--as-of", "2026-11-19T00:00:00Z", "--tenant", tenant, "--db", url]) == 0
+        assert ("tier goals" in capsys.readouterr().out) is shown

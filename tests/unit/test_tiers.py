@@ -8,8 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.builders import GB, PP, T0
+from tests.support.instants import DAY, ZONES, instants, offsets
 from ticketflow.domain.policy import PolicyError, policy_from_data
 from ticketflow.domain.tiers import StintRow, StintStatus, evaluate_stint, fold_stints
 
@@ -187,3 +190,56 @@ def test_a_policy_without_goals_keeps_the_content_hash_it_had() -> None:
     document = PP.model_dump(mode="json")
     assert document["tier_goals"] == {}
     assert "tier_goals" not in PP.hashed_document()
+
+
+# -- invariants (hypothesis) ------------------------------------------------------------
+
+#: A ticket's possible next events by whether it is open, waiting or resolved.
+NEXT = {"open": ["TicketEscalated", "UserInputRequested", "TicketResolved"],
+        "waiting": ["TicketEscalated", "UserInputReceived", "TicketResolved"],
+        "resolved": ["TicketReopened"]}
+AFTER = {"UserInputRequested": "waiting", "UserInputReceived": "open",
+         "TicketResolved": "resolved", "TicketReopened": "open"}
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[tuple[str, str, dict[str, Any]]], datetime]:
+    at_ = draw(instants())
+    events: list[tuple[str, str, dict[str, Any]]] = [("TicketCreated", at_.isoformat(), {})]
+    state, level = "open", 0
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(NEXT[state]))
+        if kind == "TicketEscalated" and level == 2:
+            continue
+        at_ += timedelta(seconds=draw(offsets(0, 3 * DAY)))
+        data = {}
+        if kind == "TicketEscalated":
+            level += 1
+            data = {"level": f"tier{level + 1}"}
+        events.append((kind, at_.isoformat(), data))
+        state = AFTER.get(kind, state)
+    return events, at_ + timedelta(seconds=draw(offsets(-3 * DAY, 3 * DAY)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(history=histories(), zone=st.sampled_from(ZONES))
+def test_stints_never_count_more_than_wall_time_and_decide_inside_themselves(
+        history: tuple[list[tuple[str, str, dict[str, Any]]], datetime], zone: str) -> None:
+    events, as_of = history
+    stints = stints_of(*events)
+    assert [s["stint"] for s in stints] == list(range(1, len(stints) + 1))
+    assert all(s["ended_at"] is not None for s in stints[:-1])
+    for stint in stints:
+        start = datetime.fromisoformat(stint["started_at"])
+        result = evaluate_stint(GB, zone, stint, as_of)
+        if result is None or start > as_of:
+            continue
+        end = datetime.fromisoformat(stint["ended_at"]) if stint["ended_at"] else None
+        stop = min(end, as_of) if end else as_of
+        assert 0 <= result.counted_seconds <= (stop - start).total_seconds()
+        if result.status is StintStatus.MET:
+            assert result.counted_seconds <= result.goal_minutes * 60
+        if result.decided_at is not None and result.ended:
+            assert start <= result.decided_at <= stop
+        assert result.measured == (result.decided_at is not None
+                                   and result.decided_at <= as_of)
