@@ -39,6 +39,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.builders import T0, command_line, create_payload
+from tests.support.postgres import create_database
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
@@ -96,9 +97,13 @@ def apply_story(app: TicketingApp) -> None:
     Timers(app).fire_until(THU)
 
 
-@pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TicketingApp, str]]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('tiers') / 'store.db'}"
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def story(tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Iterator[tuple[TicketingApp, str]]:
+    """The story on each backend (the reports compare instants as stored text)."""
+    url = (f"sqlite:///{tmp_path_factory.mktemp('tiers') / 'store.db'}"
+           if request.param == "sqlite" else
+           create_database(request.getfixturevalue("postgres_server")))
     with build_app(Settings(db=url)) as app:
         apply_story(app)
         yield app, url
