@@ -657,6 +657,8 @@ def cmd_report_sla(session: Session, args: argparse.Namespace) -> int:
     if what_if is not None:
         views.compliance(f"… re-evaluated under {what_if.id} {what_if.version}"
                          f" ({args.policy})", result["what_if"]["rows"])
+        views.tiers(f"… tier goals under {what_if.id} {what_if.version}",
+                    result["what_if"]["tiers"])
     return 0
 
 

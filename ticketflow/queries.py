@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Connection, Engine, inspect
 
 from ticketflow.bundles import make_bundle
 from ticketflow.checkpoint_verification import LogFinding, audit, checkpoint
@@ -282,23 +282,25 @@ class Queries:
         projector = self.read_models.caught_up()
         recorded: list[dict[str, Any]] = []
         other: list[dict[str, Any]] = []
+        other_tiers: list[dict[str, Any]] = []
         with projector.engine.connect() as conn:
             cuts = _windows(start, end, by, zone)
             recorded = [_in_period(period, row.as_dict()) for period, row in sla_report_by(
                 conn, projector.t, self._recorded_policy, periods=cuts, as_of=at,
                 tenant=tenant)]
+            tiers = _tier_rows(conn, projector, self._recorded_policy, cuts, as_of=at,
+                               tenant=tenant)
             if what_if is not None:
+                under = _only(what_if)
                 other = [_in_period(period, row.as_dict()) for period, row in sla_report_by(
-                    conn, projector.t, lambda row: what_if if row["tenant"] == what_if.id
-                    else None, periods=cuts, as_of=at, tenant=tenant)]
-            tiers = [_in_period(period, row) for period, row in tier_rows_by(
-                conn, projector.t, self._recorded_policy, periods=cuts, as_of=at,
-                tenant=tenant)]
+                    conn, projector.t, under, periods=cuts, as_of=at, tenant=tenant)]
+                other_tiers = _tier_rows(conn, projector, under, cuts, as_of=at, tenant=tenant)
         result: dict[str, Any] = {
             "from": start.isoformat(), "to": end.isoformat(), "as_of": at.isoformat(),
             **_periods(by, zone), "tenant": tenant, "rows": recorded, "tiers": tiers}
         if what_if is not None:
-            result["what_if"] = {"policy": what_if.identity(), "rows": other}
+            result["what_if"] = {"policy": what_if.identity(), "rows": other,
+                                 "tiers": other_tiers}
         return result
 
     def report_volume(self, since: date, until: date, by: str,
@@ -343,9 +345,8 @@ class Queries:
             cuts = _windows(since.astimezone(UTC), until.astimezone(UTC), by, zone)
             by_period, whole = times_report_by(conn, projector.t, self._recorded_policy,
                                                periods=cuts, tenant=self.scope.tenant)
-            tiers = [_in_period(period, row) for period, row in tier_rows_by(
-                conn, projector.t, self._recorded_policy, periods=cuts,
-                now=self.store.clock(), tenant=self.scope.tenant)]
+            tiers = _tier_rows(conn, projector, self._recorded_policy, cuts,
+                               now=self.store.clock(), tenant=self.scope.tenant)
         rows = [_in_period(period, row) for period, row in by_period]
         return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
                 "tenant": self.scope.tenant, "rows": rows, "tiers": tiers,
@@ -470,6 +471,20 @@ def _windows(since: datetime, until: datetime, by: str | None,
     if by is None:
         return [(None, since, until)]
     return list(periods.windows(since, until, by, zone))
+
+
+def _only(policy: Policy) -> PolicyOf:
+    """A what-if: every ticket of the policy's tenant under it, no other ticket."""
+    return lambda row: policy if row["tenant"] == policy.id else None
+
+
+def _tier_rows(conn: Connection, projector: Projector, policy_of: PolicyOf,
+               cuts: list[tuple[str | None, datetime, datetime]],
+               **when: Any) -> list[dict[str, Any]]:
+    """Tier-goal attainment (`tier_rows_by`, `when`: as_of / now, tenant), each row with
+    its period when cut by one."""
+    return [_in_period(period, row) for period, row in tier_rows_by(
+        conn, projector.t, policy_of, periods=cuts, **when)]
 
 
 def _in_period(period: str | None, row: dict[str, Any]) -> dict[str, Any]:

@@ -30,8 +30,10 @@ Whole window Mon-Thu, as of Thu 00:00: tier1 6 stints, met 3 (G-1, G-6 ×2), mis
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -294,3 +296,25 @@ def test_the_human_report_shows_tiers_only_for_a_tenant_with_goals(
         assert main(["report", "sla", "--from", "2026-11-16", "--to", "2026-11-19",
                      "--as-of", "2026-11-19T00:00:00Z", "--tenant", tenant, "--db", url]) == 0
         assert ("tier goals" in capsys.readouterr().out) is shown
+
+
+def test_a_what_if_measures_the_same_stints_under_the_file_s_goals(
+        story: tuple[TicketingApp, str], capsys: pytest.CaptureFixture[str],
+        tmp_path: Any) -> None:
+    # tier1 within 45 min instead of 30: G-5 (35) is met now; G-3 (60, due 14:45) still
+    # missed; G-2 still escalated: 4 met, 1 missed, 1 escalated = 66.7 %
+    _, url = story
+    shipped = resources.files("ticketflow.domain.policies").joinpath("growgrebuddy.toml")
+    text = shipped.read_text(encoding="utf-8").replace('resolve_within = "30m"',
+                                                       'resolve_within = "45m"')
+    (tmp_path / "gb.toml").write_text(text.replace('version = "1.2.0"', 'version = "9.0.0"'),
+                                      encoding="utf-8")
+    capsys.readouterr()
+    assert main(["report", "sla", "--from", "2026-11-16", "--to", "2026-11-19", "--as-of",
+                 "2026-11-19T00:00:00Z", "--policy", str(tmp_path / "gb.toml"), "--json",
+                 "--db", url]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert brief(report["tiers"])[0] == (None, "tier1", 3, 2, 1, 0, 50.0, 20.0)
+    assert brief(report["what_if"]["tiers"]) == [
+        (None, "tier1", 4, 1, 1, 0, 66.7, 20.0),
+        (None, "tier2", 1, 1, 0, 0, 50.0, 25.0)]
