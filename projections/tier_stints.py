@@ -102,13 +102,25 @@ def tier_rows_by(conn: Connection, t: Tables, policy_of: PolicyOf, *, periods: l
     tickets = {(r["tenant"], r["ticket_id"]): r for r in select_many(
         conn, t.tickets, TICKET_KEY, sorted({(s["tenant"], s["ticket_id"]) for s in candidates}))}
     found: list[tuple[str | None, Row]] = []
+    measured: dict[tuple[Any, ...], tuple[StintResult, ...]] = {}
     for label, low, high in periods:
         at = as_of if as_of is not None else min(high, now or high)
-        results = [(s["tenant"], result) for s in candidates
-                   for result in _measured(s, tickets, policy_of, at)
-                   if result.decided_at is not None and low <= result.decided_at < high]
+        results = []
+        for stint in _meeting(candidates, min(low, at), high):
+            key = (stint["tenant"], stint["ticket_id"], stint["stint"], at)
+            if key not in measured:  # one as-of instant for every period: measured once
+                measured[key] = _measured(stint, tickets, policy_of, at)
+            results += [(stint["tenant"], result) for result in measured[key]
+                        if result.decided_at is not None and low <= result.decided_at < high]
         found += [(label, row) for row in attainment_rows(results)]
     return found
+
+
+def _meeting(stints: list[Row], since: datetime, until: datetime) -> Iterable[Row]:
+    """The stints that can be decided in [since, until) (see `_candidates`)."""
+    low, high = _text(since), _text(until)
+    return (s for s in stints
+            if s["started_at"] < high and (s["ended_at"] is None or s["ended_at"] >= low))
 
 
 def _candidates(conn: Connection, t: Tables, *, since: datetime, until: datetime,
@@ -126,7 +138,7 @@ def _candidates(conn: Connection, t: Tables, *, since: datetime, until: datetime
 
 
 def _measured(stint: Row, tickets: dict[Key, Row], policy_of: PolicyOf,
-              as_of: datetime) -> Iterable[StintResult]:
+              as_of: datetime) -> tuple[StintResult, ...]:
     """The stint at `as_of` under its ticket's policy, if it has begun and has a goal."""
     ticket = tickets.get((stint["tenant"], stint["ticket_id"]))
     if ticket is None or datetime.fromisoformat(stint["started_at"]) > as_of:
