@@ -137,7 +137,7 @@ class CalendarSpec(Strict):
 #: each out while it holds its default (`Policy.hashed_document`). A new optional section
 #: or plan field goes here, or every stored version's hash would change.
 ADDED_LATER: dict[str, frozenset[str]] = {
-    "Policy": frozenset({"notifications", "quality"}),
+    "Policy": frozenset({"notifications", "quality", "tier_goals"}),
     "PlanSpec": frozenset({"account_manager"}),
 }
 
@@ -184,6 +184,14 @@ class EscalationSpec(Strict):
     #: A breach of this clock raises the ticket to this level (SPEC §2.1).
     on_breach: dict[Literal["first_response", "resolution"], str] = {}
     automatic: list[AutoEscalation] = []
+
+
+class TierGoal(Strict):
+    """A tier's resolution goal: a ticket that reaches the tier should be resolved there
+    within `resolve_within` on `calendar` (its pauses for the customer not counted)."""
+
+    resolve_within: Minutes
+    calendar: str
 
 
 class TemplateSpec(Strict):
@@ -300,6 +308,9 @@ class Policy(Strict):
     reopen_window: Minutes | None = None
     notifications: NotificationsSpec = NotificationsSpec()
     quality: QualitySpec = QualitySpec()
+    #: Resolution goals per escalation level (GrowgrEbuddy's "Tier 1 attempts to resolve
+    #: within 30 minutes"), measured per stint at the level (`domain/tiers.py`).
+    tier_goals: dict[str, TierGoal] = {}
 
     @field_validator("default_timezone")
     @classmethod
@@ -349,6 +360,11 @@ class Policy(Strict):
         problems += [f"escalation.automatic: unknown calendar {r.calendar!r}"
                      for r in self.escalation.automatic if r.calendar not in cals]
         problems += self.notifications.problems(self.id, levels)
+        problems += [f"tier_goals.{level}: {level!r} is not a level of the escalation ladder"
+                     f" ({', '.join(self.escalation.levels)})"
+                     for level in self.tier_goals if level not in levels]
+        problems += [f"tier_goals.{level}.calendar: unknown calendar {goal.calendar!r}"
+                     for level, goal in self.tier_goals.items() if goal.calendar not in cals]
         return problems + self._rule_problems(prios, levels)
 
     def _rule_problems(self, prios: set[str], levels: set[str]) -> list[str]:
@@ -371,6 +387,8 @@ class Policy(Strict):
         calendar: the evaluator could not serve a ticket under them."""
         timed = [(f"escalation.automatic.{n}.after", rule.after, rule.calendar)
                  for n, rule in enumerate(self.escalation.automatic)]
+        timed += [(f"tier_goals.{level}.resolve_within", goal.resolve_within, goal.calendar)
+                  for level, goal in self.tier_goals.items()]
         for plan_name, plan in self.plans.items():
             for prio in self.priorities:
                 calendar = self.calendar_name(plan_name, prio)

@@ -43,7 +43,8 @@ from ticketflow.projections import article_search
 
 NAMES = ("rm_positions", "rm_tickets", "rm_volume", "rm_satisfaction", "rm_self_service",
          "rm_articles", "rm_parked", "rm_offsets", "rm_timeline", "rm_sla_clocks",
-         "rm_kb_articles", "rm_kb_exposures", "rm_ticket_terms", "rm_accounts", "rm_reviews")
+         "rm_kb_articles", "rm_kb_exposures", "rm_ticket_terms", "rm_accounts", "rm_reviews",
+         "rm_tier_stints")
 #: The events reports count by instant when periods are another zone's than UTC.
 COUNTED = ("TicketCreated", "TicketResolved", "TicketReopened", "TicketClosed",
            "SatisfactionRecorded")
@@ -70,6 +71,7 @@ class Tables:
     ticket_terms: Table
     accounts: Table
     reviews: Table
+    tier_stints: Table
 
 
 def tables(suffix: str = "") -> Tables:
@@ -170,10 +172,21 @@ def tables(suffix: str = "") -> Tables:
         Index(f"rm_sla_clocks{suffix}_evaluated", "evaluated_at"),
     )
     kb_articles, kb_exposures, ticket_terms = _knowledge_tables(metadata, suffix)
+    tier_stints = Table(  # each stint of a ticket at a level (domain/tiers.py)
+        f"rm_tier_stints{suffix}", metadata,
+        Column("tenant", String(200), primary_key=True),
+        Column("ticket_id", String(200), primary_key=True),
+        Column("stint", Integer, primary_key=True),  # 1, 2, … in the ticket's order
+        *(Column(name, String(200), nullable=False) for name in ("level", "started_at")),
+        *(Column(name, String(200)) for name in ("ended_at", "ended_by")),
+        Column("pauses", JSON, nullable=False),  # [[paused, resumed or null], …]
+        # reports: the stints a window can count (open ones, or ended after an instant)
+        Index(f"rm_tier_stints{suffix}_ended", "ended_at", "started_at"),
+    )
     accounts, reviews = _account_tables(metadata, suffix)
     return Tables(metadata, positions, tickets, volume, satisfaction, self_service, articles,
                   parked, offsets, timeline, sla_clocks, kb_articles, kb_exposures,
-                  ticket_terms, accounts, reviews)
+                  ticket_terms, accounts, reviews, tier_stints)
 
 
 def _account_tables(metadata: MetaData, suffix: str) -> tuple[Table, Table]:

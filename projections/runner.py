@@ -19,7 +19,7 @@ from uuid import UUID
 from sqlalchemy import Connection, Engine, select, true
 
 from ticketflow.event_log import STREAM_TOPICS, Store
-from ticketflow.projections import accounts, article_search, knowledge
+from ticketflow.projections import accounts, article_search, knowledge, tier_stints
 from ticketflow.projections.db import (
     TICKET_KEY,
     Tables,
@@ -120,10 +120,10 @@ class Projector:
         known = self._rows(conn, keys)
         rows = dict(known)
         held = self._held(conn, keys)
+        stints = tier_stints.Batch(conn, self.t, envelopes)
         counts: VolumeCounts = Counter()
         answers: list[Row] = []
         articles: list[Row] = []
-        events: list[Row] = []
         parked: list[Row] = []
         timed: set[Key] = set()  # tickets whose SLA facts changed in this batch
         applied: list[dict[str, Any]] = []
@@ -135,7 +135,7 @@ class Projector:
             try:
                 if key in held:
                     raise OutOfOrder(f"held back behind parked v{held[key]}")
-                row, bump, answer, article = self._project(row, envelope)
+                row, bump, answer, article = self._project(row, envelope, stints)
             except Exception as exc:  # a poison event: park it, go on with other tickets
                 held.setdefault(key, envelope["version"])
                 parked.append({"tenant": key[0], "ticket_id": key[1],
@@ -145,7 +145,6 @@ class Projector:
             if key not in rows or row["sla_facts"] != rows[key]["sla_facts"]:
                 timed.add(key)
             rows[key] = row
-            events.append(timeline_row(envelope))
             applied.append(envelope)
             if bump:
                 counts[bump] += 1
@@ -156,9 +155,10 @@ class Projector:
         self._write_parked(conn, parked)
         self._write_rows(conn, known, rows)
         self._write_volume(conn, counts)
+        stints.write(conn)
         insert_many(conn, self.t.satisfaction, answers)
         insert_many(conn, self.t.articles, articles)
-        insert_many(conn, self.t.timeline, events)
+        insert_many(conn, self.t.timeline, [timeline_row(e) for e in applied])
         accounts.write_reviews(conn, self.t, [row for row in map(accounts.review_row, applied)
                                               if row is not None])
         knowledge.write_terms(conn, self.t, applied)
@@ -185,12 +185,13 @@ class Projector:
 
     @staticmethod
     def _project(
-        row: Row | None, envelope: dict[str, Any]
+        row: Row | None, envelope: dict[str, Any], stints: tier_stints.Batch,
     ) -> tuple[Row, Any, Row | None, Row | None]:
         current = row["version"] if row else 0
         if envelope["version"] != current + 1:
             raise OutOfOrder(f"v{envelope['version']} arrived after v{current}")
         row = project_ticket(row, envelope)
+        stints.fold(row, envelope)
         return (row, volume_key(row, envelope), satisfaction_row(row, envelope),
                 article_row(row, envelope))
 

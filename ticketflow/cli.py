@@ -671,9 +671,13 @@ def cmd_report_sla(session: Session, args: argparse.Namespace) -> int:
         return 0
     views.compliance(f"SLA compliance, clocks due {result['from']} – {result['to']},"
                      f" as of {result['as_of']}", result["rows"])
+    views.tiers(f"tier goals, stints decided {result['from']} – {result['to']}, as of"
+                f" {result['as_of']}", result["tiers"])
     if what_if is not None:
         views.compliance(f"… re-evaluated under {what_if.id} {what_if.version}"
                          f" ({args.policy})", result["what_if"]["rows"])
+        views.tiers(f"… tier goals under {what_if.id} {what_if.version}",
+                    result["what_if"]["tiers"])
     return 0
 
 
@@ -712,6 +716,8 @@ def cmd_report_times(session: Session, args: argparse.Namespace) -> int:
     else:
         views.times("counted minutes to first response / resolution (n, mean, p50, p90)",
                     result["rows"])
+        views.tiers("tier goals, stints decided in the window (or each period), as of its"
+                    " end or now", result["tiers"])
     return 0
 
 

@@ -114,6 +114,20 @@ def quality(title: str, found: list[dict[str, Any]], group: str | None) -> None:
                    *((r[name] or "-") for name in grouped), r["reviews"], r["mean_score"],
                    ", ".join(f"{item} {rate:g}" for item, rate in r["pass_percent"].items()))
                   for r in found))
+def tiers(title: str, found: list[dict[str, Any]]) -> None:
+    """Tier-goal attainment, if any tenant shown has tier goals (none: no table)."""
+    if not found:
+        return
+    period = ("period",) if any("period" in r for r in found) else ()
+    render.table(
+        f"{title} (met / measured; measured = met + missed + escalated)",
+        (*period, "tenant", "level", "goal", "met", "%", "missed", "escalated", "pending",
+         "median min"),
+        ((*(r["period"] for _ in period), r["tenant"], r["level"],
+          f"{r['goal_minutes']} min {r['calendar']}", f"{r['met']}/{r['measured']}",
+          render.percent(r["attainment_percent"]), r["missed"], r["escalated"], r["pending"],
+          "-" if r["median_minutes"] is None else r["median_minutes"]) for r in found),
+    )
 
 
 def rows(title: str, found: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
@@ -186,6 +200,7 @@ def demo(result: Any, reports: dict[str, Any]) -> None:
          ("period", "tenant", "sessions", "solved", "success_rate"))
     times("counted minutes to first response / resolution (n: mean / p50 / p90)",
           reports["times"])
+    tiers(f"tier goals, stints decided {window}", reports["tiers"])
     rows("knowledge-base suggestions (ticketflow suggest)", [
         {**found, "suggestions": ", ".join(found["suggestions"]) or "-"}
         for found in reports["suggestions"]], ("tenant", "text", "suggestions"))

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Connection, Engine, inspect
 
 from ticketflow.bundles import make_bundle
 from ticketflow.checkpoint_verification import LogFinding, audit, checkpoint
@@ -44,6 +44,7 @@ from ticketflow.projections.reports import (
 )
 from ticketflow.projections.runner import Projector
 from ticketflow.projections.search import PAGE_SIZE, TicketFilter, TicketPage, search_tickets
+from ticketflow.projections.tier_stints import tier_rows_by
 from ticketflow.projections.timeline import (
     DEFAULT_LIMIT,
     Page,
@@ -283,29 +284,39 @@ class Queries:
         as of `as_of` (default: `until`, or the engine's clock if earlier); with
         `what_if`, also re-evaluated under that policy, touching no stored data. With
         `by`, by period too (of the due instant, in `zone`): each row has its `period`.
-        With `group` "account": by tenant × account (and its manager) instead."""
+        With `group` "account": by tenant × account (and its manager) instead. `tiers`:
+        tier-goal attainment by tenant × level (`projections/tier_stints.py`) of the
+        stints decided in the window (or each period), as of `as_of`; empty for tenants
+        whose policy sets no tier goals."""
         at = (as_of or min(until, self.store.clock())).astimezone(UTC)
         start, end, tenant = since.astimezone(UTC), until.astimezone(UTC), self.scope.tenant
         projector = self.read_models.caught_up()
         recorded: list[dict[str, Any]] = []
         other: list[dict[str, Any]] = []
+        other_tiers: list[dict[str, Any]] = []
         with projector.engine.connect() as conn:
             cuts = _windows(start, end, by, zone)
             recorded = [_in_period(period, row.as_dict()) for period, row in sla_report_by(
                 conn, projector.t, self._recorded_policy, periods=cuts, as_of=at,
                 tenant=tenant, group=group)]
+            tiers = _tier_rows(conn, projector, self._recorded_policy, cuts, as_of=at,
+                               tenant=tenant)
             if what_if is not None:
+                under = _only(what_if)
                 other = [_in_period(period, row.as_dict()) for period, row in sla_report_by(
-                    conn, projector.t, lambda row: what_if if row["tenant"] == what_if.id
-                    else None, periods=cuts, as_of=at, tenant=tenant, group=group)]
+                    conn, projector.t, under, periods=cuts, as_of=at, tenant=tenant,
+                    group=group)]
+                other_tiers = _tier_rows(conn, projector, under, cuts, as_of=at, tenant=tenant)
             if group == "account":
                 recorded, other = (managers(conn, projector.t, recorded),
                                    managers(conn, projector.t, other))
         result: dict[str, Any] = {
             "from": start.isoformat(), "to": end.isoformat(), "as_of": at.isoformat(),
-            **_periods(by, zone), **_grouped(group), "tenant": tenant, "rows": recorded}
+            **_periods(by, zone), **_grouped(group), "tenant": tenant, "rows": recorded,
+            "tiers": tiers}
         if what_if is not None:
-            result["what_if"] = {"policy": what_if.identity(), "rows": other}
+            result["what_if"] = {"policy": what_if.identity(), "rows": other,
+                                 "tiers": other_tiers}
         return result
 
     def report_volume(self, since: date, until: date, by: str,
@@ -344,7 +355,9 @@ class Queries:
         [since, until); with `by`, by period (of the met instant, in `zone`) too, each
         period's clocks evaluated at its end. With `total`, also `total`: the rows of
         the whole window (as without `by`), from the same pass. With `group`
-        "account": by tenant × account (and its manager) instead of plan × priority."""
+        "account": by tenant × account (and its manager) instead of plan × priority.
+        `tiers`: tier-goal attainment and median minutes at the tier (as `report_sla`'s),
+        each period's stints measured at its end, or at the engine's clock if earlier."""
         projector = self.read_models.caught_up()
         with projector.engine.connect() as conn:
             cuts = _windows(since.astimezone(UTC), until.astimezone(UTC), by, zone)
@@ -355,8 +368,10 @@ class Queries:
             if group == "account":
                 rows, whole = managers(conn, projector.t, rows), managers(conn, projector.t,
                                                                           whole)
+            tiers = _tier_rows(conn, projector, self._recorded_policy, cuts,
+                               now=self.store.clock(), tenant=self.scope.tenant)
         return {"from": since.isoformat(), "to": until.isoformat(), **_periods(by, zone),
-                **_grouped(group), "tenant": self.scope.tenant, "rows": rows,
+                **_grouped(group), "tenant": self.scope.tenant, "rows": rows, "tiers": tiers,
                 **({"total": whole} if total else {})}
 
     def report_quality(self, since: datetime, until: datetime, by: str | None = None,
@@ -491,6 +506,20 @@ def _windows(since: datetime, until: datetime, by: str | None,
     if by is None:
         return [(None, since, until)]
     return list(periods.windows(since, until, by, zone))
+
+
+def _only(policy: Policy) -> PolicyOf:
+    """A what-if: every ticket of the policy's tenant under it, no other ticket."""
+    return lambda row: policy if row["tenant"] == policy.id else None
+
+
+def _tier_rows(conn: Connection, projector: Projector, policy_of: PolicyOf,
+               cuts: list[tuple[str | None, datetime, datetime]],
+               **when: Any) -> list[dict[str, Any]]:
+    """Tier-goal attainment (`tier_rows_by`, `when`: as_of / now, tenant), each row with
+    its period when cut by one."""
+    return [_in_period(period, row) for period, row in tier_rows_by(
+        conn, projector.t, policy_of, periods=cuts, **when)]
 
 
 def _in_period(period: str | None, row: dict[str, Any]) -> dict[str, Any]:

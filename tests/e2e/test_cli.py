@@ -154,6 +154,11 @@ def test_demo_runs_a_workload_and_prints_the_sla_summary(
     assert {row["tenant"] for row in summary["satisfaction"]} == {
         "personalysispro", "growgrebuddy"}
     assert summary["self_service"] and summary["times"]
+    # GrowgrEbuddy's tier goals (issue #19): measured stints, attainment of each
+    assert [(row["tenant"], row["level"]) for row in summary["tiers"]] == [
+        ("growgrebuddy", "tier1"), ("growgrebuddy", "tier2")]
+    assert all(row["measured"] and row["attainment_percent"] is not None
+               for row in summary["tiers"])
     # the knowledge base it starts with answers its customers' questions (SPEC §11)
     first = {(f["tenant"], f["text"]): f["suggestions"] for f in summary["suggestions"]}
     assert first[("personalysispro", "I cannot log in after resetting my password")][0] \

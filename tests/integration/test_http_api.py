@@ -414,6 +414,27 @@ def test_an_outcome_as_ticketflow_outcome(http_api: Served, worked: httpx.Client
     problem(worked.get("/v1/outcomes/m-nope"), 404, "not_found")
 
 
+def test_tier_goals_in_the_sla_and_times_reports_as_on_the_command_line(
+        http_api: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    # a GrowgrEbuddy ticket resolved at tier1 after 20 frontline minutes (goal 30), one
+    # still there: due 30 min after its creation, missed by the as-of
+    gb = http_api.client(http_api.key(GB, ("customer", "agent")))
+    for raw in (create("g-1", "G-1", tenant=GB), act("g-2", "resolve", "G-1", 20, tenant=GB,
+                                                     resolution="done"),
+                create("g-3", "G-2", tenant=GB)):
+        assert gb.post("/v1/commands", content=raw).status_code == 201
+    window = {"from": "2026-11-16", "to": "2026-11-17", "by": "day"}
+    for report, model, extra in (("sla", models.SlaReport, ["--as-of", "2026-11-17T00:00:00Z"]),
+                                 ("times", models.TimesReport, [])):
+        params = window | ({"as_of": extra[1]} if extra else {})
+        answered = shaped(model, gb.get(f"/v1/reports/{report}", params=params))
+        assert answered == cli_json(capsys, http_api.db, "report", report, "--from",
+                                    "2026-11-16", "--to", "2026-11-17", "--by", "day",
+                                    "--tenant", GB, *extra)
+        assert [(r["period"], r["level"], r["met"], r["missed"], r["attainment_percent"])
+                for r in answered["tiers"]] == [("2026-11-16", "tier1", 1, 1, 50.0)]
+
+
 @pytest.mark.parametrize(("report", "model", "extra"), [
     ("sla", models.SlaReport, ["--as-of", "2026-11-20T00:00:00Z"]),
     ("volume", models.VolumeReport, ["--by", "day"]),

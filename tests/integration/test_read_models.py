@@ -64,7 +64,8 @@ def snapshot(projector: Projector) -> dict[str, list[dict[str, Any]]]:
                                    ("kb_articles", t.kb_articles),
                                    ("kb_exposures", t.kb_exposures),
                                    ("ticket_terms", t.ticket_terms),
-                                   ("accounts", t.accounts), ("reviews", t.reviews))},
+                                   ("accounts", t.accounts), ("reviews", t.reviews),
+                                   ("tier_stints", t.tier_stints))},
             # the search index answers alike (SQLite: its own FTS5 table is rebuilt too)
             "search": [article_search.search(conn, t.kb_articles.name, tenant, words, 5)
                        for tenant in (PP, GB) for words in SEARCHED],

@@ -23,10 +23,10 @@ RELEASED_KEYS = {
 }
 
 
-#: Tables that release did not have (the knowledge base's, SPEC §11; accounts' managers
-#: and quality reviews, issue 19).
+#: Tables that release did not have (the knowledge base's, SPEC §11; accounts' managers,
+#: quality reviews and tier stints, issue 19).
 NOT_RELEASED = ("rm_kb_articles", "rm_kb_exposures", "rm_ticket_terms", "rm_accounts",
-                "rm_reviews")
+                "rm_reviews", "rm_tier_stints")
 
 
 def released_tables() -> MetaData:

@@ -190,6 +190,25 @@ class SlaRow(BaseModel):
     resolution: Tally
 
 
+class TierRow(BaseModel):
+    """Tier-goal attainment of one tenant's level (docs/decisions.md, "Tier goals")."""
+
+    period: str | None = PERIOD
+    tenant: str
+    level: str
+    goal_minutes: int
+    calendar: str
+    stints: int
+    met: int
+    missed: int
+    escalated: int = Field(description="left the tier unresolved before the goal fell due")
+    pending: int
+    measured: int = Field(description="met + missed + escalated")
+    attainment_percent: float | None = Field(description="met ÷ measured")
+    median_minutes: float | None = Field(
+        description="counted minutes at the tier of the stints that ended (nearest rank)")
+
+
 class SlaReport(BaseModel):
     from_: str = Field(alias="from")
     to: str
@@ -199,6 +218,8 @@ class SlaReport(BaseModel):
     group: Literal["account"] | None = None
     tenant: str | None
     rows: list[SlaRow]
+    tiers: list[TierRow] = Field(
+        [], description="tier goals: empty for tenants whose policy sets none")
 
 
 class VolumeRow(BaseModel):
@@ -278,6 +299,8 @@ class TimesReport(BaseModel):
     group: Literal["account"] | None = None
     tenant: str | None
     rows: list[TimesRow]
+    tiers: list[TierRow] = Field(
+        [], description="tier goals, each period's stints measured at its end")
 
 
 class QualityRow(BaseModel):

@@ -28,6 +28,7 @@ from ticketflow.projections.reports import (
     volume_report,
 )
 from ticketflow.projections.runner import Projector
+from ticketflow.projections.tier_stints import tier_rows_by
 from ticketflow.queries import SUGGESTIONS
 from ticketflow.render import errors
 from ticketflow.timers import Timers
@@ -128,9 +129,9 @@ def _answer(n: int, topic: str, subject: str) -> tuple[str, str, tuple[str, ...]
 
 def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
                  progress: bool) -> dict[str, Any]:
-    """The SLA (also by month), volume, satisfaction and time reports over the window,
-    suggestions for a few customers' questions, the topics that want an article and
-    the articles' effect, from the read models (brought up to date first); and the
+    """The SLA (also by month), volume, satisfaction, time and tier-goal reports over the
+    window, suggestions for a few customers' questions, the topics that want an article
+    and the articles' effect, from the read models (brought up to date first); and the
     notifications, delivered to a demo webhook receiver, by rule and outcome."""
     projector = Projector(app, engine)
     with progress_bar(progress) as bar:
@@ -148,6 +149,8 @@ def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
         satisfaction = satisfaction_report(conn, projector.t, since=since.date(),
                                            until=until.date())
         times = times_report(conn, projector.t, recorded, since=since, until=until)
+        tiers = [row for _, row in tier_rows_by(conn, projector.t, recorded,
+                                                periods=[(None, since, until)], as_of=until)]
         monthly = [{"period": period, **row.as_dict()}
                    for period, low, high in periods.windows(since, until, "month")
                    for row in sla_report(conn, projector.t, recorded, since=low, until=high,
@@ -164,7 +167,7 @@ def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
         accounts = account_reports(conn, projector.t, recorded, since, until)
     notifications = deliver_notifications(app, engine, since, until)
     return {"sla": [row.as_dict() for row in sla], "sla_by_month": monthly,
-            "volume": weekly_totals(volume), **satisfaction, "times": times,
+            "volume": weekly_totals(volume), **satisfaction, "times": times, "tiers": tiers,
             "suggestions": suggestions, "topics": topics,
             "articles": sorted(articles, key=lambda r: (r["tenant"], -r["deflections"],
                                                         r["article_id"])),
