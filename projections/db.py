@@ -172,6 +172,7 @@ def tables(suffix: str = "") -> Tables:
         Index(f"rm_sla_clocks{suffix}_evaluated", "evaluated_at"),
     )
     kb_articles, kb_exposures, ticket_terms = _knowledge_tables(metadata, suffix)
+    accounts, reviews = _account_tables(metadata, suffix)
     tier_stints = Table(  # each stint of a ticket at a level (domain/tiers.py)
         f"rm_tier_stints{suffix}", metadata,
         Column("tenant", String(200), primary_key=True),
@@ -183,7 +184,6 @@ def tables(suffix: str = "") -> Tables:
         # reports: the stints a window can count (open ones, or ended after an instant)
         Index(f"rm_tier_stints{suffix}_ended", "ended_at", "started_at"),
     )
-    accounts, reviews = _account_tables(metadata, suffix)
     return Tables(metadata, positions, tickets, volume, satisfaction, self_service, articles,
                   parked, offsets, timeline, sla_clocks, kb_articles, kb_exposures,
                   ticket_terms, accounts, reviews, tier_stints)
