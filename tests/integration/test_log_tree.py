@@ -28,6 +28,7 @@ from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
 from ticketflow.domain.audit_log import event_leaf
 from ticketflow.domain.merkle import Node, StoredTree, Tree, verify_consistency, verify_inclusion
+from ticketflow.log_tree import completing_leaf, hash_offset
 from ticketflow.settings import Settings
 
 BATCHES = [1, 3, 7, 2, 12, 1, 5, 9]  # commands per transaction: uneven on purpose
@@ -55,10 +56,31 @@ def fill(app: TicketingApp) -> None:
 def run_sql(url: str, sql: str, params: tuple[Any, ...] = ()) -> None:
     if url.startswith("sqlite"):
         with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            conn.execute(sql.format(t="stored_log_tree", p="?"), params)
+            conn.execute(sql.format(t="stored_log_spans", p="?"), params)
         return
     with psycopg.connect(url) as pg:
-        pg.execute(sql.format(t="ticketflow_log_tree", p="%s"), params)  # type: ignore[arg-type]
+        pg.execute(sql.format(t="ticketflow_log_spans", p="%s"), params)  # type: ignore[arg-type]
+
+
+def change_node(url: str, node: Node, value: bytes) -> None:
+    """Overwrite one stored subtree root in the span row that holds it, as an insider
+    with the database's write access would."""
+    leaf = completing_leaf(node)
+    select = ("SELECT first_leaf, hashes FROM {t} WHERE first_leaf <= {p}"
+              " ORDER BY first_leaf DESC LIMIT 1")
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            first, hashes = conn.execute(select.format(t="stored_log_spans", p="?"),
+                                         (leaf,)).fetchone()
+    else:
+        with psycopg.connect(url) as pg:
+            found = pg.execute(select.format(t="ticketflow_log_spans", p="%s"),  # type: ignore[arg-type]
+                               (leaf,)).fetchone()
+            assert found is not None
+            first, hashes = found
+    at = 32 * hash_offset(first, leaf, node[0])
+    changed = bytes(hashes[:at]) + value + bytes(hashes[at + 32:])
+    run_sql(url, "UPDATE {t} SET hashes = {p} WHERE first_leaf = {p}", (changed, first))
 
 
 class Counted:
@@ -195,14 +217,14 @@ def test_changed_stored_roots_are_named_by_verify_or_fail_the_bundle(
         db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     signed = Signed(db_url, tmp_path, monkeypatch)  # 5 leaves: T-1 at 0, 2, 3, 4
-    run_sql(db_url, "UPDATE {t} SET hash = {p} WHERE level = 1 AND idx = 1", (b"\x07" * 32,))
+    change_node(db_url, (1, 1), b"\x07" * 32)
     bundle = tmp_path / "T-1.json"
     assert main(["bundle", "T-1", "-o", str(bundle), "--db", db_url]) == 0
     capsys.readouterr()
     assert main(["bundle", "verify", str(bundle), "--public-key", str(signed.public),
                  "--json"]) == 1  # a proof made from a changed root fails, never passes
     assert "is not leaf 0" in json.loads(capsys.readouterr().out)["problems"][0]
-    run_sql(db_url, "UPDATE {t} SET hash = {p} WHERE level = 2 AND idx = 0", (b"\x07" * 32,))
+    change_node(db_url, (2, 0), b"\x07" * 32)
     code, found = signed.verify(capsys)
     assert code == 1
     assert [f["problem"] for f in found] == ["log"]
