@@ -39,7 +39,7 @@ from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteProcessRec
 from eventsourcing.utils import get_topic
 
 from ticketflow.domain.audit_log import MerkleLog
-from ticketflow.domain.merkle import Node, appended_nodes, frontier
+from ticketflow.domain.merkle import Node, append_leaves, frontier
 
 LOG_TOPIC = get_topic(MerkleLog.Appended)
 
@@ -179,13 +179,12 @@ def span_rows(size: int, frontier_hashes: list[bytes], append: LogAppend,
     """The rows a save inserts — its leaves with the nodes they complete, in spans of up
     to `SPAN` leaves, each leaf with where its event is stored — and the frontier once
     they are stored."""
-    made = appended_nodes(size, frontier_hashes, append.leaves)
+    made, after = append_leaves(size, frontier_hashes, append.leaves)
     saved = [ids[i] if ids else None for i in append.saved]
     positions = [*append.stored, *saved]
     if len(positions) != len(append.leaves):
         raise ValueError("a log append needs a position (or None) for each leaf")
-    return spans_of(size, [h for _, _, h in made], positions, last_position), \
-        frontier_after(size, frontier_hashes, made)
+    return spans_of(size, [h for _, _, h in made], positions, last_position), after
 
 
 def spans_of(size: int, hashes: list[bytes], positions: Sequence[int | None],
@@ -200,22 +199,13 @@ def spans_of(size: int, hashes: list[bytes], positions: Sequence[int | None],
         count = min(SPAN, len(positions) - first)
         start = size + first
         emitted = count + _completed_before(start + count) - _completed_before(start)
-        known = [p for p in positions[first:first + count] if p is not None]
-        last_position = max(known) if known else last_position
+        known = [-1 if p is None else p for p in positions[first:first + count]]
+        last_position = max(*known, -1 if last_position is None else last_position)
         rows.append((start, count, b"".join(hashes[taken:taken + emitted]),
-                     b"".join(_POSITION.pack(-1 if p is None else p)
-                              for p in positions[first:first + count]), last_position))
+                     struct.pack(f"<{count}q", *known),
+                     None if last_position < 0 else last_position))
         taken += emitted
     return rows
-
-
-def frontier_after(size: int, hashes: list[bytes],
-                   made: list[tuple[int, int, bytes]]) -> list[bytes]:
-    """The frontier once the nodes `made` by an append to a tree of `size` with frontier
-    `hashes` are stored."""
-    known = dict(zip(frontier(size), hashes, strict=True))
-    known.update({(level, index): found for level, index, found in made})
-    return [known[node] for node in frontier(size + sum(1 for row in made if row[0] == 0))]
 
 
 def check_backfill(append: LogAppend, size: int, last_entry: int | None) -> None:
