@@ -110,13 +110,16 @@ class AuditLog:
         return found
 
     def entry(self, saved: list[tuple[int, dict[str, Any]]], at: datetime, *, genesis: bool,
-              check_roots: bool) -> tuple[MerkleLog.Appended, LogAppend]:
+              check_roots: bool, near: UUID | None = None,
+              ) -> tuple[MerkleLog.Appended, LogAppend]:
         """The log's entry for the events a save records (with their index among its
         records), and what it adds to the stored tree. The log's first entry (`genesis`)
         also holds every event stored before it; `check_roots`: if the log has leaves
-        but no stored roots (written before them), the save makes them all."""
+        but no stored roots (written before them), the save makes them all; `near`: the
+        stream of the first event, which the entry's id is kept beside."""
         earlier = self.stored_envelopes() if genesis else []
-        entry = appended([e for _, e in earlier] + [e for _, e in saved], at, genesis=genesis)
+        entry = appended([e for _, e in earlier] + [e for _, e in saved], at, genesis=genesis,
+                         near=near)
         if entry is None:
             raise ValueError("a log entry needs events")
         leaves = [bytes.fromhex(leaf) for leaf in entry.leaves]
