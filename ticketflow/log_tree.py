@@ -222,8 +222,8 @@ class SpanTree:
     a cursor (its rows read by column name), `tree` is its SQL."""
 
     tree: TreeStatements
-    #: (size, last leaf, frontier, last known position) of the tree this recorder last
-    #: appended to
+    #: (size, the last span's hashes, frontier, last known position) of the tree this
+    #: recorder last appended to
     _last: tuple[int, bytes, list[bytes], int | None] | None = None
 
     def reading(self) -> AbstractContextManager[Any]:
@@ -237,21 +237,25 @@ class SpanTree:
             found = c.fetchone()
             check_backfill(append, size, found["id"] if found else None)
         rows, after = span_rows(size, hashes, append, ids, last_position)
-        c.executemany(self.tree.insert, rows)
-        self._last = (size + len(append.leaves), append.leaves[-1], after, rows[-1][4])
+        if len(rows) == 1:
+            c.execute(self.tree.insert, rows[0])
+        else:
+            c.executemany(self.tree.insert, rows)
+        self._last = (size + len(append.leaves), rows[-1][2], after, rows[-1][4])
 
     def _frontier(self, c: Any) -> tuple[int, list[bytes], int | None]:
         """The tree's size, frontier and last known position: as this recorder last left
-        them if the stored tree still ends with the leaf it last wrote (one primary-key
+        them if the stored tree still ends with the span it last wrote (one primary-key
         read at the end of the table), else read (O(log n) spans)."""
         c.execute(self.tree.last_span)
         row = c.fetchone()
         if row is None:
             return 0, [], None
+        last = self._last
+        if last is not None and row["first_leaf"] + row["leaves"] == last[0] \
+                and row["hashes"] == last[1]:
+            return last[0], last[2], last[3]
         span = Span.of(row)
-        last = span.node((0, span.end - 1))
-        if self._last is not None and (span.end, last) == self._last[:2]:
-            return self._last[0], self._last[2], self._last[3]
         wanted = frontier(span.end)
         found = self._nodes(c, wanted)
         return span.end, [found[node] for node in wanted], span.last_position
