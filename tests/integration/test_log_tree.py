@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.checkpoints import Signed
+from ticketflow import log_tree
 from ticketflow.application import TicketingApp
 from ticketflow.audit_log import AuditLog
 from ticketflow.bootstrap import build_app
@@ -125,7 +126,10 @@ def test_stored_roots_give_the_heads_and_proofs_of_the_logs_leaves(db_url: str,
         assert max(counted.reads) <= 2 * size.bit_length()  # O(log n), never the leaves
 
 
-def test_a_bundle_finds_its_leaves_by_where_its_events_are_stored(db_url: str) -> None:
+@pytest.mark.parametrize("span", [256, 2])
+def test_a_bundle_finds_its_leaves_by_where_its_events_are_stored(
+        db_url: str, span: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(log_tree, "SPAN", span)  # 2: a save's leaves over several rows
     with build_app(Settings(db=db_url)) as app:
         fill(app)
         log = AuditLog(app.event_log)
@@ -231,7 +235,10 @@ def test_changed_stored_roots_are_named_by_verify_or_fail_the_bundle(
     assert "stored subtree roots" in found[0]["detail"]
 
 
-def test_a_random_history_keeps_its_stored_roots_equal_to_its_leaves(sqlite_url: str) -> None:
+@pytest.mark.parametrize("span", [256, 3])
+def test_a_random_history_keeps_its_stored_roots_equal_to_its_leaves(
+        sqlite_url: str, span: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(log_tree, "SPAN", span)
     chooser = random.Random(17)
     with build_app(Settings(db=sqlite_url)) as app:
         n = 0
@@ -245,3 +252,9 @@ def test_a_random_history_keeps_its_stored_roots_equal_to_its_leaves(sqlite_url:
         assert isinstance(tree, StoredTree)
         assert [tree.root(size) for size in range(1, n + 1)] == \
             [Tree(leaves).root(size) for size in range(1, n + 1)]
+        positions = [record.id for record in app.event_log.stream_records()]
+        recorder: Any = app.recorder
+        assert recorder.tree_leaves_at(positions) == \
+            {position: (index, leaves[index]) for index, position in enumerate(positions)}
+        assert recorder.tree_leaves_at(positions[5::7]) == \
+            {position: (5 + 7 * k, leaves[5 + 7 * k]) for k, position in enumerate(positions[5::7])}
