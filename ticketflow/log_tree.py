@@ -308,9 +308,10 @@ class SpanTree:
                 return {}
             size = Span.of(row).end
 
-            def span_at(leaf: int) -> Span:
+            def span_at(leaf: int) -> Span | None:
                 c.execute(self.tree.span_at, (leaf,))
-                return Span.of(c.fetchone())
+                found = c.fetchone()
+                return None if found is None else Span.of(found)
             span: Span | None = None
             for position in wanted:  # in order: each span found is at or after the last
                 if span is None or span.last_position is None or \
@@ -336,18 +337,22 @@ def _holding(spans: Sequence[Span], leaf: int) -> Span | None:
     return spans[lo - 1] if lo and leaf < spans[lo - 1].end else None
 
 
-def _bisect(span_at: Callable[[int], Span], lo: int, size: int,
+def _bisect(span_at: Callable[[int], Span | None], lo: int, size: int,
             position: int) -> Span | None:
     """The first span from leaf `lo` on (of a tree of `size` leaves) whose last known
     position is at or after `position`: the one that holds the leaf stored there, if any
-    does."""
+    does. `span_at(leaf)`: the last span starting at or before `leaf` (which may end
+    before it, if a row was deleted)."""
     hi, found = size, None
     while lo < hi:
-        span: Span = span_at((lo + hi) // 2)
-        if span.last_position is not None and span.last_position >= position:
+        mid = (lo + hi) // 2
+        span = span_at(mid)
+        if span is None:
+            lo = mid + 1
+        elif span.last_position is not None and span.last_position >= position:
             found, hi = span, span.first
         else:
-            lo = span.end
+            lo = max(span.end, mid + 1)
     return found
 
 

@@ -258,3 +258,17 @@ def test_a_random_history_keeps_its_stored_roots_equal_to_its_leaves(
             {position: (index, leaves[index]) for index, position in enumerate(positions)}
         assert recorder.tree_leaves_at(positions[5::7]) == \
             {position: (5 + 7 * k, leaves[5 + 7 * k]) for k, position in enumerate(positions[5::7])}
+
+
+def test_a_deleted_span_row_leaves_its_leaves_unfound_and_the_rest_found(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(log_tree, "SPAN", 2)
+    with build_app(Settings(db=sqlite_url)) as app:
+        fill(app)
+        positions = [record.id for record in app.event_log.stream_records()]
+    run_sql(sqlite_url, "DELETE FROM {t} WHERE first_leaf IN (4, 10)")  # 4, 5 and 10
+    with build_app(Settings(db=sqlite_url)) as app:
+        recorder: Any = app.recorder
+        found = recorder.tree_leaves_at(positions)
+    assert sorted(index for index, _ in found.values()) == \
+        [i for i in range(len(positions)) if i not in (4, 5, 10)]
