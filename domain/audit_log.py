@@ -5,8 +5,8 @@ Each transaction that records stream events records, in the same transaction and
 them, one `MerkleLog.Appended` entry carrying the leaf hashes of those events in their
 order (and, as unsigned hints for people, which event each leaf is). The log is the
 entries in the store's recording (notification) order, the order every reader of the
-store relies on, so concurrent writers never contend for it; an entry's id is its
-instant and its first event's id. The first entry, which starts
+store relies on, so concurrent writers never contend for it; an entry's id is made
+of its first event's stream and id (`entry_id`). The first entry, which starts
 the log (also over the events a store held before it), has one fixed id: two writers
 cannot both start it. Pure: no I/O.
 """
@@ -45,23 +45,30 @@ def label(envelope: dict[str, Any]) -> str:
     return f"{envelope['tenant']}/{envelope['ticket_id']}@{envelope['version']}"
 
 
-def entry_id(first_event_id: str, at: datetime) -> UUID:
-    """An entry's id: its instant (microseconds) then its first event's id, so that
-    entries are inserted at the end of the store's index, not all over it (a random id
-    per entry cost the write path ~10 % on SQLite); two entries sharing one would need the
-    same microsecond and the same 64 bits of two event ids."""
+def entry_id(first_event_id: str, at: datetime, near: UUID | None = None) -> UUID:
+    """An entry's id. Given `near` (the stream of its first event): that stream's high
+    64 bits, then the first event's low 64 bits, so the entry's key in the store's index
+    sits beside the stream's own (one index page written for both, where an id of its
+    own wrote another; docs/performance.md); two entries sharing one would need two
+    streams sharing 64 bits and two of their events another 64. Else (an entry written
+    before that): its instant (microseconds) then its first event's id, which inserts
+    entries at the end of the index, not all over it (a random id per entry cost the
+    write path ~10 % on SQLite)."""
+    low = UUID(first_event_id).int & (2**64 - 1)
+    if near is not None:
+        return UUID(int=(near.int >> 64 << 64) | low)
     micros = int(at.timestamp() * 1_000_000) & (2**64 - 1)
-    return UUID(int=(micros << 64) | (UUID(first_event_id).int & (2**64 - 1)))
+    return UUID(int=(micros << 64) | low)
 
 
 def appended(envelopes: Iterable[dict[str, Any]], at: datetime, *,
-             genesis: bool = False) -> MerkleLog.Appended | None:
+             genesis: bool = False, near: UUID | None = None) -> MerkleLog.Appended | None:
     """The log's entry for these events (None: no events); `genesis`: the one that
-    starts the log."""
+    starts the log; `near`: the stream of the first event (`entry_id`)."""
     found = list(envelopes)
     if not found:
         return None
-    uuid = GENESIS_ID if genesis else entry_id(found[0]["event_id"], at)
+    uuid = GENESIS_ID if genesis else entry_id(found[0]["event_id"], at, near)
     return MerkleLog.Appended(  # type: ignore[call-arg]
         originator_id=uuid, originator_version=1, timestamp=at,
         leaves=[event_leaf(envelope).hex() for envelope in found],

@@ -143,17 +143,24 @@ def appended_nodes(size: int, frontier_hashes: Sequence[bytes],
     """Every perfect subtree root (level, index, hash) that `leaves` complete when
     appended to a tree of `size` leaves whose frontier has `frontier_hashes`: each leaf
     itself (level 0), and each node above it that it completes."""
+    return append_leaves(size, frontier_hashes, leaves)[0]
+
+
+def append_leaves(size: int, frontier_hashes: Sequence[bytes], leaves: Iterable[bytes],
+                  ) -> tuple[list[tuple[int, int, bytes]], list[bytes]]:
+    """`appended_nodes`, and the frontier's hashes once they are appended."""
     stack = [(level, h) for (level, _), h in zip(frontier(size), frontier_hashes, strict=True)]
     made: list[tuple[int, int, bytes]] = []
+    sha256 = hashlib.sha256
     for index, leaf in enumerate(leaves, start=size):
         level, found = 0, leaf
         made.append((0, index, leaf))
         while stack and stack[-1][0] == level:
-            found = node_hash(stack.pop()[1], found)
+            found = sha256(b"\x01" + stack.pop()[1] + found).digest()
             level += 1
             made.append((level, index >> level, found))
         stack.append((level, found))
-    return made
+    return made, [h for _, h in stack]
 
 
 def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:

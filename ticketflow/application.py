@@ -530,14 +530,15 @@ class TicketingApp(ReadStore):
         the log is the entries in recording order, so no writer waits for another. The
         entry that starts the log (one fixed id: two writers cannot both start it) also
         holds every event a store from before the log already had (docs/decisions.md)."""
-        saved = [(n, event.envelope()) for n, event in enumerate(events)
-                 if isinstance(event, Stream.Event)]
-        if not saved:
+        streams = [(n, event) for n, event in enumerate(events) if isinstance(event, Stream.Event)]
+        if not streams:
             return None
+        saved = [(n, event.envelope()) for n, event in streams]
         genesis = not self._log_started and not self.audit_log.started()
         self._log_started = not genesis
         return self.audit_log.entry(saved, self.clock(), genesis=genesis,
-                                    check_roots=not self._log_rooted)
+                                    check_roots=not self._log_rooted,
+                                    near=streams[0][1].originator_id)
 
     def _context(self, command: CommandBase, at: datetime, now: datetime) -> Context:
         """Who, for which tenant, when: `at` is the command's instant, never later

@@ -27,6 +27,8 @@ from ticketflow.log_tree import LOG_TOPIC, LogAppend, RecordRow
 UNREADABLE = (ValueError, KeyError, TypeError)
 #: Records read a query when a whole store's leaves are recomputed.
 ROWS_PAGE = 10_000
+#: Log entries read a query (an entry of a large batch holds thousands of leaves).
+ENTRIES_PAGE = 100
 _SORTED = orjson.OPT_SORT_KEYS
 _SHA256 = hashlib.sha256
 
@@ -110,13 +112,16 @@ class AuditLog:
         return found
 
     def entry(self, saved: list[tuple[int, dict[str, Any]]], at: datetime, *, genesis: bool,
-              check_roots: bool) -> tuple[MerkleLog.Appended, LogAppend]:
+              check_roots: bool, near: UUID | None = None,
+              ) -> tuple[MerkleLog.Appended, LogAppend]:
         """The log's entry for the events a save records (with their index among its
         records), and what it adds to the stored tree. The log's first entry (`genesis`)
         also holds every event stored before it; `check_roots`: if the log has leaves
-        but no stored roots (written before them), the save makes them all."""
+        but no stored roots (written before them), the save makes them all; `near`: the
+        stream of the first event, which the entry's id is kept beside."""
         earlier = self.stored_envelopes() if genesis else []
-        entry = appended([e for _, e in earlier] + [e for _, e in saved], at, genesis=genesis)
+        entry = appended([e for _, e in earlier] + [e for _, e in saved], at, genesis=genesis,
+                         near=near)
         if entry is None:
             raise ValueError("a log entry needs events")
         leaves = [bytes.fromhex(leaf) for leaf in entry.leaves]
@@ -146,17 +151,27 @@ class AuditLog:
         return bool(self.recorder.select_events(GENESIS_ID, limit=1))
 
     def logged(self, stop: int | None = None) -> Logged:
-        """The log's leaves: its entries' in recording order (up to notification `stop`)."""
+        """The log's leaves: its entries' in recording order (up to notification `stop`),
+        read as bare rows (`ENTRIES_PAGE` a query) and decoded by orjson: an entry's
+        leaves and labels are lists of text, which the library's transcoder would decode
+        the same way."""
         leaves: list[bytes] = []
         labels: list[str] = []
         entries = 0
-        for page in self.event_log.pages(topics=[LOG_TOPIC], stop=stop):
-            for record in page:
-                state = self.event_log.decode(record)
+        decrypt = self.event_log.mapper.cipher
+        decompress = self.event_log.mapper.compressor
+        start, stop = 1, stop if stop is not None else 2**62
+        while True:
+            rows = self.roots.record_rows(start, stop, (LOG_TOPIC,), ENTRIES_PAGE)
+            for _, _, _, stored in rows:
+                plain = decrypt.decrypt(stored) if decrypt else stored
+                state = orjson.loads(decompress.decompress(plain) if decompress else plain)
                 leaves += _leaves_of(state["leaves"])
-                labels += list(state["labels"])
+                labels += state["labels"]
                 entries += 1
-        return Logged(leaves, labels, entries)
+            if len(rows) < ENTRIES_PAGE:
+                return Logged(leaves, labels, entries)
+            start = rows[-1][0] + 1
 
     def stored(self) -> Iterator[StoredLeaf]:
         """Every stored ticket and session event in recording order, as a leaf (not its

@@ -1,22 +1,35 @@
 """The audit log's stored subtree roots (SPEC §13; docs/decisions.md): every perfect
 subtree of the RFC 9162 tree over the log's leaves — the leaves themselves at level 0,
-and each node of 2**level leaves above them — kept in a table beside the events, so a
-tree head or a proof reads O(log n) rows (`domain.merkle.StoredTree`) instead of every
-leaf.
+and each node of 2**level leaves above them — kept beside the events, so a tree head or
+a proof reads O(log n) rows (`domain.merkle.StoredTree`) instead of every leaf.
+
+They are stored by *span*: one row (table `<prefix>_log_spans`) for a run of up to
+`SPAN` consecutive leaves, keyed by its first leaf's index, holding each leaf's hash
+followed by the hashes of the nodes that leaf completes (`appended_nodes`' order, so a
+node's place in the row follows from its index: `hash_offset`), and where each leaf's
+event is stored (its notification id). A save that logs a command's events adds one
+row at the end of one B-tree — one page written at commit, where a row per node wrote
+the end page of each level it touched and of a position index (docs/performance.md).
+A node is found through the leaf that completes it (the span starting at or before
+it); a leaf through where its event is stored by bisecting the spans, whose
+positions grow with their index (the log is in recording order), so no second index.
 
 The rows of a save are written by the store's recorder in the save's own transaction,
 after its events: a save that logs events passes a `LogAppend` (keyword `log_append`);
 the recorder then holds the store's write lock (SQLite's, or PostgreSQL's table lock
 that keeps recording order equal to commit order), reads the tree's frontier — its size
-and O(log n) roots — and inserts the nodes the new leaves complete. A leaf's row also
-says where its event is stored (its notification id), so a bundle finds a ticket's
-leaves without reading the log. The SQL here is what SQLite and PostgreSQL share; the
-PostgreSQL recorder is in `log_tree_postgres` (psycopg loads slowly).
+and O(log n) roots — and inserts the spans of the new leaves. A store in the layout
+before (`<prefix>_log_tree`, a row per node) is copied into spans, and that table
+dropped, when the store is opened (`migrate_nodes`). The SQL here is what SQLite and
+PostgreSQL share; the PostgreSQL recorder is in `log_tree_postgres` (psycopg loads
+slowly).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import struct
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -26,7 +39,7 @@ from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteProcessRec
 from eventsourcing.utils import get_topic
 
 from ticketflow.domain.audit_log import MerkleLog
-from ticketflow.domain.merkle import Node, appended_nodes, frontier
+from ticketflow.domain.merkle import Node, append_leaves, frontier
 
 LOG_TOPIC = get_topic(MerkleLog.Appended)
 
@@ -34,8 +47,14 @@ LOG_TOPIC = get_topic(MerkleLog.Appended)
 LOG_APPEND = "log_append"
 #: A record as `record_rows` reads it: (notification id, version, topic, state).
 RecordRow = tuple[int, int, str, bytes]
-#: Levels the head query looks at: a log of up to 2**48 leaves.
-LEVELS = 48
+#: Leaves a span row holds at most (a save of more writes several rows): ~16 KiB.
+SPAN = 256
+#: A span row: (first leaf, leaves, hashes, positions, last known position).
+SpanRow = tuple[int, int, bytes, bytes, int | None]
+#: Where a leaf's event is stored, 8 bytes a leaf; -1 when not known (a backfill's hint).
+_POSITION = struct.Struct("<q")
+#: Leaves the migration from the node-per-row layout copies a step.
+MIGRATION_PAGE = 65_536
 
 
 @dataclass(frozen=True)
@@ -54,30 +73,51 @@ class LogAppend:
 
 
 def tree_table(events_table: str) -> str:
+    """The table of the layout before spans, one row per node (migrated, then dropped)."""
     return events_table.removesuffix("_events") + "_log_tree"
 
 
+def spans_table(events_table: str) -> str:
+    return events_table.removesuffix("_events") + "_log_spans"
+
+
+def _completed_before(m: int) -> int:
+    """Nodes above the leaves completed by leaves 0..m-1: the sum over k = 1..m of the
+    trailing zeros of k (leaf k-1 completes that many), which is m - popcount(m)."""
+    return m - m.bit_count()
+
+
+def hash_offset(first: int, leaf: int, level: int) -> int:
+    """Where, among the hashes of the span that starts at leaf `first`, is the node of
+    `level` that leaf `leaf` completes (level 0: the leaf itself). Leaf i is followed
+    by the trailing zeros of i + 1 nodes; so before leaf `leaf` come its predecessors in
+    the span and the nodes they complete."""
+    return (leaf - first) + _completed_before(leaf) - _completed_before(first) + level
+
+
+def completing_leaf(node: Node) -> int:
+    """The leaf whose arrival completes `node` (its last)."""
+    level, index = node
+    return ((index + 1) << level) - 1
+
+
 class TreeStatements:
-    """The SQL both backends run on the tree table (`mark`: their placeholder)."""
+    """The SQL both backends run on the spans table (`mark`: their placeholder)."""
 
     def __init__(self, table: str, events: str, position: str, mark: str) -> None:
         self.table, self.mark = table, mark
-        self.head = (
-            f"WITH RECURSIVE levels(h) AS (SELECT 0 UNION ALL SELECT h + 1 FROM levels"
-            f" WHERE h < {LEVELS - 1}),"
-            f" size(n) AS (SELECT COALESCE(MAX(idx) + 1, 0) FROM {table} WHERE level = 0)"
-            f" SELECT -1 AS level, size.n AS idx, NULL AS hash FROM size"
-            f" UNION ALL SELECT m.level, m.idx, m.hash FROM size"
-            f" JOIN levels ON ((size.n >> levels.h) & 1) = 1"
-            f" JOIN {table} m ON m.level = levels.h AND m.idx = (size.n >> levels.h) - 1")
-        self.insert = (f"INSERT INTO {table} (level, idx, hash, position)"
-                       f" VALUES ({mark}, {mark}, {mark}, {mark})")
+        columns = "first_leaf, leaves, hashes, positions, last_position"
+        self.columns = columns
+        self.insert = (f"INSERT INTO {table} ({columns})"
+                       f" VALUES ({mark}, {mark}, {mark}, {mark}, {mark})")
+        self.last_span = f"SELECT {columns} FROM {table} ORDER BY first_leaf DESC LIMIT 1"
+        self.span_at = (f"SELECT {columns} FROM {table} WHERE first_leaf <= {mark}"
+                        f" ORDER BY first_leaf DESC LIMIT 1")
         self.last_entry = (f"SELECT {position} AS id FROM {events} WHERE topic = {mark}"
                            f" AND {position} < {mark} ORDER BY {position} DESC LIMIT 1")
-        self.last_leaf = (f"SELECT idx, hash, position FROM {table} WHERE level = 0"
-                          f" ORDER BY idx DESC LIMIT 1")
         self.positions = (f"SELECT originator_version AS version, {position} AS id"
                           f" FROM {events} WHERE originator_id = {mark}")
+        self.count = f"SELECT COUNT(*) AS n FROM {table}"
         self.events, self.position = events, position
 
     def rows(self, topics: int) -> str:
@@ -89,47 +129,83 @@ class TreeStatements:
                 f" AND {self.position} <= {self.mark} AND topic IN ({marks})"
                 f" ORDER BY {self.position} LIMIT {self.mark}")
 
-    def nodes(self, count: int) -> str:
-        """`count` nodes by (level, index): a join, one primary-key read each (SQLite
-        scans the whole table for `(level, idx) IN (VALUES …)`)."""
-        pairs = ", ".join([f"({self.mark}, {self.mark})"] * count)
-        return (f"WITH wanted(l, i) AS (VALUES {pairs}) SELECT m.level, m.idx, m.hash"
-                f" FROM wanted JOIN {self.table} m ON m.level = wanted.l AND m.idx = wanted.i")
-
-    def leaves_at(self, count: int) -> str:
-        marks = ", ".join([self.mark] * count)
-        return (f"SELECT position, idx, hash FROM {self.table} WHERE position IS NOT NULL"
-                f" AND position IN ({marks})")  # the partial index (only leaves have one)
+    def spans_of(self, count: int) -> str:
+        """The spans holding `count` leaves: a primary-key seek each."""
+        marks = ", ".join([f"({self.mark})"] * count)
+        return (f"WITH wanted(leaf) AS (VALUES {marks}) SELECT {self.columns}"
+                f" FROM {self.table} WHERE first_leaf IN (SELECT (SELECT first_leaf FROM"
+                f" {self.table} WHERE first_leaf <= wanted.leaf ORDER BY first_leaf DESC"
+                f" LIMIT 1) FROM wanted)")
 
 
-def head_of(rows: Iterable[Any]) -> tuple[int, list[bytes]]:
-    """(size, frontier hashes) from the head query's rows."""
-    size, found = 0, {}
-    for row in rows:
-        if row["level"] < 0:
-            size = row["idx"]
-        else:
-            found[(row["level"], row["idx"])] = bytes(row["hash"])
-    return size, [found[node] for node in frontier(size)]
+@dataclass(frozen=True)
+class Span:
+    """A span row as read."""
+
+    first: int
+    size: int
+    hashes: bytes
+    positions: bytes
+    last_position: int | None
+
+    @staticmethod
+    def of(row: Any) -> Span:
+        return Span(row["first_leaf"], row["leaves"], bytes(row["hashes"]),
+                    bytes(row["positions"]), row["last_position"])
+
+    @property
+    def end(self) -> int:
+        return self.first + self.size
+
+    def node(self, node: Node) -> bytes:
+        at = 32 * hash_offset(self.first, completing_leaf(node), node[0])
+        return self.hashes[at:at + 32]
+
+    def position(self, leaf: int) -> int | None:
+        (found,) = _POSITION.unpack_from(self.positions, 8 * (leaf - self.first))
+        return None if found < 0 else found
+
+    def leaf_at(self, position: int) -> int | None:
+        """The index of the leaf whose event is stored at `position`, if in this span."""
+        for k, (found,) in enumerate(_POSITION.iter_unpack(self.positions)):
+            if found == position:
+                return self.first + k
+        return None
 
 
-def node_rows(size: int, frontier_hashes: list[bytes], append: LogAppend,
-              ids: Sequence[int] | None) -> list[tuple[int, int, bytes, int | None]]:
-    """The rows a save inserts: each node its leaves complete, a leaf with where its
-    event is stored."""
+def span_rows(size: int, frontier_hashes: list[bytes], append: LogAppend,
+              ids: Sequence[int] | None, last_position: int | None,
+              ) -> tuple[list[SpanRow], list[bytes]]:
+    """The rows a save inserts — its leaves with the nodes they complete, in spans of up
+    to `SPAN` leaves, each leaf with where its event is stored — and the frontier once
+    they are stored."""
+    made, after = append_leaves(size, frontier_hashes, append.leaves)
     saved = [ids[i] if ids else None for i in append.saved]
     positions = [*append.stored, *saved]
-    return [(level, index, found, positions[index - size] if level == 0 else None)
-            for level, index, found in appended_nodes(size, frontier_hashes, append.leaves)]
+    if len(positions) != len(append.leaves):
+        raise ValueError("a log append needs a position (or None) for each leaf")
+    return spans_of(size, [h for _, _, h in made], positions, last_position), after
 
 
-def frontier_after(size: int, hashes: list[bytes],
-                   rows: list[tuple[int, int, bytes, int | None]]) -> list[bytes]:
-    """The frontier once `rows` (an append to a tree of `size` with frontier `hashes`)
-    are stored."""
-    known = dict(zip(frontier(size), hashes, strict=True))
-    known.update({(level, index): found for level, index, found, _ in rows})
-    return [known[node] for node in frontier(size + sum(1 for row in rows if row[0] == 0))]
+def spans_of(size: int, hashes: list[bytes], positions: Sequence[int | None],
+             last_position: int | None) -> list[SpanRow]:
+    """Span rows for leaves from index `size` on, given their hashes and their nodes'
+    in `appended_nodes`' order, and their events' positions. A span's last known
+    position carries on from the span before it when it knows none (a backfill's
+    leaves past the stream events it found), so the column never decreases."""
+    rows: list[SpanRow] = []
+    taken = 0
+    for first in range(0, len(positions), SPAN):
+        count = min(SPAN, len(positions) - first)
+        start = size + first
+        emitted = count + _completed_before(start + count) - _completed_before(start)
+        known = [-1 if p is None else p for p in positions[first:first + count]]
+        last_position = max(*known, -1 if last_position is None else last_position)
+        rows.append((start, count, b"".join(hashes[taken:taken + emitted]),
+                     struct.pack(f"<{count}q", *known),
+                     None if last_position < 0 else last_position))
+        taken += emitted
+    return rows
 
 
 def check_backfill(append: LogAppend, size: int, last_entry: int | None) -> None:
@@ -141,81 +217,248 @@ def check_backfill(append: LogAppend, size: int, last_entry: int | None) -> None
         raise IntegrityError("the audit log moved on while its stored roots were made")
 
 
-class LoggedSQLiteRecorder(SQLiteProcessRecorder):
+class SpanTree:
+    """Reads and writes of the spans, for a recorder of either backend: `reading` opens
+    a cursor (its rows read by column name), `tree` is its SQL."""
+
+    tree: TreeStatements
+    #: (size, the last span's hashes, frontier, last known position) of the tree this
+    #: recorder last appended to
+    _last: tuple[int, bytes, list[bytes], int | None] | None = None
+
+    def reading(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def append_tree(self, c: Any, append: LogAppend, ids: Sequence[int] | None) -> None:
+        """In the save's transaction, under its write lock, after its events."""
+        size, hashes, last_position = self._frontier(c)
+        if append.backfill_of is not None:
+            c.execute(self.tree.last_entry, (LOG_TOPIC, min(ids or [0])))
+            found = c.fetchone()
+            check_backfill(append, size, found["id"] if found else None)
+        rows, after = span_rows(size, hashes, append, ids, last_position)
+        if len(rows) == 1:
+            c.execute(self.tree.insert, rows[0])
+        else:
+            c.executemany(self.tree.insert, rows)
+        self._last = (size + len(append.leaves), rows[-1][2], after, rows[-1][4])
+
+    def _frontier(self, c: Any) -> tuple[int, list[bytes], int | None]:
+        """The tree's size, frontier and last known position: as this recorder last left
+        them if the stored tree still ends with the span it last wrote (one primary-key
+        read at the end of the table), else read (O(log n) spans)."""
+        c.execute(self.tree.last_span)
+        row = c.fetchone()
+        if row is None:
+            return 0, [], None
+        last = self._last
+        if last is not None and row["first_leaf"] + row["leaves"] == last[0] \
+                and row["hashes"] == last[1]:
+            return last[0], last[2], last[3]
+        span = Span.of(row)
+        wanted = frontier(span.end)
+        found = self._nodes(c, wanted)
+        return span.end, [found[node] for node in wanted], span.last_position
+
+    def _nodes(self, c: Any, wanted: Collection[Node]) -> dict[Node, bytes]:
+        """The stored nodes among `wanted` (400 leaves a query)."""
+        leaves = sorted({completing_leaf(node) for node in wanted})
+        spans: list[Span] = []
+        for start in range(0, len(leaves), 400):
+            chunk = leaves[start:start + 400]
+            c.execute(self.tree.spans_of(len(chunk)), chunk)
+            spans += [Span.of(row) for row in c.fetchall()]
+        spans.sort(key=lambda span: span.first)
+        found: dict[Node, bytes] = {}
+        for node in wanted:
+            leaf = completing_leaf(node)
+            span = _holding(spans, leaf)
+            if span is not None:
+                found[node] = span.node(node)
+        return found
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def tree_size(self) -> tuple[int, bytes | None, int | None]:
+        """(leaves stored, the last one's hash, where its event is)."""
+        with self.reading() as c:
+            c.execute(self.tree.last_span)
+            row = c.fetchone()
+        if row is None:
+            return 0, None, None
+        span = Span.of(row)
+        return span.end, span.node((0, span.end - 1)), span.position(span.end - 1)
+
+    def tree_nodes(self, wanted: Collection[Node]) -> Mapping[Node, bytes]:
+        with self.reading() as c:
+            return self._nodes(c, wanted)
+
+    def tree_leaves_at(self, positions: Collection[int]) -> dict[int, tuple[int, bytes]]:
+        """The leaves whose events are stored at these notification ids: (index, hash).
+        Each is sought by bisecting the spans on their last known position (which grows
+        with the leaves' index): O(log n) primary-key reads, no index on positions."""
+        wanted = sorted(set(positions))
+        if not wanted:
+            return {}
+        found: dict[int, tuple[int, bytes]] = {}
+        with self.reading() as c:
+            c.execute(self.tree.last_span)
+            row = c.fetchone()
+            if row is None:
+                return {}
+            size = Span.of(row).end
+
+            def span_at(leaf: int) -> Span | None:
+                c.execute(self.tree.span_at, (leaf,))
+                found = c.fetchone()
+                return None if found is None else Span.of(found)
+            span: Span | None = None
+            for position in wanted:  # in order: each span found is at or after the last
+                if span is None or span.last_position is None or \
+                        span.last_position < position:
+                    span = _bisect(span_at, span.first if span else 0, size, position)
+                    if span is None:
+                        break  # stored after the log's last leaf
+                leaf = span.leaf_at(position)
+                if leaf is not None:
+                    found[position] = (leaf, span.node((0, leaf)))
+        return found
+
+
+def _holding(spans: Sequence[Span], leaf: int) -> Span | None:
+    """The span (of `spans`, by first leaf) that holds `leaf`."""
+    lo, hi = 0, len(spans)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if spans[mid].first <= leaf:
+            lo = mid + 1
+        else:
+            hi = mid
+    return spans[lo - 1] if lo and leaf < spans[lo - 1].end else None
+
+
+def _bisect(span_at: Callable[[int], Span | None], lo: int, size: int,
+            position: int) -> Span | None:
+    """The first span from leaf `lo` on (of a tree of `size` leaves) whose last known
+    position is at or after `position`: the one that holds the leaf stored there, if any
+    does. `span_at(leaf)`: the last span starting at or before `leaf` (which may end
+    before it, if a row was deleted)."""
+    hi, found = size, None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        span = span_at(mid)
+        if span is None:
+            lo = mid + 1
+        elif span.last_position is not None and span.last_position >= position:
+            found, hi = span, span.first
+        else:
+            lo = max(span.end, mid + 1)
+    return found
+
+
+class Incomplete(Exception):
+    """The node-per-row table lacks a node: nothing is copied from it."""
+
+
+def migrate_nodes(c: Any, old: str, statements: TreeStatements) -> int:
+    """Copy the stored roots of the layout before spans (`old`: a row per node, level
+    0 the leaves with their positions) into spans, in the cursor's transaction, and
+    return the leaves copied. The nodes are copied, not recomputed, so a changed stored
+    root stays as changed as it was (`verify --checkpoint` names it). Nothing is copied
+    if spans are already stored (another process migrated, or wrote, first) or if the
+    old table lacks a row (a tree with a hole): then the next save makes the stored
+    roots afresh from the log's entries, as for a store written before them. The caller
+    drops `old`."""
+    c.execute(statements.count)
+    if c.fetchone()["n"]:
+        return 0
+    mark = statements.mark
+    c.execute(f"SELECT COUNT(*) AS n, MAX(idx) AS top FROM {old} WHERE level = 0")
+    row = c.fetchone()
+    size = 0 if row["top"] is None else row["top"] + 1
+    if row["n"] != size:
+        return 0
+    last_position: int | None = None
+    try:
+        for start in range(0, size, MIGRATION_PAGE):
+            stop = min(size, start + MIGRATION_PAGE)
+            hashes, positions = _old_page(c, old, mark, start, stop)
+            rows = spans_of(start, hashes, positions, last_position)
+            c.executemany(statements.insert, rows)
+            last_position = rows[-1][4]
+    except Incomplete:
+        c.execute(f"DELETE FROM {statements.table}")
+        return 0
+    return size
+
+
+def _old_page(c: Any, old: str, mark: str, start: int,
+              stop: int) -> tuple[list[bytes], list[int | None]]:
+    """Leaves `start`..`stop - 1` of the node-per-row table, each followed by the nodes
+    it completes (`appended_nodes`' order), and their positions."""
+    c.execute(f"SELECT idx, hash, position FROM {old} WHERE level = 0 AND idx >= {mark}"
+              f" AND idx < {mark} ORDER BY idx", (start, stop))
+    leaves = [(bytes(r["hash"]), r["position"]) for r in c.fetchall()]
+    if len(leaves) != stop - start:
+        raise Incomplete
+    above: dict[Node, bytes] = {}
+    for level in range(1, stop.bit_length() + 1):
+        lo, hi = ((start + (1 << level)) >> level) - 1, (stop >> level) - 1
+        if hi < lo:
+            continue
+        c.execute(f"SELECT idx, hash FROM {old} WHERE level = {mark} AND idx >= {mark}"
+                  f" AND idx <= {mark}", (level, lo, hi))
+        above.update({(level, r["idx"]): bytes(r["hash"]) for r in c.fetchall()})
+    hashes: list[bytes] = []
+    for leaf, (found, _) in enumerate(leaves, start=start):
+        hashes.append(found)
+        for level in range(1, ((leaf + 1) & -(leaf + 1)).bit_length()):
+            node = above.get((level, ((leaf + 1) >> level) - 1))
+            if node is None:
+                raise Incomplete
+            hashes.append(node)
+    return hashes, [position for _, position in leaves]
+
+
+class LoggedSQLiteRecorder(SpanTree, SQLiteProcessRecorder):
     """eventsourcing's SQLite process recorder, also keeping the audit log's tree."""
 
     def __init__(self, datastore: SQLiteDatastore, *,
                  events_table_name: str = "stored_events") -> None:
-        self.tree_table_name = tree_table(events_table_name)
+        self.tree_table_name = spans_table(events_table_name)
+        self.old_tree_table_name = tree_table(events_table_name)
         super().__init__(datastore, events_table_name=events_table_name)
         self.tree = TreeStatements(self.tree_table_name, events_table_name, "rowid", "?")
-        #: (size, last leaf, frontier) of the tree this recorder last appended to
-        self._last: tuple[int, bytes, list[bytes]] | None = None
+        self._last = None
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(),
-                f"CREATE TABLE IF NOT EXISTS {self.tree_table_name} (level INTEGER NOT NULL,"
-                " idx INTEGER NOT NULL, hash BLOB NOT NULL, position INTEGER,"
-                " PRIMARY KEY (level, idx)) WITHOUT ROWID",
-                f"CREATE INDEX IF NOT EXISTS {self.tree_table_name}_position ON"
-                f" {self.tree_table_name} (position) WHERE position IS NOT NULL"]
+                f"CREATE TABLE IF NOT EXISTS {self.tree_table_name} (first_leaf INTEGER"
+                " PRIMARY KEY, leaves INTEGER NOT NULL, hashes BLOB NOT NULL,"
+                " positions BLOB NOT NULL, last_position INTEGER)"]
+
+    def _create_table(self, c: SQLiteCursor) -> None:
+        """The tables, and a store of the node-per-row layout migrated (in the same
+        transaction: a process that opens it meanwhile waits for the write lock)."""
+        super()._create_table(c)
+        c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                  (self.old_tree_table_name,))
+        if c.fetchone() is not None:
+            migrate_nodes(c, self.old_tree_table_name, self.tree)
+            c.execute(f"DROP TABLE {self.old_tree_table_name}")
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         append: LogAppend | None = kwargs.get(LOG_APPEND)
         if append is not None:  # the write lock is held: the events are inserted
-            size, hashes = self._frontier(c)
-            if append.backfill_of is not None:
-                c.execute(self.tree.last_entry, (LOG_TOPIC, min(ids or [0])))
-                found = c.fetchone()
-                check_backfill(append, size, found["id"] if found else None)
-            rows = node_rows(size, hashes, append, ids)
-            c.executemany(self.tree.insert, rows)
-            self._last = (size + len(append.leaves), append.leaves[-1],
-                          frontier_after(size, hashes, rows))
+            self.append_tree(c, append, ids)
         return ids
-
-    def _frontier(self, c: SQLiteCursor) -> tuple[int, list[bytes]]:
-        """The tree's size and frontier: as this recorder last left them if the stored
-        tree still ends with the leaf it last wrote (one primary-key read: a save of
-        one command is ~1 ms, the 48-level head query ~0.1 ms), else read."""
-        c.execute(self.tree.last_leaf)
-        row = c.fetchone()
-        if self._last is not None and row is not None and \
-                (row["idx"] + 1, bytes(row["hash"])) == self._last[:2]:
-            return self._last[0], self._last[2]
-        c.execute(self.tree.head)
-        return head_of(c.fetchall())
 
     # -- reads ---------------------------------------------------------------------------
 
-    def tree_size(self) -> tuple[int, bytes | None, int | None]:
-        """(leaves stored, the last one's hash, where its event is)."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self.tree.last_leaf)
-            row = c.fetchone()
-        return (0, None, None) if row is None else (
-            row["idx"] + 1, bytes(row["hash"]), row["position"])
-
-    def tree_nodes(self, wanted: Collection[Node]) -> Mapping[Node, bytes]:
-        keys = list(wanted)
-        found: dict[Node, bytes] = {}
-        with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(keys), 400):
-                chunk = keys[start:start + 400]
-                c.execute(self.tree.nodes(len(chunk)), [v for key in chunk for v in key])
-                found.update({(r["level"], r["idx"]): bytes(r["hash"]) for r in c.fetchall()})
-        return found
-
-    def tree_leaves_at(self, positions: Collection[int]) -> dict[int, tuple[int, bytes]]:
-        """The leaves whose events are stored at these notification ids: (index, hash)."""
-        wanted = list(positions)
-        if not wanted:
-            return {}
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self.tree.leaves_at(len(wanted)), wanted)
-            return {r["position"]: (r["idx"], bytes(r["hash"])) for r in c.fetchall()}
+    def reading(self) -> AbstractContextManager[Any]:
+        return self.datastore.transaction(commit=False)
 
     def record_rows(self, start: int, stop: int, topics: Sequence[str],
                     limit: int) -> list[RecordRow]:
@@ -242,4 +485,3 @@ class LoggedSQLiteRecorder(SQLiteProcessRecorder):
             return None
         found = self.select_notifications(row["id"], 1)
         return found[0] if found else None
-

@@ -6,7 +6,8 @@ PostgreSQL store is opened (psycopg loads slowly).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -16,21 +17,19 @@ from psycopg import Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
 
-from ticketflow.domain.merkle import Node
 from ticketflow.log_tree import (
     LOG_APPEND,
-    LOG_TOPIC,
     LogAppend,
     RecordRow,
+    SpanTree,
     TreeStatements,
-    check_backfill,
-    head_of,
-    node_rows,
+    migrate_nodes,
+    spans_table,
     tree_table,
 )
 
 
-class LoggedPostgresRecorder(PostgresProcessRecorder):
+class LoggedPostgresRecorder(SpanTree, PostgresProcessRecorder):
     """eventsourcing's PostgreSQL process recorder, also keeping the audit log's tree."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events",
@@ -38,16 +37,37 @@ class LoggedPostgresRecorder(PostgresProcessRecorder):
         super().__init__(datastore, events_table_name=events_table_name,
                          tracking_table_name=tracking_table_name)
         schema = datastore.schema.replace('"', '""')
-        table = f'"{schema}"."{tree_table(events_table_name)}"'
-        events = f'"{schema}"."{events_table_name}"'
-        self.tree = TreeStatements(table, events, "notification_id", "%s")
-        index = f'"{tree_table(events_table_name)}_position"'
-        self.sql_create_statements += [
-            SQL(f"CREATE TABLE IF NOT EXISTS {table} (level integer NOT NULL,"
-                " idx bigint NOT NULL, hash bytea NOT NULL, position bigint,"
-                " PRIMARY KEY (level, idx))").format(),
-            SQL(f"CREATE INDEX IF NOT EXISTS {index} ON {table} (position)"
-                " WHERE position IS NOT NULL").format()]
+        table = f'"{schema}"."{spans_table(events_table_name)}"'
+        self.events_table = f'"{schema}"."{events_table_name}"'
+        self.old_tree_table = f'"{schema}"."{tree_table(events_table_name)}"'
+        self.old_tree_name = f"{datastore.schema}.{tree_table(events_table_name)}"
+        self.tree = TreeStatements(table, self.events_table, "notification_id", "%s")
+        self._last = None
+        self.create_spans = SQL(
+            f"CREATE TABLE IF NOT EXISTS {table} (first_leaf bigint PRIMARY KEY,"
+            " leaves integer NOT NULL, hashes bytea NOT NULL, positions bytea NOT NULL,"
+            " last_position bigint)").format()
+        self.sql_create_statements += [self.create_spans]
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        super()._create_table(curs)
+        self._migrate(curs)
+
+    def create_tree(self) -> None:
+        """The spans table of a store made before it (its other tables are there)."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self.create_spans)
+            self._migrate(curs)
+
+    def _migrate(self, curs: Cursor[DictRow]) -> None:
+        """A store of the node-per-row layout migrated in the transaction that makes the
+        spans table, writers locked out (the lock their inserts take)."""
+        curs.execute("SELECT to_regclass(%s) AS found", (self.old_tree_name,))
+        found = curs.fetchone()
+        if found is not None and found["found"] is not None:
+            curs.execute(SQL(f"LOCK TABLE {self.events_table} IN EXCLUSIVE MODE").format())
+            migrate_nodes(curs, self.old_tree_table, self.tree)
+            curs.execute(SQL(f"DROP TABLE {self.old_tree_table}").format())
 
     def _fetch_ids_after_insert_events(self, curs: Cursor[DictRow],
                                        stored_events: Sequence[StoredEvent],
@@ -56,43 +76,20 @@ class LoggedPostgresRecorder(PostgresProcessRecorder):
         append: LogAppend | None = kwargs.get(LOG_APPEND)
         if append is not None:  # in the transaction, under the table lock
             with curs.connection.cursor() as c:
-                c.execute(self.tree.head)
-                size, hashes = head_of(c.fetchall())
-                if append.backfill_of is not None:
-                    c.execute(self.tree.last_entry, (LOG_TOPIC, min(ids or [0])))
-                    found = c.fetchone()
-                    check_backfill(append, size, found["id"] if found else None)
-                c.executemany(self.tree.insert,
-                              node_rows(size, hashes, append, ids))
+                self.append_tree(c, append, ids)
         return ids
 
     # -- reads (as LoggedSQLiteRecorder's) -----------------------------------------------
 
-    def _rows(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+    @contextmanager
+    def reading(self) -> Iterator[Cursor[DictRow]]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            yield curs
+
+    def _rows(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self.reading() as curs:
             curs.execute(statement, params)
             return list(curs.fetchall())
-
-    def tree_size(self) -> tuple[int, bytes | None, int | None]:
-        rows = self._rows(self.tree.last_leaf)
-        return (0, None, None) if not rows else (
-            rows[0]["idx"] + 1, bytes(rows[0]["hash"]), rows[0]["position"])
-
-    def tree_nodes(self, wanted: Collection[Node]) -> Mapping[Node, bytes]:
-        keys = list(wanted)
-        found: dict[Node, bytes] = {}
-        for start in range(0, len(keys), 400):
-            chunk = keys[start:start + 400]
-            rows = self._rows(self.tree.nodes(len(chunk)), [v for key in chunk for v in key])
-            found.update({(r["level"], r["idx"]): bytes(r["hash"]) for r in rows})
-        return found
-
-    def tree_leaves_at(self, positions: Collection[int]) -> dict[int, tuple[int, bytes]]:
-        wanted = list(positions)
-        if not wanted:
-            return {}
-        rows = self._rows(self.tree.leaves_at(len(wanted)), wanted)
-        return {r["position"]: (r["idx"], bytes(r["hash"])) for r in rows}
 
     def record_rows(self, start: int, stop: int, topics: Sequence[str],
                     limit: int) -> list[RecordRow]:

@@ -76,7 +76,7 @@ class ReadStore(Application[UUID]):
         factory: Any = self.factory
         factory.env[factory.PROCESS_RECORDER_TOPIC] = get_topic(
             LoggedSQLiteRecorder if self._datastore() is None else _postgres_recorder())
-        return self._creating(self.factory.process_recorder, "events", "tracking", "log_tree")
+        return self._creating(self.factory.process_recorder, "events", "tracking", "log_spans")
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         """Snapshots checked against the stored event at their version (ticketflow.snapshots)."""
@@ -93,14 +93,17 @@ class ReadStore(Application[UUID]):
             return creating_tables(make)
         prefix = self.factory.env.name.lower()
         with advisory_lock(datastore, SCHEMA_LOCK):
-            missing = not _tables_exist(datastore, [f"{prefix}_{p}" for p in purposes])
+            absent = [p for p in purposes if not _tables_exist(datastore, [f"{prefix}_{p}"])]
+            missing = bool(absent)
             factory: Any = self.factory
             factory.env_create_table = lambda: False  # shadows the method for this call
             try:
                 recorder = make()
             finally:
                 del factory.env_create_table
-            if missing:
+            if absent == ["log_spans"]:  # a store of the audit log's layout before spans
+                cast(Any, recorder).create_tree()
+            elif missing:
                 _create_tables(datastore, recorder)
             return recorder
 

@@ -22,12 +22,14 @@ from hypothesis import strategies as st
 
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.checkpoints import Signed
+from ticketflow import log_tree
 from ticketflow.application import TicketingApp
 from ticketflow.audit_log import AuditLog
 from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
 from ticketflow.domain.audit_log import event_leaf
 from ticketflow.domain.merkle import Node, StoredTree, Tree, verify_consistency, verify_inclusion
+from ticketflow.log_tree import completing_leaf, hash_offset
 from ticketflow.settings import Settings
 
 BATCHES = [1, 3, 7, 2, 12, 1, 5, 9]  # commands per transaction: uneven on purpose
@@ -55,10 +57,31 @@ def fill(app: TicketingApp) -> None:
 def run_sql(url: str, sql: str, params: tuple[Any, ...] = ()) -> None:
     if url.startswith("sqlite"):
         with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            conn.execute(sql.format(t="stored_log_tree", p="?"), params)
+            conn.execute(sql.format(t="stored_log_spans", p="?"), params)
         return
     with psycopg.connect(url) as pg:
-        pg.execute(sql.format(t="ticketflow_log_tree", p="%s"), params)  # type: ignore[arg-type]
+        pg.execute(sql.format(t="ticketflow_log_spans", p="%s"), params)  # type: ignore[arg-type]
+
+
+def change_node(url: str, node: Node, value: bytes) -> None:
+    """Overwrite one stored subtree root in the span row that holds it, as an insider
+    with the database's write access would."""
+    leaf = completing_leaf(node)
+    select = ("SELECT first_leaf, hashes FROM {t} WHERE first_leaf <= {p}"
+              " ORDER BY first_leaf DESC LIMIT 1")
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            first, hashes = conn.execute(select.format(t="stored_log_spans", p="?"),
+                                         (leaf,)).fetchone()
+    else:
+        with psycopg.connect(url) as pg:
+            found = pg.execute(select.format(t="ticketflow_log_spans", p="%s"),  # type: ignore[arg-type]
+                               (leaf,)).fetchone()
+            assert found is not None
+            first, hashes = found
+    at = 32 * hash_offset(first, leaf, node[0])
+    changed = bytes(hashes[:at]) + value + bytes(hashes[at + 32:])
+    run_sql(url, "UPDATE {t} SET hashes = {p} WHERE first_leaf = {p}", (changed, first))
 
 
 class Counted:
@@ -103,7 +126,10 @@ def test_stored_roots_give_the_heads_and_proofs_of_the_logs_leaves(db_url: str,
         assert max(counted.reads) <= 2 * size.bit_length()  # O(log n), never the leaves
 
 
-def test_a_bundle_finds_its_leaves_by_where_its_events_are_stored(db_url: str) -> None:
+@pytest.mark.parametrize("span", [256, 2])
+def test_a_bundle_finds_its_leaves_by_where_its_events_are_stored(
+        db_url: str, span: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(log_tree, "SPAN", span)  # 2: a save's leaves over several rows
     with build_app(Settings(db=db_url)) as app:
         fill(app)
         log = AuditLog(app.event_log)
@@ -195,21 +221,24 @@ def test_changed_stored_roots_are_named_by_verify_or_fail_the_bundle(
         db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     signed = Signed(db_url, tmp_path, monkeypatch)  # 5 leaves: T-1 at 0, 2, 3, 4
-    run_sql(db_url, "UPDATE {t} SET hash = {p} WHERE level = 1 AND idx = 1", (b"\x07" * 32,))
+    change_node(db_url, (1, 1), b"\x07" * 32)
     bundle = tmp_path / "T-1.json"
     assert main(["bundle", "T-1", "-o", str(bundle), "--db", db_url]) == 0
     capsys.readouterr()
     assert main(["bundle", "verify", str(bundle), "--public-key", str(signed.public),
                  "--json"]) == 1  # a proof made from a changed root fails, never passes
     assert "is not leaf 0" in json.loads(capsys.readouterr().out)["problems"][0]
-    run_sql(db_url, "UPDATE {t} SET hash = {p} WHERE level = 2 AND idx = 0", (b"\x07" * 32,))
+    change_node(db_url, (2, 0), b"\x07" * 32)
     code, found = signed.verify(capsys)
     assert code == 1
     assert [f["problem"] for f in found] == ["log"]
     assert "stored subtree roots" in found[0]["detail"]
 
 
-def test_a_random_history_keeps_its_stored_roots_equal_to_its_leaves(sqlite_url: str) -> None:
+@pytest.mark.parametrize("span", [256, 3])
+def test_a_random_history_keeps_its_stored_roots_equal_to_its_leaves(
+        sqlite_url: str, span: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(log_tree, "SPAN", span)
     chooser = random.Random(17)
     with build_app(Settings(db=sqlite_url)) as app:
         n = 0
@@ -223,3 +252,23 @@ def test_a_random_history_keeps_its_stored_roots_equal_to_its_leaves(sqlite_url:
         assert isinstance(tree, StoredTree)
         assert [tree.root(size) for size in range(1, n + 1)] == \
             [Tree(leaves).root(size) for size in range(1, n + 1)]
+        positions = [record.id for record in app.event_log.stream_records()]
+        recorder: Any = app.recorder
+        assert recorder.tree_leaves_at(positions) == \
+            {position: (index, leaves[index]) for index, position in enumerate(positions)}
+        assert recorder.tree_leaves_at(positions[5::7]) == \
+            {position: (5 + 7 * k, leaves[5 + 7 * k]) for k, position in enumerate(positions[5::7])}
+
+
+def test_a_deleted_span_row_leaves_its_leaves_unfound_and_the_rest_found(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(log_tree, "SPAN", 2)
+    with build_app(Settings(db=sqlite_url)) as app:
+        fill(app)
+        positions = [record.id for record in app.event_log.stream_records()]
+    run_sql(sqlite_url, "DELETE FROM {t} WHERE first_leaf IN (4, 10)")  # 4, 5 and 10
+    with build_app(Settings(db=sqlite_url)) as app:
+        recorder: Any = app.recorder
+        found = recorder.tree_leaves_at(positions)
+    assert sorted(index for index, _ in found.values()) == \
+        [i for i in range(len(positions)) if i not in (4, 5, 10)]

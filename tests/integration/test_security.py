@@ -17,6 +17,7 @@ from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import Mapper
 
 from tests.support.builders import T0, command_line, create_payload
+from tests.support.checkpoints import keys
 from tests.support.store_rows import StoreRows
 from ticketflow.bootstrap import build_app
 from ticketflow.cli import main
@@ -106,6 +107,21 @@ def test_every_command_and_report_works_on_an_encrypted_store(
         code, out, _ = cli(capsys, "report", report, "--from", "2026-11-01", "--to",
                            "2026-12-01", "--json", *db)
         assert code == 0 and as_json(out)["from"], report
+
+
+def test_an_encrypted_stores_audit_log_is_checkpointed_verified_and_bundled(
+    encrypted: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    private, public = keys(tmp_path, "a")
+    monkeypatch.setenv("TICKETFLOW_SIGNING_KEY", str(private))
+    signed, bundle = tmp_path / "first.checkpoint", tmp_path / "T-P.json"
+    db = ("--db", encrypted)
+    assert cli(capsys, "checkpoint", "-o", str(signed), *db)[0] == 0
+    assert cli(capsys, "verify", "--checkpoint", str(signed), "--public-key", str(public),
+               *db)[0] == 0
+    assert cli(capsys, "bundle", "T-P", "-o", str(bundle), *db)[0] == 0
+    assert cli(capsys, "bundle", "verify", str(bundle), "--public-key", str(public))[0] == 0
 
 
 def test_an_edited_encrypted_row_is_named_by_verify(
