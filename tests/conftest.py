@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.support.http import http_api  # noqa: F401 - a fixture, registered here
 from tests.support.kafka import (  # noqa: F401 - fixtures, registered here for every tier
@@ -24,6 +25,12 @@ from tests.support.pipeline import (  # noqa: F401 - fixtures, registered here f
     topics,
 )
 from tests.support.postgres import PostgresCluster, create_database
+
+# No test is timed (README, "Tests"): a property's examples take as long as the shared
+# machine makes them; hypothesis' default 200 ms deadline per example would turn load
+# into failures.
+hypothesis_settings.register_profile("ticketflow", deadline=None)
+hypothesis_settings.load_profile("ticketflow")
 
 #: A test that asks for any of these talks to a real Kafka broker (marker `kafka`).
 KAFKA_FIXTURES = frozenset({"kafka_bootstrap", "local_kafka", "sasl_kafka",
