@@ -38,12 +38,12 @@ from ticketflow.checkpoints import (
     load_private_key,
     load_public_key,
 )
+from ticketflow.cli_export import add_export_command
 from ticketflow.cli_webhooks import add_notification_report, add_webhook_commands
 from ticketflow.consumers.group import worker_id
 from ticketflow.domain.errors import AmbiguousId, InvalidMessage, Rejected
 from ticketflow.domain.policy import PolicyError, load_policy_file
 from ticketflow.domain.receipt import Oversized
-from ticketflow.export import add_export_command, cmd_export
 from ticketflow.keys import Keys, private_key_pem, read_secret
 from ticketflow.lines import bounded_lines
 from ticketflow.logs import configure as configure_logs
@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_service_commands(sub, common)
     _add_report_commands(sub, common)
-    add_export_command(sub, common)
+    add_export_command(sub, [common, _scope("only its events are exported")])
 
     cmd = sub.add_parser("policy", help="validate a policy file")
     cmd.add_argument("file", type=Path)
@@ -255,8 +255,6 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.set_defaults(handler=cmd_policy)
 
     add_kafka_commands(sub)  # its sub-commands set `func(args)`: they need no store
-    sub.choices["export"].set_defaults(
-        handler=lambda session, args: cmd_export(session.app, args))
     return parser
 
 

@@ -269,11 +269,13 @@ class Queries:
                 for p in self.read_models.projector.parked(self.scope.tenant)]
 
     def export(self, out: BinaryIO, fmt: str, *, since: datetime | None = None,
-               until: datetime | None = None, types: set[str] | None = None) -> int:
+               until: datetime | None = None, types: set[str] | None = None,
+               progress: Progress | None = None) -> int:
         """The scope's events, in recording order, written to `out` in `fmt`
-        (ticketflow.export); returns how many."""
+        (ticketflow.export); returns how many. `progress`: called with the count
+        written so far, batch by batch."""
         return export_events(self.store, out, fmt, tenant=self.scope.tenant, since=since,
-                             until=until, types=types)
+                             until=until, types=types, progress=progress)
 
     # -- reports -------------------------------------------------------------------
 
