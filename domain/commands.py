@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StrictBool, StringConstraints
 
 from ticketflow.domain.errors import Forbidden, InvalidTransition
 from ticketflow.domain.lifecycle import ALL, DONE, OPEN, Role, Status
@@ -146,7 +146,8 @@ class ReviewTicket(Wire):
     policy's rubric (`[quality]`) marked passed or not."""
 
     score: Annotated[int, Field(ge=1, le=5, strict=True)]
-    rubric: Annotated[dict[Id, bool], Field(max_length=50)]
+    #: JSON true or false only: not 0, 1, 0.0 or "yes" (the contracts say boolean).
+    rubric: Annotated[dict[Id, StrictBool], Field(max_length=50)]
     note: Note = None
 
 
