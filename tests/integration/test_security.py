@@ -248,6 +248,20 @@ def test_a_confined_caller_exports_only_its_own_tenants_events(
         "personalysispro", "growgrebuddy"}
 
 
+def test_a_confined_callers_notification_report_counts_only_its_tenants(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cli(capsys, "apply", str(commands_file(tmp_path)), "--db", sqlite_url)
+    argv = ("report", "notifications", "--from", "2026-11-01", "--to", "2026-12-01", "--json",
+            "--db", sqlite_url)
+    rows = as_json(cli(capsys, *argv)[1])["rows"]
+    assert [(r["tenant"], r["rule"], r["notifications"]) for r in rows] == [
+        ("personalysispro", "satisfaction_survey", 1)]
+    monkeypatch.setenv("TICKETFLOW_TENANT", "growgrebuddy")
+    assert as_json(cli(capsys, *argv)[1])["rows"] == []
+
+
 def test_a_confined_caller_cannot_widen_or_misname_its_scope(
     applied: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
