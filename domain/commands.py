@@ -1,15 +1,18 @@
 """The commands of SPEC §3 and §5, one entry each: `COMMANDS`.
 
 An entry (`CommandType`) is everything the engine knows of a command type: its name on
-the wire, its payload model, the event it records, the roles that may send it, the
-states it is allowed from and the state it leads to (SPEC §3), and whether it starts
-a stream or acts on an existing ticket. The inbound envelope is validated from these
-entries (`ticketflow.schemas.commands`), the application dispatches by them, and the
-aggregate checks them (`CommandType.check`) before running the method registered for
-the entry (`Handlers.on`), which receives the payload as its model, never as a dict.
+the wire, its payload model, the event it records and that event's data model, the
+roles that may send it, the states it is allowed from and the state it leads to (SPEC
+§3), and whether it starts a stream or acts on an existing ticket. The inbound
+envelope is validated from these entries (`ticketflow.schemas.commands`), the event
+envelope's `data` too (`ticketflow.schemas.events`), the application dispatches by
+them, and the aggregate checks them (`CommandType.check`) before running the method
+registered for the entry (`Handlers.on`), which receives the payload as its model,
+never as a dict.
 
-Adding a command: its payload model and entry here, its method on the aggregate, its
-tests.
+Adding a command: its payload model, its event's data model (unless it records an
+existing event's shape) and its entry here, its method on the aggregate, its tests
+(docs/architecture.md, "One command, one entry").
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import Field, StringConstraints
+from pydantic import AwareDatetime, Field, StrictBool, StringConstraints
 
 from ticketflow.domain.errors import Forbidden, InvalidTransition
 from ticketflow.domain.lifecycle import ALL, DONE, OPEN, Role, Status
@@ -146,8 +149,140 @@ class ReviewTicket(Wire):
     policy's rubric (`[quality]`) marked passed or not."""
 
     score: Annotated[int, Field(ge=1, le=5, strict=True)]
-    rubric: Annotated[dict[Id, bool], Field(max_length=50)]
+    #: JSON true or false only: not 0, 1, 0.0 or "yes" (the contracts say boolean).
+    rubric: Annotated[dict[Id, StrictBool], Field(max_length=50)]
     note: Note = None
+
+
+# -- event data (SPEC §5): what each event records, one model per shape ----------------
+# The envelope's `data` exactly as the aggregates emit it (a property test feeds every
+# emitted envelope through `ticketflow.schemas.events.validate_envelope`).
+
+Level = str | None
+
+
+class PolicyRef(Wire):
+    id: str
+    version: str
+    hash: str
+
+
+class TicketCreatedData(Wire):
+    account_id: str
+    plan: str
+    channel: str
+    platform: str | None = None
+    category: str
+    subcategory: str | None
+    priority: str
+    timezone: str
+    subject: str
+    description: str
+    policy: PolicyRef
+    level: Level
+    calendar: str
+
+
+class Transition(Wire):
+    from_: Annotated[str, Field(alias="from")]
+    to: str
+
+
+class NoteTransition(Transition):
+    note: str | None = None
+
+
+class UserInputRequestedData(Transition):
+    question: str
+
+
+class TicketResolvedData(Transition):
+    resolution: str
+
+
+class TicketReopenedData(Transition):
+    reason: str
+
+
+class TicketClosedData(Transition):
+    reason: Literal["confirmed", "auto_closed"]
+
+
+class TicketEscalatedData(Wire):
+    from_level: Level
+    level: str
+    reason: str
+
+
+class PriorityChangedData(Wire):
+    from_priority: str
+    priority: str
+    reason: str
+    calendar: str
+
+
+class TicketAssignedData(Wire):
+    agent_id: str
+    tier: str | None
+
+
+class CommentAddedData(Wire):
+    body: str
+    visibility: Literal["public", "internal"]
+
+
+class ArticleData(Wire):
+    article_id: str
+
+
+class SatisfactionRecordedData(Wire):
+    score: int
+    comment: str | None
+    nps: int | None
+    resolution: int
+
+
+class EmptyData(Wire):
+    pass
+
+
+class SlaBreachedData(Wire):
+    clock: Literal["first_response", "resolution"]
+    due_at: AwareDatetime
+
+
+class SelfServiceRecordedData(Wire):
+    session_id: str
+    articles_viewed: list[str]
+    outcome: Literal["solved", "ticket_created"]
+    ticket_id: str | None
+    suggestions_shown: list[str] | None = None
+
+
+class ArticleTextData(Wire):
+    article_id: str
+    title: str
+    body: str
+    tags: list[str]
+
+
+class AccountManagerAssignedData(Wire):
+    account_id: str
+    plan: str
+    manager_id: str | None
+    from_manager_id: str | None
+
+
+class TicketReviewedData(Wire):
+    score: Annotated[int, Field(ge=1, le=5)]
+    rubric: dict[str, bool]
+    note: str | None
+    #: The assignee and escalation level at the ticket's latest resolution.
+    agent_id: str | None
+    level: Level
+    resolution: int
+    #: Sent by an agent who is the recorded manager of the ticket's account.
+    as_account_manager: bool
 
 
 # -- the registry ------------------------------------------------------------------------
@@ -157,7 +292,8 @@ P = TypeVar("P", bound=Wire)
 
 @dataclass(frozen=True, eq=False)
 class CommandType(Generic[P]):
-    """One command type: a row of the SPEC §3 table with its payload and its event.
+    """One command type: a row of the SPEC §3 table with its payload, its event and
+    the event's data model (what the envelope's `data` holds).
 
     `stream` is the kind of stream it acts on (`ticket`, `session` for a
     self-service session, `article` for a knowledge-base article); a command that
@@ -171,6 +307,7 @@ class CommandType(Generic[P]):
     name: str
     payload: type[P]
     event: str
+    data: type[Wire]
     roles: frozenset[Role]
     allowed_from: frozenset[Status] = frozenset()
     result: Status | None = None
@@ -202,49 +339,59 @@ IN_PROGRESS, PENDING = Status.IN_PROGRESS, Status.PENDING_USER_INPUT
 RESOLVED, CLOSED = Status.RESOLVED, Status.CLOSED
 
 
-def _command(name: str, payload: type[P], event: str, roles: set[Role],
+def _command(name: str, payload: type[P], event: str, data: type[Wire], roles: set[Role],
              allowed_from: frozenset[Status] = frozenset(), result: Status | None = None,
              *, creates: bool = False, stream: str = "ticket", opens: bool = False,
              judged_by: Literal["recorded", "current"] = "recorded") -> CommandType[P]:
-    return CommandType(name, payload, event, frozenset(roles), allowed_from, result,
+    return CommandType(name, payload, event, data, frozenset(roles), allowed_from, result,
                        creates, stream, opens, judged_by)
 
 
-CREATE_TICKET = _command("create_ticket", CreateTicket, "TicketCreated", {C, A, S},
-                         creates=True)
-ACKNOWLEDGE = _command("acknowledge", FreeText, "TicketAcknowledged", {A},
+CREATE_TICKET = _command("create_ticket", CreateTicket, "TicketCreated", TicketCreatedData,
+                         {C, A, S}, creates=True)
+ACKNOWLEDGE = _command("acknowledge", FreeText, "TicketAcknowledged", NoteTransition, {A},
                        frozenset({CREATED}), ACKNOWLEDGED)
-START_WORK = _command("start_work", FreeText, "WorkStarted", {A},
+START_WORK = _command("start_work", FreeText, "WorkStarted", NoteTransition, {A},
                       frozenset({ACKNOWLEDGED}), IN_PROGRESS)
 REQUEST_USER_INPUT = _command("request_user_input", RequestUserInput, "UserInputRequested",
-                              {A}, frozenset({ACKNOWLEDGED, IN_PROGRESS}), PENDING)
-RECEIVE_USER_INPUT = _command("receive_user_input", FreeText, "UserInputReceived", {C},
-                              frozenset({PENDING}), IN_PROGRESS)
-RESOLVE = _command("resolve", Resolve, "TicketResolved", {A}, OPEN, RESOLVED)
-REOPEN = _command("reopen", Reopen, "TicketReopened", {C, A}, frozenset({RESOLVED}),
-                  IN_PROGRESS)
-CLOSE = _command("close", Close, "TicketClosed", {C, A, S}, frozenset({RESOLVED}), CLOSED)
-ESCALATE = _command("escalate", Escalate, "TicketEscalated", {A, M, S}, OPEN)
-CHANGE_PRIORITY = _command("change_priority", ChangePriority, "PriorityChanged", {A, M}, OPEN)
-ASSIGN = _command("assign", Assign, "TicketAssigned", {A, M, S}, OPEN)
-ADD_COMMENT = _command("add_comment", AddComment, "CommentAdded", {C, A}, ALL - {CLOSED})
-LINK_ARTICLE = _command("link_article", ArticleRef, "ArticleLinked", {A}, ALL)
+                              UserInputRequestedData, {A},
+                              frozenset({ACKNOWLEDGED, IN_PROGRESS}), PENDING)
+RECEIVE_USER_INPUT = _command("receive_user_input", FreeText, "UserInputReceived",
+                              NoteTransition, {C}, frozenset({PENDING}), IN_PROGRESS)
+RESOLVE = _command("resolve", Resolve, "TicketResolved", TicketResolvedData, {A}, OPEN,
+                   RESOLVED)
+REOPEN = _command("reopen", Reopen, "TicketReopened", TicketReopenedData, {C, A},
+                  frozenset({RESOLVED}), IN_PROGRESS)
+CLOSE = _command("close", Close, "TicketClosed", TicketClosedData, {C, A, S},
+                 frozenset({RESOLVED}), CLOSED)
+ESCALATE = _command("escalate", Escalate, "TicketEscalated", TicketEscalatedData, {A, M, S},
+                    OPEN)
+CHANGE_PRIORITY = _command("change_priority", ChangePriority, "PriorityChanged",
+                           PriorityChangedData, {A, M}, OPEN)
+ASSIGN = _command("assign", Assign, "TicketAssigned", TicketAssignedData, {A, M, S}, OPEN)
+ADD_COMMENT = _command("add_comment", AddComment, "CommentAdded", CommentAddedData, {C, A},
+                       ALL - {CLOSED})
+LINK_ARTICLE = _command("link_article", ArticleRef, "ArticleLinked", ArticleData, {A}, ALL)
 RECORD_SATISFACTION = _command("record_satisfaction", RecordSatisfaction,
-                               "SatisfactionRecorded", {C}, DONE)
-CONSENT_TO_PUBLISH = _command("consent_to_publish", Empty, "PublicationConsented", {C}, DONE)
-PUBLISH_AS_ARTICLE = _command("publish_as_article", ArticleRef, "PublishedAsArticle", {A},
-                              DONE)
-RECORD_SLA_BREACH = _command("record_sla_breach", RecordSlaBreach, "SlaBreached", {S}, OPEN)
+                               "SatisfactionRecorded", SatisfactionRecordedData, {C}, DONE)
+CONSENT_TO_PUBLISH = _command("consent_to_publish", Empty, "PublicationConsented", EmptyData,
+                              {C}, DONE)
+PUBLISH_AS_ARTICLE = _command("publish_as_article", ArticleRef, "PublishedAsArticle",
+                              ArticleData, {A}, DONE)
+RECORD_SLA_BREACH = _command("record_sla_breach", RecordSlaBreach, "SlaBreached",
+                             SlaBreachedData, {S}, OPEN)
 RECORD_SELF_SERVICE = _command("record_self_service", RecordSelfService,
-                               "SelfServiceRecorded", {C, S}, creates=True, stream="session")
-CREATE_ARTICLE = _command("create_article", CreateArticle, "ArticleCreated", {A, M},
-                          creates=True, stream="article")
-UPDATE_ARTICLE = _command("update_article", UpdateArticle, "ArticleUpdated", {A, M},
-                          stream="article")
+                               "SelfServiceRecorded", SelfServiceRecordedData, {C, S},
+                               creates=True, stream="session")
+CREATE_ARTICLE = _command("create_article", CreateArticle, "ArticleCreated", ArticleTextData,
+                          {A, M}, creates=True, stream="article")
+UPDATE_ARTICLE = _command("update_article", UpdateArticle, "ArticleUpdated", ArticleTextData,
+                          {A, M}, stream="article")
 ASSIGN_ACCOUNT_MANAGER = _command("assign_account_manager", AssignAccountManager,
-                                  "AccountManagerAssigned", {M}, stream="account", opens=True)
-REVIEW_TICKET = _command("review_ticket", ReviewTicket, "TicketReviewed", {M}, DONE,
-                         judged_by="current")
+                                  "AccountManagerAssigned", AccountManagerAssignedData, {M},
+                                  stream="account", opens=True)
+REVIEW_TICKET = _command("review_ticket", ReviewTicket, "TicketReviewed", TicketReviewedData,
+                         {M}, DONE, judged_by="current")
 
 #: Every command type by its wire name, in the order of SPEC §3 (then self-service, the
 #: knowledge base's articles, SPEC §11, accounts' managers and quality reviews).

@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 HEADER = "ticketflow-checkpoint/1"
-SIGNING_KEY_ENV = "TICKETFLOW_SIGNING_KEY"
 
 
 class CheckpointError(ValueError):

@@ -32,18 +32,13 @@ from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app, load_policies
 from ticketflow.bundles import BundleError, verify_bundle
 from ticketflow.charts import review_svg
-from ticketflow.checkpoints import (
-    SIGNING_KEY_ENV,
-    CheckpointError,
-    load_private_key,
-    load_public_key,
-)
+from ticketflow.checkpoints import CheckpointError, load_private_key, load_public_key
+from ticketflow.cli_export import add_export_command
 from ticketflow.cli_webhooks import add_notification_report, add_webhook_commands
 from ticketflow.consumers.group import worker_id
 from ticketflow.domain.errors import AmbiguousId, InvalidMessage, Rejected
 from ticketflow.domain.policy import PolicyError, load_policy_file
 from ticketflow.domain.receipt import Oversized
-from ticketflow.export import add_export_command, cmd_export
 from ticketflow.keys import Keys, private_key_pem, read_secret
 from ticketflow.lines import bounded_lines
 from ticketflow.logs import configure as configure_logs
@@ -60,6 +55,8 @@ from ticketflow.queries import Progress, Queries, ReadModels, Scope
 from ticketflow.schemas.commands import MAX_MESSAGE_BYTES
 from ticketflow.serve import ROLES, serve
 from ticketflow.settings import (
+    KEY_ENV,
+    SIGNING_KEY_ENV,
     TENANT_ENV,
     Bound,
     Settings,
@@ -81,11 +78,15 @@ class Session:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.settings = Settings.from_env(db=getattr(args, "db", None),
-                                          kafka=getattr(args, "kafka", None))
         self.scope = Scope(tenant_scope(getattr(args, "tenant", None)))
         self.show_progress = not getattr(args, "json", False)
         self._opened: list[Callable[[], None]] = []
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The settings, from the command line and the environment, read once."""
+        return Settings.from_env(db=getattr(self.args, "db", None),
+                                 kafka=getattr(self.args, "kafka", None))
 
     @cached_property
     def app(self) -> TicketingApp:
@@ -142,8 +143,6 @@ Handler = Callable[[Session, argparse.Namespace], int]
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if hasattr(args, "func"):  # `ticketflow kafka …`: the local broker, no store
-        return int(args.func(args))
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
@@ -193,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("file", help="a .jsonl file, or - for standard input")
     cmd.add_argument("--key", metavar="SECRET_OR_FILE",
                      help="bound every command by this key (its secret, or a file holding"
-                     " it; env TICKETFLOW_KEY); without it the input is trusted")
+                     f" it; env {KEY_ENV}); without it the input is trusted")
     cmd.set_defaults(handler=cmd_apply)
 
     cmd = sub.add_parser("ticket", parents=[common, _scope()], help="a ticket's state")
@@ -247,16 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_service_commands(sub, common)
     _add_report_commands(sub, common)
-    add_export_command(sub, common)
+    add_export_command(sub, [common, _scope("only its events are exported")])
 
     cmd = sub.add_parser("policy", help="validate a policy file")
     cmd.add_argument("file", type=Path)
     cmd.add_argument("--json", action="store_true")
     cmd.set_defaults(handler=cmd_policy)
 
-    add_kafka_commands(sub)  # its sub-commands set `func(args)`: they need no store
-    sub.choices["export"].set_defaults(
-        handler=lambda session, args: cmd_export(session.app, args))
+    # The local broker is a tool with a command line of its own: its sub-commands set
+    # `func(args)`, run here with no store.
+    add_kafka_commands(sub).set_defaults(handler=cmd_kafka)
     return parser
 
 
@@ -283,7 +282,7 @@ def _add_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd = keys.add_parser("pem", help="a key's secret as a PKCS#8 PEM private key, for"
                           " signing Kafka commands with openssl (docs/kafka.md)")
     cmd.add_argument("secret", metavar="SECRET_OR_FILE")
-    cmd.set_defaults(func=cmd_keys_pem)
+    cmd.set_defaults(handler=cmd_keys_pem)
 
 
 def _add_audit_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -435,7 +434,7 @@ def _add_service_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cmd.add_argument("file", help="a .jsonl file, or - for standard input")
     cmd.add_argument("--key", metavar="SECRET_OR_FILE",
                      help="sign every command with this key (its secret, or a file holding"
-                     " it; env TICKETFLOW_KEY), as an engine with TICKETFLOW_REQUIRE_KEYS=1"
+                     f" it; env {KEY_ENV}), as an engine with TICKETFLOW_REQUIRE_KEYS=1"
                      " requires")
     cmd.set_defaults(handler=cmd_publish)
 
@@ -455,7 +454,7 @@ def cmd_apply(session: Session, args: argparse.Namespace) -> int:
     a batch ends early when the input has no more lines ready, so a pipe or terminal
     feeding lines one at a time gets each answer at once."""
     app, tenant = session.app, session.scope.tenant
-    secret = args.key or os.environ.get("TICKETFLOW_KEY")
+    secret = args.key or session.settings.key
     key = session.keys.authenticate(read_secret(secret)) if secret else None
     any_rejected = False
     with _open_input(args.file) as stream:
@@ -525,7 +524,8 @@ def cmd_keys_revoke(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_keys_pem(args: argparse.Namespace) -> int:
+def cmd_keys_pem(session: Session, args: argparse.Namespace) -> int:
+    """No store: the secret (or its file) in, the PEM out."""
     try:
         sys.stdout.write(private_key_pem(read_secret(args.secret)).decode("ascii"))
     except (OSError, ValueError) as exc:
@@ -593,7 +593,7 @@ def cmd_verify(session: Session, args: argparse.Namespace) -> int:
 def cmd_checkpoint(session: Session, args: argparse.Namespace) -> int:
     """Sign the audit log's current tree head (size, root, time, key id) with the
     Ed25519 key at TICKETFLOW_SIGNING_KEY (ticketflow.checkpoints)."""
-    head = session.queries.checkpoint(_signing_key())
+    head = session.queries.checkpoint(_signing_key(session.settings))
     _write_text(args.output, head.text())
     if session.settings.kafka:
         topic, partition, offset = publish_checkpoint(
@@ -621,7 +621,7 @@ def cmd_bundle(session: Session, args: argparse.Namespace) -> int:
     if len(args.target) != 1:
         raise SettingsError("usage: bundle ID [-o FILE] | bundle verify FILE --public-key PEM")
     try:
-        bundle = session.queries.bundle(args.target[0], _signing_key())
+        bundle = session.queries.bundle(args.target[0], _signing_key(session.settings))
     except BundleError as exc:
         render.error("error", str(exc))
         return 1
@@ -629,12 +629,11 @@ def cmd_bundle(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-def _signing_key() -> Ed25519PrivateKey:
-    path = os.environ.get(SIGNING_KEY_ENV)
-    if not path:
+def _signing_key(settings: Settings) -> Ed25519PrivateKey:
+    if settings.signing_key is None:
         raise SettingsError(f"set {SIGNING_KEY_ENV} to an Ed25519 private key in PEM"
                             " (openssl genpkey -algorithm ed25519 -out key.pem)")
-    return load_private_key(path)
+    return load_private_key(settings.signing_key)
 
 
 def _read_text(name: str) -> str:
@@ -901,7 +900,7 @@ def cmd_publish(session: Session, args: argparse.Namespace) -> int:
     settings = session.settings
     invalid = False
     topics = Topics.named(settings.topic_prefix)
-    key = args.key or os.environ.get("TICKETFLOW_KEY") or None
+    key = args.key or settings.key
     try:
         client = CommandClient(settings.kafka or "", topics, tenant=session.scope.tenant,
                                key=key, **_options(settings))
@@ -934,6 +933,11 @@ def _options(settings: Settings) -> dict[str, Any]:
 def cmd_outcome(session: Session, args: argparse.Namespace) -> int:
     views.json_out(answers.outcome(session.queries.outcome(args.message_id)))
     return 0
+
+
+def cmd_kafka(session: Session, args: argparse.Namespace) -> int:
+    """`ticketflow kafka start|stop|status` (ticketflow.tools.kafka_broker): no store."""
+    return int(args.func(args))
 
 
 def cmd_policy(session: Session, args: argparse.Namespace) -> int:

@@ -5,14 +5,12 @@ notifications by rule and delivery outcome. Handlers take the command line's ses
 from __future__ import annotations
 
 import argparse
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from ticketflow import cli_views as views
 from ticketflow import render
-from ticketflow.notifications import recorded
 from ticketflow.settings import TENANT_ENV, SettingsError
-from ticketflow.webhooks import STATUSES, WebhookError, Webhooks, notification_report
+from ticketflow.webhooks import STATUSES, WebhookError, Webhooks
 
 if TYPE_CHECKING:
     from ticketflow.cli import Session
@@ -123,15 +121,12 @@ def cmd_webhooks_resend(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_report_notifications(session: Session, args: argparse.Namespace) -> int:
-    tenant = session.scope.tenant
-    zone = getattr(args, "timezone", UTC)
-    since, until = args.since.at(zone).astimezone(UTC), args.until.at(zone).astimezone(UTC)
-    rows = notification_report(recorded(session.app.event_log, tenant),
-                               _webhooks(session).outcomes(tenant), since, until)
+    zone = args.timezone
+    result = session.queries.report_notifications(args.since.at(zone), args.until.at(zone))
     if args.json:
-        views.json_out({"from": since.isoformat(), "to": until.isoformat(), "rows": rows})
+        views.json_out(result)
     else:
-        views.rows(f"notifications {since.isoformat()} – {until.isoformat()}", rows,
+        views.rows(f"notifications {result['from']} – {result['to']}", result["rows"],
                    ("tenant", "rule", "channel", "notifications", "delivered", "pending",
                     "dead", "undelivered"))
     return 0

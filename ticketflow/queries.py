@@ -31,6 +31,7 @@ from ticketflow.domain.receipt import Oversized
 from ticketflow.domain.ticket import Ticket
 from ticketflow.event_log import CommandOutcome, Store
 from ticketflow.export import export_events
+from ticketflow.notifications import recorded
 from ticketflow.projections import article_search, periods
 from ticketflow.projections.accounts import managers
 from ticketflow.projections.db import tables
@@ -53,6 +54,7 @@ from ticketflow.projections.timeline import (
 )
 from ticketflow.projections.zoned_reports import satisfaction_in_zone, volume_in_zone
 from ticketflow.verification import verify_store
+from ticketflow.webhooks import Webhooks, notification_report
 
 Progress = Callable[[int], None]
 #: create_ticket's outcome and `ticketflow suggest` give at most this many (SPEC §11).
@@ -269,11 +271,27 @@ class Queries:
                 for p in self.read_models.projector.parked(self.scope.tenant)]
 
     def export(self, out: BinaryIO, fmt: str, *, since: datetime | None = None,
-               until: datetime | None = None, types: set[str] | None = None) -> int:
+               until: datetime | None = None, types: set[str] | None = None,
+               progress: Progress | None = None) -> int:
         """The scope's events, in recording order, written to `out` in `fmt`
-        (ticketflow.export); returns how many."""
+        (ticketflow.export); returns how many. `progress`: called with the count
+        written so far, batch by batch."""
         return export_events(self.store, out, fmt, tenant=self.scope.tenant, since=since,
-                             until=until, types=types)
+                             until=until, types=types, progress=progress)
+
+    # -- notifications (SPEC §10) ----------------------------------------------------
+
+    def report_notifications(self, since: datetime, until: datetime) -> dict[str, Any]:
+        """The scope's notifications whose instant is in [since, until), by tenant ×
+        rule × channel: how many, and their webhook deliveries by outcome (delivered,
+        pending, dead; `undelivered`: no webhook wanted it) — `webhooks.notification_report`
+        over the notifications recorded in the store and the delivery log."""
+        start, end, tenant = since.astimezone(UTC), until.astimezone(UTC), self.scope.tenant
+        webhooks = Webhooks(self.read_models.engine, self.store.clock,
+                            self.store.event_log.mapper.cipher)
+        rows = notification_report(recorded(self.store.event_log, tenant),
+                                   webhooks.outcomes(tenant), start, end)
+        return {"from": start.isoformat(), "to": end.isoformat(), "rows": rows}
 
     # -- reports -------------------------------------------------------------------
 

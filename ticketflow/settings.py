@@ -162,6 +162,21 @@ def webhook_private_targets_from_env() -> bool:
     return flag
 
 
+#: A key's secret (tfk_…), or a file holding it: what `apply` and `publish` use when
+#: given no --key (SPEC §8).
+KEY_ENV = "TICKETFLOW_KEY"
+#: The file of the Ed25519 private key (PEM) that signs checkpoints and bundles.
+SIGNING_KEY_ENV = "TICKETFLOW_SIGNING_KEY"
+
+
+def key_from_env() -> str | None:
+    return os.environ.get(KEY_ENV) or None
+
+
+def signing_key_from_env() -> str | None:
+    return os.environ.get(SIGNING_KEY_ENV) or None
+
+
 @dataclass(frozen=True)
 class Settings:
     db: str = DEFAULT_DB
@@ -180,6 +195,10 @@ class Settings:
     require_keys: bool = field(default_factory=require_keys_from_env)
     #: Webhooks may target loopback, private and link-local addresses (SSRF guard off).
     webhook_private_targets: bool = field(default_factory=webhook_private_targets_from_env)
+    #: The key `apply` and `publish` speak with when given no --key (TICKETFLOW_KEY).
+    key: str | None = field(default_factory=key_from_env, repr=False)
+    #: Where the checkpoint and bundle signing key is (TICKETFLOW_SIGNING_KEY).
+    signing_key: str | None = field(default_factory=signing_key_from_env)
 
     def kafka_config(self) -> dict[str, Any]:
         """kafka-python settings for this engine's clients (`kafka_client_config`)."""
@@ -199,6 +218,8 @@ class Settings:
             kafka_login=kafka_login_from_env(),
             require_keys=require_keys_from_env(),
             webhook_private_targets=webhook_private_targets_from_env(),
+            key=key_from_env(),
+            signing_key=signing_key_from_env(),
         )
 
 

@@ -38,6 +38,13 @@ def test_apply_with_a_key_bounds_every_line_and_without_one_trusts_them(tmp_path
     assert bounded.returncode == 1
     assert [(o["status"], o.get("error", {}).get("code")) for o in outcomes] == [
         ("accepted", None), ("rejected", "forbidden")]
+    other = write_jsonl(tmp_path / "other.jsonl",
+                        command("m-3", "add_comment", AT, "customer", body="any news?"),
+                        command("m-4", "resolve", AT, "agent", resolution="done"))
+    from_env = run("apply", str(other), db=db, env={"TICKETFLOW_KEY": str(key_file)})
+    assert [(o["status"], o.get("error", {}).get("code")) for o in map(
+        json.loads, from_env.stdout.splitlines())] == [("accepted", None),
+                                                       ("rejected", "forbidden")]
     trusted = run("apply", str(lines), db=db)  # the operator's own tool
     assert [json.loads(line)["status"] for line in trusted.stdout.splitlines()] == [
         "duplicate", "accepted"]

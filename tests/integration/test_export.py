@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tracemalloc
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ from tests.support.builders import T0, command_line, create_payload
 from tests.support.tenants import PP, fixed_clock, same_ids_story
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
-from ticketflow.export import COLUMNS, add_export_command, cmd_export, export_events
+from ticketflow.cli import Session, build_parser
+from ticketflow.cli_export import cmd_export
+from ticketflow.export import COLUMNS, export_events
 from ticketflow.schemas.events import EVENT_DATA
 from ticketflow.settings import Settings
 from ticketflow.timers import Timers
@@ -337,44 +340,23 @@ def test_parquet_arrow_memory_is_bounded_by_the_row_group(
 
 # -- command line -----------------------------------------------------------------------
 
-DRIVER = """
-import argparse, sys
-from ticketflow.bootstrap import build_app
-from ticketflow.export import add_export_command
-from ticketflow.settings import Settings
-common = argparse.ArgumentParser(add_help=False)
-common.add_argument("--db")
-common.add_argument("--json", action="store_true")
-parser = argparse.ArgumentParser(prog="ticketflow")
-add_export_command(parser.add_subparsers(), common)
-args = parser.parse_args(sys.argv[1:])
-with build_app(Settings(db=args.db)) as app:
-    raise SystemExit(args.handler(app, args))
-"""
-
-
 def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db")
-    common.add_argument("--json", action="store_true")
-    top = argparse.ArgumentParser(prog="ticketflow")
-    add_export_command(top.add_subparsers(), common)
-    return top
-
-
-def cli_is_wired() -> bool:
-    from ticketflow.cli import build_parser
-
-    commands = next(a for a in build_parser()._actions
-                    if isinstance(a, argparse._SubParsersAction))
-    return "export" in commands.choices
+    return build_parser()
 
 
 def run(*args: str, db: str) -> subprocess.CompletedProcess[bytes]:
-    """`ticketflow export …` in its own process (a stand-in driver until cli.py has it)."""
-    program = ["-m", "ticketflow.cli"] if cli_is_wired() else ["-c", DRIVER]
-    return subprocess.run([sys.executable, *program, "export", *args, "--db", db],
-                          capture_output=True, timeout=300, check=False)
+    """`ticketflow export …` in its own process."""
+    return subprocess.run([sys.executable, "-m", "ticketflow.cli", "export", *args,
+                           "--db", db], capture_output=True, timeout=300, check=False)
+
+
+@contextmanager
+def session_of(args: argparse.Namespace) -> Iterator[Session]:
+    session = Session(args)
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 def test_the_command_writes_jsonl_to_standard_output(
@@ -444,17 +426,19 @@ def test_the_command_refuses_an_instant_without_offset(
 
 
 def test_cmd_export_checks_the_window_and_writes_through_a_temporary_file(
-    store: TicketingApp, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    store: TicketingApp, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "events.jsonl"
     args = parser().parse_args(["export", "--format", "jsonl", "--output", str(path),
-                                "--from", "2026-11-18", "--to", "2026-11-17"])
-    assert cmd_export(store, args) == 2
+                                "--from", "2026-11-18", "--to", "2026-11-17", "--db", sqlite_url])
+    with session_of(args) as session:
+        assert cmd_export(session, args) == 2
     assert "--from must be earlier than --to" in capsys.readouterr().err
     assert not path.exists()
     args = parser().parse_args(["export", "--format", "jsonl", "--output", str(path),
-                                "--from", "2026-11-17", "--json"])
-    assert cmd_export(store, args) == 0
+                                "--from", "2026-11-17", "--json", "--db", sqlite_url])
+    with session_of(args) as session:
+        assert cmd_export(session, args) == 0
     assert [e["ticket_id"] for e in map(json.loads, path.read_text("utf-8").splitlines())] \
         == ["G-1", "G-1", "G-1", "T-2", "SS-1"]  # recording order: the session came last
     assert json.loads(capsys.readouterr().err)["exported"] == 5

@@ -225,6 +225,43 @@ def test_a_confined_caller_sees_only_its_own_outcomes_and_dead_letters(
     assert len(as_json(cli(capsys, "dead-letters", "--json", "--db", applied)[1])) == 1
 
 
+def test_a_confined_caller_exports_only_its_own_tenants_events(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cli(capsys, "apply", str(commands_file(tmp_path)), "--db", sqlite_url)
+    monkeypatch.setenv("TICKETFLOW_TENANT", "growgrebuddy")
+    code, out, _ = cli(capsys, "export", "--format", "jsonl", "--db", sqlite_url)
+    exported = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [(e["tenant"], e["ticket_id"], e["type"]) for e in exported] == [
+        ("growgrebuddy", "T-G", "TicketCreated")]
+    assert SUBJECT not in out
+    # --tenant naming another tenant: refused, as every read command refuses it
+    for argv in (["export", "--format", "jsonl"], ["dead-letters"],
+                 ["report", "volume", "--from", "2026-11-01", "--to", "2026-12-01"]):
+        code, out, err = cli(capsys, *argv, "--tenant", "personalysispro", "--db", sqlite_url)
+        assert (code, out) == (2, ""), argv
+        assert "confines this caller to tenant growgrebuddy" in " ".join(err.split()), argv
+    monkeypatch.delenv("TICKETFLOW_TENANT")
+    code, out, _ = cli(capsys, "export", "--format", "jsonl", "--db", sqlite_url)
+    assert code == 0 and {json.loads(line)["tenant"] for line in out.splitlines()} == {
+        "personalysispro", "growgrebuddy"}
+
+
+def test_a_confined_callers_notification_report_counts_only_its_tenants(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cli(capsys, "apply", str(commands_file(tmp_path)), "--db", sqlite_url)
+    argv = ("report", "notifications", "--from", "2026-11-01", "--to", "2026-12-01", "--json",
+            "--db", sqlite_url)
+    rows = as_json(cli(capsys, *argv)[1])["rows"]
+    assert [(r["tenant"], r["rule"], r["notifications"]) for r in rows] == [
+        ("personalysispro", "satisfaction_survey", 1)]
+    monkeypatch.setenv("TICKETFLOW_TENANT", "growgrebuddy")
+    assert as_json(cli(capsys, *argv)[1])["rows"] == []
+
+
 def test_a_confined_caller_cannot_widen_or_misname_its_scope(
     applied: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

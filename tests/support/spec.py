@@ -1,8 +1,10 @@
 """SPEC §3, the lifecycle table, written out literally: the tests' one oracle for it.
 
-Deliberately independent of `ticketflow.domain.lifecycle` (no import of it): the
-domain's `TABLE` is checked against this (tests/unit/test_lifecycle.py,
-test_roles.py), and so are the demo workload's stories (test_workload.py).
+Deliberately independent of `ticketflow.domain` (no import of it): the domain's
+`TABLE` and command registry are checked against this (tests/unit/test_lifecycle.py,
+test_roles.py, test_commands.py), the event schemas against `EVENT_TYPES`
+(test_schemas.py), and the demo workload's stories against the table
+(test_workload.py).
 """
 
 from __future__ import annotations
@@ -91,6 +93,12 @@ ACCOUNT_COMMANDS: dict[str, tuple[frozenset[str], str]] = {
 #: Commands only the timer sends (SPEC §1: time-driven facts).
 TIMER_ONLY = frozenset({"record_sla_breach"})
 
+#: Ticket commands only a manager sends: a quality review of the handling (issue 19),
+#: not a step of it. The demo workload, a ticket's handling, sends none: the demo adds
+#: its reviews after the workload (ticketflow/tools/demo_accounts.py), so the
+#: workload's figures stay put.
+MANAGER_ONLY = frozenset(command for command, who in WHO_MAY.items() if who == {"manager"})
+
 #: command → the event it records (SPEC §5, past tense).
 EXPECTED_EVENT = {
     "acknowledge": "TicketAcknowledged",
@@ -111,3 +119,14 @@ EXPECTED_EVENT = {
     "record_sla_breach": "SlaBreached",
     "review_ticket": "TicketReviewed",
 }
+
+#: Every event type (SPEC §5), ticket or not: one schema each (schemas/json).
+EVENT_TYPES = frozenset({
+    "TicketCreated", "TicketAcknowledged", "WorkStarted", "UserInputRequested",
+    "UserInputReceived", "TicketResolved", "TicketReopened", "TicketClosed",
+    "TicketEscalated", "PriorityChanged", "TicketAssigned", "CommentAdded", "ArticleLinked",
+    "SatisfactionRecorded", "PublicationConsented", "PublishedAsArticle", "SlaBreached",
+    "SelfServiceRecorded",
+    "ArticleCreated", "ArticleUpdated",  # §11: the knowledge base's own articles
+    "AccountManagerAssigned", "TicketReviewed",  # issue 19: managers, quality
+})

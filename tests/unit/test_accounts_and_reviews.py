@@ -3,13 +3,15 @@ then events or a rejection, on the aggregates alone."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from tests.support.builders import GB, PP, T0, Story, ctx
 from ticketflow.domain.accounts import Account
-from ticketflow.domain.commands import ASSIGN_ACCOUNT_MANAGER, AssignAccountManager
+from ticketflow.domain.commands import ASSIGN_ACCOUNT_MANAGER, AssignAccountManager, ReviewTicket
 from ticketflow.domain.errors import Forbidden, InvalidTransition, PolicyViolation
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.policy import load_policy_text
@@ -134,6 +136,15 @@ def test_an_open_ticket_is_not_reviewed(state: str) -> None:
 def test_a_review_marks_exactly_the_policys_rubric(rubric: dict[str, bool], problem: str) -> None:
     with pytest.raises(PolicyViolation, match=problem):
         Story().to("resolved").do("review_ticket", rubric=rubric)
+
+
+@pytest.mark.parametrize("mark", [1, 0, 1.0, 0.0, "true", None])
+def test_a_rubric_mark_is_true_or_false_and_nothing_that_passes_for_one(mark: object) -> None:
+    with pytest.raises(ValidationError, match=r"rubric\.accurate"):
+        ReviewTicket.model_validate({"score": 4, "rubric": {**RUBRIC, "accurate": mark}})
+    with pytest.raises(ValidationError, match=r"rubric\.accurate"):
+        ReviewTicket.model_validate_json(json.dumps({"score": 4, "rubric": {
+            **RUBRIC, "accurate": mark}}))
 
 
 def test_a_policy_without_a_rubric_takes_no_review() -> None:

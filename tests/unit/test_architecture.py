@@ -1,9 +1,11 @@
-"""The import rules of docs/architecture.md, checked on the source: no cycle, and the
-read side never reaches the write service."""
+"""The import rules of docs/architecture.md, checked on the source: no cycle, the read
+side never reaches the write service, the domain imports nothing outside it, doors are
+imported by no other module, and only the command line imports the tools."""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = {"ticketflow": "ticketflow", "ticketflow.domain": "domain",
            "ticketflow.schemas": "schemas", "ticketflow.projections": "projections",
            "ticketflow.consumers": "consumers", "ticketflow.producers": "producers",
-           "ticketflow.console": "ticketflow/console", "ticketflow.http": "ticketflow/http"}
+           "ticketflow.console": "ticketflow/console", "ticketflow.http": "ticketflow/http",
+           "ticketflow.tools": "ticketflow/tools"}
 WRITE_SERVICE = "ticketflow.application"
 #: What the read side is: the log and its readers. None of it may import the write
 #: service, directly or through another module.
@@ -23,7 +26,8 @@ READ_SIDE = ("ticketflow.event_log", "ticketflow.policy_store", "ticketflow.stor
              "ticketflow.producers.relay", "ticketflow.producers.sdk",
              "ticketflow.consumers.projections", "ticketflow.audit_log",
              "ticketflow.checkpoint_verification", "ticketflow.checkpoints", "ticketflow.bundles",
-             "ticketflow.answers")
+             "ticketflow.answers", "ticketflow.notifications", "ticketflow.webhooks",
+             "ticketflow.consumers.webhooks", "ticketflow.consumers.group")
 
 
 def modules() -> dict[str, Path]:
@@ -36,10 +40,49 @@ def modules() -> dict[str, Path]:
 
 
 def imports(path: Path, known: set[str]) -> set[str]:
-    """The project modules a module imports when it is loaded (module level only: an
+    """The project modules a module imports when it is loaded: its module-level
+    statements, with those nested in `if`, `try`, `with`, loops and class bodies (an
     import under `if TYPE_CHECKING:` or inside a function is not followed)."""
+    return _imported(loaded(ast.parse(path.read_text()).body), known)
+
+
+def every_import(path: Path, known: set[str]) -> set[str]:
+    """The project modules a module imports at all: inside functions too (an import
+    that waits until it is called), but not under `if TYPE_CHECKING:`."""
+    def below(node: ast.AST) -> Iterator[ast.AST]:
+        children = (node.orelse if isinstance(node, ast.If) and _type_checking(node)
+                    else list(ast.iter_child_nodes(node)))
+        for child in children:
+            yield child
+            yield from below(child)
+
+    return _imported(below(ast.parse(path.read_text())), known)
+
+
+def loaded(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements run when a module is loaded: `body` and the blocks nested in it,
+    but not a function's body nor a `TYPE_CHECKING` block."""
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if isinstance(node, ast.If) and _type_checking(node):
+            yield from loaded(node.orelse)
+            continue
+        yield node
+        blocks = [getattr(node, name, []) for name in ("body", "orelse", "finalbody")]
+        blocks += [inner.body for inner in [*getattr(node, "handlers", []),
+                                            *getattr(node, "cases", [])]]
+        for block in blocks:
+            yield from loaded(block)
+
+
+def _type_checking(node: ast.If) -> bool:
+    return ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+
+
+def _imported(nodes: Iterable[ast.AST], known: set[str]) -> set[str]:
     found: set[str] = set()
-    for node in ast.parse(path.read_text()).body:
+    for node in nodes:
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
@@ -129,3 +172,18 @@ def test_the_console_decides_nothing_it_reaches_the_engine_through_its_services(
                                                     "ticketflow.domain.ticket",
                                                     "ticketflow.event_log",
                                                     "ticketflow.bootstrap"))}
+
+
+#: Tooling is not the engine (the demo and its workload, the local Kafka broker, the
+#: soak, the test workers, the AsyncAPI writer). Of the package's modules only the
+#: command line imports it, to run `demo` and `kafka start|stop|status`; outside the
+#: package, the tests and the benchmarks do.
+TOOLS, TOOL_USERS = "ticketflow.tools", {"ticketflow.cli"}
+
+
+def test_the_engine_does_not_import_the_tools_only_the_command_line_does() -> None:
+    found = modules()
+    assert "ticketflow.tools.workload" in found and "ticketflow.tools.kafka_broker" in found
+    importers = {name for name, path in found.items() if not inside(name, TOOLS)
+                 and any(inside(other, TOOLS) for other in every_import(path, set(found)))}
+    assert importers == TOOL_USERS

@@ -80,16 +80,29 @@ def missing_a_field(draw: st.DrawFn) -> bytes:
     return encoded(without(valid_command(type_), draw(st.sampled_from(required_paths(type_)))))
 
 
+not_a_boolean = st.one_of(st.integers(), st.floats(), st.text(max_size=5),
+                          st.lists(st.booleans(), max_size=2))
+not_an_integer = st.one_of(st.text(max_size=5), st.floats(), st.booleans(),
+                           st.lists(st.integers(), max_size=2))
+
+
+def of_another_type(value: Any) -> st.SearchStrategy[Any]:
+    """Values of a JSON type other than `value`'s: never one the field could take
+    (the payloads' booleans and integers are strict: 1.0 is not true, true is not 1)."""
+    if isinstance(value, str):
+        return not_a_string
+    if isinstance(value, bool):  # a review's rubric mark (before int: a bool is an int)
+        return not_a_boolean
+    if isinstance(value, int):  # a satisfaction or review score, an NPS
+        return not_an_integer
+    raise AssertionError(f"a valid command holds a leaf of another type: {value!r}")
+
+
 @st.composite
 def a_field_of_the_wrong_type(draw: st.DrawFn) -> bytes:
     document = draw(commands)
     path, value = draw(st.sampled_from(leaves(document)))
-    if isinstance(value, str):
-        wrong = draw(not_a_string)
-    else:  # an integer (a satisfaction score)
-        wrong = draw(st.one_of(st.text(max_size=5), st.floats(), st.booleans(),
-                               st.lists(st.integers(), max_size=2)))
-    return encoded(replaced(document, path, wrong))
+    return encoded(replaced(document, path, draw(of_another_type(value))))
 
 
 @st.composite

@@ -18,7 +18,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support import oracle
-from tests.support.spec import ALLOWED_FROM, CREATION_WHO_MAY, OPEN, RESULT, TIMER_ONLY, WHO_MAY
+from tests.support.spec import (
+    ALLOWED_FROM,
+    CREATION_WHO_MAY,
+    MANAGER_ONLY,
+    OPEN,
+    RESULT,
+    TIMER_ONLY,
+    WHO_MAY,
+)
 from ticketflow.tools.workload import advance, generate_workload, policy_of
 
 PP = "personalysispro"
@@ -29,10 +37,10 @@ END = START + timedelta(days=DAYS)
 
 COMMON_FIELDS = {"message_id", "type", "tenant", "occurred_at", "actor", "payload"}
 OFFSET = re.compile(r"T\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
-#: The commands the workload sends, and as whom: never the timer's commands, and the
-#: system role only to create tickets (the social-media and status monitors).
-GENERATED = set(ALLOWED_FROM) - TIMER_ONLY - {"review_ticket"}  # reviews: the demo sends
-# them after the workload (ticketflow/tools/demo_accounts.py), so its figures stay put
+#: The commands the workload sends, and as whom: never the timer's commands nor a
+#: manager's review (spec.MANAGER_ONLY), and the system role only to create tickets
+#: (the social-media and status monitors).
+GENERATED = set(ALLOWED_FROM) - TIMER_ONLY - MANAGER_ONLY
 WHO: dict[str, set[str]] = {
     **{command: set(WHO_MAY[command]) - {"system"} for command in GENERATED},
     "create_ticket": set(CREATION_WHO_MAY["create_ticket"]),
