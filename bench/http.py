@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -38,6 +37,8 @@ import httpx
 from bench.common import Figures, alternate, compared, say
 from bench.latency import percentile
 from tests.support.kafka import free_ports
+from ticketflow.clock import ENV as CLOCK_ENV
+from ticketflow.clock import SystemClock, default_clock
 
 TICKETS = 300
 TENANT = "personalysispro"
@@ -48,22 +49,23 @@ CREATE = {"account_id": "bench", "plan": "professional", "timezone": "America/Ne
 UNLIMITED = "100000/second"
 
 
-def _cli(*args: str) -> str:
+def _cli(*args: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run([sys.executable, "-m", "ticketflow.cli", *args], check=True,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
     return done.stdout
 
 
 @contextmanager
-def server(kind: str, db: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """A uvicorn process serving ours (`ticketflow http`) or the plain endpoint on a
-    fresh database; yields its base URL and the headers every request carries."""
+def server(kind: str, db: str, clock: SystemClock) -> Iterator[tuple[str, dict[str, str]]]:
+    """A uvicorn process serving ours (`ticketflow http`, on `clock`) or the plain
+    endpoint on a fresh database; yields its base URL and the headers every request
+    carries."""
     (port,) = free_ports(1)
     headers: dict[str, str] = {}
-    env = {**os.environ, "TICKETFLOW_RATE_LIMIT": UNLIMITED}
+    env = {**os.environ, "TICKETFLOW_RATE_LIMIT": UNLIMITED, CLOCK_ENV: clock.spec}
     if kind == "ours":
         issued = json.loads(_cli("keys", "create", "--db", db, "--tenant", TENANT,
-                                 "--roles", "customer,agent", "--json"))
+                                 "--roles", "customer,agent", "--json", env=env))
         headers["Authorization"] = f"Bearer {issued['secret']}"
         command = [sys.executable, "-m", "ticketflow.cli", "http", "--db", db,
                    "--host", "127.0.0.1", "--port", str(port)]
@@ -96,10 +98,12 @@ def server(kind: str, db: str) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 class Commands:
-    """Bodies for one server: tickets created first, then comments over them."""
+    """Bodies for one server: tickets created first, then comments over them, dated now
+    by `clock` (the engine's: TICKETFLOW_CLOCK, handed to the server too)."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, clock: SystemClock) -> None:
         self.prefix = prefix
+        self.clock = clock
         self.counter = itertools.count()
         self.lock = threading.Lock()
 
@@ -108,7 +112,7 @@ class Commands:
         return json.dumps({
             "message_id": message_id, "type": type_, "tenant": TENANT,
             "ticket_id": f"{self.prefix}-{ticket}",
-            "occurred_at": datetime.now(UTC).isoformat(),
+            "occurred_at": self.clock().isoformat(),
             "actor": {"id": f"{role}-1", "role": role}, "payload": payload}).encode()
 
     def create(self, ticket: int) -> bytes:
@@ -186,9 +190,10 @@ def saturation(base: str, headers: dict[str, str], commands: Commands, clients: 
 
 def run_backend(make_db: Callable[[], str], rate: int, count: int, clients: int,
                 seconds: float) -> Figures:
-    with server("ours", make_db()) as (ours, ours_headers), \
-            server("plain", make_db()) as (plain, plain_headers):
-        ours_commands, plain_commands = Commands("H"), Commands("P")
+    clock = default_clock()  # read once: an instant's clock starts when it is read
+    with server("ours", make_db(), clock) as (ours, ours_headers), \
+            server("plain", make_db(), clock) as (plain, plain_headers):
+        ours_commands, plain_commands = Commands("H", clock), Commands("P", clock)
         say("  creating tickets on both servers")
         prepare(ours, ours_headers, ours_commands)
         prepare(plain, plain_headers, plain_commands)

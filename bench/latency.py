@@ -4,9 +4,10 @@ the same rate.
 
 Ours: `ticketflow worker commands`, `relay` and `projections` as separate processes
 on PostgreSQL; a publisher sends at the target rate (tickets created first, then
-comments spread over them, `occurred_at` = now, so no timer falls due), and a watcher
-polls the ticket rows every few milliseconds: a command is visible when its ticket's
-row reaches the version the command produced. Baseline: a plain producer sending the
+comments spread over them, `occurred_at` = now by the engine's clock, which the workers
+are handed too, so no timer falls due), and a watcher polls the ticket rows every few
+milliseconds: a command is visible when its ticket's row reaches the version the
+command produced. Baseline: a plain producer sending the
 same number of records at the same rate and a plain consumer receiving them.
 """
 
@@ -18,7 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from sqlalchemy import text
 
 from bench.common import Figures, say
 from bench.relay import create_topic
+from ticketflow.clock import Clock
 from ticketflow.producers.relay import producer_config
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics, ensure_topics
@@ -58,10 +59,11 @@ def steady(rate: int, count: int, send: Callable[[int], None]) -> None:
         send(n)
 
 
-def command(n: int, ticket: str, kind: str) -> dict[str, Any]:
+def command(n: int, ticket: str, kind: str, clock: Clock) -> dict[str, Any]:
+    """One command, dated now by `clock` (the engine's, which the workers share)."""
     payload = CREATE if kind == "create_ticket" else {"body": f"#{n}", "visibility": "public"}
     return {"message_id": f"lat-{uuid.uuid4().hex}", "type": kind, "tenant": "growgrebuddy",
-            "ticket_id": ticket, "occurred_at": datetime.now(UTC).isoformat(),
+            "ticket_id": ticket, "occurred_at": clock().isoformat(),
             "actor": {"id": "bench", "role": "customer"}, "payload": payload}
 
 
@@ -92,7 +94,7 @@ def ours(bootstrap: str, database: str, rate: int, seconds: int) -> dict[str, An
                 kind = "create_ticket" if ticket not in expected else "add_comment"
                 expected[ticket] = expected.get(ticket, 0) + 1
                 published[(ticket, expected[ticket])] = time.perf_counter()
-                client.send_document(command(n, ticket, kind))
+                client.send_document(command(n, ticket, kind, settings.clock))
 
             say(f"latency: {rate} commands/s for {seconds} s through Kafka (workers: "
                 f"{', '.join(ROLES)})")

@@ -5,9 +5,11 @@ application service as `ticketflow apply`, as one batch in one transaction (same
 outcomes as one by one); offsets are committed only after the outcomes are durable
 (the receipt and events are committed, and any dead letter acknowledged). Rejected or
 unreadable messages go to support.dead-letter with their original bytes, the reason
-code and message as headers. A redelivered message is answered `duplicate`; if it had
-been rejected, its dead letter is published again (at least once), so a crash between
-the receipt and the dead letter cannot lose it.
+code and message as headers; of a value over KEEP_BYTES only the head is published,
+with the whole value's length and SHA-256 in headers (as the store keeps it), so no
+sender can fill the forever-kept topic with big records. A redelivered message is
+answered `duplicate`; if it had been rejected, its dead letter is published again (at
+least once), so a crash between the receipt and the dead letter cannot lose it.
 
 With keys required (TICKETFLOW_REQUIRE_KEYS=1, SPEC §8) each message must carry the
 headers of a key's signature over its exact value (docs/kafka.md, "Signed commands"):
@@ -18,6 +20,7 @@ revoked or expired key, is rejected `unauthenticated` unread. Both are dead-lett
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from typing import Any
@@ -31,6 +34,7 @@ from ticketflow import metrics
 from ticketflow.application import Outcome, TicketingApp
 from ticketflow.consumers.group import close_and_leave, record_lag, subscribe_when_known
 from ticketflow.domain.errors import Unauthenticated
+from ticketflow.domain.receipt import KEEP_BYTES
 from ticketflow.keys import KEY_ID_HEADER, SIGNATURE_HEADER, Bounds, Key, Keys, Refused
 from ticketflow.logs import event
 from ticketflow.producers.topics import DEAD_LETTER, Topics
@@ -42,10 +46,15 @@ GROUP = "ticketflow-commands"
 #: The headers of a dead letter, in order: the code, the reason, the command's message
 #: id (empty if none could be read) and where it was read (topic/partition/offset).
 DEAD_LETTER_HEADERS = ("error_code", "error_message", "message_id", "source")
+#: Added after those when the command's value was over KEEP_BYTES and the dead letter's
+#: value is only its head: the whole value's length in bytes (decimal) and SHA-256 (hex),
+#: the `original_length` and `original_sha256` of `ticketflow dead-letters --json`.
+TRUNCATION_HEADERS = ("original_length", "original_sha256")
 #: The command's own headers a dead letter carries on, verbatim, after those above: who
 #: signed it, so an operator sees the key and can publish the letter again as it came
-#: (its signature still holds). Others are dropped, and so is one longer than
-#: `MAX_CARRIED_HEADER` bytes (a well-formed one is at most 88).
+#: (its signature still holds, unless the value was cut to its head). Others are
+#: dropped, and so is one longer than `MAX_CARRIED_HEADER` bytes (a well-formed one is
+#: at most 88).
 CARRIED_HEADERS = (KEY_ID_HEADER, SIGNATURE_HEADER)
 MAX_CARRIED_HEADER = 128
 
@@ -59,17 +68,22 @@ def consumer_config(client_config: dict[str, Any], group: str = GROUP) -> dict[s
 def dead_letter(
     record: ConsumerRecord, error: dict[str, str], message_id: str | None
 ) -> dict[str, Any]:
-    """The dead-letter record: the original key and bytes, the reason in headers."""
-    values = (error["code"], error["message"], message_id or "",
-              f"{record.topic}/{record.partition}/{record.offset}")
+    """The dead-letter record: the original key and bytes (the first KEEP_BYTES of a
+    longer value, with its length and SHA-256), the reason in headers."""
+    raw = _bytes(record)
+    reason = dict(zip(DEAD_LETTER_HEADERS, (
+        error["code"], error["message"], message_id or "",
+        f"{record.topic}/{record.partition}/{record.offset}"), strict=True))
+    if len(raw) > KEEP_BYTES:
+        reason.update(zip(TRUNCATION_HEADERS, (str(len(raw)), hashlib.sha256(raw).hexdigest()),
+                          strict=True))
     carried = [(name, value) for name, value in record.headers or ()
                if name in CARRIED_HEADERS and isinstance(value, bytes)
                and len(value) <= MAX_CARRIED_HEADER]
     return {
         "key": record.key,
-        "value": record.value if record.value is not None else b"",
-        "headers": [*((name, value.encode("utf-8"))
-                      for name, value in zip(DEAD_LETTER_HEADERS, values, strict=True)),
+        "value": raw[:KEEP_BYTES],
+        "headers": [*((name, value.encode("utf-8")) for name, value in reason.items()),
                     *dict(carried).items()],
     }
 

@@ -72,8 +72,14 @@ class SystemClock:
         match = _OFFSET.match(text)
         if match:
             sign, amount, unit = match.groups()
-            offset = timedelta(**{_UNITS[unit]: float(amount)})
-            return cls(offset=-offset if sign == "-" else offset)
+            try:
+                offset = timedelta(**{_UNITS[unit]: float(amount)})
+                moved = cls(offset=-offset if sign == "-" else offset)
+                moved()
+            except OverflowError:
+                raise ClockSettingError(f"{ENV}={text!r} moves the clock out of the years a"
+                                        " clock can read (1 to 9999)") from None
+            return moved
         frozen = text.startswith("@")
         try:
             instant = datetime.fromisoformat(text.removeprefix("@").replace("Z", "+00:00"))

@@ -1,23 +1,45 @@
 """Bad input and tenant clients through a real broker: malformed messages written raw to
 support.commands land in support.dead-letter with their bytes and the stable code;
-a tenant's SDK client sends only that tenant's commands and sees only its outcomes."""
+a tenant's SDK client sends only that tenant's commands and sees only its outcomes; and
+the hostile senders' table (tests/support/attacks.py), each attack on the victim's
+partition, is refused, kept bounded on the topic and in the store, and costs nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from kafka.producer import KafkaProducer
 
+from tests.support.attacks import (
+    ATTACKS,
+    GIVEN,
+    NOW,
+    PP,
+    VICTIM,
+    Attack,
+    dead_letter,
+    history,
+    only_the_victims_next_event,
+)
 from tests.support.builders import T0, command_line, create_payload
-from tests.support.pipeline import Pipeline, read_topic
+from tests.support.pipeline import Pipeline, Records, read_topic
 from tests.support.waiting import wait_for
 from ticketflow.bootstrap import build_app
+from ticketflow.clock import SystemClock
 from ticketflow.domain.errors import Forbidden
+from ticketflow.domain.receipt import KEEP_BYTES
 from ticketflow.producers.sdk import CommandClient, outcome
-from ticketflow.producers.topics import Topics
-from ticketflow.settings import Settings
+from ticketflow.producers.topics import Topics, ensure_topics
+from ticketflow.projections.db import engine_for
+from ticketflow.settings import Settings, kafka_client_config
+from ticketflow.verification import verify_store
 
 ACK = json.loads(command_line("bad-0", "acknowledge", "KB-1", T0 + timedelta(minutes=1),
                               "agent", {}))
@@ -120,3 +142,85 @@ def test_another_tenant_can_neither_block_nor_stall_a_ticket_over_kafka(
     letters = read_topic(settings.kafka or "", topics.dead_letter, expected=2)
     assert sorted(r["headers"]["error_code"].decode() for r in letters) == \
         ["forbidden", "invalid_message"]
+
+
+@dataclass(frozen=True)
+class World:
+    """A running pipeline whose store holds GIVEN, shared by the attacks (each checks
+    what changed from just before it), and a raw producer."""
+
+    settings: Settings
+    topics: Topics
+    producer: KafkaProducer
+
+    def send(self, *values: bytes) -> None:
+        for value in values:  # all on the victim's partition, in order
+            self.producer.send(self.topics.commands, key=VICTIM.encode(), value=value)
+        self.producer.flush()
+
+    def letters_keeping(self, line: bytes, timeout: float = 60.0) -> Records:
+        """support.dead-letter's records keeping `line` (whole, or its head), once one is
+        there."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [record for record in read_topic(self.settings.kafka or "",
+                                                     self.topics.dead_letter, expected=1,
+                                                     timeout=5)
+                     if record["value"] == line[:KEEP_BYTES]]
+            if found or time.monotonic() > deadline:
+                return found
+
+
+@pytest.fixture(scope="module")
+def world(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    settings = Settings(db=f"sqlite:///{tmp_path_factory.mktemp('attacks') / 'store.db'}",
+                        kafka=kafka_bootstrap, topic_prefix=prefix,
+                        clock=SystemClock.starting_at(NOW))
+    topics = Topics.named(prefix)
+    ensure_topics(kafka_client_config(settings.kafka), topics, partitions=3)
+    running = Pipeline(settings).start()
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    try:
+        sent = [json.loads(line) for line in GIVEN]
+        for line, document in zip(GIVEN, sent, strict=True):
+            producer.send(topics.commands, key=document["ticket_id"].encode(), value=line)
+        producer.flush()
+        with build_app(settings) as app:
+
+            def handled() -> list[str] | None:
+                found = [outcome(app, d["message_id"], tenant=d["tenant"]) for d in sent]
+                return [o.status for o in found if o] if all(found) else None
+
+            assert wait_for(handled, "the given world") == ["accepted"] * len(GIVEN)
+        yield World(settings, topics, producer)
+    finally:
+        producer.close()
+        running.stop()
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda attack: f"{attack.item}-{attack.name}")
+def test_an_attack_on_the_commands_topic_is_refused_kept_bounded_and_costs_nothing(
+    attack: Attack, world: World,
+) -> None:
+    engine = engine_for(world.settings.db)
+    try:
+        with build_app(world.settings) as app:
+            before = history(app)
+            world.send(attack.line, attack.then)
+            then = wait_for(lambda: outcome(app, attack.then_id, tenant=PP),
+                            "the victim's next command, behind the attack")
+            assert then.status == "accepted"  # not stalled, blocked or taken
+            dead_letter(app, attack)
+            assert only_the_victims_next_event(before, history(app), attack)
+            assert verify_store(app, read_models=engine) == []
+    finally:
+        engine.dispose()
+    letters = world.letters_keeping(attack.line)
+    assert len({record["headers"]["source"] for record in letters}) == 1, letters
+    headers = letters[0]["headers"]
+    assert headers["error_code"] == attack.code.encode()
+    cut = len(attack.line) > KEEP_BYTES
+    assert (headers.get("original_length"), headers.get("original_sha256")) == (
+        (str(len(attack.line)).encode(), hashlib.sha256(attack.line).hexdigest().encode())
+        if cut else (None, None))

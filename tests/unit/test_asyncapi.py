@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.notifications import END, done_when_story
 from ticketflow.bootstrap import build_app
-from ticketflow.consumers.commands import dead_letter
+from ticketflow.consumers.commands import TRUNCATION_HEADERS, dead_letter
+from ticketflow.domain.receipt import KEEP_BYTES
 from ticketflow.keys import sign
 from ticketflow.notifications import recorded
 from ticketflow.producers.relay import event_message, notification_message
@@ -86,14 +87,15 @@ def test_an_event_record_carries_exactly_the_documented_headers() -> None:
 def test_a_dead_letter_carries_exactly_the_documented_headers(code: str) -> None:
     signed = [("ticketflow-key-id", b"k1"), ("ticketflow-signature", b"A" * 86 + b"==")]
     documented = MESSAGES["deadLetter"]["headers"]
-    for headers in ([], signed):
-        record = SimpleNamespace(topic="support.commands", partition=2, offset=41,
-                                 key=b"T-1", value=b"{}", headers=headers)
-        letter = dead_letter(record, {"code": code, "message": "why"}, "m-1")  # type: ignore[arg-type]
-        names = [name for name, _ in letter["headers"]]
-        assert names == documented["required"] + [name for name, _ in headers]
-        assert all(_pattern_holds(documented["properties"][name], value)
-                   for name, value in letter["headers"])
+    for body, cut in ((b"{}", []), (b"x" * (KEEP_BYTES + 1), list(TRUNCATION_HEADERS))):
+        for headers in ([], signed):
+            record = SimpleNamespace(topic="support.commands", partition=2, offset=41,
+                                     key=b"T-1", value=body, headers=headers)
+            letter = dead_letter(record, {"code": code, "message": "why"}, "m-1")  # type: ignore[arg-type]
+            names = [name for name, _ in letter["headers"]]
+            assert names == documented["required"] + cut + [name for name, _ in headers]
+            assert all(_pattern_holds(documented["properties"][name], value)
+                       for name, value in letter["headers"])
     assert list(documented["properties"]) == names
 
 

@@ -5,6 +5,7 @@ fetched again, answered `duplicate`, and its dead letter sent again."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,8 @@ from kafka.structs import TopicPartition
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
-from ticketflow.consumers.commands import CommandConsumer, dead_letter
+from ticketflow.consumers.commands import DEAD_LETTER_HEADERS, CommandConsumer, dead_letter
+from ticketflow.domain.receipt import KEEP_BYTES
 from ticketflow.settings import Settings
 
 TOPIC = "support.commands"
@@ -138,3 +140,28 @@ def test_a_dead_letter_drops_oversized_or_spoofed_headers() -> None:
     assert letter["headers"] == [
         ("error_code", b"unauthenticated"), ("error_message", b"?"), ("message_id", b""),
         ("source", f"{TOPIC}/2/41".encode())]
+
+
+def test_a_dead_letter_of_a_value_over_64_kib_keeps_its_head_length_and_sha256() -> None:
+    """The dead-letter topic is kept forever: a 1 MB record costs it 64 KiB, and the
+    headers say what the whole was (a sender's own `original_*` headers are dropped)."""
+    value = b'{"message_id": "big", "pad": "' + b"x" * 1_000_000 + b'"}'
+    spoofed = [("original_length", b"1"), ("ticketflow-key-id", b"abc123")]
+    letter = dead_letter(record_with(spoofed, value),
+                         {"code": "invalid_message", "message": "too big"}, "big")
+    assert letter["value"] == value[:KEEP_BYTES] and len(letter["value"]) == 64 * 1024
+    assert letter["headers"] == [
+        ("error_code", b"invalid_message"), ("error_message", b"too big"),
+        ("message_id", b"big"), ("source", f"{TOPIC}/2/41".encode()),
+        ("original_length", str(len(value)).encode()),
+        ("original_sha256", hashlib.sha256(value).hexdigest().encode()),
+        ("ticketflow-key-id", b"abc123")]
+
+
+@pytest.mark.parametrize("size", [0, KEEP_BYTES])
+def test_a_dead_letter_of_at_most_64_kib_is_the_whole_value(size: int) -> None:
+    value = b"x" * size
+    letter = dead_letter(record_with([], value), {"code": "invalid_message", "message": "?"},
+                         None)
+    assert letter["value"] == value
+    assert [name for name, _ in letter["headers"]] == list(DEAD_LETTER_HEADERS)

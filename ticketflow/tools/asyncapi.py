@@ -19,9 +19,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ticketflow.consumers.commands import DEAD_LETTER_HEADERS, consumer_config
+from ticketflow.consumers.commands import (
+    DEAD_LETTER_HEADERS,
+    TRUNCATION_HEADERS,
+    consumer_config,
+)
 from ticketflow.consumers.projections import GROUP as PROJECTIONS_GROUP
 from ticketflow.domain.errors import Code
+from ticketflow.domain.receipt import KEEP_BYTES
 from ticketflow.keys import KEY_ID_HEADER, SIGNATURE_HEADER
 from ticketflow.producers.checkpoints import CHECKPOINTS, SIZE_HEADER
 from ticketflow.producers.relay import EVENT_HEADERS, NOTIFICATION_HEADERS
@@ -235,14 +240,25 @@ def _dead_letter() -> dict[str, Any]:
                                               " none that could be read."},
         "source": {**TEXT, "pattern": "^.+/[0-9]+/[0-9]+$",
                    "description": "topic/partition/offset of the command."},
+        "original_length": {**TEXT, "pattern": "^[0-9]+$",
+                            "description": f"Only when the value was over {KEEP_BYTES} bytes"
+                                           " and this letter keeps its head: the whole"
+                                           " value's length in bytes."},
+        "original_sha256": {**TEXT, "pattern": "^[0-9a-f]{64}$",
+                            "description": f"Only when the value was over {KEEP_BYTES} bytes:"
+                                           " the whole value's SHA-256, hex."},
     }
     return {
         "name": "deadLetter", "title": "Dead letter",
-        "summary": "A rejected or unreadable command: its original bytes, untouched.",
+        "summary": "A rejected or unreadable command: its original bytes, untouched (the"
+                   f" first {KEEP_BYTES} bytes of a longer value).",
         "contentType": "application/octet-stream",
         "payload": {**TEXT, "description": "The original value's bytes (usually, not always,"
-                                           " a command's JSON)."},
-        "headers": _headers({**{header: described[header] for header in DEAD_LETTER_HEADERS},
+                                           f" a command's JSON); of a value over {KEEP_BYTES}"
+                                           " bytes, its head: original_length and"
+                                           " original_sha256 describe the whole."},
+        "headers": _headers({**{header: described[header]
+                                for header in DEAD_LETTER_HEADERS + TRUNCATION_HEADERS},
                              **_signing_headers(" The command's, carried on verbatim"
                                                 " when present.")},
                             list(DEAD_LETTER_HEADERS)),
