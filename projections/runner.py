@@ -18,6 +18,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Engine, select, true
 
+from ticketflow.ddl import Step, create_missing
 from ticketflow.event_log import STREAM_TOPICS, Store
 from ticketflow.projections import accounts, article_search, knowledge, tier_stints
 from ticketflow.projections.db import (
@@ -79,13 +80,16 @@ class Projector:
             from ticketflow.projections.replay import upgrade  # noqa: PLC0415
 
             upgrade(app, engine)  # read models made by an older release are rebuilt first
-        self.t.metadata.create_all(engine)
-        with engine.begin() as conn:
-            article_search.install(conn, suffix)
-        if not private:  # indexes added since a table was made
-            for table in self.t.metadata.tables.values():
-                for index in table.indexes:
-                    index.create(engine, checkfirst=True)
+        steps: list[Step] = [lambda conn: article_search.install(conn, suffix)]
+        if not private:  # a rebuild builds its indexes at its end
+            steps.append(self._create_new_indexes)
+        create_missing(engine, self.t.metadata, *steps)  # one process at a time
+
+    def _create_new_indexes(self, conn: Connection) -> None:
+        """The indexes added since a table was made."""
+        for table in self.t.metadata.tables.values():
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
     def position(self) -> int:
         with self.engine.connect() as conn:
