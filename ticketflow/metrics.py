@@ -30,6 +30,13 @@ RELAY_POSITION = Gauge("ticketflow_relay_position",
 PROJECTION_LAG = Gauge("ticketflow_projection_lag",
                        "Events on the partition not yet in the read models",
                        ["topic", "partition"])
+EVENTS_PARKED = Counter("ticketflow_events_parked_total",
+                        "Events the read models parked (a poison event, or one held back"
+                        " behind its ticket's parked event), by the error's class",
+                        ["cause"])
+PARKED_EVENTS = Gauge("ticketflow_parked_events",
+                      "Events parked in the read models now (every tenant's), as the"
+                      " projection group filling them counts them", ["group"])
 TIMER_BACKLOG = Gauge("ticketflow_timer_backlog", "Timers due now and not fired yet",
                       ["role"])
 TIMERS_FIRED = Counter("ticketflow_timers_fired_total", "Time-driven commands fired")
