@@ -6,11 +6,17 @@ in the same transaction, so a rebalance or restart never applies an event twice 
 skips one: records below the stored offset are skipped, and the per-ticket version
 guard makes the relay's at-least-once duplicates no-ops. Kafka's own committed offsets
 are only a head start after a restart.
+
+Besides its lag, the runner reports how many events are parked in the read models
+(`ticketflow_parked_events`), counted again every `PARKED_EVERY` seconds: whoever parks
+or retries them (this runner, the HTTP API's catch-up, `ticketflow parked --retry`), the
+figure follows.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -30,6 +36,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "ticketflow-read-models"
 BATCH = 10_000  # events applied in one transaction at most
+PARKED_EVERY = 5.0  # seconds between two counts of the parked events
 
 
 def _log_commit_failure(offsets: Any, response: Any) -> None:
@@ -47,6 +54,7 @@ class KafkaProjectionRunner:
         self.group = str(consumer.config.get("group_id"))
         #: For leaving the group as a static member (`close(leave=True)`).
         self.admin_config = admin_config
+        self.parked_due = 0.0  # when to count the parked events again (monotonic)
 
     @classmethod
     def subscribe(cls, app: Store, engine: Engine, client_config: dict[str, Any],
@@ -99,6 +107,9 @@ class KafkaProjectionRunner:
     def _record_lag(self) -> None:
         for tp, lag in record_lag(self.consumer, self.group).items():
             metrics.PROJECTION_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+        if time.monotonic() >= self.parked_due:
+            metrics.PARKED_EVENTS.labels(self.group).set(self.projector.count_parked())
+            self.parked_due = time.monotonic() + PARKED_EVERY
 
     def _poll(self) -> dict[TopicPartition, list[Any]]:
         """One poll (waiting up to 200 ms), then more while records are already there."""

@@ -16,6 +16,12 @@ Each step, in order:
    threads), for every webhook that has no task running: a slow or failing endpoint
    holds up only its own deliveries.
 
+Each answer is logged (`webhook_delivery`) and counted (`ticketflow_webhook_attempts_total`
+by outcome and answer); each step that queues notifications logs `deliveries_queued`;
+the deliveries due and not answered yet, and the dead ones, are counted again at most
+every `MEASURE_EVERY` seconds (`ticketflow_webhook_backlog`,
+`ticketflow_webhook_dead_deliveries`; docs/operations.md).
+
 Delivery is at least once: a worker killed between a POST and step 1 posts it again
 when it restarts; receivers dedupe by `notification_id` (the `Ticketflow-Notification-Id`
 header). The body is the notification document, JSON with sorted keys, signed with the
@@ -28,6 +34,7 @@ import functools
 import http.client
 import logging
 import random
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -37,8 +44,9 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, func, select, update
 
+from ticketflow import metrics
 from ticketflow.clock import Clock
 from ticketflow.domain.notifications import NOTIFICATION_TOPIC
 from ticketflow.event_log import Store
@@ -68,6 +76,8 @@ MAX_DELAY = timedelta(hours=1)
 TIMEOUT_SECONDS = 10.0
 PER_TASK = 20  # deliveries one webhook's task posts before the next step looks again
 BATCH = 500
+MEASURE_EVERY = 5.0  # seconds between two counts of the backlog and the dead deliveries
+ROLE = "notifications"
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,13 @@ class Answer:
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def kind(self) -> str:
+        """`2xx` … `5xx` (any other code as itself), or `error`: no HTTP answer."""
+        if self.status_code is None:
+            return "error"
+        return f"{self.status_code // 100}xx" if 100 <= self.status_code < 600 else "other"
 
 
 Post = Callable[[str, bytes, dict[str, str], float], Answer]
@@ -165,6 +182,7 @@ class DeliveryWorker:
         self.rng = rng or random.Random()
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="webhook")
         self.running: dict[str, Future[list[tuple[Delivery, Answer]]]] = {}
+        self.measure_due = 0.0  # when to count the backlog again (monotonic)
 
     def run_once(self) -> int:
         """One step: record finished POSTs, queue new notifications, start due POSTs;
@@ -172,7 +190,22 @@ class DeliveryWorker:
         done = self._record_finished()
         queued = self._queue_new()
         started = self._start_due()
+        if time.monotonic() >= self.measure_due:
+            self.measure()
         return done + queued + started
+
+    def measure(self) -> None:
+        """Count the deliveries due and not answered yet, and the dead ones (metrics)."""
+        now = utc_text(self.clock())
+        table = deliveries_table
+        count = select(func.count()).select_from(table)
+        with self.engine.connect() as conn:
+            backlog = conn.execute(count.where(table.c.status == "pending",
+                                               table.c.next_attempt_at <= now)).scalar()
+            dead = conn.execute(count.where(table.c.status == "dead")).scalar()
+        metrics.WEBHOOK_BACKLOG.labels(ROLE).set(backlog or 0)
+        metrics.WEBHOOK_DEAD.labels(ROLE).set(dead or 0)
+        self.measure_due = time.monotonic() + MEASURE_EVERY
 
     def drain(self) -> int:
         """Wait for every running POST and record its answer (tests, shutdown)."""
@@ -217,9 +250,11 @@ class DeliveryWorker:
             ).on_conflict_do_nothing())
             conn.execute(update(deliveries_table).where(key).values(
                 attempts=delivery.attempt, **state))
+        outcome = state.get("status", "retrying")
+        metrics.WEBHOOK_ATTEMPTS.labels(outcome, answer.kind).inc()
         event(log, "webhook_delivery", logging.INFO if answer.ok else logging.WARNING,
               notification=delivery.notification_id, webhook=delivery.webhook.webhook_id,
-              attempt=delivery.attempt, status=state.get("status", "retrying"),
+              attempt=delivery.attempt, status=outcome,
               status_code=answer.status_code, error=answer.error)
 
     def backoff(self, attempt: int) -> timedelta:
@@ -259,6 +294,8 @@ class DeliveryWorker:
             conn.execute(insert(conn, position_table).values(
                 name=POSITION_NAME, position=records[-1].id).on_conflict_do_update(
                 index_elements=["name"], set_={"position": records[-1].id}))
+        event(log, "deliveries_queued", notifications=len(records), deliveries=len(rows),
+              position=records[-1].id)
         return len(records)
 
     # -- 3. due POSTs --------------------------------------------------------------------

@@ -6,19 +6,27 @@ A ticket row's `version` makes a redelivered event a no-op; an event that skips 
 version is refused (per-ticket order is never broken). A ticket is known by its
 tenant and its id (`Key`): two tenants' "T-1" are two tickets, each with its own
 version, its own parked events and its own rows.
+
+A parked event is logged (`event_parked`, WARNING: its tenant, ticket, version, type and
+the error's class, nothing of its data) and counted (`ticketflow_events_parked_total`)
+when it is first parked; a redelivered one, already parked, is not counted again.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, select, true
+from sqlalchemy import Connection, Engine, func, select, true
 
+from ticketflow import metrics
+from ticketflow.ddl import Step, create_missing
 from ticketflow.event_log import STREAM_TOPICS, Store
+from ticketflow.logs import event
 from ticketflow.projections import accounts, article_search, knowledge, tier_stints
 from ticketflow.projections.db import (
     TICKET_KEY,
@@ -41,11 +49,15 @@ from ticketflow.projections.tickets import (
 )
 from ticketflow.projections.timeline import timeline_row
 
+log = logging.getLogger(__name__)
+
 POSITION = "read-models"
 VOLUME_COUNTERS = ("created", "resolved", "reopened", "closed")
 VolumeCounts = Counter[tuple[tuple[str, ...], str]]
 #: (tenant, ticket_id): what names a ticket (ids are scoped by tenant, SPEC §5).
 Key = tuple[str, str]
+#: (tenant, ticket_id, version): what names one of its events.
+EventKey = tuple[str, str, int]
 
 
 def key_of(envelope_or_row: dict[str, Any]) -> Key:
@@ -55,6 +67,15 @@ def key_of(envelope_or_row: dict[str, Any]) -> Key:
 def _share(stream_id: UUID | str, shares: int) -> int:
     """Which of `shares` replay processes a stream's events go to."""
     return (stream_id if isinstance(stream_id, UUID) else UUID(stream_id)).int % shares
+
+
+def _held(parked: set[EventKey]) -> dict[Key, int]:
+    """Tickets with parked events (their first parked version): their later events wait
+    behind them."""
+    held: dict[Key, int] = {}
+    for tenant, ticket_id, version in parked:
+        held[tenant, ticket_id] = min(version, held.get((tenant, ticket_id), version))
+    return held
 
 
 class OutOfOrder(RuntimeError):
@@ -79,13 +100,16 @@ class Projector:
             from ticketflow.projections.replay import upgrade  # noqa: PLC0415
 
             upgrade(app, engine)  # read models made by an older release are rebuilt first
-        self.t.metadata.create_all(engine)
-        with engine.begin() as conn:
-            article_search.install(conn, suffix)
-        if not private:  # indexes added since a table was made
-            for table in self.t.metadata.tables.values():
-                for index in table.indexes:
-                    index.create(engine, checkfirst=True)
+        steps: list[Step] = [lambda conn: article_search.install(conn, suffix)]
+        if not private:  # a rebuild builds its indexes at its end
+            steps.append(self._create_new_indexes)
+        create_missing(engine, self.t.metadata, *steps)  # one process at a time
+
+    def _create_new_indexes(self, conn: Connection) -> None:
+        """The indexes added since a table was made."""
+        for table in self.t.metadata.tables.values():
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
     def position(self) -> int:
         with self.engine.connect() as conn:
@@ -119,12 +143,13 @@ class Projector:
         keys = sorted({key_of(e) for e in envelopes})
         known = self._rows(conn, keys)
         rows = dict(known)
-        held = self._held(conn, keys)
+        parked_before = self._parked_keys(conn, keys)
+        held = _held(parked_before)
         stints = tier_stints.Batch(conn, self.t, envelopes)
         counts: VolumeCounts = Counter()
         answers: list[Row] = []
         articles: list[Row] = []
-        parked: list[Row] = []
+        parked: list[tuple[Row, str]] = []  # each row, and the class of its error
         timed: set[Key] = set()  # tickets whose SLA facts changed in this batch
         applied: list[dict[str, Any]] = []
         for envelope in envelopes:
@@ -138,9 +163,10 @@ class Projector:
                 row, bump, answer, article = self._project(row, envelope, stints)
             except Exception as exc:  # a poison event: park it, go on with other tickets
                 held.setdefault(key, envelope["version"])
-                parked.append({"tenant": key[0], "ticket_id": key[1],
-                               "version": envelope["version"], "envelope": envelope,
-                               "error": f"{type(exc).__name__}: {exc}"})
+                parked.append(({"tenant": key[0], "ticket_id": key[1],
+                                "version": envelope["version"], "envelope": envelope,
+                                "error": f"{type(exc).__name__}: {exc}"},
+                               type(exc).__name__))
                 continue
             if key not in rows or row["sla_facts"] != rows[key]["sla_facts"]:
                 timed.add(key)
@@ -152,7 +178,7 @@ class Projector:
                 answers.append(answer)
             if article:
                 articles.append(article)
-        self._write_parked(conn, parked)
+        self._write_parked(conn, parked, parked_before)
         self._write_rows(conn, known, rows)
         self._write_volume(conn, counts)
         stints.write(conn)
@@ -195,17 +221,31 @@ class Projector:
         return (row, volume_key(row, envelope), satisfaction_row(row, envelope),
                 article_row(row, envelope))
 
-    def _held(self, conn: Connection, keys: list[Key]) -> dict[Key, int]:
-        """Tickets with parked events (their first parked version): their later events
-        wait behind them."""
-        held: dict[Key, int] = {}
-        for row in select_many(conn, self.t.parked, TICKET_KEY, keys):
-            key = key_of(row)
-            held[key] = min(row["version"], held.get(key, row["version"]))
-        return held
+    def _parked_keys(self, conn: Connection, keys: list[Key]) -> set[EventKey]:
+        """The tickets' parked events."""
+        return {(row["tenant"], row["ticket_id"], row["version"])
+                for row in select_many(conn, self.t.parked, TICKET_KEY, keys)}
 
-    def _write_parked(self, conn: Connection, parked: list[Row]) -> None:
-        insert_many(conn, self.t.parked, parked, unless_exists=(*TICKET_KEY, "version"))
+    def _write_parked(self, conn: Connection, parked: list[tuple[Row, str]],
+                      before: set[EventKey]) -> None:
+        """Park them (one parked before stays as it is); report the newly parked."""
+        insert_many(conn, self.t.parked, [row for row, _ in parked],
+                    unless_exists=(*TICKET_KEY, "version"))
+        for row, cause in parked:
+            where = (row["tenant"], row["ticket_id"], row["version"])
+            if where in before:
+                continue  # delivered again: parked already, reported then
+            before.add(where)
+            metrics.EVENTS_PARKED.labels(cause).inc()
+            event(log, "event_parked", logging.WARNING, tenant=row["tenant"],
+                  ticket=row["ticket_id"], version=row["version"],
+                  event_type=row["envelope"].get("type"), cause=cause)
+
+    def count_parked(self) -> int:
+        """How many events are parked (every tenant's)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(self.t.parked)).scalar()
+                       or 0)
 
     def parked(self, tenant: str | None = None, ticket_id: str | None = None) -> list[Row]:
         """Every parked event (or a tenant's, or the tenant's ticket's), by tenant,
@@ -230,7 +270,9 @@ class Projector:
             conn.execute(table.delete().where(mine))
             self.apply(conn, [row["envelope"] for row in rows])
             remaining = conn.execute(select(table.c.version).where(mine)).all()
-        return len(rows) - len(remaining), len(remaining)
+        applied = len(rows) - len(remaining)
+        event(log, "parked_retried", tenant=tenant, applied=applied, parked=len(remaining))
+        return applied, len(remaining)
 
     def _write_sessions(self, conn: Connection, sessions: list[dict[str, Any]]) -> None:
         """Insert-or-ignore: a session records once, so a redelivery is a no-op."""

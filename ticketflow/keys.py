@@ -21,7 +21,6 @@ import binascii
 import hmac
 import logging
 import secrets
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,9 +43,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from ticketflow.clock import Clock
+from ticketflow.ddl import create_missing
 from ticketflow.domain.errors import Forbidden, NotFound, Unauthenticated
 from ticketflow.domain.lifecycle import Role
 from ticketflow.domain.timers import SYSTEM_ACTOR
@@ -201,19 +200,6 @@ def private_key_pem(secret: str) -> bytes:
                                  serialization.NoEncryption())
 
 
-def create_tables(tables: MetaData, engine: Engine) -> None:
-    """Create tables beside the store's events if missing; several processes creating
-    them at once collide on SQLite and PostgreSQL, and the losers retry."""
-    for attempt in range(5):
-        try:
-            tables.create_all(engine, checkfirst=True)
-            return
-        except (IntegrityError, OperationalError, ProgrammingError):
-            if attempt == 4:
-                raise
-            time.sleep(0.05 * 2**attempt)
-
-
 class Keys:
     """The keys of one store (a table beside its events)."""
 
@@ -223,7 +209,7 @@ class Keys:
 
     def _ensure_table(self) -> None:
         if not self._created:
-            create_tables(metadata, self.engine)
+            create_missing(self.engine, metadata)  # one process at a time
             self._created = True
 
     def create(self, tenant: str, roles: Iterable[str], actor: str | None = None,

@@ -30,9 +30,25 @@ RELAY_POSITION = Gauge("ticketflow_relay_position",
 PROJECTION_LAG = Gauge("ticketflow_projection_lag",
                        "Events on the partition not yet in the read models",
                        ["topic", "partition"])
+EVENTS_PARKED = Counter("ticketflow_events_parked_total",
+                        "Events the read models parked (a poison event, or one held back"
+                        " behind its ticket's parked event), by the error's class",
+                        ["cause"])
+PARKED_EVENTS = Gauge("ticketflow_parked_events",
+                      "Events parked in the read models now (every tenant's), as the"
+                      " projection group filling them counts them", ["group"])
 TIMER_BACKLOG = Gauge("ticketflow_timer_backlog", "Timers due now and not fired yet",
                       ["role"])
 TIMERS_FIRED = Counter("ticketflow_timers_fired_total", "Time-driven commands fired")
+WEBHOOK_ATTEMPTS = Counter("ticketflow_webhook_attempts_total",
+                           "Webhook delivery attempts (POSTs), by outcome (delivered, retrying,"
+                           " dead: the last attempt failed) and answer (2xx, 3xx, 4xx, 5xx;"
+                           " error: no HTTP answer)", ["outcome", "answer"])
+WEBHOOK_BACKLOG = Gauge("ticketflow_webhook_backlog",
+                        "Webhook deliveries due now and not answered yet", ["role"])
+WEBHOOK_DEAD = Gauge("ticketflow_webhook_dead_deliveries",
+                     "Webhook deliveries dead now (their last attempt failed, or their webhook"
+                     " was removed), until `webhooks resend`", ["role"])
 REBALANCES = Counter("ticketflow_rebalances_total", "Partitions assigned, revoked or lost",
                      ["group", "change"])
 ROLE_RESTARTS = Counter("ticketflow_role_restarts_total",

@@ -31,6 +31,7 @@ from eventsourcing.utils import get_topic
 
 from ticketflow.audit_log import AuditLog
 from ticketflow.clock import Clock, default_clock
+from ticketflow.ddl import SCHEMA_LOCK
 from ticketflow.domain.policy import Policy
 from ticketflow.event_log import EventLog
 from ticketflow.log_tree import LoggedSQLiteRecorder
@@ -45,9 +46,9 @@ APP_NAME = "ticketflow"
 APP_ENV = {"COMPRESSOR_TOPIC": ""}
 CREATE_ATTEMPTS = 10
 FIRST_BACKOFF_SECONDS = 0.002
-#: PostgreSQL advisory-lock keys: one process at a time creates the tables, or saves a
-#: first copy of a policy version (or the store's format mark).
-SCHEMA_LOCK = 0x7469636B6574
+#: PostgreSQL advisory-lock keys: one process at a time creates the tables (the same
+#: lock as the tables beside the store's: ticketflow.ddl), or saves a first copy of a
+#: policy version (or the store's format mark).
 FIRST_SAVE_LOCK = SCHEMA_LOCK + 1
 
 R = TypeVar("R")

@@ -23,7 +23,6 @@ import hmac
 import ipaddress
 import secrets
 import socket
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from urllib.parse import urlsplit
 from eventsourcing.persistence import Cipher
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     Integer,
     MetaData,
@@ -46,9 +46,9 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from ticketflow.clock import Clock
+from ticketflow.ddl import create_missing
 from ticketflow.domain.errors import NotFound
 
 SIGNATURE_HEADER = "Ticketflow-Signature"
@@ -260,27 +260,19 @@ def unseal(cipher: Cipher | None, webhook_id: str, stored: str) -> str:
 
 
 def ensure_tables(engine: Engine) -> None:
-    for attempt in range(5):  # several processes creating them at once: losers retry
-        try:
-            metadata.create_all(engine, checkfirst=True)
-            _widen_secret(engine)
-            return
-        except (IntegrityError, OperationalError, ProgrammingError):
-            if attempt == 4:
-                raise
-            time.sleep(0.05 * 2**attempt)
+    """The webhooks' tables, made if missing (one process at a time: ticketflow.ddl)."""
+    create_missing(engine, metadata, _widen_secret)
 
 
-def _widen_secret(engine: Engine) -> None:
+def _widen_secret(conn: Connection) -> None:
     """A table made before secrets were sealed held them in VARCHAR(80), too short for a
     sealed one on PostgreSQL (SQLite does not enforce lengths): make it text."""
-    if engine.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql":
         return
-    column = next(c for c in inspect(engine).get_columns("ticketflow_webhooks")
+    column = next(c for c in inspect(conn).get_columns("ticketflow_webhooks")
                   if c["name"] == "secret")
     if getattr(column["type"], "length", None) is not None:
-        with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE ticketflow_webhooks ALTER COLUMN secret TYPE text"))
+        conn.execute(text("ALTER TABLE ticketflow_webhooks ALTER COLUMN secret TYPE text"))
 
 
 class Webhooks:

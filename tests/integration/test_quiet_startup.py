@@ -1,6 +1,7 @@
 """Processes starting at once on a fresh PostgreSQL database: they neither race on the
-schema's creation nor on the first copy of a policy version, so the server logs no
-ERROR (issue #20, item 4)."""
+schema's creation (the event store's, the read models', the webhooks' and the keys'
+tables) nor on the first copy of a policy version, so the server logs no ERROR (issue
+#20, item 4)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.starter import STEPS
 from ticketflow.bootstrap import build_app
 from ticketflow.settings import Settings
 
@@ -19,21 +21,31 @@ PROCESSES = 3
 
 
 def _start_at_once(db: str, count: int) -> list[dict[str, object]]:
+    """Start `count` starters, and let them take each of their steps at the same moment."""
     starters = [subprocess.Popen([sys.executable, "-m", "tests.support.starter", db, str(n)],
                                  cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
                 for n in range(1, count + 1)]
-    for starter in starters:  # all imported and waiting
-        assert starter.stdout is not None and starter.stdout.readline().strip() == "ready"
-    for starter in starters:
-        assert starter.stdin is not None
-        starter.stdin.write("go\n")
-        starter.stdin.flush()
+    for step in ("ready", *STEPS):
+        for starter in starters:  # all at the same point …
+            assert starter.stdout is not None
+            line = starter.stdout.readline().strip()
+            if line != step:
+                starter.kill()
+                raise AssertionError(f"expected {step!r}, got {line!r}:"
+                                     f" {starter.communicate()[1]}")
+        if step != STEPS[-1]:
+            for starter in starters:  # … then on to the next step together
+                assert starter.stdin is not None
+                starter.stdin.write("go\n")
+                starter.stdin.flush()
     outcomes = []
     for starter in starters:
-        out, err = starter.communicate(timeout=120)
+        assert starter.stdout is not None  # its outcome: read here, not by communicate,
+        line = starter.stdout.readline()   # which would miss what readline buffered
+        _, err = starter.communicate(timeout=120)
         assert starter.returncode == 0, err
-        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+        outcomes.append(json.loads(line))
     return outcomes
 
 

@@ -1,11 +1,14 @@
 """The command consumer's offsets, with a fake consumer and producer on an in-memory
 store: a rejected command's offset is committed only once the broker has taken its dead
 letter; one the producer gave up on (the broker was down past the delivery timeout) is
-fetched again, answered `duplicate`, and its dead letter sent again."""
+fetched again, answered `duplicate`, and its dead letter sent again. And what it tells
+its operator: each dead letter (`dead_letter_sent`, counted by code), each command by
+outcome and code, and a batch cut at a command that kept losing its race."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +17,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import TopicPartition
 
 from tests.support.builders import T0, command_line, create_payload
-from ticketflow.application import TicketingApp
+from tests.support.observed import Said, fields, said, sample
+from ticketflow.application import Outcome, TicketingApp
 from ticketflow.bootstrap import build_app
 from ticketflow.consumers.commands import DEAD_LETTER_HEADERS, CommandConsumer, dead_letter
 from ticketflow.domain.receipt import KEEP_BYTES
@@ -113,6 +117,63 @@ def test_a_dead_letter_the_broker_never_took_is_sent_again(
     assert producer.sent == ["r", "r"]  # answered duplicate; its dead letter sent again
     assert consumer.committed == 3
     assert app.event_log.outcome("a", None).status == "accepted"
+
+
+def test_a_dead_letter_is_logged_and_counted_by_its_code_and_so_is_its_command(
+    app: TicketingApp, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr("ticketflow.consumers.commands.record_lag", lambda *a: None)
+    producer, consumer = FakeProducer(), FakeConsumer(messages())
+    commands = consumer_on(app, producer, consumer)
+    counted = {(outcome, code): sample("ticketflow_commands_total", outcome=outcome, code=code)
+               for outcome, code in [("accepted", ""), ("rejected", "forbidden"),
+                                     ("duplicate", "")]}
+    letters = sample("ticketflow_dead_letters_total", code="forbidden")
+    with caplog.at_level(logging.INFO, logger="ticketflow"):
+        commands.run_once()
+        consumer.position = 0  # all three again (as after a rebalance)
+        commands.run_once()
+    assert fields(caplog, "dead_letter_sent") == [
+        {"code": "forbidden", "message_id": "r", "ticket": "T-1", "partition": 0, "offset": 1},
+        {"code": "forbidden", "message_id": "r", "partition": 0, "offset": 1, "again": True}]
+    assert sample("ticketflow_dead_letters_total", code="forbidden") == letters + 2
+    assert {key: sample("ticketflow_commands_total", outcome=key[0], code=key[1]) - before
+            for key, before in counted.items()} == {
+        ("accepted", ""): 2, ("rejected", "forbidden"): 1, ("duplicate", ""): 3}
+    assert [entry.fields["outcomes"] for entry in said(caplog, "batch_applied")] == [
+        {"accepted": 2, "rejected": 1}, {"duplicate": 3}]
+
+
+def test_a_command_that_kept_losing_its_race_cuts_the_batch_there_and_is_fetched_again(
+    app: TicketingApp, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr("ticketflow.consumers.commands.record_lag", lambda *a: None)
+    comments = [command_line(f"a-{n}", "add_comment", "T-1", T0, "customer", {"body": "hi"})
+                for n in (1, 2)]
+    consumer = FakeConsumer([messages()[0], *comments])
+    commands = consumer_on(app, FakeProducer(), consumer)
+    apply_batch = app.apply_batch
+    lost = Outcome("a-1", "rejected", error={"code": "conflict", "message": "still losing"},
+                   ticket_id="T-1")
+
+    def losing_the_first_comment(raws: list[bytes], bounds: Any = None) -> list[Outcome]:
+        """The create recorded; the first comment answered `conflict`, not recorded;
+        the second recorded (as the batch's one-by-one fallback would)."""
+        return [*apply_batch(raws[:1]), lost, *apply_batch(raws[2:])]
+
+    cuts = sample("ticketflow_conflicts_total", kind="batch_cut")
+    monkeypatch.setattr(app, "apply_batch", losing_the_first_comment)
+    with caplog.at_level(logging.INFO, logger="ticketflow"):
+        assert commands.run_once() == 3
+    assert said(caplog, "batch_cut_at_conflict") == [Said("WARNING", {
+        "partition": 0, "offset": 1, "message_id": "a-1", "ticket": "T-1"})]
+    assert sample("ticketflow_conflicts_total", kind="batch_cut") == cuts + 1
+    assert (consumer.committed, consumer.position) == (1, 1)  # the cut: fetched again
+    monkeypatch.setattr(app, "apply_batch", apply_batch)
+    assert commands.run_once() == 2
+    assert consumer.committed == 3
+    assert [e["causation_id"] for e in app.event_log.ticket_events("T-1")] == [
+        "c", "a-2", "a-1"]
 
 
 def record_with(headers: list[tuple[str, bytes]], value: bytes = b"{}") -> ConsumerRecord:

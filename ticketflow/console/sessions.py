@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Column, Engine, MetaData, String, Table, delete, insert, select
 
 from ticketflow.clock import Clock
-from ticketflow.keys import Key, Keys, create_tables
+from ticketflow.ddl import create_missing
+from ticketflow.keys import Key, Keys
 
 #: How long a session lasts after sign-in (the engine's clock), whatever it does.
 LIFETIME = timedelta(hours=8)
@@ -58,7 +59,7 @@ class Sessions:
 
     def _ensure_table(self) -> None:
         if not self._created:
-            create_tables(metadata, self.engine)
+            create_missing(self.engine, metadata)
             self._created = True
 
     def open(self, secret: str) -> tuple[str, Session]:
