@@ -30,6 +30,7 @@ from ticketflow.event_log import Store
 from ticketflow.logs import event
 from ticketflow.producers.topics import Topics
 from ticketflow.projections.db import insert
+from ticketflow.projections.replay import open_projector
 from ticketflow.projections.runner import Projector
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class KafkaProjectionRunner:
                                  enable_auto_commit=False, auto_offset_reset="earliest",
                                  max_poll_records=5000)
         subscribe_when_known(consumer, topic, group=group)
-        return cls(Projector(app, engine), consumer, topic, admin_config)
+        return cls(open_projector(app, engine), consumer, topic, admin_config)
 
     def run_once(self) -> int:
         """Apply what the broker has (up to `BATCH` events, one transaction); returns

@@ -133,6 +133,13 @@ def _swap(engine: Engine, fresh: Projector) -> None:
         article_search.swap(conn, NEXT)
 
 
+def open_projector(app: Store, engine: Engine) -> Projector:
+    """The live projector of a store's read models, those made by an older release
+    rebuilt first (`upgrade`). Every door and worker opens its read models this way."""
+    upgrade(app, engine)
+    return Projector(app, engine)
+
+
 def upgrade(app: Store, engine: Engine) -> bool:
     """Rebuild the read models if a table has another primary key than this release
     declares (see the module docstring); True if it did. One process upgrades at a

@@ -95,11 +95,6 @@ class Projector:
         self.position_name = position
         self.deferred: set[Key] = set()
         self.t: Tables = tables(suffix)
-        if not (private or suffix):
-            # replay imports this module: it builds the Projectors of a rebuild
-            from ticketflow.projections.replay import upgrade  # noqa: PLC0415
-
-            upgrade(app, engine)  # read models made by an older release are rebuilt first
         steps: list[Step] = [lambda conn: article_search.install(conn, suffix)]
         if not private:  # a rebuild builds its indexes at its end
             steps.append(self._create_new_indexes)

@@ -16,42 +16,36 @@ import select
 import stat
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, date
-from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import PersistenceError
-from sqlalchemy import Engine
 
 from ticketflow import answers, confinement, render
 from ticketflow import cli_views as views
-from ticketflow.application import TicketingApp
-from ticketflow.bootstrap import build_app, load_policies
 from ticketflow.bundles import BundleError, verify_bundle
 from ticketflow.charts import review_svg
 from ticketflow.checkpoints import CheckpointError, load_private_key, load_public_key
 from ticketflow.cli_export import add_export_command
+from ticketflow.cli_session import Session
 from ticketflow.cli_webhooks import add_notification_report, add_webhook_commands
 from ticketflow.consumers.group import worker_id
 from ticketflow.domain.errors import AmbiguousId, InvalidMessage, Rejected
 from ticketflow.domain.policy import PolicyError, load_policy_file
 from ticketflow.domain.receipt import Oversized
-from ticketflow.keys import Keys, private_key_pem, read_secret
+from ticketflow.keys import private_key_pem, read_secret
 from ticketflow.lines import bounded_lines
 from ticketflow.logs import configure as configure_logs
 from ticketflow.logs import set_worker
 from ticketflow.producers.checkpoints import publish_checkpoint
 from ticketflow.producers.sdk import CommandClient
 from ticketflow.producers.topics import Topics
-from ticketflow.projections.db import engine_for
 from ticketflow.projections.periods import BY, quarter, year
 from ticketflow.projections.quality import GROUPS as QUALITY_GROUPS
 from ticketflow.projections.replay import rebuild
 from ticketflow.projections.timeline import DEFAULT_LIMIT, MAX_LIMIT
-from ticketflow.queries import Progress, Queries, ReadModels, Scope
 from ticketflow.schemas.commands import MAX_MESSAGE_BYTES
 from ticketflow.serve import ROLES, serve
 from ticketflow.settings import (
@@ -62,79 +56,13 @@ from ticketflow.settings import (
     Settings,
     SettingsError,
     instant,
-    tenant_scope,
     zone,
 )
 from ticketflow.timers import Timers
 from ticketflow.tools.demo import DEFAULT_START, demo_reports, run_demo
-from ticketflow.tools.demo import progress_bar as _bar
 from ticketflow.tools.kafka_broker import add_kafka_commands
 
 APPLY_BATCH = 200
-
-
-class Session:
-    """What one run of the command line opens, once, when first asked."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.scope = Scope(tenant_scope(getattr(args, "tenant", None)))
-        self.show_progress = not getattr(args, "json", False)
-        self._opened: list[Callable[[], None]] = []
-
-    @cached_property
-    def settings(self) -> Settings:
-        """The settings, from the command line and the environment, read once."""
-        return Settings.from_env(db=getattr(self.args, "db", None),
-                                 kafka=getattr(self.args, "kafka", None))
-
-    @cached_property
-    def app(self) -> TicketingApp:
-        """The write service on the configured store (it also reads it)."""
-        self._known_tenant()
-        app = build_app(self.settings)
-        self._opened.append(app.close)
-        return app
-
-    @cached_property
-    def engine(self) -> Engine:
-        """The read models' database (the event store's, by default)."""
-        engine = engine_for(self.settings.db)
-        self._opened.append(engine.dispose)
-        return engine
-
-    @cached_property
-    def keys(self) -> Keys:
-        return Keys(self.engine, self.settings.clock)
-
-    @cached_property
-    def read_models(self) -> ReadModels:
-        return ReadModels(self.app, self.engine, self._catching_up)
-
-    @cached_property
-    def queries(self) -> Queries:
-        return Queries(self.app, self.read_models, self.scope)
-
-    def _catching_up(self, catch_up: Callable[[Progress], int]) -> int:
-        with self.bar("updating read models") as progress:
-            return catch_up(progress)
-
-    @contextmanager
-    def bar(self, description: str) -> Iterator[Progress]:
-        """A progress bar on standard error (none with --json)."""
-        with _bar(self.show_progress) as bar:
-            task = bar.add_task(description, total=None)
-            yield lambda n: bar.update(task, completed=n)
-
-    def _known_tenant(self) -> None:
-        policies = load_policies(self.settings)
-        if self.scope.tenant is not None and self.scope.tenant not in policies:
-            raise SettingsError(f"unknown tenant {self.scope.tenant!r} (--tenant or"
-                                f" {TENANT_ENV}); known: {', '.join(sorted(policies))}")
-
-    def close(self) -> None:
-        for close in reversed(self._opened):
-            close()
 
 
 Handler = Callable[[Session, argparse.Namespace], int]

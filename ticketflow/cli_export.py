@@ -22,7 +22,7 @@ from ticketflow.schemas.events import EVENT_DATA
 from ticketflow.settings import SettingsError, instant
 
 if TYPE_CHECKING:
-    from ticketflow.cli import Session
+    from ticketflow.cli_session import Session
 
 
 def add_export_command(sub: Any, parents: list[argparse.ArgumentParser]) -> None:

@@ -13,7 +13,7 @@ from ticketflow.settings import TENANT_ENV, SettingsError
 from ticketflow.webhooks import STATUSES, WebhookError, Webhooks
 
 if TYPE_CHECKING:
-    from ticketflow.cli import Session
+    from ticketflow.cli_session import Session
 
 
 def add_webhook_commands(sub: Any, common: argparse.ArgumentParser,

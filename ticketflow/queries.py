@@ -37,6 +37,7 @@ from ticketflow.projections.accounts import managers
 from ticketflow.projections.db import tables
 from ticketflow.projections.kb_reports import articles_report, topics_report
 from ticketflow.projections.quality import quality_report
+from ticketflow.projections.replay import open_projector
 from ticketflow.projections.reports import (
     satisfaction_report,
     sla_report_by,
@@ -96,7 +97,7 @@ class ReadModels:
     def projector(self) -> Projector:
         """The projector (its tables made), without catching up."""
         if self._projector is None:
-            self._projector = Projector(self.store, self.engine)
+            self._projector = open_projector(self.store, self.engine)
         return self._projector
 
     def in_use(self) -> bool:

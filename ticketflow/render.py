@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -111,3 +112,11 @@ def local(instant: str | None, zone: str) -> str | None:
 
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def progress_bar(enabled: bool) -> Progress:
+    """A progress bar on standard error (`enabled` False: none, as with --json)."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(),
+        MofNCompleteColumn(), TimeRemainingColumn(), console=errors, disable=not enabled,
+    )

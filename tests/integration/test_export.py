@@ -25,8 +25,9 @@ from tests.support.builders import T0, command_line, create_payload
 from tests.support.tenants import PP, fixed_clock, same_ids_story
 from ticketflow.application import TicketingApp
 from ticketflow.bootstrap import build_app
-from ticketflow.cli import Session, build_parser
+from ticketflow.cli import build_parser
 from ticketflow.cli_export import cmd_export
+from ticketflow.cli_session import Session
 from ticketflow.export import COLUMNS, export_events
 from ticketflow.schemas.events import EVENT_DATA
 from ticketflow.settings import Settings

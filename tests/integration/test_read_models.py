@@ -25,7 +25,7 @@ from ticketflow.domain.errors import NotFound
 from ticketflow.event_log import TICKET_TOPIC
 from ticketflow.projections import article_search
 from ticketflow.projections.db import engine_for, outdated, tables
-from ticketflow.projections.replay import rebuild
+from ticketflow.projections.replay import open_projector, rebuild
 from ticketflow.projections.reports import (
     satisfaction_report,
     sla_report,
@@ -522,7 +522,7 @@ def test_read_models_of_the_released_version_are_rebuilt_when_opened(
     app, expected = released_db
     engine = engine_for(db_url)
     with caplog.at_level(logging.WARNING, logger="ticketflow.projections.replay"):
-        projector = Projector(app, engine)
+        projector = open_projector(app, engine)
     assert outdated(engine, tables()) == []
     assert "made by an older release" in caplog.text and "rm_tickets" in caplog.text
     assert f"rebuilt from {len(list(app.event_log.stream_records()))} events" in caplog.text
@@ -530,7 +530,7 @@ def test_read_models_of_the_released_version_are_rebuilt_when_opened(
     assert projector.catch_up() == 0  # its position came with the rebuilt tables
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="ticketflow.projections.replay"):
-        Projector(app, engine)  # current now: opened as it is
+        open_projector(app, engine)  # current now: opened as it is
     assert caplog.text == ""
 
 
@@ -542,7 +542,7 @@ def test_processes_opening_released_read_models_at_once_rebuild_them_once(
     engine = engine_for(db_url)
     opened: list[Projector] = []
     with caplog.at_level(logging.WARNING, logger="ticketflow.projections.replay"):
-        threads = [threading.Thread(target=lambda: opened.append(Projector(app, engine)))
+        threads = [threading.Thread(target=lambda: opened.append(open_projector(app, engine)))
                    for _ in range(3)]
         for thread in threads:
             thread.start()

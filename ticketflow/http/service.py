@@ -29,6 +29,7 @@ from ticketflow.domain.receipt import Oversized
 from ticketflow.http.problems import Problem
 from ticketflow.http.rates import RateLimits
 from ticketflow.keys import Key, Keys
+from ticketflow.projections.replay import open_projector
 from ticketflow.projections.runner import Projector
 from ticketflow.queries import Progress, Queries, ReadModels
 from ticketflow.webhooks import Webhook, WebhookError, Webhooks
@@ -131,7 +132,7 @@ class Service:
     def projector(self) -> Projector:
         with self._making:  # its tables are made (and checked) once
             if self._projector is None:
-                self._projector = Projector(self.app, self.engine)
+                self._projector = open_projector(self.app, self.engine)
             return self._projector
 
     def retry_parked(self, key: Key) -> tuple[int, int]:

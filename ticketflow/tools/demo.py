@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Connection, Engine, select
 
 from ticketflow.application import TicketingApp
@@ -19,6 +18,7 @@ from ticketflow.projections.accounts import managers
 from ticketflow.projections.db import Tables
 from ticketflow.projections.kb_reports import articles_report, topics_report
 from ticketflow.projections.quality import quality_report
+from ticketflow.projections.replay import open_projector
 from ticketflow.projections.reports import (
     PolicyOf,
     satisfaction_report,
@@ -27,10 +27,9 @@ from ticketflow.projections.reports import (
     times_report,
     volume_report,
 )
-from ticketflow.projections.runner import Projector
 from ticketflow.projections.tier_stints import tier_rows_by
 from ticketflow.queries import SUGGESTIONS
-from ticketflow.render import errors
+from ticketflow.render import progress_bar
 from ticketflow.timers import Timers
 from ticketflow.tools import demo_accounts
 from ticketflow.tools.demo_webhooks import deliver_notifications
@@ -133,7 +132,7 @@ def demo_reports(app: TicketingApp, engine: Engine, result: DemoResult,
     window, suggestions for a few customers' questions, the topics that want an article
     and the articles' effect, from the read models (brought up to date first); and the
     notifications, delivered to a demo webhook receiver, by rule and outcome."""
-    projector = Projector(app, engine)
+    projector = open_projector(app, engine)
     with progress_bar(progress) as bar:
         task = bar.add_task("updating read models", total=None)
         projector.catch_up(lambda n: bar.update(task, completed=n))
@@ -204,8 +203,3 @@ def weekly_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for (p, t), v in sorted(totals.items())]
 
 
-def progress_bar(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(),
-        MofNCompleteColumn(), TimeRemainingColumn(), console=errors, disable=not enabled,
-    )
