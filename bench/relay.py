@@ -1,5 +1,5 @@
-"""Relay: the event store's log → support.ticket-events, against a plain kafka-python
-producer sending the same bytes.
+"""Relay: the event store's log → support.ticket-events (and its notifications →
+support.notifications), against a plain kafka-python producer sending the same bytes.
 
 Ours: `OutboxRelay` over a stored history (read the log, decode, encode the envelope,
 send keyed by ticket with headers, wait for the broker's acknowledgements, store the
@@ -22,8 +22,14 @@ from kafka.producer import KafkaProducer
 from bench.common import Figures, compared, rate, say
 from bench.projections import in_child
 from ticketflow.bootstrap import build_app
-from ticketflow.event_log import STREAM_TOPICS
-from ticketflow.producers.relay import OutboxRelay, event_message, producer_config
+from ticketflow.domain.notifications import NOTIFICATION_TOPIC
+from ticketflow.producers.relay import (
+    RELAYED_TOPICS,
+    OutboxRelay,
+    event_message,
+    notification_message,
+    producer_config,
+)
 from ticketflow.settings import Settings
 
 PARTITIONS = 6
@@ -38,10 +44,11 @@ def create_topic(bootstrap: str, name: str) -> str:
     return name
 
 
-def relay_ours(path: str, bootstrap: str, topic: str) -> dict[str, Any]:
+def relay_ours(path: str, bootstrap: str, topic: str, notifications: str) -> dict[str, Any]:
     with build_app(Settings(db=f"sqlite:///{path}")) as app:
         producer = KafkaProducer(**producer_config({"bootstrap_servers": bootstrap}))
-        relay = OutboxRelay(app, producer, batch_size=5000, topic=topic)
+        relay = OutboxRelay(app, producer, batch_size=5000, topic=topic,
+                            notifications_topic=notifications)
         try:
             count, started = 0, time.perf_counter()
             while sent := relay.run_once():
@@ -51,18 +58,22 @@ def relay_ours(path: str, bootstrap: str, topic: str) -> dict[str, Any]:
             producer.close()
 
 
-def send_plain(path: str, bootstrap: str, topic: str) -> dict[str, Any]:
+def send_plain(path: str, bootstrap: str, topic: str, notifications: str) -> dict[str, Any]:
     with build_app(Settings(db=f"sqlite:///{path}")) as app:
         messages, position = [], 0
         while records := app.recorder.select_notifications(position + 1, 10_000,
-                                                           topics=STREAM_TOPICS):
-            messages += [event_message(app.event_log.envelope_of(r)) for r in records]
+                                                           topics=RELAYED_TOPICS):
+            messages += [
+                (notifications, notification_message(app.event_log.decode(r)["document"]))
+                if r.topic == NOTIFICATION_TOPIC
+                else (topic, event_message(app.event_log.envelope_of(r)))
+                for r in records]
             position = records[-1].id
     producer = KafkaProducer(**producer_config({"bootstrap_servers": bootstrap}))
     try:
         started = time.perf_counter()
-        for message in messages:
-            producer.send(topic, **message)
+        for to, message in messages:
+            producer.send(to, **message)
         producer.flush()
         return {"events": len(messages), "seconds": time.perf_counter() - started}
     finally:
@@ -76,10 +87,12 @@ def run(history: Path, bootstrap: str) -> tuple[Figures, str, int]:
     shutil.copyfile(history, copy)
     try:
         say("relay: plain kafka-python sends of the same records")
-        plain = in_child(send_plain, str(copy), bootstrap, create_topic(bootstrap, "bench.plain"))
+        plain = in_child(send_plain, str(copy), bootstrap, create_topic(bootstrap, "bench.plain"),
+                         create_topic(bootstrap, "bench.plain-notifications"))
         topic = create_topic(bootstrap, "bench.ticket-events")
         say("relay: outbox relay from the store")
-        ours = in_child(relay_ours, str(copy), bootstrap, topic)
+        ours = in_child(relay_ours, str(copy), bootstrap, topic,
+                        create_topic(bootstrap, "bench.notifications"))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     figures = compared(rate(ours["events"], ours["seconds"]),
