@@ -18,14 +18,20 @@ joining the group:
 - former: the same worker with the membership before issue 20 (bench/rebalance_former.py:
   dynamic, eager range / round-robin, 3 s heartbeats, 10 s session), the baseline.
 
-Per run, from 0.5 s before B's stop until 16 s after its restart (or SIGTERM), longer
-(≤ 60 s) until every partition flows again: the longest time without a batch of the
-*untouched* partitions (A's all along) and of B's; how long after B's restart (the new
-process spawned; or the SIGTERM) every one of B's partitions had a batch again, and
-when the new process logged `serving` and got its partitions; the noise floor (the
-longest gap of any partition in the 3 s before the stop, once B has warmed up, and the
-publisher's own); how many batches collided (`batch_collided`: re-applied one message
-at a time) and how many commands were answered `duplicate` (redelivered).
+Per run, from 0.5 s before B's stop until 16 s after its restart (or exit), longer
+(≤ 60 s) until every partition flows again:
+
+- the longest time without a batch of the *untouched* partitions (A's all along), and
+  of B's;
+- how long after B's restart (the new process spawned) or its exit (after the SIGTERM:
+  its last batch done, the group left) every one of B's partitions had a batch again;
+- when the restarted process logged `serving` and got its partitions, or how long the
+  stopped one took to exit;
+- the noise floor: the longest gap of any partition in the 3 s before the stop (once B
+  has warmed up), and the publisher's own;
+- how many batches collided (`batch_collided`: re-applied one message at a time), and
+  how many commands were answered `duplicate` (redelivered).
+
 Goals (issue 20): untouched ≤ 1 s; B's back ≤ 2 s after its restart — counted from
 the spawn, so the new process's start-up is inside the 2 s.
 
@@ -260,8 +266,8 @@ class Run:
             back_from = time.time()
             self.b.worker.start()
         else:
-            self.b.worker.stop()
-            back_from = stopped
+            self.b.worker.stop()  # it finishes its batch (after the SIGTERM) and leaves
+            back_from = time.time()
         time.sleep(OBSERVE)
         self._read()
         self._wait_softly(lambda: self._flowing() and all(
@@ -293,6 +299,8 @@ class Run:
             "outcomes": dict(self.a.outcomes + self.b.outcomes),
             "batches_collided": self.a.collided + self.b.collided,
         }
+        if not self.crash:
+            figures["stopped_worker_exited_s"] = _rounded(back_from - stopped)
         if self.crash:
             figures["restarted_worker_serving_s"] = _rounded(min(serving, default=None))
             figures["restarted_worker_assigned_s"] = _rounded(min(assigned, default=None))
@@ -314,7 +322,8 @@ def spread(values: list[float | None]) -> Figures:
 
 FIGURES = ("untouched_longest_gap_s", "stopped_workers_longest_gap_s",
            "stopped_workers_back_s", "steady_longest_gap_s", "publisher_longest_gap_s",
-           "restarted_worker_serving_s", "restarted_worker_assigned_s")
+           "restarted_worker_serving_s", "restarted_worker_assigned_s",
+           "stopped_worker_exited_s")
 
 
 def summary(runs: list[Figures]) -> Figures:
@@ -379,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         database = services.enter_context(postgres())
         bootstrap = os.environ.get("TICKETFLOW_KAFKA") or services.enter_context(kafka())
         document: Figures = {"machine": machine(), "settings": {
+            "modes": modes, "scenarios": [SCENARIOS[name] for name in scenarios],
             "rate_per_s": args.rate, "partitions": PARTITIONS, "runs": args.runs,
             "restart_after_s": RESTART_AFTER, "observed_at_least_s": OBSERVE,
             "observed_at_most_s": OBSERVE_AT_MOST}}
