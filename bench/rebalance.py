@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -242,12 +243,15 @@ class Run:
         return bool(a and b and not a & b and len(a | b) == PARTITIONS and self._flowing())
 
     def measure(self) -> Figures:
+        """The run's figures; its workers' logs are deleted after, kept if it failed."""
         with Publisher(self.settings.kafka or "", self.topics, self.rate) as publisher:
             try:
-                return self._scenario(publisher)
+                figures = self._scenario(publisher)
             finally:
                 for followed in (self.a, self.b):
                     followed.worker.stop()
+        shutil.rmtree(self.logs, ignore_errors=True)
+        return figures
 
     def _scenario(self, publisher: Publisher) -> Figures:
         self.a.worker.start()
@@ -301,7 +305,7 @@ class Run:
         }
         if not self.crash:
             figures["stopped_worker_exited_s"] = _rounded(back_from - stopped)
-        if self.crash:
+        else:
             figures["restarted_worker_serving_s"] = _rounded(min(serving, default=None))
             figures["restarted_worker_assigned_s"] = _rounded(min(assigned, default=None))
         return figures
