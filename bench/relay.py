@@ -75,13 +75,15 @@ def send_plain(path: str, bootstrap: str, topic: str, notifications: str) -> dic
         for to, message in messages:
             producer.send(to, **message)
         producer.flush()
-        return {"events": len(messages), "seconds": time.perf_counter() - started}
+        return {"events": len(messages), "seconds": time.perf_counter() - started,
+                "ticket_events": sum(1 for to, _ in messages if to == topic)}
     finally:
         producer.close()
 
 
 def run(history: Path, bootstrap: str) -> tuple[Figures, str, int]:
-    """The figures, and the topic our relay filled (for the Kafka projections run)."""
+    """The figures, and the events topic our relay filled with how many events (for the
+    Kafka projections run; the notifications went to a topic of their own)."""
     folder = Path(tempfile.mkdtemp(prefix="ticketflow-bench-relay-"))
     copy = folder / "store.db"
     shutil.copyfile(history, copy)
@@ -99,4 +101,4 @@ def run(history: Path, bootstrap: str) -> tuple[Figures, str, int]:
                        rate(plain["events"], plain["seconds"]), "events/s", goal=0.8,
                        events=ours["events"], goal_events_per_s=20_000,
                        goal_rate_met=rate(ours["events"], ours["seconds"]) >= 20_000)
-    return figures, topic, ours["events"]
+    return figures, topic, plain["ticket_events"]
