@@ -137,6 +137,12 @@ class Followed:
             self.collided += 1
 
 
+def wall_time() -> float:
+    """Seconds since the epoch: the workers' log lines are stamped in it (their `ts`),
+    so the instants compared with them are read the same way, here and only here."""
+    return time.time()
+
+
 def _partition(where: str) -> int:
     return int(where.rsplit("/", 1)[1])
 
@@ -157,7 +163,7 @@ class Publisher:
             ticket = self.tickets[n % TICKETS]
             kind = "create_ticket" if n < TICKETS else "add_comment"
             self.client.send_document(command(n, ticket, kind))
-            self.sent_at.append(time.time())
+            self.sent_at.append(wall_time())
             n += 1
         self.client.flush()
 
@@ -223,18 +229,18 @@ class Run:
 
     def _wait_softly(self, done: Callable[[], bool], until: float) -> None:
         """Until `done` or the wall-clock instant `until`, whichever comes first."""
-        while not done() and time.time() < until:
+        while not done() and wall_time() < until:
             time.sleep(0.1)
             self._read()
 
     def _flowing(self) -> bool:
-        recent = time.time() - 1.0
+        recent = wall_time() - 1.0
         return all(self.batches[p] and self.batches[p][-1] > recent
                    for p in range(PARTITIONS))
 
     def _calm(self) -> bool:
         """No partition went `CALM` s without a batch in the last `STEADY` s."""
-        now = time.time()
+        now = wall_time()
         return all(_longest_gap(self.batches[p], now - STEADY, now) <= CALM
                    for p in range(PARTITIONS))
 
@@ -260,24 +266,24 @@ class Run:
         self.b.worker.start()
         self._wait("the group settled over A and B", self._settled)
         time.sleep(STEADY)  # B warms up (its tickets read once), then steady, or a minute
-        self._wait_softly(self._calm, time.time() + CALM_AT_MOST)
+        self._wait_softly(self._calm, wall_time() + CALM_AT_MOST)
         untouched, moved = sorted(self.a.owned), sorted(self.b.owned)
         load = os.getloadavg()[0]
-        stopped = time.time()
+        stopped = wall_time()
         if self.crash:
             self.b.worker.kill()
             time.sleep(RESTART_AFTER)
-            back_from = time.time()
+            back_from = wall_time()
             self.b.worker.start()
         else:
             self.b.worker.stop()  # it finishes its batch (after the SIGTERM) and leaves
-            back_from = time.time()
+            back_from = wall_time()
         time.sleep(OBSERVE)
         self._read()
         self._wait_softly(lambda: self._flowing() and all(
             _back_after(self.batches[p], back_from) is not None for p in moved),
             back_from + OBSERVE_AT_MOST)
-        end = time.time()
+        end = wall_time()
         return self._figures(untouched, moved, stopped, back_from, end, publisher) | {
             "load_average_1min": round(load, 2)}
 

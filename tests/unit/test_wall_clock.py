@@ -33,6 +33,9 @@ ALLOWED = Counter({
     # time.time(); Retry-After is its reset instant minus that same base. Which request
     # is refused is the library's count, not this read; it changes only the hint.
     ("ticketflow/http/rates.py", "time.time"): 1,
+    # The rebalance benchmark measures gaps between the workers' log lines, stamped in
+    # wall time by `logging`; the instants it compares with them are read the same way.
+    ("bench/rebalance.py", "time.time"): 1,
 })
 
 
