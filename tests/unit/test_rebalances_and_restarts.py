@@ -85,11 +85,19 @@ def test_the_lag_of_each_partition_held_is_reported_where_it_is_known() -> None:
     assert not exported("ticketflow_consumer_lag", **lag_of(P3))
 
 
+class Unhurried(threading.Event):
+    """A stop event whose waits return at once: the role's backoff is asserted, not slept
+    (a timed wait never returns under libfaketime, as in the suite's +400 d pass)."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.is_set()
+
+
 def test_a_failing_step_is_logged_and_counted_and_the_role_rebuilt_after_a_backoff(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(serve, "FIRST_BACKOFF", 0.01)
-    stop = threading.Event()
+    stop = Unhurried()
     built: list[int] = []
     closed: list[int] = []
 
