@@ -10,14 +10,16 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 90.0) -> T:
-    """The condition's first truthy value; fails naming `what` after `timeout` seconds."""
+def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 90.0,
+             every: float = 0.2) -> T:
+    """The condition's first truthy value, asked every `every` seconds; fails naming
+    `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
