@@ -12,18 +12,29 @@ of every stream (`Stream.note_event`), and a snapshot is the aggregate's attribu
 So there is no older format to migrate; a snapshot lacking them is ignored like any
 other misplaced one (the fold gives the same state, at the cost of reading every event).
 
-What placement cannot show is a snapshot whose identity and head hash were copied from
-the true one and whose *other* fields were changed: the only check of those is to fold
-the events, which is what a snapshot exists to avoid. `verify` does fold and compares
-every snapshot with the fold at its version (`state_differences`); loads do not.
-With `TICKETFLOW_CIPHER_KEY` set, a row not written with the key does not decrypt (AES-GCM
-authenticates it) and is ignored as unreadable. See docs/security.md.
+Placement cannot show a snapshot whose identity and head hash were copied from the
+true one and whose *other* fields were changed: only a fold of the events up to its
+version can. So a load obeys a placed snapshot only if this process vouches for its row:
+- it wrote the row itself (`put`), or
+- it folded the stream's events up to the snapshot's version once and found the same
+  state (`fold_problem`; a row that differs is ignored and logged like a misplaced one),
+- or the store is sealed (`TICKETFLOW_CIPHER_KEY`): a row that decrypts was written by a
+  holder of the key (AES-GCM authenticates it; one that does not is unreadable, ignored).
+Rows vouched for are remembered by their bytes' SHA-256, a bounded number of them
+(`VOUCHED_ROWS`, least recently used forgotten): a row changed behind the process's back
+has other bytes and is checked again. So an unsealed store pays one full fold per long
+stream per process (the first load; a one-shot command line pays it every time), and
+nothing after that. `ticketflow verify` folds and compares every snapshot
+(ticketflow.verification_copies). See docs/security.md and docs/decisions.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable, Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -33,6 +44,7 @@ from eventsourcing.persistence import (
     EventStore,
     Mapper,
     MapperDeserialisationError,
+    Recording,
     StoredEvent,
 )
 from eventsourcing.utils import get_topic
@@ -50,6 +62,10 @@ PROBLEM = "forged or stale snapshot"
 
 #: (stream id, version) → the stored event's envelope there, or None.
 EnvelopeAt = Callable[[UUID, int], "dict[str, Any] | None"]
+#: (stream id, version) → the stream folded from its events up to that version.
+FoldAt = Callable[[UUID, int], Any]
+#: How many snapshot rows a process remembers having written or checked.
+VOUCHED_ROWS = 65_536
 
 
 def decode(mapper: Mapper[UUID], record: StoredEvent) -> tuple[Snapshot | None, str | None]:
@@ -108,14 +124,65 @@ def state_differences(mapper: Mapper[UUID], snapshot: Snapshot, folded: Any) -> 
 _ABSENT = object()
 
 
+def fold_problem(mapper: Mapper[UUID], snapshot: Snapshot, folded: Any) -> str | None:
+    """Why the snapshot is not the fold of the events up to its version, or None."""
+    differing = state_differences(mapper, snapshot, folded)
+    if not differing:
+        return None
+    return (f"{PROBLEM}: its {', '.join(differing)} differ from the fold of the events"
+            f" up to version {snapshot.originator_version}")
+
+
+class VouchedRows:
+    """The snapshot rows a process wrote or checked against a fold, by their bytes: a
+    bounded set, the least recently used forgotten (it is then checked again)."""
+
+    def __init__(self, size: int = VOUCHED_ROWS) -> None:
+        self.size = size
+        self._rows: OrderedDict[tuple[UUID | str, int, bytes], None] = OrderedDict()
+        self._lock = threading.Lock()  # the HTTP server loads from several threads
+
+    @staticmethod
+    def key(record: StoredEvent) -> tuple[UUID | str, int, bytes]:
+        return (record.originator_id, record.originator_version,
+                hashlib.sha256(record.state).digest())
+
+    def add(self, record: StoredEvent) -> None:
+        with self._lock:
+            self._rows[self.key(record)] = None
+            self._rows.move_to_end(self.key(record))
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+
+    def __contains__(self, record: StoredEvent) -> bool:
+        key = self.key(record)
+        with self._lock:
+            if key not in self._rows:
+                return False
+            self._rows.move_to_end(key)
+            return True
+
+
 class CheckedSnapshots(EventStore[UUID]):
-    """The snapshot store the repository reads: a snapshot that is not placed right is
-    left out, so the repository folds the stream's events from the start instead."""
+    """The snapshot store the repository reads: a snapshot that is not placed right, or
+    that no one vouches for and is not the fold of its events, is left out, so the
+    repository folds the stream's events from the start instead."""
 
     def __init__(self, mapper: Mapper[UUID], recorder: AggregateRecorder,
-                 envelope_at: EnvelopeAt) -> None:
+                 envelope_at: EnvelopeAt, fold_at: FoldAt,
+                 vouched: VouchedRows | None = None) -> None:
         super().__init__(mapper, recorder)
         self.envelope_at = envelope_at
+        self.fold_at = fold_at
+        self.vouched = VouchedRows() if vouched is None else vouched
+
+    def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording[UUID]]:
+        """Stores snapshots, and remembers their rows as this process's own."""
+        records = [self.mapper.to_stored_event(event) for event in domain_events]
+        self.recorder.insert_events(records, **kwargs)
+        for record in records:
+            self.vouched.add(record)
+        return []  # a snapshot row has no position in the notification log
 
     def get(
         self, originator_id: UUID, *, gt: int | None = None, lte: int | None = None,
@@ -128,12 +195,26 @@ class CheckedSnapshots(EventStore[UUID]):
             if snapshot is not None:
                 envelope = self._envelope_at(originator_id, record.originator_version)
                 problem = placement_problem(snapshot, envelope)
+            if snapshot is not None and problem is None and not self._vouched_for(record):
+                problem = self._unfolded(snapshot)
+                if problem is None:
+                    self.vouched.add(record)
             if snapshot is not None and problem is None:
                 yield snapshot
             else:
                 log.warning("ignored the snapshot of stream %s at version %s (%s); run"
                             " `ticketflow verify`", originator_id, record.originator_version,
                             problem)
+
+    def _vouched_for(self, record: StoredEvent) -> bool:
+        return self.mapper.cipher is not None or record in self.vouched
+
+    def _unfolded(self, snapshot: Snapshot) -> str | None:
+        try:
+            folded = self.fold_at(snapshot.originator_id, snapshot.originator_version)
+        except UNREADABLE as exc:
+            return f"{PROBLEM}: its events do not fold ({type(exc).__name__})"
+        return fold_problem(self.mapper, snapshot, folded)
 
     def _envelope_at(self, originator_id: UUID, version: int) -> dict[str, Any] | None:
         try:

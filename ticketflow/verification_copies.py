@@ -34,7 +34,7 @@ from ticketflow.event_log import STREAM_TOPICS, TICKET_TOPIC, Store
 from ticketflow.projections.db import Tables, tables
 from ticketflow.projections.runner import POSITION
 from ticketflow.projections.timeline import timeline_row, timeline_rows
-from ticketflow.snapshots import PROBLEM, decode, placement_problem, state_differences
+from ticketflow.snapshots import PROBLEM, decode, fold_problem, placement_problem
 
 PAGE = 1000
 #: What a tampered row can make decoding or folding raise.
@@ -97,11 +97,7 @@ class SnapshotCheck:
                                          "snapshot")
 
     def _unfolded(self, snapshot: Snapshot) -> str | None:
-        differing = state_differences(self.app.event_log.mapper, snapshot, self.folded)
-        if not differing:
-            return None
-        return (f"{PROBLEM}: its {', '.join(differing)} differ from the fold of the events"
-                f" up to version {snapshot.originator_version}")
+        return fold_problem(self.app.event_log.mapper, snapshot, self.folded)
 
 
 def _snapshot_records(app: Store, uuid: UUID) -> Iterator[StoredEvent]:

@@ -153,6 +153,28 @@ def test_a_snapshot_not_written_with_the_key_is_ignored_and_named_by_verify(
     assert "does not decode" in found["problem"]
 
 
+def test_a_sealed_snapshot_is_obeyed_without_a_fold_in_a_process_that_did_not_write_it(
+    encrypted: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """AES-GCM vouches for a row that decrypts, so a sealed store keeps what snapshots
+    are for across processes (an unsealed one folds such a row once: test_tamper)."""
+    with build_app(Settings(db=encrypted)) as app:
+        outcomes = app.apply_batch([command_line(
+            f"c-{n}", "add_comment", "T-G", T0 + timedelta(minutes=10, seconds=n),
+            "customer", {"body": f"comment {n}"}, tenant="growgrebuddy") for n in range(100)])
+        assert {outcome.status for outcome in outcomes} == {"accepted"}
+    with build_app(Settings(db=encrypted)) as app:
+        assert app.snapshots is not None
+        monkeypatch.setattr(app.snapshots, "fold_at", fold_refused)
+        ticket = app.load_ticket("T-G")
+        (snapshot,) = app.snapshots.get(ticket.id, desc=True, limit=1)
+    assert (ticket.version, snapshot.originator_version) == (101, 100)
+
+
+def fold_refused(*_: Any) -> Any:
+    raise AssertionError("a sealed snapshot was folded")
+
+
 @pytest.mark.parametrize("key, fragment", [
     (OTHER_KEY, "not the key this store was written with"),
     (None, "this event store is encrypted: set TICKETFLOW_CIPHER_KEY"),

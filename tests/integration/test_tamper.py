@@ -154,6 +154,72 @@ def test_a_snapshot_whose_state_is_not_the_fold_of_its_events_is_named(
     assert "status" in breaks[0]["problem"]
 
 
+def test_a_snapshot_with_the_true_identity_and_a_forged_status_is_neither_served_nor_obeyed(
+    db_url: str, store: StoreRows, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Head hash, tenant and ticket id copied from the true snapshot: placement passes,
+    so a load folds the events once, finds another status, and ignores the row."""
+    forge_snapshot(db_url, store, "T-1", status="closed", closed_at=T0)
+    assert state_of(db_url, capsys, "T-1")["status"] == "in_progress"
+    assert "its closed_at, status differ from the fold" in caplog.text
+    with build_app(Settings(db=db_url)) as app:  # a fresh process: nothing vouched for
+        refused = app.apply(command_line("m-5", "reopen", "T-1", T0 + timedelta(minutes=8),
+                                         "customer", {"reason": "not closed at all"}))
+        outcome = app.apply(command_line("m-6", "resolve", "T-1", T0 + timedelta(minutes=9),
+                                         "agent", {"resolution": "fixed"}))
+    assert refused.status == "rejected"  # in progress, not closed: nothing to reopen
+    assert (outcome.status, outcome.events) == ("accepted", ["TicketResolved"])
+
+
+def test_a_load_folds_a_snapshot_it_did_not_write_once_and_its_own_never(
+    db_url: str, store: StoreRows, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What checking costs: one fold for a row no one vouched for, none after it; none
+    for a row this process wrote; one again for a row changed behind its back."""
+    with build_app(Settings(db=db_url)) as app:
+        folds = count_folds(app, monkeypatch)
+        app.apply(command_line("L-c", "create_ticket", "L-1", T0, "customer",
+                               create_payload()))
+        app.apply_batch(comments("L-1", 101))  # a snapshot at version 100, written here
+        for _ in range(2):
+            app.repository.get(L_1)
+        assert folds == []
+    at = forge_snapshot(db_url, store, "L-1")  # the true state, by another process
+    with build_app(Settings(db=db_url)) as app:
+        folds = count_folds(app, monkeypatch)
+        for _ in range(3):
+            assert app.repository.get(L_1).version == at
+        assert folds == [at]
+        forged = forge_snapshot(db_url, store, "L-1", status="closed")
+        assert forged == at  # a new row at the same version: other bytes
+        assert app.repository.get(L_1).status == \
+            "created"
+        assert folds == [at, at]
+
+
+L_1 = stream_uuid("ticket", "personalysispro", "L-1")
+
+
+def count_folds(app: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The versions the snapshot store folds up to, from now on."""
+    folds: list[int] = []
+    fold_at = app.snapshots.fold_at
+
+    def counted(uuid: Any, version: int) -> Any:
+        folds.append(version)
+        return fold_at(uuid, version)
+    monkeypatch.setattr(app.snapshots, "fold_at", counted)
+    return folds
+
+
+def comments(ticket_id: str, count: int) -> list[str]:
+    return [command_line(f"{ticket_id}-{n}", "add_comment", ticket_id,
+                         T0 + timedelta(seconds=n + 1), "customer",
+                         {"body": f"comment {n}", "visibility": "public"})
+            for n in range(count)]
+
+
 @pytest.mark.parametrize("version, fragment", [(3, "head hash"), (9, "ends at version 4")],
                          ids=["stale, at another version", "beyond the last event"])
 def test_a_misplaced_snapshot_is_ignored_and_named(
@@ -190,10 +256,7 @@ def test_snapshots_the_engine_took_verify_and_serve(
     with build_app(Settings(db=db_url)) as app:
         app.apply(command_line("L-c", "create_ticket", "L-1", T0, "customer",
                                create_payload()))
-        app.apply_batch([command_line(f"L-{n}", "add_comment", "L-1",
-                                      T0 + timedelta(seconds=n + 1), "customer",
-                                      {"body": f"comment {n}", "visibility": "public"})
-                         for n in range(230)])
+        app.apply_batch(comments("L-1", 230))
         assert app.snapshots is not None
         assert [s.originator_version for s in app.snapshots.get(app.load_ticket("L-1").id)] \
             == [100, 200]

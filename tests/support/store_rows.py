@@ -106,8 +106,11 @@ class StoreRows:
             previous = expected
 
     def insert_snapshot(self, ticket_id: str, version: int, topic: str, state: bytes) -> None:
-        """A snapshot row INSERTed behind the application's back."""
+        """A snapshot row INSERTed behind the application's back (replacing any row at
+        that version)."""
         table = "stored_snapshots" if self.sqlite else "ticketflow_snapshots"
+        self._run(f"DELETE FROM {table} WHERE originator_id = {{p}} AND originator_version"
+                  " = {p}", (self._id(ticket_id), version))
         self._run(f"INSERT INTO {table} (originator_id, originator_version, topic, state)"
                   " VALUES ({p}, {p}, {p}, {p})", (self._id(ticket_id), version, topic, state))
 
