@@ -37,6 +37,8 @@ def id_problem(value: str) -> str | None:
     in Unicode normalisation form NFC (é written as e + U+0301)."""
     if not value.strip():
         return "an id cannot be blank"
+    if value.isascii() and value.isprintable():  # most ids: no hidden kind, always NFC
+        return "an id cannot begin or end with a space" if value != value.strip() else None
     for position, char in enumerate(value, start=1):
         kind = _hidden_kind(char)
         if kind is not None:

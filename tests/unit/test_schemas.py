@@ -111,6 +111,16 @@ def test_an_id_the_json_schema_pattern_refuses_is_refused_by_the_engine(text: st
         assert text == "" or id_problem(text) is not None
 
 
+@given(st.text(st.characters(max_codepoint=0x7F), max_size=8))
+def test_an_ascii_id_is_refused_only_for_a_control_character_or_an_outer_space(
+    text: str
+) -> None:
+    """ASCII ids take a short cut (printable ASCII is never hidden and always NFC)."""
+    refused = not text.strip() or text != text.strip() or any(
+        ord(char) < 0x20 or ord(char) == 0x7F for char in text)
+    assert (id_problem(text) is not None) == refused
+
+
 def test_every_envelope_a_story_emits_validates_and_chains() -> None:
     story = (Story().do("acknowledge").do("add_comment").do("request_user_input")
              .do("receive_user_input").do("escalate").do("change_priority").do("assign")
