@@ -108,19 +108,29 @@ def record_lag(consumer: KafkaConsumer, group: str) -> dict[TopicPartition, int]
 
 def subscribe_when_known(consumer: KafkaConsumer, topic: str, timeout: float = 60.0,
                          group: str | None = None) -> None:
-    """Subscribe once this consumer's own metadata knows the topic's partitions.
+    """Subscribe, then wait until a metadata answer fetched *after* subscribing holds
+    the topic's partitions, so the group's first assignment is made from them.
 
-    A group leader assigns partitions from its metadata cache; if the topic is not in
-    it yet (just created), the assignment is empty, and kafka-python 3.0 does not
-    rejoin when the partitions show up later: the consumer would idle forever.
+    Two kafka-python 3.0.12 behaviours make the order matter:
+    - a group leader assigns partitions from its metadata cache; if the topic is not in
+      it yet (just created), the assignment is empty, and the consumer does not rejoin
+      when the partitions show up later: it would idle forever;
+    - the coordinator's view of the subscribed topics' partitions is only taken when
+      metadata arrives after `subscribe`. Subscribing once the topic was already known
+      (as this function used to) left that view empty at the first join, so the first
+      metadata update after it forced a second rebalance, and a `poll` that returned
+      before that rebalance finished (a short timeout) could leave the consumer joined
+      with no partitions and fetching nothing, for good (a projection runner stopped
+      after its first 9,637 of 298,848 events, spinning a core; docs/decisions.md).
+    `topics()` asks the broker each time, so the wait ends on a fresh answer.
     """
+    consumer.subscribe([topic], listener=RebalanceLog(group or topic))
     deadline = time.monotonic() + timeout
-    while not consumer.partitions_for_topic(topic):
+    while topic not in consumer.topics() or not consumer.partitions_for_topic(topic):
         if time.monotonic() > deadline:
             raise TimeoutError(f"topic {topic} has no partitions after {timeout:.0f} s;"
                                " create it (ticketflow serve does) and check the broker")
         time.sleep(0.2)
-    consumer.subscribe([topic], listener=RebalanceLog(group or topic))
 
 
 def close_and_leave(consumer: KafkaConsumer, admin_config: dict[str, Any] | None,
