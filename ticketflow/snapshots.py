@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import LRUCache
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     AggregateRecorder,
@@ -135,12 +134,11 @@ def fold_problem(mapper: Mapper[UUID], snapshot: Snapshot, folded: Any) -> str |
 
 class VouchedRows:
     """The snapshot rows a process wrote or checked against a fold, by their bytes: a
-    bounded set, the least recently used forgotten (it is then checked again)."""
+    bounded set (eventsourcing's thread-safe LRU cache: the HTTP server loads from
+    several threads), the least recently used forgotten (it is then checked again)."""
 
     def __init__(self, size: int = VOUCHED_ROWS) -> None:
-        self.size = size
-        self._rows: OrderedDict[tuple[UUID | str, int, bytes], None] = OrderedDict()
-        self._lock = threading.Lock()  # the HTTP server loads from several threads
+        self._rows: LRUCache[tuple[UUID | str, int, bytes], None] = LRUCache(maxsize=size)
 
     @staticmethod
     def key(record: StoredEvent) -> tuple[UUID | str, int, bytes]:
@@ -148,19 +146,17 @@ class VouchedRows:
                 hashlib.sha256(record.state).digest())
 
     def add(self, record: StoredEvent) -> None:
-        with self._lock:
-            self._rows[self.key(record)] = None
-            self._rows.move_to_end(self.key(record))
-            while len(self._rows) > self.size:
-                self._rows.popitem(last=False)
+        self._rows.put(self.key(record), None)
 
     def __contains__(self, record: StoredEvent) -> bool:
-        key = self.key(record)
-        with self._lock:
-            if key not in self._rows:
-                return False
-            self._rows.move_to_end(key)
-            return True
+        try:
+            self._rows.get(self.key(record))  # a hit makes it the most recent
+        except KeyError:
+            return False
+        return True
+
+    def __len__(self) -> int:
+        return len(self._rows.cache)
 
 
 class CheckedSnapshots(EventStore[UUID]):
@@ -169,12 +165,11 @@ class CheckedSnapshots(EventStore[UUID]):
     repository folds the stream's events from the start instead."""
 
     def __init__(self, mapper: Mapper[UUID], recorder: AggregateRecorder,
-                 envelope_at: EnvelopeAt, fold_at: FoldAt,
-                 vouched: VouchedRows | None = None) -> None:
+                 envelope_at: EnvelopeAt, fold_at: FoldAt) -> None:
         super().__init__(mapper, recorder)
         self.envelope_at = envelope_at
         self.fold_at = fold_at
-        self.vouched = VouchedRows() if vouched is None else vouched
+        self.vouched = VouchedRows()
 
     def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording[UUID]]:
         """Stores snapshots, and remembers their rows as this process's own."""

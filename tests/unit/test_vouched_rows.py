@@ -32,4 +32,4 @@ def test_the_least_recently_used_row_is_forgotten_past_the_bound() -> None:
     assert row(1) in vouched  # used: now the most recent
     vouched.add(row(3))
     assert [row(n) in vouched for n in (1, 2, 3)] == [True, False, True]
-    assert len(vouched._rows) == 2
+    assert len(vouched) == 2
