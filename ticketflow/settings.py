@@ -20,6 +20,9 @@ from ticketflow.clock import DEFAULT_MAX_SKEW, ClockSettingError, SystemClock
 from ticketflow.clock import ENV as CLOCK_ENV
 
 DEFAULT_DB = "sqlite:///ticketflow.db"
+#: eventsourcing's SQLite factory, its connections keeping their compiled statements
+#: (ticketflow.sqlite_store; named, not imported: the settings load before the store).
+SQLITE_FACTORY = "ticketflow.sqlite_store:StatementCachingFactory"
 
 
 class SettingsError(ValueError):
@@ -375,7 +378,7 @@ def _persistence_env(url: str) -> dict[str, str]:
             raise SettingsError(f"{url!r}: name a file, e.g. sqlite:///ticketflow.db")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
+        return {"PERSISTENCE_MODULE": SQLITE_FACTORY, "SQLITE_DBNAME": path,
                 "SQLITE_LOCK_TIMEOUT": "30"}
     if scheme in {"postgres", "postgresql"}:
         if not parts.path.strip("/"):
