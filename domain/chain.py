@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from ticketflow.domain.merkle import leaf_hash
+
 ENVELOPE_FIELDS = (
     "event_id", "type", "schema_version", "tenant", "ticket_id", "version",
     "occurred_at", "recorded_at", "actor", "causation_id", "data",
@@ -34,20 +36,34 @@ def canonical_json(value: Any) -> bytes:
 
 
 def _plain(value: Any) -> bool:
-    pending = [value]  # a loop, not recursion: this runs for every event hashed
+    """Whether `value` is made only of text, 64-bit integers, booleans, null, lists and
+    text-keyed objects. A loop, not recursion (stored data may nest deeply); a
+    container's scalars are checked where they are found, only containers are queued:
+    this runs for every event hashed and every leaf made."""
+    pending = [value]
     while pending:
         item = pending.pop()
         kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
         if kind is dict:
-            if any(type(key) is not str for key in item):
-                return False
-            pending.extend(item.values())
+            for key in item:
+                if type(key) is not str:
+                    return False
+            children: Any = item.values()
         elif kind is list:
-            pending.extend(item)
-        elif kind is not int or not -(2**63) <= item < 2**64:
-            return False
+            children = item
+        else:
+            children = (item,)
+        for child in children:
+            kind = type(child)
+            if kind is str or kind is bool or child is None:
+                continue
+            if kind is int:
+                if not -(2**63) <= child < 2**64:
+                    return False
+            elif kind is dict or kind is list:
+                pending.append(child)
+            else:
+                return False
     return True
 
 
@@ -63,6 +79,28 @@ def utc_iso(instant: datetime | str) -> str:
 def chain_hash(previous_hash: str, envelope: dict[str, Any]) -> str:
     body = {key: envelope[key] for key in ENVELOPE_FIELDS}
     return hashlib.sha256(previous_hash.encode("ascii") + canonical_json(body)).hexdigest()
+
+
+#: The envelope's fields whose keys sort before "hash", and after it.
+_BEFORE_HASH = tuple(sorted(key for key in ENVELOPE_FIELDS if key < "hash"))
+_AFTER_HASH = tuple(sorted(key for key in ENVELOPE_FIELDS if key > "hash"))
+
+
+def hash_and_leaf(previous_hash: str, envelope: dict[str, Any]) -> tuple[str, bytes]:
+    """An event's chain hash (`chain_hash`) and its audit log leaf (SHA-256 of 0x00 and
+    the canonical JSON of the envelope with that hash: domain/audit_log.py `event_leaf`),
+    from one serialisation: keys are sorted, and "hash" falls between the keys of
+    `_BEFORE_HASH` and of `_AFTER_HASH`, so both texts are the two halves' objects
+    joined, with or without `"hash":"…"` between them."""
+    body = {key: envelope[key] for key in ENVELOPE_FIELDS}
+    if not _plain(body):
+        found = chain_hash(previous_hash, body)
+        return found, leaf_hash(canonical_json({**body, "hash": found}))
+    head = orjson.dumps({key: body[key] for key in _BEFORE_HASH}, option=orjson.OPT_SORT_KEYS)
+    tail = orjson.dumps({key: body[key] for key in _AFTER_HASH}, option=orjson.OPT_SORT_KEYS)
+    found = hashlib.sha256(previous_hash.encode("ascii") + head[:-1] + b"," + tail[1:]
+                           ).hexdigest()
+    return found, leaf_hash(head[:-1] + b',"hash":"' + found.encode("ascii") + b'",' + tail[1:])
 
 
 def make_envelope(
