@@ -149,18 +149,49 @@ def appended_nodes(size: int, frontier_hashes: Sequence[bytes],
 def append_leaves(size: int, frontier_hashes: Sequence[bytes], leaves: Iterable[bytes],
                   ) -> tuple[list[tuple[int, int, bytes]], list[bytes]]:
     """`appended_nodes`, and the frontier's hashes once they are appended."""
-    stack = [(level, h) for (level, _), h in zip(frontier(size), frontier_hashes, strict=True)]
+    levels, hashes = _stack(size, frontier_hashes)
     made: list[tuple[int, int, bytes]] = []
     sha256 = hashlib.sha256
     for index, leaf in enumerate(leaves, start=size):
         level, found = 0, leaf
         made.append((0, index, leaf))
-        while stack and stack[-1][0] == level:
-            found = sha256(b"\x01" + stack.pop()[1] + found).digest()
+        while levels and levels[-1] == level:
+            levels.pop()
+            found = sha256(b"\x01" + hashes.pop() + found).digest()
             level += 1
             made.append((level, index >> level, found))
-        stack.append((level, found))
-    return made, [h for _, h in stack]
+        levels.append(level)
+        hashes.append(found)
+    return made, hashes
+
+
+def append_hashes(size: int, frontier_hashes: Sequence[bytes], leaves: Iterable[bytes],
+                  ) -> tuple[list[bytes], list[bytes]]:
+    """`append_leaves` with the hashes only (what a store writes, on every save)."""
+    levels, hashes = _stack(size, frontier_hashes)
+    made: list[bytes] = []
+    sha256 = hashlib.sha256
+    for leaf in leaves:
+        level, found = 0, leaf
+        made.append(leaf)
+        while levels and levels[-1] == level:
+            levels.pop()
+            found = sha256(b"\x01" + hashes.pop() + found).digest()
+            level += 1
+            made.append(found)
+        levels.append(level)
+        hashes.append(found)
+    return made, hashes
+
+
+def _stack(size: int, frontier_hashes: Sequence[bytes]) -> tuple[list[int], list[bytes]]:
+    """The levels of a tree's frontier (the set bits of its size, largest first) and a
+    copy of their hashes: what an append pushes onto and merges."""
+    levels = [level for level in range(size.bit_length() - 1, -1, -1) if size >> level & 1]
+    if len(levels) != len(frontier_hashes):
+        raise ValueError(f"a tree of {size} leaves has a frontier of {len(levels)} hashes,"
+                         f" not {len(frontier_hashes)}")
+    return levels, list(frontier_hashes)
 
 
 def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:

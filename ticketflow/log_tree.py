@@ -27,7 +27,9 @@ slowly).
 
 from __future__ import annotations
 
+import sqlite3
 import struct
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteProcessRec
 from eventsourcing.utils import get_topic
 
 from ticketflow.domain.audit_log import MerkleLog
-from ticketflow.domain.merkle import Node, append_leaves, frontier
+from ticketflow.domain.merkle import Node, append_hashes, frontier
 
 LOG_TOPIC = get_topic(MerkleLog.Appended)
 
@@ -179,12 +181,12 @@ def span_rows(size: int, frontier_hashes: list[bytes], append: LogAppend,
     """The rows a save inserts — its leaves with the nodes they complete, in spans of up
     to `SPAN` leaves, each leaf with where its event is stored — and the frontier once
     they are stored."""
-    made, after = append_leaves(size, frontier_hashes, append.leaves)
+    hashes, after = append_hashes(size, frontier_hashes, append.leaves)
     saved = [ids[i] if ids else None for i in append.saved]
     positions = [*append.stored, *saved]
     if len(positions) != len(append.leaves):
         raise ValueError("a log append needs a position (or None) for each leaf")
-    return spans_of(size, [h for _, _, h in made], positions, last_position), after
+    return spans_of(size, hashes, positions, last_position), after
 
 
 def spans_of(size: int, hashes: list[bytes], positions: Sequence[int | None],
@@ -230,7 +232,15 @@ class SpanTree:
         raise NotImplementedError
 
     def append_tree(self, c: Any, append: LogAppend, ids: Sequence[int] | None) -> None:
-        """In the save's transaction, under its write lock, after its events."""
+        """In the save's transaction, under its write lock, after its events: appended
+        to the tree as this recorder last left it if the backend can tell that no one has
+        appended since (`insert_after_last`), else to the tree's frontier as read."""
+        last = self._last
+        if last is not None and append.backfill_of is None:
+            rows, after = span_rows(last[0], last[2], append, ids, last[3])
+            if self.insert_after_last(c, rows):
+                self.appended((last[0] + len(append.leaves), rows[-1][2], after, rows[-1][4]))
+                return
         size, hashes, last_position = self._frontier(c)
         if append.backfill_of is not None:
             c.execute(self.tree.last_entry, (LOG_TOPIC, min(ids or [0])))
@@ -241,7 +251,17 @@ class SpanTree:
             c.execute(self.tree.insert, rows[0])
         else:
             c.executemany(self.tree.insert, rows)
-        self._last = (size + len(append.leaves), rows[-1][2], after, rows[-1][4])
+        self.appended((size + len(append.leaves), rows[-1][2], after, rows[-1][4]))
+
+    def insert_after_last(self, c: Any, rows: list[SpanRow]) -> bool:
+        """Insert the rows of a save made from `_last`, if that is still the tree's end;
+        False (nothing inserted, the transaction still usable) if it cannot tell."""
+        return False
+
+    def appended(self, tree: tuple[int, bytes, list[bytes], int | None]) -> None:
+        """The tree as a save leaves it: (size, its last span's hashes, frontier, last
+        known position)."""
+        self._last = tree
 
     def _frontier(self, c: Any) -> tuple[int, list[bytes], int | None]:
         """The tree's size, frontier and last known position: as this recorder last left
@@ -430,6 +450,7 @@ class LoggedSQLiteRecorder(SpanTree, SQLiteProcessRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.tree = TreeStatements(self.tree_table_name, events_table_name, "rowid", "?")
         self._last = None
+        self._saving = threading.local()
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(),
@@ -447,6 +468,16 @@ class LoggedSQLiteRecorder(SpanTree, SQLiteProcessRecorder):
             migrate_nodes(c, self.old_tree_table_name, self.tree)
             c.execute(f"DROP TABLE {self.old_tree_table_name}")
 
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        """A save; the tree as it leaves it is taken as known (`_last`) only once it has
+        committed (a save rolled back leaves `_last` a tree that was committed)."""
+        self._saving.tree = None
+        ids = super().insert_events(stored_events, **kwargs)
+        if self._saving.tree is not None:
+            self._last = self._saving.tree
+        return ids
+
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
@@ -454,6 +485,21 @@ class LoggedSQLiteRecorder(SpanTree, SQLiteProcessRecorder):
         if append is not None:  # the write lock is held: the events are inserted
             self.append_tree(c, append, ids)
         return ids
+
+    def insert_after_last(self, c: Any, rows: list[SpanRow]) -> bool:
+        """The tree only grows, by rows that start where it ends, and `_last` is only
+        ever a tree some save committed: if another writer has appended since, a row
+        starts where `_last` ends, and the insert fails on the primary key (which
+        aborts that statement only, not the transaction). So no read of the tree's end
+        (docs/performance.md)."""
+        try:
+            c.sqlite_cursor.executemany(self.tree.insert, rows)
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def appended(self, tree: tuple[int, bytes, list[bytes], int | None]) -> None:
+        self._saving.tree = tree  # `_last` once the transaction commits (insert_events)
 
     # -- reads ---------------------------------------------------------------------------
 

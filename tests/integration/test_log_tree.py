@@ -272,3 +272,55 @@ def test_a_deleted_span_row_leaves_its_leaves_unfound_and_the_rest_found(
         found = recorder.tree_leaves_at(positions)
     assert sorted(index for index, _ in found.values()) == \
         [i for i in range(len(positions)) if i not in (4, 5, 10)]
+
+
+def stored_tree_is_the_logs(app: TicketingApp) -> None:
+    log = AuditLog(app.event_log)
+    tree, leaves = log.tree(), log.logged().leaves
+    assert isinstance(tree, StoredTree) and tree.size == len(leaves)
+    assert [tree.leaf(i) for i in range(tree.size)] == leaves
+    assert tree.root() == Tree(leaves).root()
+
+
+def test_a_save_rolled_back_after_its_span_went_in_leaves_the_next_on_the_committed_tree(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SQLite recorder appends after the tree its last committed save left, without
+    reading the tree's end: a save that fails after inserting its span must not leave
+    the next one appending after a span that was rolled back (a gap in the tree)."""
+    with build_app(Settings(db=sqlite_url)) as app:
+        fill(app)
+        recorder: Any = app.recorder
+        append_tree = recorder.append_tree
+        failed: list[int] = []
+
+        def then_collide(c: Any, append: Any, ids: Any) -> None:
+            append_tree(c, append, ids)
+            if not failed:  # as a save that collides after its span was inserted
+                failed.append(1)
+                raise sqlite3.IntegrityError("UNIQUE constraint failed: a later insert")
+        monkeypatch.setattr(recorder, "append_tree", then_collide)
+        assert app.apply(create(200)).status == "accepted"  # retried, as a collision is
+        assert app.apply(create(201)).status == "accepted"
+        assert failed
+        stored_tree_is_the_logs(app)
+
+
+def test_two_sqlite_writers_append_after_each_others_spans(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each recorder appends after the tree as it last left it; when the other writer
+    has appended since, its insert meets the other's span on the primary key, and it
+    reads the tree's end instead (and only then)."""
+    with build_app(Settings(db=sqlite_url)) as one, build_app(Settings(db=sqlite_url)) as two:
+        assert one.apply(create(300)).status == "accepted"
+        reads: list[int] = []
+        recorder: Any = one.recorder
+        frontier = recorder._frontier
+
+        def counted(c: Any) -> Any:
+            reads.append(1)
+            return frontier(c)
+        monkeypatch.setattr(recorder, "_frontier", counted)
+        for n in range(1, 13):
+            assert (two if n % 4 == 0 else one).apply(create(300 + n)).status == "accepted"
+        assert len(reads) == 2  # the saves of `one` right after `two`'s (5, 9): 2 of 9
+        stored_tree_is_the_logs(one)
