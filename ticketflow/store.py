@@ -22,6 +22,7 @@ from eventsourcing.persistence import (
     EventStore,
     IntegrityError,
     InternalError,
+    Mapper,
     OperationalError,
     PersistenceError,
     ProcessRecorder,
@@ -33,6 +34,7 @@ from ticketflow.audit_log import AuditLog
 from ticketflow.clock import Clock, default_clock
 from ticketflow.ddl import SCHEMA_LOCK
 from ticketflow.domain.policy import Policy
+from ticketflow.entry_mapper import EntryMapper
 from ticketflow.event_log import EventLog
 from ticketflow.log_tree import LoggedSQLiteRecorder
 from ticketflow.policy_store import PolicyStore
@@ -69,6 +71,12 @@ class ReadStore(Application[UUID]):
         self.policy_store = PolicyStore(policies, self.recorder, self.mapper, self.first_save)
         self.event_log.legacy_ids = (self.event_log.legacy_ids_from_format()
                                      if legacy_ids is None else legacy_ids)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """eventsourcing's mapper, the audit log's entries written directly
+        (ticketflow/entry_mapper.py)."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(),
+                                   mapper_class=EntryMapper)
 
     def construct_recorder(self) -> ApplicationRecorder:
         """A process recorder: the events plus Tracking positions, which the outbox
