@@ -122,7 +122,7 @@ def logged_history(events: int) -> tuple[Path, int]:
 def _insert_logged(app: TicketingApp, records: list[StoredEvent], at: datetime) -> None:
     saved = [(n, app.event_log.envelope_of(r)) for n, r in enumerate(records)
              if r.topic != RECEIPT_TOPIC]
-    entry, append = app.audit_log.entry(saved, at, genesis=False, check_roots=True)
+    entry, append = app.audit_log.entry_of(saved, at, genesis=False, check_roots=True)
     app.recorder.insert_events([*records, app.mapper.to_stored_event(entry)],
                                **{LOG_APPEND: append})
 

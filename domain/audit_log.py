@@ -13,7 +13,6 @@ cannot both start it. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -31,6 +30,9 @@ class MerkleLog(Aggregate):
     """Never loaded as an aggregate: its events are read as records (ticketflow.audit_log)."""
 
     class Appended(Aggregate.Event):
+        #: declared, not looked up in vain: a type without it raises (and formats) an
+        #: AttributeError for each `getattr(cls, "class_version", 1)`, on every save
+        class_version = 1
         leaves: list[str]  # hex SHA-256 leaf hashes, in recording order
         labels: list[str]  # "tenant/ticket_id@version" of each leaf (a hint, not signed)
 
@@ -42,7 +44,12 @@ def event_leaf(envelope: dict[str, Any]) -> bytes:
 
 
 def label(envelope: dict[str, Any]) -> str:
-    return f"{envelope['tenant']}/{envelope['ticket_id']}@{envelope['version']}"
+    return labelled(envelope["tenant"], envelope["ticket_id"], envelope["version"])
+
+
+def labelled(tenant: str, stream_id: str, version: int) -> str:
+    """A leaf's label: "tenant/ticket_id@version" (a hint for people, not signed)."""
+    return f"{tenant}/{stream_id}@{version}"
 
 
 def entry_id(first_event_id: str, at: datetime, near: UUID | None = None) -> UUID:
@@ -54,22 +61,27 @@ def entry_id(first_event_id: str, at: datetime, near: UUID | None = None) -> UUI
     before that): its instant (microseconds) then its first event's id, which inserts
     entries at the end of the index, not all over it (a random id per entry cost the
     write path ~10 % on SQLite)."""
-    low = UUID(first_event_id).int & (2**64 - 1)
+    low = _low_64(first_event_id)
     if near is not None:
         return UUID(int=(near.int >> 64 << 64) | low)
     micros = int(at.timestamp() * 1_000_000) & (2**64 - 1)
     return UUID(int=(micros << 64) | low)
 
 
-def appended(envelopes: Iterable[dict[str, Any]], at: datetime, *,
-             genesis: bool = False, near: UUID | None = None) -> MerkleLog.Appended | None:
-    """The log's entry for these events (None: no events); `genesis`: the one that
-    starts the log; `near`: the stream of the first event (`entry_id`)."""
-    found = list(envelopes)
-    if not found:
-        return None
-    uuid = GENESIS_ID if genesis else entry_id(found[0]["event_id"], at, near)
+def _low_64(event_id: str) -> int:
+    """The low 64 bits of an event id: read off its canonical text (the last 16 hex
+    digits, every write's), else parsed."""
+    if len(event_id) == 36 and event_id[23] == "-":
+        return int(event_id[19:23] + event_id[24:], 16)
+    return UUID(event_id).int & (2**64 - 1)
+
+
+def appended(leaves: list[bytes], labels: list[str], first_event_id: str, at: datetime, *,
+             genesis: bool = False, near: UUID | None = None) -> MerkleLog.Appended:
+    """The log's entry for events with these leaves and labels, the first of them with
+    id `first_event_id`; `genesis`: the one that starts the log; `near`: the stream of
+    the first event (`entry_id`)."""
+    uuid = GENESIS_ID if genesis else entry_id(first_event_id, at, near)
     return MerkleLog.Appended(  # type: ignore[call-arg]
         originator_id=uuid, originator_version=1, timestamp=at,
-        leaves=[event_leaf(envelope).hex() for envelope in found],
-        labels=[label(envelope) for envelope in found])
+        leaves=[leaf.hex() for leaf in leaves], labels=labels)

@@ -7,15 +7,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
-from ticketflow.domain.chain import chain_hash, make_envelope
+from ticketflow.domain.chain import canonical_json, hash_and_leaf, make_envelope
 from ticketflow.domain.errors import Forbidden, InvalidMessage
 from ticketflow.domain.lifecycle import Role
+from ticketflow.domain.merkle import leaf_hash
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/streams")
 
@@ -63,6 +64,13 @@ class Stream(Aggregate):
     KIND: ClassVar[str] = "stream"
 
     class Event(Aggregate.Event):
+        #: schema version 1 unless an event type says otherwise; declared here, as a
+        #: type without it raises (and formats) an AttributeError for each
+        #: `getattr(cls, "class_version", 1)`: twice an event
+        class_version = 1
+        __slots__ = ("_leaf",)  # not a field: kept beside the event (`keep_leaf`)
+        if TYPE_CHECKING:
+            _leaf: bytes
         event_id: str
         tenant: str
         ticket_id: str
@@ -75,6 +83,19 @@ class Stream(Aggregate):
         @property
         def type_name(self) -> str:
             return type(self).__name__
+
+        def keep_leaf(self, leaf: bytes) -> None:
+            """Keep the event's audit log leaf, made with its hash (`_event_fields`), in
+            a slot: not a field, so neither stored nor compared."""
+            object.__setattr__(self, "_leaf", leaf)
+
+        def leaf(self) -> bytes:
+            """The event's audit log leaf (domain/audit_log.py `event_leaf`): kept when
+            it was emitted, else made from its envelope."""
+            try:
+                return self._leaf
+            except AttributeError:  # an event not emitted here (a fold's, a test's)
+                return leaf_hash(canonical_json(self.envelope()))
 
         def envelope(self) -> dict[str, Any]:
             return make_envelope(
@@ -126,14 +147,17 @@ class Stream(Aggregate):
         data: dict[str, Any],
     ) -> S:
         uuid = stream_uuid(cls.KIND, ctx.tenant, stream_id)
-        fields = _event_fields(created, uuid, stream_id, 1, "", ctx, data)
-        return cls._create(created, id=uuid, **fields)
+        fields, leaf = _event_fields(created, uuid, stream_id, 1, "", ctx, data)
+        made = cls._create(created, id=uuid, **fields)
+        cast(Stream.Event, made.pending_events[-1]).keep_leaf(leaf)
+        return made
 
     def _emit(self, event_class: type[Stream.Event], ctx: Context, data: dict[str, Any]) -> None:
-        fields = _event_fields(
+        fields, leaf = _event_fields(
             event_class, self.id, self.stream_id, self.version + 1, self.last_hash, ctx, data
         )
         self.trigger_event(event_class, **fields)
+        cast(Stream.Event, self.pending_events[-1]).keep_leaf(leaf)
 
     def _guard_common(self, ctx: Context) -> None:
         if ctx.tenant != self.tenant:
@@ -151,7 +175,8 @@ class Stream(Aggregate):
 def _event_fields(
     event_class: type[Stream.Event], uuid: UUID, stream_id: str, version: int,
     previous_hash: str, ctx: Context, data: dict[str, Any],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bytes]:
+    """The fields of an event being emitted, and its audit log leaf."""
     event_id = str(uuid5(uuid, str(version)))  # the stream's own id: legacy ones keep theirs
     envelope = make_envelope(
         event_id=event_id, type_=event_class.__name__,
@@ -159,11 +184,12 @@ def _event_fields(
         ticket_id=stream_id, version=version, occurred_at=ctx.occurred_at,
         recorded_at=ctx.recorded_at, actor=ctx.actor, causation_id=ctx.message_id, data=data,
     )
+    found, leaf = hash_and_leaf(previous_hash, envelope)
     return {
         "event_id": event_id, "tenant": ctx.tenant, "ticket_id": stream_id,
         "occurred_at": ctx.occurred_at, "actor": ctx.actor, "causation_id": ctx.message_id,
-        "data": data, "hash": chain_hash(previous_hash, envelope), "timestamp": ctx.recorded_at,
-    }
+        "data": data, "hash": found, "timestamp": ctx.recorded_at,
+    }, leaf
 
 
 def envelope_from_state(topic: str, version: int, state: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from ticketflow import logs, metrics
 from ticketflow.clock import DEFAULT_MAX_SKEW, Clock
 from ticketflow.domain.accounts import Account
 from ticketflow.domain.articles import Article
-from ticketflow.domain.audit_log import MerkleLog
+from ticketflow.domain.audit_log import MerkleLog, labelled
 from ticketflow.domain.commands import COMMANDS, CommandType
 from ticketflow.domain.errors import (
     AlreadyExists,
@@ -533,12 +533,14 @@ class TicketingApp(ReadStore):
         streams = [(n, event) for n, event in enumerate(events) if isinstance(event, Stream.Event)]
         if not streams:
             return None
-        saved = [(n, event.envelope()) for n, event in streams]
+        saved = [(n, event.leaf(), labelled(event.tenant, event.ticket_id,
+                                            event.originator_version))
+                 for n, event in streams]
         genesis = not self._log_started and not self.audit_log.started()
         self._log_started = not genesis
-        return self.audit_log.entry(saved, self.clock(), genesis=genesis,
-                                    check_roots=not self._log_rooted,
-                                    near=streams[0][1].originator_id)
+        first = streams[0][1]
+        return self.audit_log.entry(saved, first.event_id, self.clock(), genesis=genesis,
+                                    check_roots=not self._log_rooted, near=first.originator_id)
 
     def _context(self, command: CommandBase, at: datetime, now: datetime) -> Context:
         """Who, for which tenant, when: `at` is the command's instant, never later

@@ -111,24 +111,35 @@ class AuditLog:
             found.append(index if leaf == event_leaf(envelope) else None)
         return found
 
-    def entry(self, saved: list[tuple[int, dict[str, Any]]], at: datetime, *, genesis: bool,
-              check_roots: bool, near: UUID | None = None,
+    def entry(self, saved: list[tuple[int, bytes, str]], first_event_id: str, at: datetime,
+              *, genesis: bool, check_roots: bool, near: UUID | None = None,
               ) -> tuple[MerkleLog.Appended, LogAppend]:
-        """The log's entry for the events a save records (with their index among its
-        records), and what it adds to the stored tree. The log's first entry (`genesis`)
-        also holds every event stored before it; `check_roots`: if the log has leaves
-        but no stored roots (written before them), the save makes them all; `near`: the
-        stream of the first event, which the entry's id is kept beside."""
-        earlier = self.stored_envelopes() if genesis else []
-        entry = appended([e for _, e in earlier] + [e for _, e in saved], at, genesis=genesis,
-                         near=near)
-        if entry is None:
+        """The log's entry for the events a save records — (index among its records,
+        leaf, label) each, the first one's id `first_event_id` — and what it adds to the
+        stored tree. The log's first entry (`genesis`) also holds every event stored
+        before it; `check_roots`: if the log has leaves but no stored roots (written
+        before them), the save makes them all; `near`: the stream of the first event,
+        which the entry's id is kept beside."""
+        if not saved:
             raise ValueError("a log entry needs events")
-        leaves = [bytes.fromhex(leaf) for leaf in entry.leaves]
-        append = LogAppend(leaves, [p for p, _ in earlier], [n for n, _ in saved])
+        earlier = self.stored_envelopes() if genesis else []
+        leaves = [event_leaf(e) for _, e in earlier] + [leaf for _, leaf, _ in saved]
+        labels = [label(e) for _, e in earlier] + [text for _, _, text in saved]
+        entry = appended(leaves, labels, first_event_id, at, genesis=genesis, near=near)
+        append = LogAppend(leaves, [p for p, _ in earlier], [n for n, _, _ in saved])
         if check_roots and not genesis and self.roots.tree_size()[0] == 0:
             append = self._backfilled(append)
         return entry, append
+
+    def entry_of(self, saved: list[tuple[int, dict[str, Any]]], at: datetime, *,
+                 genesis: bool, check_roots: bool, near: UUID | None = None,
+                 ) -> tuple[MerkleLog.Appended, LogAppend]:
+        """`entry` for events given by their envelopes (records written elsewhere)."""
+        if not saved:
+            raise ValueError("a log entry needs events")
+        return self.entry([(n, event_leaf(e), label(e)) for n, e in saved],
+                          saved[0][1]["event_id"], at, genesis=genesis,
+                          check_roots=check_roots, near=near)
 
     def _backfilled(self, append: LogAppend) -> LogAppend:
         """The stored roots of every leaf logged so far, then the save's: the leaves as

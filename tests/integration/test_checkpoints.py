@@ -312,8 +312,8 @@ def test_an_event_holding_a_float_is_checked_as_canonical_json(signed: Signed) -
         stored = StoredEvent(originator_id=stream, originator_version=1, topic=record.topic,
                              state=app.mapper.transcoder.encode(state))
         envelope = app.event_log.envelope_of(stored)
-        entry, append = app.audit_log.entry([(0, envelope)], T0, genesis=False,
-                                            check_roots=True)
+        entry, append = app.audit_log.entry_of([(0, envelope)], T0, genesis=False,
+                                               check_roots=True)
         app.recorder.insert_events([stored, app.mapper.to_stored_event(entry)],
                                    **{LOG_APPEND: append})
         fast = fast_leaf(record.topic.rsplit(".", 1)[-1], 1, stored.state)

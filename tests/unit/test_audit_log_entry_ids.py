@@ -30,3 +30,10 @@ def test_without_a_stream_an_entry_id_is_its_instant_then_its_first_event() -> N
     found = entry_id(str(event), AT)
     assert found.int >> 64 == int(AT.timestamp() * 1_000_000)
     assert found.int & (2**64 - 1) == UUID(str(event)).int & (2**64 - 1)
+
+
+def test_an_event_id_written_otherwise_gives_the_same_entry_id() -> None:
+    stream = uuid4()
+    event = uuid5(stream, "1")
+    forms = [str(event), str(event).upper(), event.hex, f"{{{event}}}", f"urn:uuid:{event}"]
+    assert {entry_id(form, AT, stream) for form in forms} == {entry_id(str(event), AT, stream)}
