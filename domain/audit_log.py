@@ -19,8 +19,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from ticketflow.domain.chain import canonical_json
-from ticketflow.domain.merkle import leaf_hash
+from ticketflow.domain.chain import event_leaf  # noqa: F401 - re-exported (made beside the hash)
 from ticketflow.domain.streams import unscoped_uuid
 
 GENESIS_ID = unscoped_uuid("log", "genesis")
@@ -35,12 +34,6 @@ class MerkleLog(Aggregate):
         class_version = 1
         leaves: list[str]  # hex SHA-256 leaf hashes, in recording order
         labels: list[str]  # "tenant/ticket_id@version" of each leaf (a hint, not signed)
-
-
-def event_leaf(envelope: dict[str, Any]) -> bytes:
-    """The leaf hash of an event: SHA-256(0x00 || canonical JSON of its whole envelope,
-    its chain hash included)."""
-    return leaf_hash(canonical_json(envelope))
 
 
 def label(envelope: dict[str, Any]) -> str:

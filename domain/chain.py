@@ -81,21 +81,27 @@ def chain_hash(previous_hash: str, envelope: dict[str, Any]) -> str:
     return hashlib.sha256(previous_hash.encode("ascii") + canonical_json(body)).hexdigest()
 
 
+def event_leaf(envelope: dict[str, Any]) -> bytes:
+    """The audit log leaf of an event (SPEC §13): SHA-256(0x00 || canonical JSON of its
+    whole envelope, its chain hash included)."""
+    return leaf_hash(canonical_json(envelope))
+
+
 #: The envelope's fields whose keys sort before "hash", and after it.
 _BEFORE_HASH = tuple(sorted(key for key in ENVELOPE_FIELDS if key < "hash"))
 _AFTER_HASH = tuple(sorted(key for key in ENVELOPE_FIELDS if key > "hash"))
 
 
 def hash_and_leaf(previous_hash: str, envelope: dict[str, Any]) -> tuple[str, bytes]:
-    """An event's chain hash (`chain_hash`) and its audit log leaf (SHA-256 of 0x00 and
-    the canonical JSON of the envelope with that hash: domain/audit_log.py `event_leaf`),
+    """An event's chain hash (`chain_hash`) and its audit log leaf (`event_leaf` of the
+    envelope with that hash),
     from one serialisation: keys are sorted, and "hash" falls between the keys of
     `_BEFORE_HASH` and of `_AFTER_HASH`, so both texts are the two halves' objects
     joined, with or without `"hash":"…"` between them."""
     body = {key: envelope[key] for key in ENVELOPE_FIELDS}
     if not _plain(body):
         found = chain_hash(previous_hash, body)
-        return found, leaf_hash(canonical_json({**body, "hash": found}))
+        return found, event_leaf({**body, "hash": found})
     head = orjson.dumps({key: body[key] for key in _BEFORE_HASH}, option=orjson.OPT_SORT_KEYS)
     tail = orjson.dumps({key: body[key] for key in _AFTER_HASH}, option=orjson.OPT_SORT_KEYS)
     found = hashlib.sha256(previous_hash.encode("ascii") + head[:-1] + b"," + tail[1:]

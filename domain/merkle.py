@@ -165,25 +165,6 @@ def append_leaves(size: int, frontier_hashes: Sequence[bytes], leaves: Iterable[
     return made, hashes
 
 
-def append_hashes(size: int, frontier_hashes: Sequence[bytes], leaves: Iterable[bytes],
-                  ) -> tuple[list[bytes], list[bytes]]:
-    """`append_leaves` with the hashes only (what a store writes, on every save)."""
-    levels, hashes = _stack(size, frontier_hashes)
-    made: list[bytes] = []
-    sha256 = hashlib.sha256
-    for leaf in leaves:
-        level, found = 0, leaf
-        made.append(leaf)
-        while levels and levels[-1] == level:
-            levels.pop()
-            found = sha256(b"\x01" + hashes.pop() + found).digest()
-            level += 1
-            made.append(found)
-        levels.append(level)
-        hashes.append(found)
-    return made, hashes
-
-
 def _stack(size: int, frontier_hashes: Sequence[bytes]) -> tuple[list[int], list[bytes]]:
     """The levels of a tree's frontier (the set bits of its size, largest first) and a
     copy of their hashes: what an append pushes onto and merges."""

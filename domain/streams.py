@@ -13,10 +13,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
-from ticketflow.domain.chain import canonical_json, hash_and_leaf, make_envelope
+from ticketflow.domain.chain import event_leaf, hash_and_leaf, make_envelope
 from ticketflow.domain.errors import Forbidden, InvalidMessage
 from ticketflow.domain.lifecycle import Role
-from ticketflow.domain.merkle import leaf_hash
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/streams")
 
@@ -90,12 +89,12 @@ class Stream(Aggregate):
             object.__setattr__(self, "_leaf", leaf)
 
         def leaf(self) -> bytes:
-            """The event's audit log leaf (domain/audit_log.py `event_leaf`): kept when
-            it was emitted, else made from its envelope."""
+            """The event's audit log leaf (`event_leaf`): kept when it was emitted, else
+            made from its envelope."""
             try:
                 return self._leaf
             except AttributeError:  # an event not emitted here (a fold's, a test's)
-                return leaf_hash(canonical_json(self.envelope()))
+                return event_leaf(self.envelope())
 
         def envelope(self) -> dict[str, Any]:
             return make_envelope(

@@ -41,7 +41,7 @@ from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteProcessRec
 from eventsourcing.utils import get_topic
 
 from ticketflow.domain.audit_log import MerkleLog
-from ticketflow.domain.merkle import Node, append_hashes, frontier
+from ticketflow.domain.merkle import Node, append_leaves, frontier
 
 LOG_TOPIC = get_topic(MerkleLog.Appended)
 
@@ -181,12 +181,12 @@ def span_rows(size: int, frontier_hashes: list[bytes], append: LogAppend,
     """The rows a save inserts — its leaves with the nodes they complete, in spans of up
     to `SPAN` leaves, each leaf with where its event is stored — and the frontier once
     they are stored."""
-    hashes, after = append_hashes(size, frontier_hashes, append.leaves)
+    made, after = append_leaves(size, frontier_hashes, append.leaves)
     saved = [ids[i] if ids else None for i in append.saved]
     positions = [*append.stored, *saved]
     if len(positions) != len(append.leaves):
         raise ValueError("a log append needs a position (or None) for each leaf")
-    return spans_of(size, hashes, positions, last_position), after
+    return spans_of(size, [h for _, _, h in made], positions, last_position), after
 
 
 def spans_of(size: int, hashes: list[bytes], positions: Sequence[int | None],

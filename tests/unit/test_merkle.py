@@ -14,7 +14,6 @@ from ticketflow.domain.merkle import (
     Node,
     StoredTree,
     Tree,
-    append_hashes,
     append_leaves,
     appended_nodes,
     frontier,
@@ -176,14 +175,6 @@ def test_a_missing_stored_root_is_a_lookup_error_not_a_wrong_proof() -> None:
         stored_tree(nodes, 5, reads).root()
 
 
-@given(st.integers(0, 2**20), st.integers(0, 40))
-def test_append_hashes_gives_append_leaves_hashes_in_its_order(size: int, count: int) -> None:
-    start = [h(f"root {node}".encode()) for node in frontier(size)]
-    leaves = [h(f"leaf {k}".encode()) for k in range(count)]
-    made, after = append_leaves(size, start, leaves)
-    assert append_hashes(size, start, leaves) == ([found for _, _, found in made], after)
-
-
 def test_an_append_to_a_frontier_of_the_wrong_length_is_refused() -> None:
     with pytest.raises(ValueError, match="frontier of 2 hashes, not 1"):
-        append_hashes(3, [h(b"one")], [h(b"leaf")])
+        append_leaves(3, [h(b"one")], [h(b"leaf")])
