@@ -1,7 +1,8 @@
 """The audit log's cost on the write path (SPEC §13): the demo workload applied with the
-log (each transaction also records its `MerkleLog.Appended` entry and its stored subtree
-roots) against the same engine with the log switched off, in alternate rounds of the
-same run; and, over the logged bench history (~1 M events, built once and cached:
+log (each transaction also records its `MerkleLog.Appended` entry, and on SQLite every
+32nd the stored subtree roots of the entries since, on PostgreSQL each its own)
+against the same engine with the log switched off, in alternate rounds of the same run;
+and, over the logged bench history (~1 M events, built once and cached:
 bench/dataset.py), a checkpoint, one ticket's bundle and `verify --checkpoint`, each
 beside its baseline.
 

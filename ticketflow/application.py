@@ -524,7 +524,7 @@ class TicketingApp(ReadStore):
             self._log_started = self._log_rooted = True
         return recordings
 
-    def _log_entry(self, events: list[Any]) -> tuple[MerkleLog.Appended, LogAppend] | None:
+    def _log_entry(self, events: list[Any]) -> tuple[MerkleLog.Appended, LogAppend | None] | None:
         """The audit log's entry for the ticket and session events of a save (SPEC §13),
         and the leaves whose subtree roots the save stores (ticketflow/log_tree.py):
         the log is the entries in recording order, so no writer waits for another. The

@@ -2,7 +2,9 @@
 service, domain/audit_log.py): its leaves in recording order, whether it has started,
 its tree (from the stored subtree roots, ticketflow/log_tree.py), where a stream's
 events are in it, and the leaves recomputed from the stored ticket and session events,
-to compare with it. Nothing here writes: `entry` makes what a save writes.
+to compare with it. `entry` makes what a save writes; the only write here is
+`catch_up`'s, of the stored tree's spans behind the log's entries (a store whose
+recorder writes them so: SQLite's).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ UNREADABLE = (ValueError, KeyError, TypeError)
 ROWS_PAGE = 10_000
 #: Log entries read a query (an entry of a large batch holds thousands of leaves).
 ENTRIES_PAGE = 100
+#: Saves a process records before one of them also catches the stored tree up (on a store
+#: whose spans are written behind its entries): one span row for about this many saves.
+CATCH_UP_EVERY = 32
 _SORTED = orjson.OPT_SORT_KEYS
 _SHA256 = hashlib.sha256
 
@@ -63,6 +68,17 @@ class StoredLeaf:
     readable: bool  # False: the row no longer decodes
 
 
+@dataclass(frozen=True)
+class Tail:
+    """The log's leaves past the stored tree (of `size` leaves), with where each one's
+    event is stored; `entry`: the notification id of the last entry read."""
+
+    size: int
+    entry: int
+    leaves: list[bytes]
+    positions: list[int | None]
+
+
 class StoredRoots(Protocol):
     """What the store's recorder reads of the stored tree (ticketflow.log_tree)."""
 
@@ -73,6 +89,8 @@ class StoredRoots(Protocol):
                     limit: int) -> list[RecordRow]: ...
     def event_positions(self, stream: UUID) -> dict[int, int]: ...
     def last_of(self, topic: str, before: int | None = None) -> Notification | None: ...
+    def append_spans(self, append: LogAppend) -> bool: ...
+    spans_behind: bool
 
 
 class AuditLog:
@@ -82,19 +100,97 @@ class AuditLog:
         self.event_log = event_log
         self.recorder = event_log.recorder
         self.roots = cast(StoredRoots, self.recorder)
+        self.spans_behind = getattr(self.recorder, "spans_behind", False)
+        #: saves recorded by this process since one caught the stored tree up
+        self.behind = 0
 
     def tree(self) -> StoredTree | Tree:
         """The log's tree: read from its stored subtree roots (a head or a proof reads
-        O(log n) of them) when they hold every leaf of the log; else — a store written
-        before them, and not since — recomputed from the log's leaves."""
-        size, last, _ = self.roots.tree_size()
-        entry = self.roots.last_of(LOG_TOPIC)
-        if entry is None and size == 0:
-            return Tree([])
-        if entry is not None and last is not None and \
-                bytes.fromhex(self.event_log.decode(entry)["leaves"][-1]) == last:
-            return StoredTree(size, self.roots.tree_nodes)
+        O(log n) of them) once they hold every leaf of the log (caught up first, when
+        they are written behind the entries); else — a store written before them and not
+        since, or one that writers keep ahead of three catch-ups — recomputed from the
+        log's leaves."""
+        for _attempt in range(3):
+            size, last, _ = self.roots.tree_size()
+            entry = self.roots.last_of(LOG_TOPIC)
+            if entry is None and size == 0:
+                return Tree([])
+            if entry is not None and last is not None and \
+                    bytes.fromhex(self.event_log.decode(entry)["leaves"][-1]) == last:
+                return StoredTree(size, self.roots.tree_nodes)
+            if not self.spans_behind or not self.catch_up():
+                break
         return Tree(self.logged().leaves)
+
+    def catch_up(self) -> bool:
+        """Write the spans of the log's leaves past the stored tree, in a transaction of
+        their own; whether any were (none: nothing was behind, the tail could not be
+        matched to the stored events, or another writer moved the log on meanwhile)."""
+        tail = self.tail()
+        if tail is None or not tail.leaves:
+            return False
+        return self.roots.append_spans(LogAppend(tail.leaves, tail.positions,
+                                                 after=(tail.size, tail.entry)))
+
+    def tail(self) -> Tail | None:
+        """The log's leaves past the stored tree: its entries after the one that ends
+        with the tree's last leaf, each leaf with where its event is stored — the stream
+        events recorded after the entry before (a save records its events, then their
+        entry). Read from the tree's last event on; from the log's start if that finds
+        no entry ending with the tree's last leaf right after it (then the tree's size in
+        leaves is skipped). None if the log has no entry, or none ends at that size."""
+        size, last, position = self.roots.tree_size()
+        if size and position is not None:
+            found = self._tail_from(position + 1, size, last)
+            if found is not None:
+                return found
+        return self._tail_from(1, size, None)
+
+    def _tail_from(self, start: int, size: int, last: bytes | None) -> Tail | None:
+        """`tail` reading from notification id `start`: the first entry read must end
+        with `last` (with no stream event before it), or (`last` None) the first `size`
+        leaves read are skipped, up to an entry's end."""
+        leaves: list[bytes] = []
+        positions: list[int | None] = []
+        between: list[int] = []
+        skip = None if last is not None else size
+        entry = None
+        topics = (*STREAM_TOPICS, LOG_TOPIC)
+        while True:
+            rows = self.roots.record_rows(start, 2**62, topics, ROWS_PAGE)
+            for position, _, topic, stored in rows:
+                if topic != LOG_TOPIC:
+                    between.append(position)
+                    continue
+                logged = _leaves_of(self._entry_state(stored)["leaves"])
+                entry = position
+                if skip is None:  # the entry that ends with the tree's last leaf
+                    if between or not logged or logged[-1] != last:
+                        return None
+                    skip = 0
+                elif skip:
+                    skip -= len(logged)
+                    if skip < 0:
+                        return None
+                else:
+                    leaves += logged
+                    positions += (between if len(between) == len(logged)
+                                  else [None] * len(logged))
+                between = []
+            if len(rows) < ROWS_PAGE:
+                break
+            start = rows[-1][0] + 1
+        if entry is None or skip:
+            return None
+        return Tail(size, entry, leaves, positions)
+
+    def _entry_state(self, stored: bytes) -> dict[str, Any]:
+        """An entry's state from its row, decrypted and decompressed as every record."""
+        decrypt = self.event_log.mapper.cipher
+        decompress = self.event_log.mapper.compressor
+        plain = decrypt.decrypt(stored) if decrypt else stored
+        return cast(dict[str, Any],
+                    orjson.loads(decompress.decompress(plain) if decompress else plain))
 
     def leaf_indexes(self, tree: StoredTree | Tree, stream: UUID,
                      envelopes: Sequence[dict[str, Any]]) -> list[int | None]:
@@ -113,7 +209,7 @@ class AuditLog:
 
     def entry(self, saved: list[tuple[int, bytes, str]], first_event_id: str, at: datetime,
               *, genesis: bool, check_roots: bool, near: UUID | None = None,
-              ) -> tuple[MerkleLog.Appended, LogAppend]:
+              ) -> tuple[MerkleLog.Appended, LogAppend | None]:
         """The log's entry for the events a save records — (index among its records,
         leaf, label) each, the first one's id `first_event_id` — and what it adds to the
         stored tree. The log's first entry (`genesis`) also holds every event stored
@@ -128,12 +224,27 @@ class AuditLog:
         entry = appended(leaves, labels, first_event_id, at, genesis=genesis, near=near)
         append = LogAppend(leaves, [p for p, _ in earlier], [n for n, _, _ in saved])
         if check_roots and not genesis and self.roots.tree_size()[0] == 0:
-            append = self._backfilled(append)
-        return entry, append
+            return entry, self._backfilled(append)
+        if genesis or not self.spans_behind:
+            return entry, append
+        return entry, self._behind(append)
+
+    def _behind(self, append: LogAppend) -> LogAppend | None:
+        """What a save on a store whose spans are written behind adds to the stored tree:
+        nothing, but at every `CATCH_UP_EVERY`-th save the log's tail then its own."""
+        self.behind += 1
+        if self.behind < CATCH_UP_EVERY:
+            return None
+        self.behind = 0
+        tail = self.tail()
+        if tail is None:
+            return None
+        return LogAppend(tail.leaves + append.leaves, tail.positions, append.saved,
+                         after=(tail.size, tail.entry))
 
     def entry_of(self, saved: list[tuple[int, dict[str, Any]]], at: datetime, *,
                  genesis: bool, check_roots: bool, near: UUID | None = None,
-                 ) -> tuple[MerkleLog.Appended, LogAppend]:
+                 ) -> tuple[MerkleLog.Appended, LogAppend | None]:
         """`entry` for events given by their envelopes (records written elsewhere)."""
         if not saved:
             raise ValueError("a log entry needs events")

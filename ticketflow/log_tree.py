@@ -14,11 +14,18 @@ A node is found through the leaf that completes it (the span starting at or befo
 it); a leaf through where its event is stored by bisecting the spans, whose
 positions grow with their index (the log is in recording order), so no second index.
 
-The rows of a save are written by the store's recorder in the save's own transaction,
-after its events: a save that logs events passes a `LogAppend` (keyword `log_append`);
-the recorder then holds the store's write lock (SQLite's, or PostgreSQL's table lock
-that keeps recording order equal to commit order), reads the tree's frontier — its size
-and O(log n) roots — and inserts the spans of the new leaves. A store in the layout
+The rows are written by the store's recorder in a save's transaction, after its
+events: a save that adds leaves to the stored tree passes a `LogAppend` (keyword
+`log_append`); the recorder then holds the store's write lock (SQLite's, or
+PostgreSQL's table lock that keeps recording order equal to commit order), reads the
+tree's frontier — its size and O(log n) roots — and inserts the spans of the new leaves.
+On PostgreSQL every save that logs events does. On SQLite (`spans_behind`) they are
+written behind the log's entries, which stay in each save's transaction: every
+`CATCH_UP_EVERY`-th save of a process adds the leaves of the entries recorded since the
+tree's end (the log's tail, `AuditLog.tail`) before its own, and a read of the tree adds
+them first (`append_spans`, a transaction of its own); either writes only if the tree
+and the log's last entry are still as the tail was read (`LogAppend.after`), so a tail
+overtaken by another writer is read again later, never written with a gap. A store in the layout
 before (`<prefix>_log_tree`, a row per node) is copied into spans, and that table
 dropped, when the store is opened (`migrate_nodes`). The SQL here is what SQLite and
 PostgreSQL share; the PostgreSQL recorder is in `log_tree_postgres` (psycopg loads
@@ -66,12 +73,17 @@ class LogAppend:
     (a log's first entry, a backfill), then the indexes among this save's stored events
     of the rest. `backfill_of`: the stored roots of a store written before them are made
     here, from the log's leaves up to its entry at this notification id, which must still
-    be the log's last (0: the log had no entry)."""
+    be the log's last (0: the log had no entry). `after`: (tree size, entry id) — leaves
+    that catch the stored tree up with the log (`AuditLog.catch_up`), read when the tree
+    had that size and that entry was the log's last: written only if both still hold in
+    the save's transaction (before its own events), else nothing is (another writer
+    caught up, or logged, meanwhile: the next catch-up reads them)."""
 
     leaves: list[bytes]
     stored: list[int | None] = field(default_factory=list)
     saved: list[int] = field(default_factory=list)
     backfill_of: int | None = None
+    after: tuple[int, int] | None = None
 
 
 def tree_table(events_table: str) -> str:
@@ -224,6 +236,9 @@ class SpanTree:
     a cursor (its rows read by column name), `tree` is its SQL."""
 
     tree: TreeStatements
+    #: whether a save's spans may be written behind its entry, by a later save or read
+    #: (`AuditLog.catch_up`), which `append_spans` then writes on their own
+    spans_behind = False
     #: (size, the last span's hashes, frontier, last known position) of the tree this
     #: recorder last appended to
     _last: tuple[int, bytes, list[bytes], int | None] | None = None
@@ -235,6 +250,9 @@ class SpanTree:
         """In the save's transaction, under its write lock, after its events: appended
         to the tree as this recorder last left it if the backend can tell that no one has
         appended since (`insert_after_last`), else to the tree's frontier as read."""
+        if append.after is not None:
+            self._catch_up(c, append, ids, *append.after)
+            return
         last = self._last
         if last is not None and append.backfill_of is None:
             rows, after = span_rows(last[0], last[2], append, ids, last[3])
@@ -252,6 +270,33 @@ class SpanTree:
         else:
             c.executemany(self.tree.insert, rows)
         self.appended((size + len(append.leaves), rows[-1][2], after, rows[-1][4]))
+
+    def _catch_up(self, c: Any, append: LogAppend, ids: Sequence[int] | None,
+                  size: int, entry: int) -> None:
+        """`append_tree` for leaves read as the log's tail: nothing written unless the
+        tree still has `size` leaves and `entry` is still the log's last before the
+        save's own records (or the log's last, for a catch-up on its own)."""
+        c.execute(self.tree.last_entry, (LOG_TOPIC, min(ids) if ids else 2**62))
+        found = c.fetchone()
+        if found is None or found["id"] != entry:
+            return
+        last = self._last
+        if last is not None and last[0] == size:
+            rows, after = span_rows(size, last[2], append, ids, last[3])
+            if self.insert_after_last(c, rows):
+                self.appended((size + len(append.leaves), rows[-1][2], after, rows[-1][4]))
+                return
+        stored, hashes, last_position = self._frontier(c)
+        if stored != size:
+            return
+        rows, after = span_rows(size, hashes, append, ids, last_position)
+        c.executemany(self.tree.insert, rows)
+        self.appended((size + len(append.leaves), rows[-1][2], after, rows[-1][4]))
+
+    def append_spans(self, append: LogAppend) -> bool:
+        """A catch-up's spans (`append.after` set) in a transaction of their own; whether
+        they were written."""
+        raise NotImplementedError
 
     def insert_after_last(self, c: Any, rows: list[SpanRow]) -> bool:
         """Insert the rows of a save made from `_last`, if that is still the tree's end;
@@ -441,7 +486,12 @@ def _old_page(c: Any, old: str, mark: str, start: int,
 
 
 class LoggedSQLiteRecorder(SpanTree, SQLiteProcessRecorder):
-    """eventsourcing's SQLite process recorder, also keeping the audit log's tree."""
+    """eventsourcing's SQLite process recorder, also keeping the audit log's tree. Its
+    saves' spans are written behind their entries (`spans_behind`): a span row is a page
+    of its own at each commit, a third of what a command writes without the log
+    (docs/performance.md)."""
+
+    spans_behind = True
 
     def __init__(self, datastore: SQLiteDatastore, *,
                  events_table_name: str = "stored_events") -> None:
@@ -485,6 +535,24 @@ class LoggedSQLiteRecorder(SpanTree, SQLiteProcessRecorder):
         if append is not None:  # the write lock is held: the events are inserted
             self.append_tree(c, append, ids)
         return ids
+
+    def append_spans(self, append: LogAppend) -> bool:
+        """The write lock taken first (`BEGIN IMMEDIATE`), so what `_catch_up` reads is
+        the latest and its insert cannot find the snapshot it read outdated."""
+        self._saving.tree = None
+        with self.datastore.get_connection(commit=True) as conn:
+            c = conn.cursor()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                self.append_tree(c, append, None)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        if self._saving.tree is None:
+            return False
+        self._last = self._saving.tree
+        return True
 
     def insert_after_last(self, c: Any, rows: list[SpanRow]) -> bool:
         """The tree only grows, by rows that start where it ends, and `_last` is only

@@ -1,5 +1,6 @@
 """The audit log's stored subtree roots (ticketflow/log_tree.py), on SQLite and
-PostgreSQL: written in each save's transaction, they give the same heads and proofs as
+PostgreSQL: written in a save's transaction (on SQLite behind the log's entries:
+tests/integration/test_spans_behind.py), they give the same heads and proofs as
 the tree recomputed from the log's leaves (whose maths tests/unit/test_merkle.py checks
 against RFC 6962's recursive definitions), reading O(log n) of them; a store made
 before them still verifies, and gets them on its next write."""
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from tests.support.builders import T0, command_line, create_payload
 from tests.support.checkpoints import Signed
-from ticketflow import log_tree
+from ticketflow import audit_log, log_tree
 from ticketflow.application import TicketingApp
 from ticketflow.audit_log import AuditLog
 from ticketflow.bootstrap import build_app
@@ -52,6 +53,14 @@ def fill(app: TicketingApp) -> None:
                  for k in range(size)]
         assert {o.status for o in app.apply_batch(lines)} == {"accepted"}
         n += size
+
+
+@pytest.fixture
+def every_save_catches_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each SQLite save writes its spans (with any the log's tail lacks) in its own
+    transaction, as every `CATCH_UP_EVERY`-th save does: what these tests check of a
+    save's spans then happens at each save."""
+    monkeypatch.setattr(audit_log, "CATCH_UP_EVERY", 1)
 
 
 def run_sql(url: str, sql: str, params: tuple[Any, ...] = ()) -> None:
@@ -177,7 +186,12 @@ def test_a_store_made_before_the_stored_roots_verifies_and_gets_them_when_next_w
     run_sql(db_url, "DELETE FROM {t}")  # as a store written before them has none
     with build_app(Settings(db=db_url)) as app:
         log = AuditLog(app.event_log)
-        assert isinstance(log.tree(), Tree)  # computed from the log's leaves on the fly
+        tree = log.tree()
+        if log.spans_behind:  # SQLite: the read writes them from the log's entries
+            assert isinstance(tree, StoredTree)
+            assert tree.root() == Tree(log.logged().leaves).root()
+        else:  # computed from the log's leaves on the fly
+            assert isinstance(tree, Tree)
     assert signed.verify(capsys) == (0, [])
     assert main(["bundle", "T-1", "-o", str(tmp_path / "b.json"), "--db", db_url]) == 0
     assert main(["bundle", "verify", str(tmp_path / "b.json"), "--public-key",
@@ -261,7 +275,7 @@ def test_a_random_history_keeps_its_stored_roots_equal_to_its_leaves(
 
 
 def test_a_deleted_span_row_leaves_its_leaves_unfound_and_the_rest_found(
-        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, every_save_catches_up: None) -> None:
     monkeypatch.setattr(log_tree, "SPAN", 2)
     with build_app(Settings(db=sqlite_url)) as app:
         fill(app)
@@ -283,7 +297,7 @@ def stored_tree_is_the_logs(app: TicketingApp) -> None:
 
 
 def test_a_save_rolled_back_after_its_span_went_in_leaves_the_next_on_the_committed_tree(
-        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, every_save_catches_up: None) -> None:
     """A SQLite recorder appends after the tree its last committed save left, without
     reading the tree's end: a save that fails after inserting its span must not leave
     the next one appending after a span that was rolled back (a gap in the tree)."""
@@ -306,7 +320,7 @@ def test_a_save_rolled_back_after_its_span_went_in_leaves_the_next_on_the_commit
 
 
 def test_two_sqlite_writers_append_after_each_others_spans(
-        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, every_save_catches_up: None) -> None:
     """Each recorder appends after the tree as it last left it; when the other writer
     has appended since, its insert meets the other's span on the primary key, and it
     reads the tree's end instead (and only then)."""

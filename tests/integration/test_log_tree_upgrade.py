@@ -167,11 +167,11 @@ def test_a_node_per_row_table_with_a_hole_is_dropped_and_the_roots_made_afresh(
     sqlite_rows(nodes_store, "DELETE FROM stored_log_tree WHERE level = 3 AND idx = 2")
     with build_app(Settings(db=nodes_store)) as app:
         log = AuditLog(app.event_log)
-        assert isinstance(log.tree(), Tree)  # nothing copied: recomputed from the log
+        assert isinstance(log.tree(), StoredTree)  # nothing copied: made from the log's entries
         assert log.tree().root() == Tree([r[2] for r in rows if r[0] == 0]).root()
         more = command_line("later", "add_comment", "T-1", T0 + timedelta(hours=1),
                             "customer", {"body": "x"})
-        assert app.apply(more).status == "accepted"  # the next save makes them all
+        assert app.apply(more).status == "accepted"
     assert "stored_log_tree" not in tables(nodes_store)
     check_tree(nodes_store, node_rows_of(nodes_store))
 
