@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support.builders import T0, command_line, create_payload
 from ticketflow import audit_log
@@ -179,3 +181,62 @@ def test_an_encrypted_stores_tail_is_read_through_its_cipher(
             assert app.apply(create(n)).status == "accepted"
         assert stored_size(sqlite_url) == 1
         is_the_logs(app)
+
+
+def test_the_last_span_rows_deleted_are_written_again_the_same_from_the_entries(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spans are derived from the entries: an insider who deletes the last ones (while a
+    writer that last wrote them runs) has the next catch-up write them again, the same."""
+    monkeypatch.setattr(audit_log, "CATCH_UP_EVERY", 3)
+    with build_app(Settings(db=sqlite_url)) as app:
+        for n in range(10):
+            assert app.apply(create(n)).status == "accepted"
+        is_the_logs(app)
+        with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
+            before = conn.execute("SELECT * FROM stored_log_spans ORDER BY first_leaf").fetchall()
+            conn.execute("DELETE FROM stored_log_spans WHERE first_leaf >= 4")
+        assert stored_size(sqlite_url) == 4
+        for n in range(10, 13):
+            assert app.apply(create(n)).status == "accepted"  # the third catches up
+        assert stored_size(sqlite_url) == 13
+        is_the_logs(app)
+        with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
+            after = conn.execute("SELECT * FROM stored_log_spans ORDER BY first_leaf").fetchall()
+        hashes = b"".join(row[2] for row in before)
+        assert b"".join(row[2] for row in after).startswith(hashes)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(every=st.integers(1, 5),
+       steps=st.lists(st.tuples(st.sampled_from(["one", "two", "read", "batch", "race"]),
+                                st.integers(1, 4)), min_size=1, max_size=14))
+def test_any_interleaving_of_two_writers_and_reads_keeps_the_tree_the_logs(
+        tmp_path_factory: pytest.TempPathFactory, every: int,
+        steps: list[tuple[str, int]]) -> None:
+    """"race": writer two records a save while writer one's next catch-up is between
+    reading the log's tail and committing (as a second process can)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('interleaved') / 'store.db'}"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(audit_log, "CATCH_UP_EVERY", every)
+        with build_app(Settings(db=url)) as one, build_app(Settings(db=url)) as two:
+            assert one.apply(create(0, "S")).status == "accepted"
+            races: list[bytes] = []
+            tail = one.audit_log.tail
+
+            def overtaken() -> Any:
+                found = tail()
+                while races:
+                    assert two.apply(races.pop()).status == "accepted"
+                return found
+            monkeypatch.setattr(one.audit_log, "tail", overtaken)
+            for n, (step, size) in enumerate(steps, start=1):
+                if step == "read":
+                    AuditLog(two.event_log).tree()
+                    continue
+                if step == "race":
+                    races.append(create(n, "R"))
+                writer = two if step == "two" else one
+                lines = [create(k, f"{step}{n}x") for k in range(size if step == "batch" else 1)]
+                assert {o.status for o in writer.apply_batch(lines)} == {"accepted"}
+            is_the_logs(one)
