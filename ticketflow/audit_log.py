@@ -10,6 +10,7 @@ recorder writes them so: SQLite's).
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from array import array
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any, Protocol, cast
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Notification, PersistenceError
 
 from ticketflow.domain.audit_log import GENESIS_ID, MerkleLog, appended, event_leaf, label
 from ticketflow.domain.merkle import Node, StoredTree, Tree, leaf_hash
@@ -125,12 +126,19 @@ class AuditLog:
     def catch_up(self) -> bool:
         """Write the spans of the log's leaves past the stored tree, in a transaction of
         their own; whether any were (none: nothing was behind, the tail could not be
-        matched to the stored events, or another writer moved the log on meanwhile)."""
+        matched to the stored events, another writer moved the log on meanwhile, or the
+        store is not writable here: then readers compute the tree from the entries)."""
         tail = self.tail()
         if tail is None or not tail.leaves:
             return False
-        return self.roots.append_spans(LogAppend(tail.leaves, tail.positions,
-                                                 after=(tail.size, tail.entry)))
+        try:
+            written = self.roots.append_spans(LogAppend(tail.leaves, tail.positions,
+                                                        after=(tail.size, tail.entry)))
+        except (sqlite3.Error, PersistenceError):  # a store this process cannot write to
+            return False
+        if written:
+            self.behind = 0
+        return written
 
     def tail(self) -> Tail | None:
         """The log's leaves past the stored tree: its entries after the one that ends

@@ -72,6 +72,15 @@ class ReadStore(Application[UUID]):
         self.event_log.legacy_ids = (self.event_log.legacy_ids_from_format()
                                      if legacy_ids is None else legacy_ids)
 
+    def close(self) -> None:
+        """The stored tree's spans this process left behind its log entries (SQLite) are
+        written first, so a store at rest holds them all: a reader that cannot write
+        still reads heads and proofs from them."""
+        audit_log = getattr(self, "audit_log", None)
+        if audit_log is not None and audit_log.behind and not self.closing.is_set():
+            audit_log.catch_up()
+        super().close()
+
     def construct_mapper(self) -> Mapper[UUID]:
         """eventsourcing's mapper, the audit log's entries written directly
         (ticketflow/entry_mapper.py)."""
