@@ -288,14 +288,11 @@ class AuditLog:
         leaves: list[bytes] = []
         labels: list[str] = []
         entries = 0
-        decrypt = self.event_log.mapper.cipher
-        decompress = self.event_log.mapper.compressor
         start, stop = 1, stop if stop is not None else 2**62
         while True:
             rows = self.roots.record_rows(start, stop, (LOG_TOPIC,), ENTRIES_PAGE)
             for _, _, _, stored in rows:
-                plain = decrypt.decrypt(stored) if decrypt else stored
-                state = orjson.loads(decompress.decompress(plain) if decompress else plain)
+                state = self._entry_state(stored)
                 leaves += _leaves_of(state["leaves"])
                 labels += state["labels"]
                 entries += 1

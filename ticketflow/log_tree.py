@@ -249,17 +249,26 @@ class SpanTree:
     def append_tree(self, c: Any, append: LogAppend, ids: Sequence[int] | None) -> None:
         """In the save's transaction, under its write lock, after its events: appended
         to the tree as this recorder last left it if the backend can tell that no one has
-        appended since (`insert_after_last`), else to the tree's frontier as read."""
+        appended since (`insert_after_last`), else to the tree's frontier as read. Leaves
+        read as the log's tail (`append.after`) are written only if the tree still has
+        the size it had and the entry read last is still the log's last before the save's
+        own records (or the log's last, for a catch-up on its own); else nothing is."""
+        expected = None
         if append.after is not None:
-            self._catch_up(c, append, ids, *append.after)
-            return
+            expected, entry = append.after
+            c.execute(self.tree.last_entry, (LOG_TOPIC, min(ids) if ids else 2**62))
+            found = c.fetchone()
+            if found is None or found["id"] != entry:
+                return
         last = self._last
-        if last is not None and append.backfill_of is None:
+        if last is not None and append.backfill_of is None and expected in (None, last[0]):
             rows, after = span_rows(last[0], last[2], append, ids, last[3])
             if self.insert_after_last(c, rows):
                 self.appended((last[0] + len(append.leaves), rows[-1][2], after, rows[-1][4]))
                 return
         size, hashes, last_position = self._frontier(c)
+        if expected is not None and size != expected:
+            return
         if append.backfill_of is not None:
             c.execute(self.tree.last_entry, (LOG_TOPIC, min(ids or [0])))
             found = c.fetchone()
@@ -269,28 +278,6 @@ class SpanTree:
             c.execute(self.tree.insert, rows[0])
         else:
             c.executemany(self.tree.insert, rows)
-        self.appended((size + len(append.leaves), rows[-1][2], after, rows[-1][4]))
-
-    def _catch_up(self, c: Any, append: LogAppend, ids: Sequence[int] | None,
-                  size: int, entry: int) -> None:
-        """`append_tree` for leaves read as the log's tail: nothing written unless the
-        tree still has `size` leaves and `entry` is still the log's last before the
-        save's own records (or the log's last, for a catch-up on its own)."""
-        c.execute(self.tree.last_entry, (LOG_TOPIC, min(ids) if ids else 2**62))
-        found = c.fetchone()
-        if found is None or found["id"] != entry:
-            return
-        last = self._last
-        if last is not None and last[0] == size:
-            rows, after = span_rows(size, last[2], append, ids, last[3])
-            if self.insert_after_last(c, rows):
-                self.appended((size + len(append.leaves), rows[-1][2], after, rows[-1][4]))
-                return
-        stored, hashes, last_position = self._frontier(c)
-        if stored != size:
-            return
-        rows, after = span_rows(size, hashes, append, ids, last_position)
-        c.executemany(self.tree.insert, rows)
         self.appended((size + len(append.leaves), rows[-1][2], after, rows[-1][4]))
 
     def append_spans(self, append: LogAppend) -> bool:
@@ -537,7 +524,7 @@ class LoggedSQLiteRecorder(SpanTree, SQLiteProcessRecorder):
         return ids
 
     def append_spans(self, append: LogAppend) -> bool:
-        """The write lock taken first (`BEGIN IMMEDIATE`), so what `_catch_up` reads is
+        """The write lock taken first (`BEGIN IMMEDIATE`), so what `append_tree` reads is
         the latest and its insert cannot find the snapshot it read outdated."""
         self._saving.tree = None
         with self.datastore.get_connection(commit=True) as conn:
