@@ -146,13 +146,18 @@ class AuditLog:
         events recorded after the entry before (a save records its events, then their
         entry). Read from the tree's last event on; from the log's start if that finds
         no entry ending with the tree's last leaf right after it (then the tree's size in
-        leaves is skipped). None if the log has no entry, or none ends at that size."""
+        leaves is skipped). None if the log has no entry, none ends at that size, or an
+        entry read no longer decodes (a tampered row, which `verify` names: no save or
+        close fails on it)."""
         size, last, position = self.roots.tree_size()
-        if size and position is not None:
-            found = self._tail_from(position + 1, size, last)
-            if found is not None:
-                return found
-        return self._tail_from(1, size, None)
+        try:
+            if size and position is not None:
+                found = self._tail_from(position + 1, size, last)
+                if found is not None:
+                    return found
+            return self._tail_from(1, size, None)
+        except UNREADABLE:
+            return None
 
     def _tail_from(self, start: int, size: int, last: bytes | None) -> Tail | None:
         """`tail` reading from notification id `start`: the first entry read must end

@@ -266,3 +266,22 @@ def test_a_reader_that_cannot_write_computes_the_tree_from_the_entries(
         tree = AuditLog(app.event_log).tree()
         assert isinstance(tree, Tree) and tree.root() == Tree(leaves).root()
         assert stored_size(sqlite_url) == 1
+
+
+def test_an_unreadable_entry_in_the_tail_fails_no_save_and_no_close(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An insider's garbled entry past the stored tree: the catch-ups find no tail to
+    write (the tree stays where it was, for `verify` to compare), and the saves and the
+    close go on."""
+    monkeypatch.setattr(audit_log, "CATCH_UP_EVERY", 2)
+    with build_app(Settings(db=sqlite_url)) as app:
+        assert app.apply(create(0)).status == "accepted"
+        assert app.apply(create(1)).status == "accepted"
+        with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
+            conn.execute("UPDATE stored_events SET state = ? WHERE rowid = (SELECT MAX(rowid)"
+                         " FROM stored_events WHERE topic LIKE '%MerkleLog.Appended')",
+                         (b"not json",))
+        for n in range(2, 6):
+            assert app.apply(create(n)).status == "accepted"
+        assert stored_size(sqlite_url) == 1
+    assert stored_size(sqlite_url) == 1
